@@ -1,0 +1,176 @@
+# xent: libxent (lib/), the xentd daemon (server/), the HTTP contract (api/),
+# tests (tests/) and the container (docker/). `make help` lists the targets.
+#
+#   make run     install what is missing, build, start xentd on 127.0.0.1:8080
+#   make check   install what is missing, build, run the whole test suite
+
+.DEFAULT_GOAL := all
+SHELL := /bin/sh
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR ?=
+
+BUILD ?= build
+CC ?= cc
+PYTHON ?= /usr/bin/python3
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+# The single version, taken from the public header.
+VERSION_MAJOR := $(shell sed -n 's/^\#define XENT_VERSION_MAJOR \([0-9]*\)/\1/p' lib/include/xent.h)
+VERSION_MINOR := $(shell sed -n 's/^\#define XENT_VERSION_MINOR \([0-9]*\)/\1/p' lib/include/xent.h)
+VERSION_PATCH := $(shell sed -n 's/^\#define XENT_VERSION_PATCH \([0-9]*\)/\1/p' lib/include/xent.h)
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+SONAME := libxent.so.$(VERSION_MAJOR)
+
+WARNINGS := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wformat=2 -Wvla -Werror
+OPT ?= -O2
+CFLAGS ?= $(OPT) -g
+XCFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARNINGS) $(SANFLAGS)
+LDFLAGS ?=
+XLDFLAGS := $(SANFLAGS)
+
+ifeq ($(SANITIZE),address)
+SANFLAGS := -fsanitize=address -fno-omit-frame-pointer
+endif
+ifeq ($(SANITIZE),undefined)
+SANFLAGS := -fsanitize=undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
+
+SLEEF_CFLAGS := $(shell pkg-config --cflags sleef 2>/dev/null)
+SLEEF_LIBS := $(shell pkg-config --libs sleef 2>/dev/null || echo -lsleef)
+
+# ---------------------------------------------------------------- libxent --
+LIB_SRC := $(wildcard lib/src/*.c)
+LIB_OBJ := $(patsubst lib/src/%.c,$(BUILD)/lib/%.o,$(LIB_SRC))
+LIB_PIC := $(patsubst lib/src/%.c,$(BUILD)/lib/pic/%.o,$(LIB_SRC))
+LIB_A := $(BUILD)/libxent.a
+LIB_SO := $(BUILD)/libxent.so.$(VERSION)
+LIB_CFLAGS := -Ilib/include -Ilib/src -DXENT_BUILDING -fvisibility=hidden $(SLEEF_CFLAGS)
+# What a program linking the static library needs.
+XENT_LIBS := $(LIB_A) $(SLEEF_LIBS) -lm
+
+$(BUILD)/lib/%.o: lib/src/%.c lib/include/xent.h $(wildcard lib/src/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $(XCFLAGS) $(LIB_CFLAGS) -c $< -o $@
+
+$(BUILD)/lib/pic/%.o: lib/src/%.c lib/include/xent.h $(wildcard lib/src/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $(XCFLAGS) $(LIB_CFLAGS) -fPIC -c $< -o $@
+
+$(LIB_A): $(LIB_OBJ)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(LIB_SO): $(LIB_PIC)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(XLDFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(SLEEF_LIBS) -lm
+	$(Q)ln -sf libxent.so.$(VERSION) $(BUILD)/$(SONAME)
+	$(Q)ln -sf libxent.so.$(VERSION) $(BUILD)/libxent.so
+
+$(BUILD)/xent.pc: lib/xent.pc.in lib/include/xent.h
+	@mkdir -p $(dir $@)
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+.PHONY: all lib deps deps-check
+lib: $(LIB_A) $(LIB_SO) $(BUILD)/xent.pc
+
+# One install step for every target that needs Debian packages.
+deps:
+	$(Q).ci/install-deps build
+deps-check:
+	$(Q).ci/install-deps check
+
+# ------------------------------------------------------------ fragments ----
+# Each part of the tree adds its build rules and its test stages here.
+# A test stage is a phony target appended to CHECK_STAGES; it records its
+# counts with tests/record so that `make check` can end with one summary.
+CHECK_STAGES :=
+SAN_STAGES :=
+include server/server.mk
+include tests/unit/unit.mk
+include tests/reference/reference.mk
+include tests/integration/integration.mk
+include api/api.mk
+include tests/bench/bench.mk
+include docker/docker.mk
+
+all: lib $(ALL_TARGETS)
+
+# ---------------------------------------------------------------- checks ---
+.PHONY: check test-stages summary asan ubsan valgrind format format-check
+check: deps-check
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)rm -f $(BUILD)/results.txt
+	$(Q)$(MAKE) --no-print-directory test-stages
+	$(Q)tests/summary $(BUILD)/results.txt check
+
+test-stages: $(CHECK_STAGES)
+
+# The C tests (unit and integration) under each sanitizer, in their own
+# build folders.
+asan: deps-check
+	$(Q)rm -f build-asan/results.txt
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=address OPT=-O1 $(SAN_STAGES)
+	$(Q)tests/summary build-asan/results.txt asan
+ubsan: deps-check
+	$(Q)rm -f build-ubsan/results.txt
+	$(Q)$(MAKE) --no-print-directory BUILD=build-ubsan SANITIZE=undefined OPT=-O1 $(SAN_STAGES)
+	$(Q)tests/summary build-ubsan/results.txt ubsan
+valgrind: deps-check
+	$(Q)rm -f build-valgrind/results.txt
+	$(Q)$(MAKE) --no-print-directory BUILD=build-valgrind OPT=-O1 \
+	    RUNNER="valgrind -q --error-exitcode=99 --leak-check=full" $(SAN_STAGES)
+	$(Q)tests/summary build-valgrind/results.txt valgrind
+
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+format:
+	$(Q)clang-format -i $(FORMAT_FILES)
+format-check:
+	$(Q)clang-format --dry-run --Werror $(FORMAT_FILES)
+	@echo "format-check: $(words $(FORMAT_FILES)) files clean"
+
+# --------------------------------------------------------------- install ---
+.PHONY: install uninstall clean help
+install: lib $(INSTALL_TARGETS)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libxent.a
+	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libxent.so.$(VERSION)
+	ln -sf libxent.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf libxent.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libxent.so
+	install -m 644 lib/include/xent.h $(DESTDIR)$(INCLUDEDIR)/xent.h
+	install -m 644 $(BUILD)/xent.pc $(DESTDIR)$(PKGCONFIGDIR)/xent.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libxent.a $(DESTDIR)$(LIBDIR)/libxent.so* \
+	    $(DESTDIR)$(INCLUDEDIR)/xent.h $(DESTDIR)$(PKGCONFIGDIR)/xent.pc
+
+clean:
+	rm -rf build build-asan build-ubsan build-valgrind
+
+help:
+	@echo "xent $(VERSION) make targets:"
+	@echo "  run           install missing packages, build, start xentd on 127.0.0.1:8080"
+	@echo "  check         install missing packages, build, run the whole test suite"
+	@echo "  all           build libxent (static, shared, xent.pc) and xentd"
+	@echo "  bench         library and service benchmarks against PyTorch / FastAPI"
+	@echo "  asan / ubsan  the C tests under AddressSanitizer / UBSan (build-asan/, build-ubsan/)"
+	@echo "  valgrind      the C tests under valgrind memcheck"
+	@echo "  install       PREFIX=$(PREFIX) DESTDIR=: library, header, xent.pc, xentd"
+	@echo "  uninstall     remove what install wrote"
+	@echo "  format        clang-format every C file; format-check checks only"
+	@echo "  docker-check  build the image, test the container and the compose stack"
+	@echo "  clean         remove build folders"
+	@echo "  V=1           show full commands"

@@ -1,0 +1,1 @@
+# api: build rules and test stages (see the root Makefile).

@@ -1,0 +1,1 @@
+# docker: build rules and test stages (see the root Makefile).

@@ -1,0 +1,1 @@
+# server: build rules and test stages (see the root Makefile).

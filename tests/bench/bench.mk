@@ -1,0 +1,1 @@
+# tests/bench: build rules and test stages (see the root Makefile).

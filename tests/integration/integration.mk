@@ -1,0 +1,1 @@
+# tests/integration: build rules and test stages (see the root Makefile).

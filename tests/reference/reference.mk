@@ -1,0 +1,1 @@
+# tests/reference: build rules and test stages (see the root Makefile).

@@ -1,0 +1,1 @@
+# tests/unit: build rules and test stages (see the root Makefile).
