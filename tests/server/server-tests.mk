@@ -1,0 +1,1 @@
+# tests/server: unit tests of the daemon's modules (see the root Makefile).
