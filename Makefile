@@ -55,7 +55,13 @@ LIB_OBJ := $(patsubst lib/src/%.c,$(BUILD)/lib/%.o,$(LIB_SRC))
 LIB_PIC := $(patsubst lib/src/%.c,$(BUILD)/lib/pic/%.o,$(LIB_SRC))
 LIB_A := $(BUILD)/libxent.a
 LIB_SO := $(BUILD)/libxent.so.$(VERSION)
+SLEEF ?= 1
 LIB_CFLAGS := -Ilib/include -Ilib/src -DXENT_BUILDING -fvisibility=hidden $(SLEEF_CFLAGS)
+ifeq ($(SLEEF),1)
+LIB_CFLAGS += -DXENT_HAVE_SLEEF
+else
+SLEEF_LIBS :=
+endif
 # What a program linking the static library needs.
 XENT_LIBS := $(LIB_A) $(SLEEF_LIBS) -lm
 

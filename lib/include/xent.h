@@ -147,9 +147,12 @@ XENT_API const char *xent_arg_name(xent_arg arg);
  * Where an input is wrong. `row` and `col` are -1 when they do not apply.
  * For a per-row argument (targets, lambda, partner) `row` is the index in
  * that array; for a matrix (logits, soft targets) both are set; for
- * class_weights `col` is the class. For ERR_MASKED_TARGET, `arg` names the
- * targets (or soft targets) and row/col the class that is masked in the
- * logits of that row. For ERR_IGNORED_PARTNER `row` is the mixing row.
+ * class_weights `col` is the class. For ERR_MASKED_TARGET, row/col is the
+ * class that is masked in the logits of that row while it receives target
+ * mass; `arg` is TARGETS for the row's own label, LOGITS for the label of
+ * its mixup partner, SOFT_TARGETS for soft mass. For ERR_IGNORED_PARTNER
+ * `arg` is MIXUP_PAIRING and `row` is the row whose partner is ignored.
+ * ERR_OVERFLOW names the row (arg LOGITS) when one row's bound overflows.
  */
 typedef struct xent_error {
   xent_status status;
@@ -163,8 +166,7 @@ typedef struct xent_error {
  * NUL-terminated when size > 0), such as
  * "targets[3]: a target label is outside [0, classes)". Returns buf.
  */
-XENT_API char *xent_error_format(const xent_error *err, char *buf,
-                                 size_t size);
+XENT_API char *xent_error_format(const xent_error *err, char *buf, size_t size);
 
 /* ------------------------------------------------------------------------ */
 /* The problem: inputs and options                                          */

@@ -1,0 +1,112 @@
+/* Portable kernels and the run-time choice between instruction sets. */
+#include <math.h>
+
+#include "kernels.h"
+
+static void scan_scalar(const double *x, size_t n, xent__scan *out) {
+  double mx = -INFINITY, mn = INFINITY;
+  size_t masked = 0;
+  int bad = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double v = x[i];
+    bad |= !(v < INFINITY); /* NaN or +inf */
+    if (v == -INFINITY)
+      masked++;
+    else if (v < mn)
+      mn = v;
+    if (v > mx)
+      mx = v;
+  }
+  out->max = mx;
+  out->min_finite = mn;
+  out->masked = masked;
+  out->bad = bad;
+}
+
+static void expsum_scalar(const double *x, size_t n, double m, const double *w,
+                          double *e, xent__sums *out) {
+  double s = 0, a = 0, b = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double d = x[i] - m;
+    const double ex = exp(d);
+    if (e != NULL)
+      e[i] = ex;
+    s += ex;
+    if (d != -INFINITY) {
+      a += (w != NULL ? w[i] : 1.0) * d;
+      b += ex * d;
+    }
+  }
+  out->s = s;
+  out->a = a;
+  out->b = b;
+}
+
+static void axpw_scalar(double *dst, const double *src, size_t n, double alpha,
+                        double beta, const double *w) {
+  for (size_t i = 0; i < n; i++)
+    dst[i] = src[i] * alpha - beta * (w != NULL ? w[i] : 1.0);
+}
+
+const xent__kernels xent__kernels_scalar = {XENT_KERNEL_SCALAR, scan_scalar,
+                                            expsum_scalar, axpw_scalar};
+
+int xent_kernel_supported(xent_kernel kernel) {
+  switch (kernel) {
+  case XENT_KERNEL_AUTO:
+  case XENT_KERNEL_SCALAR:
+    return 1;
+#if defined(__x86_64__) && defined(XENT_HAVE_SLEEF)
+  case XENT_KERNEL_AVX2:
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  case XENT_KERNEL_AVX512:
+    return __builtin_cpu_supports("avx512f") != 0;
+#else
+  case XENT_KERNEL_AVX2:
+  case XENT_KERNEL_AVX512:
+    return 0;
+#endif
+  }
+  return 0;
+}
+
+xent_kernel xent_kernel_best(void) {
+  if (xent_kernel_supported(XENT_KERNEL_AVX512))
+    return XENT_KERNEL_AVX512;
+  if (xent_kernel_supported(XENT_KERNEL_AVX2))
+    return XENT_KERNEL_AVX2;
+  return XENT_KERNEL_SCALAR;
+}
+
+const char *xent_kernel_name(xent_kernel kernel) {
+  switch (kernel) {
+  case XENT_KERNEL_AUTO:
+    return "auto";
+  case XENT_KERNEL_SCALAR:
+    return "scalar";
+  case XENT_KERNEL_AVX2:
+    return "avx2";
+  case XENT_KERNEL_AVX512:
+    return "avx512";
+  }
+  return "unknown";
+}
+
+const xent__kernels *xent__kernels_get(xent_kernel kernel) {
+  if (kernel == XENT_KERNEL_AUTO)
+    kernel = xent_kernel_best();
+  if (!xent_kernel_supported(kernel))
+    return NULL;
+  switch (kernel) {
+#if defined(__x86_64__) && defined(XENT_HAVE_SLEEF)
+  case XENT_KERNEL_AVX2:
+    return &xent__kernels_avx2;
+  case XENT_KERNEL_AVX512:
+    return &xent__kernels_avx512;
+#endif
+  case XENT_KERNEL_SCALAR:
+    return &xent__kernels_scalar;
+  default:
+    return NULL;
+  }
+}

@@ -1,0 +1,322 @@
+/* Validation: every input error of semantics 4 is found here, with its
+ * position, before any output is written; what the computation needs from
+ * the whole batch (the mean's denominator) is derived on the way. */
+#include <float.h>
+#include <math.h>
+
+#include "internal.h"
+
+xent_status xent__fail(xent_error *err, xent_status status, xent_arg arg,
+                       int64_t row, int64_t col) {
+  if (err != NULL) {
+    err->status = status;
+    err->arg = arg;
+    err->row = row;
+    err->col = col;
+  }
+  return status;
+}
+
+static int in_unit(double v) {
+  return v >= 0.0 && v <= 1.0;
+}
+
+static double logit_at(const xent_problem *p, size_t n, size_t c) {
+  const size_t i = n * p->classes + c;
+  if (p->dtype == XENT_F64)
+    return ((const double *)p->logits)[i];
+  return (double)((const float *)p->logits)[i];
+}
+
+const double *xent__row(const xent_problem *p, size_t n, double *buf) {
+  const size_t C = p->classes;
+  if (p->dtype == XENT_F64)
+    return (const double *)p->logits + n * C;
+  const float *f = (const float *)p->logits + n * C;
+  for (size_t c = 0; c < C; c++)
+    buf[c] = (double)f[c];
+  return buf;
+}
+
+size_t xent__partner(const xent_problem *p, size_t n) {
+  if (p->mixup_lambda == NULL)
+    return n;
+  switch (p->pairing) {
+  case XENT_PAIR_FLIP:
+    return p->n - 1 - n;
+  case XENT_PAIR_ROLL:
+    return (n + p->n - 1) % p->n;
+  case XENT_PAIR_EXPLICIT:
+    return (size_t)p->partners[n];
+  }
+  return n;
+}
+
+double xent__lambda(const xent_problem *p, size_t n) {
+  if (p->mixup_lambda == NULL)
+    return 1.0;
+  return p->lambda_count == 1 ? p->mixup_lambda[0] : p->mixup_lambda[n];
+}
+
+void xent__onoff(const xent_problem *p, size_t k, double *peak, double *off) {
+  const double eps = p->label_smoothing;
+  if (eps == 0.0) {
+    *peak = 1.0;
+    *off = 0.0;
+  } else if (p->smoothing == XENT_SMOOTH_UNIFORM) {
+    *off = eps / (double)k;
+    *peak = 1.0 - eps;
+  } else {
+    *off = eps / (double)(k - 1);
+    *peak = 1.0 - eps - *off;
+  }
+}
+
+/* The logits scan of one row for float input, without converting it. */
+static void scan_f32(const float *x, size_t n, xent__scan *out) {
+  double mx = -INFINITY, mn = INFINITY;
+  size_t masked = 0;
+  int bad = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double v = (double)x[i];
+    bad |= !(v < INFINITY);
+    if (v == -INFINITY)
+      masked++;
+    else if (v < mn)
+      mn = v;
+    if (v > mx)
+      mx = v;
+  }
+  out->max = mx;
+  out->min_finite = mn;
+  out->masked = masked;
+  out->bad = bad;
+}
+
+static xent_status check_options(const xent_problem *p, xent__plan *plan,
+                                 xent_error *err) {
+  if ((unsigned)p->dtype > XENT_F32)
+    return xent__fail(err, XENT_ERR_OPTION, XENT_ARG_LOGITS, -1, -1);
+  if ((unsigned)p->smoothing > XENT_SMOOTH_OTHERS)
+    return xent__fail(err, XENT_ERR_OPTION, XENT_ARG_SMOOTHING, -1, -1);
+  if ((unsigned)p->reduction > XENT_REDUCE_NONE)
+    return xent__fail(err, XENT_ERR_OPTION, XENT_ARG_REDUCTION, -1, -1);
+  if ((unsigned)p->pairing > XENT_PAIR_EXPLICIT)
+    return xent__fail(err, XENT_ERR_OPTION, XENT_ARG_MIXUP_PAIRING, -1, -1);
+  plan->k = xent__kernels_get(p->kernel);
+  if (plan->k == NULL)
+    return xent__fail(err, XENT_ERR_OPTION, XENT_ARG_KERNEL, -1, -1);
+  if ((p->targets == NULL) == (p->soft_targets == NULL))
+    return xent__fail(err, XENT_ERR_TARGETS, XENT_ARG_TARGETS, -1, -1);
+  if (!in_unit(p->label_smoothing))
+    return xent__fail(err, XENT_ERR_SMOOTHING, XENT_ARG_LABEL_SMOOTHING, -1,
+                      -1);
+  plan->hard = p->targets != NULL;
+  plan->mixup = p->mixup_lambda != NULL;
+  if (!plan->hard && p->smoothing == XENT_SMOOTH_OTHERS)
+    return xent__fail(err, XENT_ERR_CONVENTION, XENT_ARG_SMOOTHING, -1, -1);
+  if (!plan->hard && plan->mixup)
+    return xent__fail(err, XENT_ERR_MIXUP_SOFT, XENT_ARG_MIXUP_LAMBDA, -1, -1);
+  return XENT_OK;
+}
+
+static xent_status check_vectors(const xent_problem *p, xent__plan *plan,
+                                 xent_error *err) {
+  const size_t N = p->n, C = p->classes;
+  if (plan->mixup) {
+    if (p->lambda_count != 1 && p->lambda_count != N)
+      return xent__fail(err, XENT_ERR_SHAPE, XENT_ARG_MIXUP_LAMBDA, -1, -1);
+    for (size_t i = 0; i < p->lambda_count; i++)
+      if (!in_unit(p->mixup_lambda[i]))
+        return xent__fail(err, XENT_ERR_LAMBDA, XENT_ARG_MIXUP_LAMBDA,
+                          p->lambda_count == 1 ? -1 : (int64_t)i, -1);
+    if (p->pairing == XENT_PAIR_EXPLICIT) {
+      if (p->partners == NULL)
+        return xent__fail(err, XENT_ERR_NULL, XENT_ARG_MIXUP_PAIRING, -1, -1);
+      for (size_t i = 0; i < N; i++)
+        if (p->partners[i] < 0 || (uint64_t)p->partners[i] >= N)
+          return xent__fail(err, XENT_ERR_PARTNER, XENT_ARG_MIXUP_PAIRING,
+                            (int64_t)i, -1);
+    }
+  }
+  plan->weight_all = (double)C;
+  if (p->class_weights != NULL) {
+    double sum = 0;
+    for (size_t c = 0; c < C; c++) {
+      const double w = p->class_weights[c];
+      if (!(w >= 0.0 && w < INFINITY))
+        return xent__fail(err, XENT_ERR_WEIGHT, XENT_ARG_CLASS_WEIGHTS, -1,
+                          (int64_t)c);
+      sum += w;
+    }
+    if (!(sum < INFINITY))
+      return xent__fail(err, XENT_ERR_OVERFLOW, XENT_ARG_CLASS_WEIGHTS, -1, -1);
+    plan->weight_all = sum;
+  }
+  if (plan->hard)
+    for (size_t n = 0; n < N; n++) {
+      const int64_t t = p->targets[n];
+      if (t != p->ignore_index && (t < 0 || (uint64_t)t >= C))
+        return xent__fail(err, XENT_ERR_LABEL, XENT_ARG_TARGETS, (int64_t)n,
+                          -1);
+    }
+  return XENT_OK;
+}
+
+static double weight(const xent_problem *p, size_t c) {
+  return p->class_weights != NULL ? p->class_weights[c] : 1.0;
+}
+
+/* Sum of the weights of the classes not masked in row n. */
+static double weight_unmasked(const xent_problem *p, const xent__plan *plan,
+                              size_t n, size_t masked) {
+  if (masked == 0 || p->logits == NULL)
+    return plan->weight_all;
+  double sum = 0;
+  for (size_t c = 0; c < p->classes; c++)
+    if (logit_at(p, n, c) != -INFINITY)
+      sum += weight(p, c);
+  return sum;
+}
+
+/* Row n with hard labels: masked-target checks, sum_c w_c q_c (into *wq)
+ * and the row's share of the mean's denominator (into *dn). */
+static xent_status check_hard_row(const xent_problem *p, size_t n, double off,
+                                  double peak, double sw, double *wq,
+                                  double *dn, xent_error *err) {
+  const int has_logits = p->logits != NULL;
+  const double eps = p->label_smoothing;
+  const double lam = xent__lambda(p, n);
+  const size_t t = (size_t)p->targets[n];
+  const size_t j = xent__partner(p, n);
+  const int64_t t2_label = p->targets[j];
+  double w_sum = off * sw;
+  if (has_logits && logit_at(p, n, t) == -INFINITY) {
+    if (lam * (1.0 - eps) > 0.0)
+      return xent__fail(err, XENT_ERR_MASKED_TARGET, XENT_ARG_TARGETS,
+                        (int64_t)n, (int64_t)t);
+  } else {
+    w_sum += peak * lam * weight(p, t);
+  }
+  *dn = lam * weight(p, t);
+  if (p->mixup_lambda != NULL) {
+    if (t2_label == p->ignore_index)
+      return xent__fail(err, XENT_ERR_IGNORED_PARTNER, XENT_ARG_MIXUP_PAIRING,
+                        (int64_t)n, -1);
+    const size_t t2 = (size_t)t2_label;
+    if (has_logits && logit_at(p, n, t2) == -INFINITY) {
+      if ((1.0 - lam) * (1.0 - eps) > 0.0)
+        return xent__fail(err, XENT_ERR_MASKED_TARGET, XENT_ARG_LOGITS,
+                          (int64_t)n, (int64_t)t2);
+    } else {
+      w_sum += peak * (1.0 - lam) * weight(p, t2);
+    }
+    *dn += (1.0 - lam) * weight(p, t2);
+  }
+  *wq = w_sum;
+  return XENT_OK;
+}
+
+static xent_status check_soft_row(const xent_problem *p, size_t n, double off,
+                                  double sw, double *wq, xent_error *err) {
+  const size_t C = p->classes;
+  const double keep = 1.0 - p->label_smoothing;
+  const double *y = p->soft_targets + n * C;
+  double w_sum = 0;
+  for (size_t c = 0; c < C; c++) {
+    const double v = y[c];
+    if (!(v >= 0.0 && v < INFINITY))
+      return xent__fail(err, XENT_ERR_SOFT_TARGET, XENT_ARG_SOFT_TARGETS,
+                        (int64_t)n, (int64_t)c);
+    if (p->logits != NULL && logit_at(p, n, c) == -INFINITY) {
+      if (v * keep > 0.0)
+        return xent__fail(err, XENT_ERR_MASKED_TARGET, XENT_ARG_SOFT_TARGETS,
+                          (int64_t)n, (int64_t)c);
+    } else {
+      w_sum += weight(p, c) * v;
+    }
+  }
+  *wq = keep * w_sum + off * sw;
+  return XENT_OK;
+}
+
+xent_status xent__validate(const xent_problem *p, unsigned what,
+                           xent__plan *plan, xent_error *err) {
+  if (p == NULL)
+    return xent__fail(err, XENT_ERR_NULL, XENT_ARG_NONE, -1, -1);
+  const size_t N = p->n, C = p->classes;
+  if (N == 0 || C == 0 || N > SIZE_MAX / C / sizeof(double) ||
+      N > (size_t)INT64_MAX || C > (size_t)INT64_MAX)
+    return xent__fail(err, XENT_ERR_SHAPE, XENT_ARG_SHAPE, -1, -1);
+  if ((what & XENT__CHECK_LOGITS) && p->logits == NULL)
+    return xent__fail(err, XENT_ERR_NULL, XENT_ARG_LOGITS, -1, -1);
+  xent_status st = check_options(p, plan, err);
+  if (st == XENT_OK)
+    st = check_vectors(p, plan, err);
+  if (st != XENT_OK)
+    return st;
+
+  const int has_logits = p->logits != NULL;
+  plan->any_masked = 0;
+  double dsum = 0, bound_sum = 0, wq_max = 0;
+  for (size_t n = 0; n < N; n++) {
+    if (plan->hard && p->targets[n] == p->ignore_index)
+      continue;
+    size_t masked = 0;
+    double span = 0;
+    if (has_logits) {
+      xent__scan sc;
+      if (p->dtype == XENT_F64)
+        plan->k->scan((const double *)p->logits + n * C, C, &sc);
+      else
+        scan_f32((const float *)p->logits + n * C, C, &sc);
+      if (sc.bad) {
+        size_t c = 0;
+        while (c < C && logit_at(p, n, c) < INFINITY)
+          c++;
+        return xent__fail(err, XENT_ERR_LOGIT, XENT_ARG_LOGITS, (int64_t)n,
+                          (int64_t)c);
+      }
+      if (sc.masked == C)
+        return xent__fail(err, XENT_ERR_ROW_MASKED, XENT_ARG_LOGITS, (int64_t)n,
+                          -1);
+      masked = sc.masked;
+      span = sc.max - sc.min_finite;
+      plan->any_masked |= masked > 0;
+    }
+    const size_t K = C - masked;
+    if (p->smoothing == XENT_SMOOTH_OTHERS && p->label_smoothing > 0.0 && K < 2)
+      return xent__fail(err, XENT_ERR_CONVENTION, XENT_ARG_SMOOTHING,
+                        (int64_t)n, -1);
+    double peak, off;
+    xent__onoff(p, K, &peak, &off);
+    const double sw = weight_unmasked(p, plan, n, masked);
+    double wq, dn = 1.0;
+    st = plan->hard ? check_hard_row(p, n, off, peak, sw, &wq, &dn, err)
+                    : check_soft_row(p, n, off, sw, &wq, err);
+    if (st != XENT_OK)
+      return st;
+    /* |lp_c| <= span + log K, so |l_n| <= wq (span + log K): bounding it
+     * here keeps infinities out of every output. */
+    const double bound = wq * (span + log((double)K) + 1.0);
+    if (!(bound < DBL_MAX / 16))
+      return xent__fail(err, XENT_ERR_OVERFLOW, XENT_ARG_LOGITS, (int64_t)n,
+                        -1);
+    bound_sum += bound;
+    wq_max = wq > wq_max ? wq : wq_max;
+    dsum += dn;
+  }
+  plan->denom = 1.0;
+  if (what & XENT__CHECK_REDUCE) {
+    if (p->reduction == XENT_REDUCE_MEAN) {
+      plan->denom = plan->hard ? dsum : (double)N;
+      if (!(plan->denom > 0.0))
+        return xent__fail(err, XENT_ERR_ZERO_DENOMINATOR, XENT_ARG_REDUCTION,
+                          -1, -1);
+    }
+    if (!(bound_sum / plan->denom < DBL_MAX / 16) ||
+        !(2.0 * wq_max / plan->denom < DBL_MAX / 16))
+      return xent__fail(err, XENT_ERR_OVERFLOW, XENT_ARG_NONE, -1, -1);
+  }
+  return XENT_OK;
+}
