@@ -1,0 +1,307 @@
+"""xent_ctypes: a small ctypes binding of libxent for the reference tests.
+
+The structures mirror lib/include/xent.h field by field (same order, same
+types; C enums are int). ctypes applies the platform's C layout rules, so
+the padding matches the compiler's. `evaluate` wraps xent_evaluate for numpy
+arrays; it keeps every array alive for the duration of the call and returns
+what the library wrote.
+
+The shared library's path comes from the XENT_LIB environment variable, or
+is passed to load().
+"""
+
+import ctypes
+import os
+
+import numpy as np
+
+c_double_p = ctypes.POINTER(ctypes.c_double)
+c_int64_p = ctypes.POINTER(ctypes.c_int64)
+
+# enum values, as pinned in xent.h
+F64, F32 = 0, 1
+SMOOTH_UNIFORM, SMOOTH_OTHERS = 0, 1
+REDUCE_MEAN, REDUCE_SUM, REDUCE_NONE = 0, 1, 2
+PAIR_FLIP, PAIR_ROLL, PAIR_EXPLICIT = 0, 1, 2
+KERNEL_AUTO, KERNEL_SCALAR, KERNEL_AVX2, KERNEL_AVX512 = 0, 1, 2, 3
+OK = 0
+
+
+class Error(ctypes.Structure):
+    _fields_ = [
+        ("status", ctypes.c_int),
+        ("arg", ctypes.c_int),
+        ("row", ctypes.c_int64),
+        ("col", ctypes.c_int64),
+    ]
+
+
+class Problem(ctypes.Structure):
+    _fields_ = [
+        ("n", ctypes.c_size_t),
+        ("classes", ctypes.c_size_t),
+        ("dtype", ctypes.c_int),
+        ("logits", ctypes.c_void_p),
+        ("targets", c_int64_p),
+        ("soft_targets", c_double_p),
+        ("class_weights", c_double_p),
+        ("ignore_index", ctypes.c_int64),
+        ("label_smoothing", ctypes.c_double),
+        ("smoothing", ctypes.c_int),
+        ("mixup_lambda", c_double_p),
+        ("lambda_count", ctypes.c_size_t),
+        ("pairing", ctypes.c_int),
+        ("partners", c_int64_p),
+        ("reduction", ctypes.c_int),
+        ("kernel", ctypes.c_int),
+    ]
+
+
+class Stats(ctypes.Structure):
+    _fields_ = [
+        ("accuracy", ctypes.c_double),
+        ("mean_confidence", ctypes.c_double),
+        ("mean_entropy", ctypes.c_double),
+        ("ece", ctypes.c_double),
+        ("counted", ctypes.c_size_t),
+        ("predicted", c_int64_p),
+        ("confidence", c_double_p),
+        ("entropy", c_double_p),
+    ]
+
+
+class Outputs(ctypes.Structure):
+    _fields_ = [
+        ("loss", c_double_p),
+        ("per_sample", c_double_p),
+        ("grad", c_double_p),
+        ("targets", c_double_p),
+        ("probs", c_double_p),
+        ("stats", ctypes.POINTER(Stats)),
+    ]
+
+
+_lib = None
+
+
+def load(path=None):
+    """Opens the shared library (path, else $XENT_LIB) and declares the
+    prototypes. Returns the ctypes handle."""
+    global _lib
+    path = path or os.environ.get("XENT_LIB")
+    if not path:
+        raise RuntimeError("xent_ctypes: set XENT_LIB to the path of libxent.so")
+    lib = ctypes.CDLL(os.path.abspath(path))
+    proto = {
+        "xent_version_number": (ctypes.c_uint, []),
+        "xent_version_string": (ctypes.c_char_p, []),
+        "xent_strerror": (ctypes.c_char_p, [ctypes.c_int]),
+        "xent_status_name": (ctypes.c_char_p, [ctypes.c_int]),
+        "xent_arg_name": (ctypes.c_char_p, [ctypes.c_int]),
+        "xent_error_format": (
+            ctypes.c_char_p,
+            [ctypes.POINTER(Error), ctypes.c_char_p, ctypes.c_size_t],
+        ),
+        "xent_kernel_supported": (ctypes.c_int, [ctypes.c_int]),
+        "xent_kernel_best": (ctypes.c_int, []),
+        "xent_kernel_name": (ctypes.c_char_p, [ctypes.c_int]),
+        "xent_problem_init": (None, [ctypes.POINTER(Problem)]),
+        "xent_workspace_size": (ctypes.c_size_t, [ctypes.POINTER(Problem)]),
+        "xent_evaluate": (
+            ctypes.c_int,
+            [
+                ctypes.POINTER(Problem),
+                ctypes.POINTER(Outputs),
+                ctypes.c_void_p,
+                ctypes.c_size_t,
+                ctypes.POINTER(Error),
+            ],
+        ),
+        "xent_targets": (
+            ctypes.c_int,
+            [ctypes.POINTER(Problem), c_double_p, ctypes.POINTER(Error)],
+        ),
+        "xent_evaluate_explicit": (
+            ctypes.c_int,
+            [
+                ctypes.POINTER(Problem),
+                ctypes.POINTER(Outputs),
+                c_double_p,
+                ctypes.POINTER(Error),
+            ],
+        ),
+    }
+    for name, (restype, argtypes) in proto.items():
+        fn = getattr(lib, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+    _lib = lib
+    return lib
+
+
+def lib():
+    return _lib if _lib is not None else load()
+
+
+def kernel_supported(kernel):
+    return bool(lib().xent_kernel_supported(kernel))
+
+
+def kernel_name(kernel):
+    return lib().xent_kernel_name(kernel).decode()
+
+
+def format_error(err):
+    buf = ctypes.create_string_buffer(256)
+    lib().xent_error_format(ctypes.byref(err), buf, len(buf))
+    return buf.value.decode()
+
+
+def _ptr(a, ctype):
+    return None if a is None else a.ctypes.data_as(ctypes.POINTER(ctype))
+
+
+def make_problem(
+    logits,
+    targets=None,
+    soft_targets=None,
+    class_weights=None,
+    ignore_index=-100,
+    label_smoothing=0.0,
+    smoothing=SMOOTH_UNIFORM,
+    mixup_lambda=None,
+    pairing=PAIR_FLIP,
+    partners=None,
+    reduction=REDUCE_MEAN,
+    kernel=KERNEL_AUTO,
+):
+    """Builds an xent_problem from numpy arrays. Returns (problem, keep):
+    `keep` holds the contiguous arrays the problem points into and must
+    outlive every call that uses the problem."""
+    logits = np.ascontiguousarray(logits)
+    if logits.dtype == np.float64:
+        dtype = F64
+    elif logits.dtype == np.float32:
+        dtype = F32
+    else:
+        raise TypeError("logits must be float64 or float32")
+    n, c = logits.shape
+    conv = {
+        "targets": (targets, np.int64),
+        "soft_targets": (soft_targets, np.float64),
+        "class_weights": (class_weights, np.float64),
+        "mixup_lambda": (mixup_lambda, np.float64),
+        "partners": (partners, np.int64),
+    }
+    keep = {"logits": logits}
+    for key, (a, t) in conv.items():
+        keep[key] = None if a is None else np.ascontiguousarray(a, dtype=t)
+    p = Problem()
+    lib().xent_problem_init(ctypes.byref(p))
+    p.n, p.classes, p.dtype = n, c, dtype
+    p.logits = logits.ctypes.data
+    p.targets = _ptr(keep["targets"], ctypes.c_int64)
+    p.soft_targets = _ptr(keep["soft_targets"], ctypes.c_double)
+    p.class_weights = _ptr(keep["class_weights"], ctypes.c_double)
+    p.ignore_index = ignore_index
+    p.label_smoothing = label_smoothing
+    p.smoothing = smoothing
+    p.mixup_lambda = _ptr(keep["mixup_lambda"], ctypes.c_double)
+    p.lambda_count = 0 if mixup_lambda is None else keep["mixup_lambda"].size
+    p.pairing = pairing
+    p.partners = _ptr(keep["partners"], ctypes.c_int64)
+    p.reduction = reduction
+    p.kernel = kernel
+    return p, keep
+
+
+def evaluate(problem):
+    """xent_evaluate with every output requested. Returns (status, error,
+    results); results maps loss, per_sample, grad, targets, probs, stats
+    (a dict with the scalars and the per-row arrays)."""
+    n, c = problem.n, problem.classes
+    loss = np.full(1, np.nan)
+    per_sample = np.full(n, np.nan)
+    grad = np.full((n, c), np.nan)
+    targets = np.full((n, c), np.nan)
+    probs = np.full((n, c), np.nan)
+    predicted = np.full(n, -7, dtype=np.int64)
+    confidence = np.full(n, np.nan)
+    entropy = np.full(n, np.nan)
+    st = Stats()
+    st.predicted = _ptr(predicted, ctypes.c_int64)
+    st.confidence = _ptr(confidence, ctypes.c_double)
+    st.entropy = _ptr(entropy, ctypes.c_double)
+    out = Outputs(
+        _ptr(loss, ctypes.c_double),
+        _ptr(per_sample, ctypes.c_double),
+        _ptr(grad, ctypes.c_double),
+        _ptr(targets, ctypes.c_double),
+        _ptr(probs, ctypes.c_double),
+        ctypes.pointer(st),
+    )
+    wsize = lib().xent_workspace_size(ctypes.byref(problem))
+    ws = np.zeros((wsize + 7) // 8 + 1)  # float64 storage: aligned for double
+    err = Error()
+    status = lib().xent_evaluate(
+        ctypes.byref(problem),
+        ctypes.byref(out),
+        ws.ctypes.data if wsize else None,
+        wsize,
+        ctypes.byref(err),
+    )
+    stats = {
+        "accuracy": st.accuracy,
+        "mean_confidence": st.mean_confidence,
+        "mean_entropy": st.mean_entropy,
+        "ece": st.ece,
+        "counted": st.counted,
+        "predicted": predicted,
+        "confidence": confidence,
+        "entropy": entropy,
+    }
+    res = {
+        "loss": loss[0],
+        "per_sample": per_sample,
+        "grad": grad,
+        "targets": targets,
+        "probs": probs,
+        "stats": stats,
+    }
+    return status, err, res
+
+
+def targets(problem):
+    """xent_targets: returns (status, error, q)."""
+    q = np.full((problem.n, problem.classes), np.nan)
+    err = Error()
+    status = lib().xent_targets(
+        ctypes.byref(problem), _ptr(q, ctypes.c_double), ctypes.byref(err)
+    )
+    return status, err, q
+
+
+def evaluate_explicit(problem):
+    """xent_evaluate_explicit with loss, per_sample and grad: returns
+    (status, error, {loss, per_sample, grad})."""
+    n, c = problem.n, problem.classes
+    loss = np.full(1, np.nan)
+    per_sample = np.full(n, np.nan)
+    grad = np.full((n, c), np.nan)
+    scratch = np.zeros((n, c))
+    out = Outputs(
+        _ptr(loss, ctypes.c_double),
+        _ptr(per_sample, ctypes.c_double),
+        _ptr(grad, ctypes.c_double),
+        None,
+        None,
+        None,
+    )
+    err = Error()
+    status = lib().xent_evaluate_explicit(
+        ctypes.byref(problem),
+        ctypes.byref(out),
+        _ptr(scratch, ctypes.c_double),
+        ctypes.byref(err),
+    )
+    return status, err, {"loss": loss[0], "per_sample": per_sample, "grad": grad}
