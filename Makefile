@@ -33,18 +33,18 @@ SONAME := libxent.so.$(VERSION_MAJOR)
 
 WARNINGS := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2 -Wvla -Werror
-OPT ?= -O2
-CFLAGS ?= $(OPT) -g
-XCFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARNINGS) $(SANFLAGS)
-LDFLAGS ?=
-XLDFLAGS := $(SANFLAGS)
-
 ifeq ($(SANITIZE),address)
 SANFLAGS := -fsanitize=address -fno-omit-frame-pointer
 endif
 ifeq ($(SANITIZE),undefined)
 SANFLAGS := -fsanitize=undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 endif
+OPT ?= -O2
+CFLAGS ?= $(OPT) -g
+XCFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARNINGS) $(SANFLAGS)
+LDFLAGS ?=
+XLDFLAGS := $(SANFLAGS)
+
 
 SLEEF_CFLAGS := $(shell pkg-config --cflags sleef 2>/dev/null)
 SLEEF_LIBS := $(shell pkg-config --libs sleef 2>/dev/null || echo -lsleef)
@@ -65,15 +65,21 @@ endif
 # What a program linking the static library needs.
 XENT_LIBS := $(LIB_A) $(SLEEF_LIBS) -lm
 
+# The vector kernels are compiled for their instruction set; they run only
+# after the run-time check in kernels.c.
+ISA_avx2 := -mavx2 -mfma
+ISA_avx512 := -mavx512f
+isa_flags = $(ISA_$(patsubst kernels_%,%,$(basename $(notdir $@))))
+
 $(BUILD)/lib/%.o: lib/src/%.c lib/include/xent.h $(wildcard lib/src/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $(XCFLAGS) $(LIB_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(XCFLAGS) $(LIB_CFLAGS) $(isa_flags) -c $< -o $@
 
 $(BUILD)/lib/pic/%.o: lib/src/%.c lib/include/xent.h $(wildcard lib/src/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $(XCFLAGS) $(LIB_CFLAGS) -fPIC -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(XCFLAGS) $(LIB_CFLAGS) $(isa_flags) -fPIC -c $< -o $@
 
 $(LIB_A): $(LIB_OBJ)
 	@echo "  AR      $@"

@@ -2,7 +2,6 @@
  * Compiled for that target whatever the build's flags; chosen at run time
  * only on CPUs that have it. */
 #if defined(__x86_64__) && defined(XENT_HAVE_SLEEF)
-#pragma GCC target("avx512f")
 #include <immintrin.h>
 #include <math.h>
 #include <sleef.h>
