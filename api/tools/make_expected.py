@@ -1,0 +1,418 @@
+#!/usr/bin/python3
+"""make_expected.py - the expected response.json of every successful example.
+
+Reads each api/examples/<case>/ folder whose status is 200 and computes the
+body xentd must answer from the request alone, with PyTorch in float64 and
+timm's formulas, never with xent itself:
+
+  POST /v1/loss     torch.nn.functional.cross_entropy wherever PyTorch has
+                    the case (hard labels with label_smoothing, weight,
+                    ignore_index; probability targets), and the definition
+                    l_n = -sum_c w_c q_nc log_softmax(x_n)_c with q built as
+                    timm's mixup_target otherwise (mixup, the "others"
+                    convention, masked classes). Gradients come from autograd.
+  POST /v1/targets  timm's mixup_target(target, num_classes, lam, smoothing).
+  GET /healthz, GET /readyz
+                    {"status": "ok", "version": <lib/include/xent.h>}.
+
+Other folders (errors, /v1) hold hand-written bodies and are left alone.
+Numbers are printed with repr() (the shortest text that reads back to the
+same double); for "precision": "float32" the float64 result is rounded to
+float32 and printed as the shortest text that reads back to that float32.
+
+Usage: make_expected.py [--check | --write] [EXAMPLES_DIR]
+  --write   (default) rewrite response.json of every 200 example
+  --check   recompute and compare with the files; exit 1 on a difference
+"""
+import json
+import math
+import os
+import re
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+torch.set_default_dtype(torch.float64)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+DEFAULT_OUTPUTS = ["loss", "per_sample", "grad"]
+ECE_BINS = 15
+
+
+class BadExample(Exception):
+    pass
+
+
+def version():
+    parts = {}
+    with open(os.path.join(TOP, "lib", "include", "xent.h")) as f:
+        for line in f:
+            m = re.match(r"#define XENT_VERSION_(MAJOR|MINOR|PATCH) (\d+)", line)
+            if m:
+                parts[m.group(1)] = m.group(2)
+    return "%s.%s.%s" % (parts["MAJOR"], parts["MINOR"], parts["PATCH"])
+
+
+def strict_json(text):
+    """json.loads that refuses NaN/Infinity and duplicate keys."""
+
+    def pairs(items):
+        keys = [k for k, _ in items]
+        if len(keys) != len(set(keys)):
+            raise BadExample("duplicate key in a 200 request")
+        return dict(items)
+
+    def constant(name):
+        raise BadExample("%s literal in a 200 request" % name)
+
+    return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
+
+
+# ------------------------------------------------------------- targets q --
+
+
+def one_hot(target, num_classes, on_value, off_value):
+    """timm's one_hot, in float64: off everywhere, on at the label."""
+    idx = torch.tensor(target, dtype=torch.long).view(-1, 1)
+    return torch.full((idx.size(0), num_classes), off_value).scatter_(
+        1, idx, on_value)
+
+
+def mixup_target(target, num_classes, lam=1.0, smoothing=0.0):
+    """timm.data.mixup.mixup_target: smooth each one-hot, then mix with the
+    batch flipped."""
+    off_value = smoothing / num_classes
+    on_value = 1.0 - smoothing + off_value
+    y1 = one_hot(target, num_classes, on_value, off_value)
+    y2 = one_hot(list(reversed(target)), num_classes, on_value, off_value)
+    return y1 * lam + y2 * (1.0 - lam)
+
+
+def smoothed_rows(labels, unmasked, eps, convention):
+    """s(t) per row (semantics 1.1), K = unmasked classes of the row; with no
+    masked class and 'uniform' this is timm's one_hot(on, off)."""
+    n, c = unmasked.shape
+    s = torch.zeros(n, c)
+    for i, t in enumerate(labels):
+        k = int(unmasked[i].sum())
+        if convention == "uniform":
+            on, off = 1.0 - eps + eps / k, eps / k
+        else:
+            if k < 2:
+                raise BadExample("'others' needs two unmasked classes")
+            on, off = 1.0 - eps, eps / (k - 1)
+        s[i] = torch.where(unmasked[i], torch.tensor(off), torch.tensor(0.0))
+        s[i, t] = on
+    return s
+
+
+def partners(mixup, n):
+    pairing = mixup.get("pairing", "flip")
+    if pairing == "flip":
+        return [n - 1 - i for i in range(n)]
+    if pairing == "roll":
+        return [(i - 1) % n for i in range(n)]
+    return list(pairing)
+
+
+def lambdas(mixup, n):
+    lam = mixup["lambda"]
+    return [float(lam)] * n if not isinstance(lam, list) else [float(v) for v in lam]
+
+
+def hard_targets(labels, unmasked, eps, convention, mixup, ignore_index):
+    """q for hard labels (semantics 1.1, 1.2); ignored rows are all zero."""
+    n, c = unmasked.shape
+    keep = [t != ignore_index for t in labels]
+    safe = [t if k else 0 for t, k in zip(labels, keep)]
+    s = smoothed_rows(safe, unmasked, eps, convention)
+    if mixup is None:
+        q = s
+    else:
+        pi = partners(mixup, n)
+        lam = torch.tensor(lambdas(mixup, n)).view(-1, 1)
+        # The partner's label, smoothed over this row's unmasked classes.
+        s2 = smoothed_rows([safe[j] for j in pi], unmasked, eps, convention)
+        q = lam * s + (1.0 - lam) * s2
+    return q * torch.tensor(keep, dtype=torch.float64).view(-1, 1)
+
+
+# ------------------------------------------------------------------ loss --
+
+
+def expected_loss(req):
+    x = torch.tensor([[-math.inf if v is None else float(v) for v in row]
+                      for row in req["logits"]])
+    n, c = x.shape
+    unmasked = torch.isfinite(x)
+    eps = float(req.get("label_smoothing", 0.0))
+    convention = req.get("smoothing", "uniform")
+    reduction = req.get("reduction", "mean")
+    ignore_index = int(req.get("ignore_index", -100))
+    outputs = req.get("outputs", DEFAULT_OUTPUTS)
+    mixup = req.get("mixup")
+    has_w = "class_weights" in req
+    w = torch.tensor([float(v) for v in req["class_weights"]]) if has_w else torch.ones(c)
+    hard = "targets" in req
+    masked = not bool(unmasked.all())
+
+    if hard:
+        labels = [int(t) for t in req["targets"]]
+        keep = torch.tensor([t != ignore_index for t in labels])
+        q = hard_targets(labels, unmasked, eps, convention, mixup, ignore_index)
+        own_label = torch.tensor([t if t != ignore_index else -1 for t in labels])
+    else:
+        y = torch.tensor(req["soft_targets"], dtype=torch.float64)
+        keep = torch.ones(n, dtype=torch.bool)
+        k = unmasked.sum(1, keepdim=True).to(torch.float64)
+        q = ((1.0 - eps) * y + eps / k) * unmasked
+        own_label = torch.argmax(y, 1)
+
+    lam = lambdas(mixup, n) if mixup else [1.0] * n
+    pi = partners(mixup, n) if mixup else list(range(n))
+    if reduction != "mean":
+        den = 1.0
+    elif hard:
+        # sum over kept rows of lam w_t + (1 - lam) w_pi (semantics 3)
+        den = sum(lam[i] * float(w[labels[i]]) + (1 - lam[i]) * float(w[labels[pi[i]]])
+                  for i in range(n) if labels[i] != ignore_index)
+    else:
+        den = float(n)
+    if den == 0:
+        raise BadExample("zero denominator in a 200 example")
+
+    def definition(xl):
+        """l_n = -sum_c w_c q_nc lp_nc, with 0 * log 0 = 0 on masked classes."""
+        lp = F.log_softmax(xl, dim=1)
+        wq = q * w
+        per = -torch.where(wq != 0, wq * lp, torch.zeros(())).sum(1)
+        return per, per.sum() / den
+
+    xl = x.clone().requires_grad_(True)
+    direct = not masked and mixup is None and (convention == "uniform" or eps == 0)
+    if direct:
+        # PyTorch's own paths: class indices (weight, ignore_index, smoothing)
+        # or class probabilities (weights do not enter the mean's N).
+        target = torch.tensor(labels) if hard else y
+        kw = dict(weight=w if has_w else None, label_smoothing=eps)
+        if hard:
+            kw["ignore_index"] = ignore_index
+        per = F.cross_entropy(xl, target, reduction="none", **kw)
+        red = F.cross_entropy(xl, target, reduction="sum" if reduction == "none" else reduction, **kw)
+        # The definition must agree with PyTorch (semantics 2 and 3).
+        xd = x.clone().requires_grad_(True)
+        per_d, red_d = definition(xd)
+        red_d.backward()
+        agree(per, per_d, "per_sample")
+        agree(red, red_d, "loss")
+        gd = xd.grad
+    else:
+        per, red = definition(xl)
+        gd = None
+        if mixup is not None and not masked and not has_w and convention == "uniform":
+            check_mixup_linearity(x, labels, mixup, eps, ignore_index, per)
+
+    red.backward()
+    grad = xl.grad.detach().clone()
+    if gd is not None:
+        agree(grad, gd, "grad")
+    if not bool(torch.isfinite(grad).all()) or not bool(torch.isfinite(per).all()):
+        raise BadExample("non-finite result in a 200 example")
+
+    body = {"n": n, "classes": c}
+    if "loss" in outputs and reduction != "none":
+        body["loss"] = float(red)
+    if "per_sample" in outputs:
+        body["per_sample"] = per.detach().tolist()
+    if "grad" in outputs:
+        body["grad"] = grad.tolist()
+    if "targets" in outputs:
+        body["targets"] = q.tolist()
+    probs = torch.softmax(x, dim=1)
+    if "probs" in outputs:
+        body["probs"] = probs.tolist()
+    if "stats" in outputs:
+        body["stats"] = stats(probs, keep, own_label)
+    return body
+
+
+def agree(a, b, what):
+    if not torch.allclose(a.detach(), b.detach(), rtol=1e-13, atol=1e-14):
+        raise BadExample("PyTorch and the definition disagree on %s" % what)
+
+
+def check_mixup_linearity(x, labels, mixup, eps, ignore_index, per):
+    """timm#46: CE(x, q_n) = lam CE(x, s(t_n)) + (1 - lam) CE(x, s(t_pi(n))),
+    each term from PyTorch's own label-smoothing path."""
+    n = len(labels)
+    lam = torch.tensor(lambdas(mixup, n))
+    pi = partners(mixup, n)
+    t = torch.tensor(labels)
+    a = F.cross_entropy(x, t, reduction="none", label_smoothing=eps, ignore_index=ignore_index)
+    keep = (t != ignore_index).to(torch.float64)
+    tp = torch.tensor([labels[j] if labels[j] != ignore_index else 0 for j in pi])
+    b = F.cross_entropy(x, tp, reduction="none", label_smoothing=eps)
+    mixed = (lam * a + (1 - lam) * b) * keep
+    if not torch.allclose(mixed, per.detach(), rtol=1e-13, atol=1e-13):
+        raise BadExample("mixup linearity check failed")
+
+
+def stats(probs, keep, own_label):
+    """Semantics 5, over the kept rows."""
+    n = probs.shape[0]
+    conf, pred = probs.max(1)  # first index on ties, as torch.argmax
+    rows = [i for i in range(n) if bool(keep[i])]
+    predicted = [int(pred[i]) if bool(keep[i]) else -1 for i in range(n)]
+    if not rows:
+        return {"accuracy": 0.0, "mean_confidence": 0.0, "ece": 0.0,
+                "mean_entropy": 0.0, "predicted": predicted, "counted": 0}
+    ent = []
+    for i in rows:
+        p = probs[i]
+        ent.append(float(-torch.where(p > 0, p * torch.log(p), torch.zeros(())).sum()))
+    correct = [float(int(pred[i]) == int(own_label[i])) for i in rows]
+    confs = [float(conf[i]) for i in rows]
+    ece = 0.0
+    for b in range(ECE_BINS):
+        lo, hi = b / ECE_BINS, (b + 1) / ECE_BINS
+        members = [j for j, v in enumerate(confs) if (v > lo or (b == 0 and v >= lo)) and v <= hi]
+        for j, v in enumerate(confs):
+            if abs(v - lo) < 1e-9 or abs(v - hi) < 1e-9:
+                raise BadExample("a confidence sits on an ECE bin edge; change the example")
+        if members:
+            acc = sum(correct[j] for j in members) / len(members)
+            cb = sum(confs[j] for j in members) / len(members)
+            ece += len(members) / len(rows) * abs(acc - cb)
+    return {"accuracy": sum(correct) / len(rows),
+            "mean_confidence": sum(confs) / len(rows),
+            "ece": ece,
+            "mean_entropy": sum(ent) / len(rows),
+            "predicted": predicted,
+            "counted": len(rows)}
+
+
+# --------------------------------------------------------------- targets --
+
+
+def expected_targets(req):
+    labels = [int(t) for t in req["targets"]]
+    c = int(req["num_classes"])
+    eps = float(req.get("label_smoothing", 0.0))
+    convention = req.get("smoothing", "uniform")
+    mixup = req.get("mixup")
+    ignore_index = int(req.get("ignore_index", -100))
+    q = hard_targets(labels, torch.ones(len(labels), c, dtype=torch.bool), eps,
+                     convention, mixup, ignore_index)
+    plain_flip = (mixup is None or mixup.get("pairing", "flip") == "flip"
+                  and not isinstance(mixup["lambda"], list))
+    if convention == "uniform" and plain_flip and ignore_index not in labels:
+        # The generalised q must be timm's own function where timm has one.
+        lam = float(mixup["lambda"]) if mixup else 1.0
+        timm_q = mixup_target(labels, c, lam, eps)
+        if not torch.allclose(q, timm_q, rtol=0, atol=1e-15):
+            raise BadExample("q differs from timm's mixup_target")
+        q = timm_q
+    return {"targets": q.tolist()}
+
+
+# -------------------------------------------------------------- printing --
+
+
+def f32_text(v):
+    s = str(np.float32(v))  # numpy prints the shortest float32 round trip
+    if np.float32(float(s)) != np.float32(v):
+        raise BadExample("float32 text does not round-trip: %r" % s)
+    return s
+
+
+def dump(v, f32, key=None):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        v = v + 0.0  # no negative zero
+        return f32_text(v) if f32 else repr(v)
+    if isinstance(v, list):
+        inner = ", ".join(dump(e, f32) for e in v)
+        return "[" + inner + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(json.dumps(k) + ": " + dump(e, f32, k) for k, e in v.items()) + "}"
+    return json.dumps(v)
+
+
+def expected_body(case_dir):
+    def read(name, default=None):
+        p = os.path.join(case_dir, name)
+        if not os.path.exists(p):
+            return default
+        with open(p) as f:
+            return f.read()
+
+    status = read("status").strip()
+    if status != "200":
+        return None
+    method = (read("method", "POST") or "POST").strip()
+    path = (read("path", "/v1/loss") or "/v1/loss").strip()
+    if method == "GET" and path in ("/healthz", "/readyz"):
+        return json.dumps({"status": "ok", "version": version()}) + "\n"
+    if method != "POST" or path not in ("/v1/loss", "/v1/targets"):
+        return None
+    req = strict_json(read("request.json"))
+    f32 = req.get("precision", "float64") == "float32"
+    body = expected_loss(req) if path == "/v1/loss" else expected_targets(req)
+    return dump(body, f32) + "\n"
+
+
+def main(argv):
+    mode = "--write"
+    root = os.path.join(TOP, "api", "examples")
+    for a in argv[1:]:
+        if a in ("--write", "--check"):
+            mode = a
+        elif a.startswith("-"):
+            print(__doc__, file=sys.stderr)
+            return 2
+        else:
+            root = a
+    failures = 0
+    done = 0
+    for name in sorted(os.listdir(root)):
+        case = os.path.join(root, name)
+        if not os.path.isdir(case):
+            continue
+        try:
+            text = expected_body(case)
+        except BadExample as e:
+            print("%s: %s" % (name, e), file=sys.stderr)
+            failures += 1
+            continue
+        if text is None:
+            continue
+        done += 1
+        target = os.path.join(case, "response.json")
+        if mode == "--write":
+            with open(target, "w") as f:
+                f.write(text)
+            continue
+        try:
+            with open(target) as f:
+                have = json.load(f)
+        except (OSError, ValueError) as e:
+            print("%s: response.json unreadable: %s" % (name, e), file=sys.stderr)
+            failures += 1
+            continue
+        if have != json.loads(text):
+            print("%s: response.json differs from the PyTorch computation" % name,
+                  file=sys.stderr)
+            failures += 1
+    verb = "wrote" if mode == "--write" else "checked"
+    print("make_expected: %s %d bodies, %d failures" % (verb, done, failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
