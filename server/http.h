@@ -1,0 +1,33 @@
+/*
+ * http.h - xentd's HTTP layer: a libmicrohttpd daemon (thread pool, epoll)
+ * that routes requests, enforces the body limit, calls the codec (codec.h)
+ * and answers every failure with the codec's one error body.
+ */
+#ifndef XENTD_HTTP_H
+#define XENTD_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+typedef struct xs_http xs_http;
+
+/* Starts listening and serving on cfg's address with cfg's limits (cfg is
+ * copied). Returns NULL with a one-line reason in err on failure. */
+xs_http *xs_http_start(const xs_config *cfg, char *err, size_t err_size);
+
+/* The TCP port actually bound (useful with port 0). */
+unsigned xs_http_port(const xs_http *h);
+
+/* Starts the graceful shutdown: /readyz answers 503 from now on, no new
+ * connection is accepted, answers carry "Connection: close". */
+void xs_http_drain(xs_http *h);
+
+/* Requests started and not yet answered. */
+int64_t xs_http_in_flight(const xs_http *h);
+
+/* Stops the daemon (closing every connection) and frees h; NULL is fine. */
+void xs_http_stop(xs_http *h);
+
+#endif /* XENTD_HTTP_H */

@@ -1,0 +1,135 @@
+/*
+ * main.c - xentd: reads the configuration, starts the HTTP daemon, waits
+ * for SIGTERM or SIGINT and shuts down gracefully.
+ *
+ * The signals are blocked in every thread (the mask is set before the
+ * daemon's threads exist and they inherit it) and taken synchronously with
+ * sigwait here, so no work at all runs in a signal handler.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "xent.h"
+
+/* Writes the port to path atomically (temporary file, then rename), so a
+ * test polling for the file never reads half of it. */
+static int write_port_file(const char *path, unsigned port) {
+  char tmp[1100];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (f == NULL) {
+    return -1;
+  }
+  const int printed = fprintf(f, "%u\n", port);
+  if (fclose(f) != 0 || printed < 0 || rename(tmp, path) != 0) {
+    remove(tmp);
+    return -1;
+  }
+  return 0;
+}
+
+/* Waits up to `seconds` for the requests in flight to finish; a second
+ * signal cuts the wait short. Returns the requests still in flight. */
+static int64_t wait_in_flight(const xs_http *h, const sigset_t *set,
+                              unsigned long long seconds) {
+  const struct timespec tick = {0, 10 * 1000 * 1000};
+  const unsigned long long ticks = seconds * 100;
+  for (unsigned long long i = 0; i < ticks; i++) {
+    if (xs_http_in_flight(h) <= 0) {
+      return 0;
+    }
+    siginfo_t info;
+    if (sigtimedwait(set, &info, &tick) > 0) {
+      xs_log_info("second signal %d: stopping now", info.si_signo);
+      break;
+    }
+  }
+  return xs_http_in_flight(h);
+}
+
+int main(int argc, char *argv[]) {
+  xs_config cfg;
+  char err[512];
+  switch (xs_config_load(&cfg, argc, argv, stdout, err, sizeof err)) {
+  case XS_CONFIG_EXIT_OK:
+    return 0;
+  case XS_CONFIG_ERROR:
+    fprintf(stderr, "xentd: %s\nTry 'xentd --help'.\n", err);
+    return 2;
+  case XS_CONFIG_RUN:
+    break;
+  }
+  xs_log_init((xs_log_format)cfg.log_format);
+
+  struct sigaction ign;
+  memset(&ign, 0, sizeof ign);
+  ign.sa_handler = SIG_IGN;
+  sigemptyset(&ign.sa_mask);
+  sigaction(SIGPIPE, &ign, NULL);
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  const int mask_rc = pthread_sigmask(SIG_BLOCK, &set, NULL);
+  if (mask_rc != 0) {
+    xs_log_error("pthread_sigmask: %s", strerror(mask_rc));
+    return 1;
+  }
+
+  xs_http *h = xs_http_start(&cfg, err, sizeof err);
+  if (h == NULL) {
+    xs_log_error("%s", err);
+    return 1;
+  }
+  const unsigned port = xs_http_port(h);
+  if (cfg.port_file[0] != '\0' && write_port_file(cfg.port_file, port) != 0) {
+    xs_log_error("cannot write --port-file %s: %s", cfg.port_file,
+                 strerror(errno));
+    xs_http_stop(h);
+    return 1;
+  }
+  const int v6 = strchr(cfg.bind, ':') != NULL;
+  xs_log_info("listening on %s%s%s:%u (xentd %s, %u threads, max body %llu "
+              "bytes, idle timeout %llu s, replica %s)",
+              v6 ? "[" : "", cfg.bind, v6 ? "]" : "", port,
+              xent_version_string(), xs_config_threads(&cfg),
+              (unsigned long long)cfg.max_body_bytes,
+              (unsigned long long)cfg.timeout,
+              cfg.replica_name[0] != '\0' ? cfg.replica_name : "-");
+
+  int sig = 0;
+  for (;;) {
+    const int rc = sigwait(&set, &sig);
+    if (rc == 0) {
+      break;
+    }
+    if (rc != EINTR) {
+      xs_log_error("sigwait: %s", strerror(rc));
+      break;
+    }
+  }
+  xs_log_info("signal %d: draining (readyz answers 503, no new connections)",
+              sig);
+  xs_http_drain(h);
+  const int64_t left = wait_in_flight(h, &set, cfg.shutdown_timeout);
+  if (left > 0) {
+    xs_log_error("%lld requests still in flight after %llu s; closing them",
+                 (long long)left, (unsigned long long)cfg.shutdown_timeout);
+  }
+  xs_http_stop(h);
+  if (cfg.port_file[0] != '\0') {
+    remove(cfg.port_file);
+  }
+  xs_log_info("stopped");
+  return 0;
+}

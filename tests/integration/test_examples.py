@@ -1,0 +1,124 @@
+#!/usr/bin/python3
+"""Replays every api/examples/<case>/ folder against a real xentd.
+
+A folder holds the request body (request.json, or request.txt for bodies that
+are deliberately not JSON; none for a request without a body), response.json
+(the expected body), status (the HTTP status as text), and optionally method
+and path (default POST /v1/loss), headers (request headers, "Name: value" per
+line) and response_headers (headers the answer must carry, same format).
+The status and the response headers must match exactly, the body's JSON
+structure and strings exactly except an error's message (prose: any
+non-empty string, as api/examples/README.md says), numbers to relative 1e-12
+with an absolute floor of 1e-12 (1e-6 for float32 precision). Every folder counts as a pass or a fail; nothing is skipped.
+Closing line: "examples: N passed, M failed".
+"""
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import xentd_harness as xh  # noqa: E402
+
+
+def read(folder, name):
+    path = os.path.join(folder, name)
+    if not os.path.exists(path):
+        return None
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def header_lines(text):
+    out = []
+    for line in (text or b"").decode().splitlines():
+        if line.strip():
+            name, _, value = line.partition(":")
+            out.append((name.strip(), value.strip()))
+    return out
+
+
+def run_case(client, folder):
+    """Returns None when the case passes, else what differs."""
+    status_text = read(folder, "status")
+    expected_text = read(folder, "response.json")
+    if status_text is None or expected_text is None:
+        return "missing status or response.json"
+    try:
+        want_status = int(status_text.decode().strip())
+        want = json.loads(expected_text)
+    except ValueError as e:
+        return "unreadable status or response.json: %s" % e
+    method = (read(folder, "method") or b"POST").decode().strip()
+    path = (read(folder, "path") or b"/v1/loss").decode().strip()
+    body = read(folder, "request.json")
+    if body is None:
+        body = read(folder, "request.txt")
+    headers = dict(header_lines(read(folder, "headers")))
+    if body is not None and not any(k.lower() == "content-type"
+                                    for k in headers):
+        headers["Content-Type"] = "application/json"
+    status, got_headers, data = client.request(method, path, body, headers)
+    if status != want_status:
+        return "status %d, expected %d: %s" % (status, want_status,
+                                               data[:300].decode(errors="replace"))
+    for name, value in header_lines(read(folder, "response_headers")):
+        got = got_headers.get(name.lower())
+        if got != value:
+            return "header %s: %r, expected %r" % (name, got, value)
+    try:
+        got = json.loads(data)
+    except ValueError:
+        return "body is not JSON: %r" % data[:300]
+    # api/examples/README.md: an error's code and field are the contract,
+    # its message is prose and only has to be a non-empty string.
+    if isinstance(want, dict) and "error" in want and isinstance(got, dict):
+        message = (got.get("error") or {}).get("message")
+        if not isinstance(message, str) or not message:
+            return "error.message is not a non-empty string: %r" % message
+        want = json.loads(json.dumps(want))
+        want["error"]["message"] = message
+    rel = 1e-12
+    if body is not None and b'"float32"' in body:
+        rel = 1e-6  # both sides round to float32: one float32 ulp apart
+    return xh.json_diff(got, want, rel=rel)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--xentd", default="build/xentd")
+    ap.add_argument("--examples", default="api/examples")
+    opts = ap.parse_args()
+    folders = sorted(
+        os.path.join(opts.examples, d) for d in os.listdir(opts.examples)
+        if os.path.isdir(os.path.join(opts.examples, d)))
+    passed = failed = 0
+    try:
+        with xh.daemon(opts.xentd, ["--access-log", "off"]) as url:
+            client = xh.Client(url)
+            for folder in folders:
+                name = os.path.basename(folder)
+                try:
+                    why = run_case(client, folder)
+                except Exception as e:  # a crash of one case is its failure
+                    why = "%s: %s" % (type(e).__name__, e)
+                    client.close()
+                if why is None:
+                    passed += 1
+                else:
+                    failed += 1
+                    print("FAIL %s: %s" % (name, why))
+            client.close()
+    except xh.DaemonError as e:
+        print("examples: daemon: %s" % e)
+        failed += 1
+    if not folders:
+        print("examples: no example folder under %s" % opts.examples)
+        failed += 1
+    print("examples: %d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
