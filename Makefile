@@ -91,10 +91,12 @@ $(LIB_SO): $(LIB_PIC)
 	$(Q)ln -sf libxent.so.$(VERSION) $(BUILD)/$(SONAME)
 	$(Q)ln -sf libxent.so.$(VERSION) $(BUILD)/libxent.so
 
+# xent.pc for the PREFIX given now; `make install` writes it again for its own.
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' lib/xent.pc.in
 $(BUILD)/xent.pc: lib/xent.pc.in lib/include/xent.h
 	@mkdir -p $(dir $@)
-	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+	$(Q)$(PC_SED) > $@
 
 .PHONY: all lib deps deps-check
 lib: $(LIB_A) $(LIB_SO) $(BUILD)/xent.pc
@@ -148,12 +150,37 @@ valgrind: deps-check
 	    RUNNER="valgrind -q --error-exitcode=99 --leak-check=full" $(SAN_STAGES)
 	$(Q)tests/summary build-valgrind/results.txt valgrind
 
+# `make install` into a scratch DESTDIR, then a program built from the
+# installed header, shared library and xent.pc alone.
+CHECK_STAGES += check-install format-check
+INSTALL_TEST := $(BUILD)/install-test
+.PHONY: check-install
+check-install: lib
+	$(Q)rm -rf $(INSTALL_TEST)
+	$(Q)$(MAKE) --no-print-directory -s install PREFIX=/opt/xent DESTDIR=$(abspath $(INSTALL_TEST)) >/dev/null
+	$(Q)pc="PKG_CONFIG_LIBDIR=$(INSTALL_TEST)/opt/xent/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$(INSTALL_TEST)"; \
+	flags=$$(env $$pc pkg-config --cflags --libs xent) && \
+	$(CC) -std=c11 $(WARNINGS) tests/install/consumer.c $$flags -o $(INSTALL_TEST)/consumer && \
+	got=$$(LD_LIBRARY_PATH=$(INSTALL_TEST)/opt/xent/lib $(INSTALL_TEST)/consumer) && \
+	soname=$$(readelf -d $(INSTALL_TEST)/opt/xent/lib/libxent.so.$(VERSION) | sed -n 's/.*soname: \[\(.*\)\]/\1/p') && \
+	want="$(VERSION) $(VERSION) 0.40760596444438"; \
+	if [ "$$got" = "$$want" ] && [ "$$soname" = "$(SONAME)" ] && \
+	   [ -x $(INSTALL_TEST)/opt/xent/bin/xentd ] && [ -f $(INSTALL_TEST)/opt/xent/lib/libxent.a ]; then \
+	  echo "check-install: consumer printed '$$got', soname $$soname"; \
+	  tests/record $(BUILD)/results.txt check-install 1 0; \
+	else \
+	  echo "check-install: got '$$got' soname '$$soname', want '$$want' $(SONAME)"; \
+	  tests/record $(BUILD)/results.txt check-install 0 1; exit 1; \
+	fi
+
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 format:
 	$(Q)clang-format -i $(FORMAT_FILES)
 format-check:
-	$(Q)clang-format --dry-run --Werror $(FORMAT_FILES)
-	@echo "format-check: $(words $(FORMAT_FILES)) files clean"
+	$(Q)if clang-format --dry-run --Werror $(FORMAT_FILES); then \
+	  echo "format-check: $(words $(FORMAT_FILES)) files clean"; \
+	  [ -z "$(BUILD)" ] || tests/record $(BUILD)/results.txt format-check 1 0; \
+	else tests/record $(BUILD)/results.txt format-check 0 1; exit 1; fi
 
 # --------------------------------------------------------------- install ---
 .PHONY: install uninstall clean help
@@ -164,7 +191,7 @@ install: lib $(INSTALL_TARGETS)
 	ln -sf libxent.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf libxent.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libxent.so
 	install -m 644 lib/include/xent.h $(DESTDIR)$(INCLUDEDIR)/xent.h
-	install -m 644 $(BUILD)/xent.pc $(DESTDIR)$(PKGCONFIGDIR)/xent.pc
+	$(PC_SED) > $(DESTDIR)$(PKGCONFIGDIR)/xent.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libxent.a $(DESTDIR)$(LIBDIR)/libxent.so* \

@@ -30,17 +30,17 @@ int xs_buf_append(xs_buf *b, const char *s, size_t n); /* 0 ok, -1 ENOMEM */
  * HTTP status and the `code` string of the error body. */
 typedef enum xs_err_kind {
   XS_ERR_NONE = 0,
-  XS_ERR_INVALID_JSON,        /* 400 invalid_json            */
-  XS_ERR_INVALID_ARGUMENT,    /* 400 invalid_argument        */
-  XS_ERR_NOT_FOUND,           /* 404 not_found               */
-  XS_ERR_METHOD_NOT_ALLOWED,  /* 405 method_not_allowed      */
-  XS_ERR_LENGTH_REQUIRED,     /* 411 length_required         */
-  XS_ERR_PAYLOAD_TOO_LARGE,   /* 413 payload_too_large       */
-  XS_ERR_UNSUPPORTED_MEDIA,   /* 415 unsupported_media_type  */
-  XS_ERR_UNPROCESSABLE,       /* 422 unprocessable           */
-  XS_ERR_OVERLOADED,          /* 429 overloaded              */
-  XS_ERR_SHUTTING_DOWN,       /* 503 shutting_down           */
-  XS_ERR_INTERNAL             /* 500 internal                */
+  XS_ERR_INVALID_JSON,       /* 400 invalid_json            */
+  XS_ERR_INVALID_ARGUMENT,   /* 400 invalid_argument        */
+  XS_ERR_NOT_FOUND,          /* 404 not_found               */
+  XS_ERR_METHOD_NOT_ALLOWED, /* 405 method_not_allowed      */
+  XS_ERR_LENGTH_REQUIRED,    /* 411 length_required         */
+  XS_ERR_PAYLOAD_TOO_LARGE,  /* 413 payload_too_large       */
+  XS_ERR_UNSUPPORTED_MEDIA,  /* 415 unsupported_media_type  */
+  XS_ERR_UNPROCESSABLE,      /* 422 unprocessable           */
+  XS_ERR_OVERLOADED,         /* 429 overloaded              */
+  XS_ERR_SHUTTING_DOWN,      /* 503 shutting_down           */
+  XS_ERR_INTERNAL            /* 500 internal                */
 } xs_err_kind;
 
 typedef struct xs_error {
@@ -68,12 +68,12 @@ typedef struct xs_limits {
 typedef enum xs_precision { XS_FLOAT64 = 0, XS_FLOAT32 = 1 } xs_precision;
 
 enum { /* bits of xs_request.outputs */
-  XS_OUT_LOSS = 1 << 0,
-  XS_OUT_PER_SAMPLE = 1 << 1,
-  XS_OUT_GRAD = 1 << 2,
-  XS_OUT_TARGETS = 1 << 3,
-  XS_OUT_PROBS = 1 << 4,
-  XS_OUT_STATS = 1 << 5
+       XS_OUT_LOSS = 1 << 0,
+       XS_OUT_PER_SAMPLE = 1 << 1,
+       XS_OUT_GRAD = 1 << 2,
+       XS_OUT_TARGETS = 1 << 3,
+       XS_OUT_PROBS = 1 << 4,
+       XS_OUT_STATS = 1 << 5
 };
 
 /* A parsed request: a libxent problem plus the buffers it points into,
