@@ -443,7 +443,7 @@ static void build_bodies(xs_http *h) {
       "\"targets\",\"probs\",\"stats\"],"
       "\"reduction\":[\"mean\",\"sum\",\"none\"],"
       "\"smoothing\":[\"uniform\",\"others\"],"
-      "\"mixup_pairing\":[\"flip\",\"roll\",\"explicit\"],"
+      "\"mixup_pairing\":[\"flip\",\"roll\"],"
       "\"precision\":[\"float64\",\"float32\"]}}",
       version, xent_kernel_name(xent_kernel_best()),
       (unsigned long long)h->cfg.max_body_bytes,
