@@ -23,23 +23,30 @@ static void scan_scalar(const double *x, size_t n, xent__scan *out) {
   out->bad = bad;
 }
 
+/* Eight partial sums, as the AVX-512 kernel keeps: one running sum over a
+ * long row loses digits the vector kernels keep. */
+enum { LANES = 8 };
+
 static void expsum_scalar(const double *x, size_t n, double m, const double *w,
                           double *e, xent__sums *out) {
-  double s = 0, a = 0, b = 0;
+  double s[LANES] = {0}, a[LANES] = {0}, b[LANES] = {0};
   for (size_t i = 0; i < n; i++) {
     const double d = x[i] - m;
     const double ex = exp(d);
     if (e != NULL)
       e[i] = ex;
-    s += ex;
+    s[i % LANES] += ex;
     if (d != -INFINITY) {
-      a += (w != NULL ? w[i] : 1.0) * d;
-      b += ex * d;
+      a[i % LANES] += (w != NULL ? w[i] : 1.0) * d;
+      b[i % LANES] += ex * d;
     }
   }
-  out->s = s;
-  out->a = a;
-  out->b = b;
+  out->s = out->a = out->b = 0;
+  for (int k = 0; k < LANES; k++) {
+    out->s += s[k];
+    out->a += a[k];
+    out->b += b[k];
+  }
 }
 
 static void axpw_scalar(double *dst, const double *src, size_t n, double alpha,
