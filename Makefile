@@ -122,6 +122,9 @@ include api/api.mk
 include tests/bench/bench.mk
 include docker/docker.mk
 
+# Stages of the root Makefile itself (rules below).
+CHECK_STAGES += check-install format-check
+
 all: lib $(ALL_TARGETS)
 
 # ---------------------------------------------------------------- checks ---
@@ -152,7 +155,6 @@ valgrind: deps-check
 
 # `make install` into a scratch DESTDIR, then a program built from the
 # installed header, shared library and xent.pc alone.
-CHECK_STAGES += check-install format-check
 INSTALL_TEST := $(BUILD)/install-test
 .PHONY: check-install
 check-install: lib
