@@ -1,0 +1,287 @@
+#!/usr/bin/python3
+"""`make bench-service`: xentd against a FastAPI + PyTorch peer, same run.
+
+Starts xentd (once per --xentd-threads value) and peer_fastapi.py, each on
+an ephemeral 127.0.0.1 port, checks that every service gives the same loss,
+per_sample and grad as the peer (PyTorch float64) on both bodies, then
+measures for each service, one after the other:
+  - requests per second for an 8 x 10 batch: wrk, fixed duration, a fixed
+    number of connections, one wrk thread, every request the same POST;
+  - milliseconds per request for a 256 x 1000 batch: one keep-alive
+    connection, requests one after another, the median.
+Prints one table with the ratios to the peer. Every server is stopped at the
+end, also on an error or a signal. Traffic goes to 127.0.0.1 only.
+"""
+import argparse
+import http.client
+import json
+import math
+import os
+import random
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HOST = "127.0.0.1"
+
+
+def make_body(n, classes, seed):
+    rng = random.Random(seed)
+    logits = [[rng.gauss(0.0, 2.0) for _ in range(classes)] for _ in range(n)]
+    targets = [rng.randrange(classes) for _ in range(n)]
+    return json.dumps({"logits": logits, "targets": targets,
+                       "label_smoothing": 0.1}).encode()
+
+
+class Service:
+    def __init__(self, name, argv, port_file, log_path, env=None):
+        self.name, self.argv, self.port_file = name, argv, port_file
+        self.log_path, self.env = log_path, env
+        self.proc, self.port, self.log = None, None, None
+
+    def start(self):
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=self.log,
+                                     env=self.env)
+
+    def wait_port(self, seconds):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                with open(self.port_file, encoding="ascii") as f:
+                    text = f.read().strip()
+                if text:
+                    self.port = int(text)
+                    return
+            except (FileNotFoundError, ValueError):
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} did not start (see {self.log_path})")
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=15)
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+
+def post(conn, body):
+    conn.request("POST", "/v1/loss", body,
+                 {"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    data = resp.read()
+    return resp.status, data
+
+
+def max_rel_diff(got, want):
+    """Largest |got - want| / max(1, |want|) over loss, per_sample and grad:
+    the project's tolerance against PyTorch (semantics.md 6) is 1e-12."""
+    worst = 0.0
+    pairs = [([got["loss"]], [want["loss"]])]
+    pairs.append((got["per_sample"], want["per_sample"]))
+    pairs += list(zip(got["grad"], want["grad"]))
+    for a_row, b_row in pairs:
+        if len(a_row) != len(b_row):
+            return math.inf
+        for a, b in zip(a_row, b_row):
+            worst = max(worst, abs(a - b) / max(1.0, abs(b)))
+    return worst
+
+
+def check_same(services, peer, bodies):
+    """Every service must answer 200 and agree with the peer to 1e-12."""
+    lines = []
+    for label, body in bodies:
+        answers = {}
+        for s in services:
+            conn = http.client.HTTPConnection(HOST, s.port, timeout=60)
+            status, data = post(conn, body)
+            conn.close()
+            if status != 200:
+                raise RuntimeError(f"{s.name}: {label}: HTTP {status}: "
+                                   f"{data[:200]!r}")
+            answers[s.name] = json.loads(data)
+        for s in services:
+            if s is peer:
+                continue
+            d = max_rel_diff(answers[s.name], answers[peer.name])
+            lines.append(f"{label}: {s.name} vs {peer.name}: largest "
+                         f"|difference| / max(1, |peer|) = {d:.2g}")
+            if not d <= 1e-12:
+                raise RuntimeError(lines[-1] + " (more than 1e-12)")
+    return lines
+
+
+def run_wrk(wrk, script, body_path, port, args):
+    cmd = [wrk, "-t", str(args.wrk_threads), "-c", str(args.connections),
+           "-d", f"{args.duration}s", "--timeout", "10s", "-s", script,
+           f"http://{HOST}:{port}/v1/loss"]
+    env = dict(os.environ, BENCH_BODY=body_path)
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                         timeout=args.duration + 60, check=True).stdout
+    rps = re.search(r"Requests/sec:\s*([0-9.]+)", out)
+    if not rps:
+        raise RuntimeError(f"cannot read wrk's output:\n{out}")
+    bad = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    if bad or errors:
+        raise RuntimeError(f"wrk saw failures on port {port}:\n{out}")
+    return float(rps.group(1))
+
+
+def run_latency(port, body, count):
+    conn = http.client.HTTPConnection(HOST, port, timeout=60)
+    times = []
+    try:
+        for i in range(count + 2):
+            start = time.perf_counter()
+            status, _ = post(conn, body)
+            elapsed = time.perf_counter() - start
+            if status != 200:
+                raise RuntimeError(f"port {port}: HTTP {status}")
+            if i >= 2:  # two warm-up requests
+                times.append(elapsed * 1e3)
+    finally:
+        conn.close()
+    return statistics.median(times), min(times), max(times)
+
+
+def print_table(head, rows):
+    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
+
+    def fmt(row):
+        cells = [row[0].ljust(widths[0])]
+        cells += [v.rjust(w) for v, w in zip(row[1:], widths[1:])]
+        return "| " + " | ".join(cells) + " |"
+
+    print(fmt(head))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print(fmt(r))
+
+
+def peer_versions():
+    """The peer's stack, e.g. 'fastapi 0.92.0, uvicorn 0.17.6, ...'."""
+    from importlib import metadata
+    parts = []
+    for name in ("fastapi", "uvicorn", "uvloop", "httptools", "torch"):
+        try:
+            parts.append(f"{name} {metadata.version(name).split('+')[0]}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"no {name}")
+    return ", ".join(parts)
+
+
+def on_signal(signum, _frame):
+    sys.exit(128 + signum)  # runs the finally below: servers are stopped
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--xentd", required=True, help="path of the xentd binary")
+    ap.add_argument("--xentd-threads", default="1,2",
+                    help="comma-separated --threads values, one xentd each")
+    ap.add_argument("--workdir", required=True,
+                    help="folder for the bodies, port files and server logs")
+    ap.add_argument("--wrk", default="wrk")
+    ap.add_argument("--duration", type=int, default=5, help="wrk seconds")
+    ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--wrk-threads", type=int, default=1)
+    ap.add_argument("--requests", type=int, default=20,
+                    help="timed sequential 256 x 1000 requests")
+    args = ap.parse_args()
+    if not (1 <= args.duration <= 60 and 1 <= args.connections <= 256
+            and 1 <= args.wrk_threads <= args.connections
+            and 1 <= args.requests <= 1000):
+        ap.error("duration 1..60, connections 1..256, wrk threads "
+                 "1..connections, requests 1..1000")
+    threads = [int(t) for t in args.xentd_threads.split(",") if t]
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+
+    work = args.workdir
+    os.makedirs(work, exist_ok=True)
+    for name in os.listdir(work):
+        if name.endswith(".port"):
+            os.remove(os.path.join(work, name))
+    small = make_body(8, 10, 1)
+    large = make_body(256, 1000, 2)
+    small_path = os.path.join(work, "small.json")
+    with open(small_path, "wb") as f:
+        f.write(small)
+
+    services = []
+    for t in threads:
+        pf = os.path.join(work, f"xentd-{t}.port")
+        services.append(Service(
+            f"xentd --threads {t}",
+            [args.xentd, "--bind", HOST, "--port", "0", "--port-file", pf,
+             "--threads", str(t), "--access-log", "off",
+             "--shutdown-timeout", "2"],
+            pf, os.path.join(work, f"xentd-{t}.log")))
+    pf = os.path.join(work, "peer.port")
+    peer = Service("FastAPI + torch (1 worker)",
+                   [sys.executable, os.path.join(HERE, "peer_fastapi.py"),
+                    "--port-file", pf],
+                   pf, os.path.join(work, "peer.log"))
+    services.append(peer)
+
+    results = {}
+    try:
+        for s in services:
+            s.start()
+        for s in services:
+            s.wait_port(60)
+        checks = check_same(services, peer, [("8 x 10", small),
+                                             ("256 x 1000", large)])
+        for s in services:
+            print(f"measuring {s.name} on port {s.port} ...", file=sys.stderr,
+                  flush=True)
+            rps = run_wrk(args.wrk, os.path.join(HERE, "post.lua"),
+                          small_path, s.port, args)
+            results[s.name] = (rps, run_latency(s.port, large, args.requests))
+    finally:
+        for s in services:
+            s.stop()
+
+    print(f"xentd vs the FastAPI + PyTorch float64 peer, both on {HOST}, "
+          f"same run; POST /v1/loss with loss, per_sample and grad, "
+          f"label_smoothing 0.1.")
+    print(f"req/s: wrk -t{args.wrk_threads} -c{args.connections} "
+          f"-d{args.duration}s, 8 x 10 body ({len(small)} bytes). "
+          f"ms/request: {args.requests} sequential requests on one "
+          f"connection, 256 x 1000 body ({len(large)} bytes), median "
+          f"(min-max).")
+    print(f"peer: {peer_versions()}; xentd --access-log off.")
+    print("Ratios are against the peer: > 1 means xentd is better.")
+    for line in checks:
+        print("check: " + line)
+    print()
+    peer_rps, (peer_ms, _, _) = results[peer.name]
+    rows = []
+    for s in services:
+        rps, (ms, lo, hi) = results[s.name]
+        rows.append([s.name, f"{rps:.0f}", f"{rps / peer_rps:.1f}x",
+                     f"{ms:.1f} ({lo:.1f}-{hi:.1f})", f"{peer_ms / ms:.1f}x"])
+    print_table(["service", "8 x 10 req/s", "vs peer",
+                 "256 x 1000 ms/request", "vs peer"], rows)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+        sys.exit(f"bench_service: {e}")
