@@ -237,7 +237,8 @@ static void ignored_row(const xent_problem *p, const xent__plan *plan,
   if (out->targets != NULL)
     memset(out->targets + n * C, 0, C * sizeof(double));
   if (out->probs != NULL)
-    ignored_probs(plan->k, xent__row(p, n, buf), C, out->probs + n * C);
+    ignored_probs(plan->k, xent__row(p, plan->k, n, buf), C,
+                  out->probs + n * C);
   xent_stats *st = out->stats;
   if (st != NULL) {
     if (st->predicted != NULL)
@@ -258,8 +259,8 @@ xent_status xent_evaluate(const xent_problem *p, const xent_outputs *out,
   if (need > 0 && (workspace == NULL || workspace_size < need))
     return xent__fail(err, XENT_ERR_WORKSPACE, XENT_ARG_WORKSPACE, -1, -1);
   xent__plan plan;
-  const xent_status st =
-      xent__validate(p, XENT__CHECK_LOGITS | XENT__CHECK_REDUCE, &plan, err);
+  const xent_status st = xent__validate(
+      p, XENT__CHECK_LOGITS | XENT__CHECK_REDUCE, &plan, workspace, err);
   if (st != XENT_OK)
     return st;
 
@@ -276,7 +277,7 @@ xent_status xent_evaluate(const xent_problem *p, const xent_outputs *out,
       continue;
     }
     row_ctx r;
-    r.x = xent__row(p, n, buf);
+    r.x = xent__row(p, k, n, buf);
     xent__scan sc;
     k->scan(r.x, C, &sc);
     r.m = sc.max;

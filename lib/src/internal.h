@@ -24,12 +24,14 @@ enum {
   XENT__CHECK_REDUCE = 2  /* reduction, denominator and overflow bounds   */
 };
 
+/* row_buf: `classes` doubles to widen float rows into, or NULL. */
 xent_status xent__validate(const xent_problem *p, unsigned what,
-                           xent__plan *plan, xent_error *err);
+                           xent__plan *plan, double *row_buf, xent_error *err);
 
 /* Row n of the logits as doubles: the logits themselves for F64, else
  * converted into buf (classes doubles). */
-const double *xent__row(const xent_problem *p, size_t n, double *buf);
+const double *xent__row(const xent_problem *p, const xent__kernels *k, size_t n,
+                        double *buf);
 
 /* Mixup partner of row n (n itself without mixup). */
 size_t xent__partner(const xent_problem *p, size_t n);

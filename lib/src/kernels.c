@@ -55,8 +55,13 @@ static void axpw_scalar(double *dst, const double *src, size_t n, double alpha,
     dst[i] = src[i] * alpha - beta * (w != NULL ? w[i] : 1.0);
 }
 
-const xent__kernels xent__kernels_scalar = {XENT_KERNEL_SCALAR, scan_scalar,
-                                            expsum_scalar, axpw_scalar};
+static void widen_scalar(const float *src, size_t n, double *dst) {
+  for (size_t i = 0; i < n; i++)
+    dst[i] = (double)src[i];
+}
+
+const xent__kernels xent__kernels_scalar = {
+    XENT_KERNEL_SCALAR, scan_scalar, expsum_scalar, axpw_scalar, widen_scalar};
 
 int xent_kernel_supported(xent_kernel kernel) {
   switch (kernel) {

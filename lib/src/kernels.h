@@ -37,6 +37,8 @@ typedef struct xent__kernels {
    * src. */
   void (*axpw)(double *dst, const double *src, size_t n, double alpha,
                double beta, const double *w);
+  /* dst_c = (double)src_c */
+  void (*widen)(const float *src, size_t n, double *dst);
 } xent__kernels;
 
 /* The kernels for `kernel` (AUTO resolved), or NULL when unsupported. */

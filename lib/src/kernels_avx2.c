@@ -85,8 +85,15 @@ static void axpw_avx2(double *dst, const double *src, size_t n, double alpha,
                             w != NULL ? w + i : NULL);
 }
 
+static void widen_avx2(const float *src, size_t n, double *dst) {
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    _mm256_storeu_pd(dst + i, _mm256_cvtps_pd(_mm_loadu_ps(src + i)));
+  xent__kernels_scalar.widen(src + i, n - i, dst + i);
+}
+
 const xent__kernels xent__kernels_avx2 = {XENT_KERNEL_AVX2, scan_avx2,
-                                          expsum_avx2, axpw_avx2};
+                                          expsum_avx2, axpw_avx2, widen_avx2};
 #else
 typedef int xent__no_avx2; /* ISO C forbids an empty translation unit */
 #endif

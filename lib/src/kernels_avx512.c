@@ -105,8 +105,15 @@ static void axpw_avx512(double *dst, const double *src, size_t n, double alpha,
   }
 }
 
-const xent__kernels xent__kernels_avx512 = {XENT_KERNEL_AVX512, scan_avx512,
-                                            expsum_avx512, axpw_avx512};
+static void widen_avx512(const float *src, size_t n, double *dst) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm512_storeu_pd(dst + i, _mm512_cvtps_pd(_mm256_loadu_ps(src + i)));
+  xent__kernels_scalar.widen(src + i, n - i, dst + i);
+}
+
+const xent__kernels xent__kernels_avx512 = {
+    XENT_KERNEL_AVX512, scan_avx512, expsum_avx512, axpw_avx512, widen_avx512};
 #else
 typedef int xent__no_avx512; /* ISO C forbids an empty translation unit */
 #endif

@@ -50,7 +50,7 @@ xent_status xent_targets(const xent_problem *p, double *out, xent_error *err) {
     return xent__fail(err, XENT_ERR_NULL, XENT_ARG_NONE, -1, -1);
   xent__plan plan;
   const unsigned what = p->logits != NULL ? XENT__CHECK_LOGITS : 0;
-  const xent_status st = xent__validate(p, what, &plan, err);
+  const xent_status st = xent__validate(p, what, &plan, NULL, err);
   if (st != XENT_OK)
     return st;
   const size_t C = p->classes;
@@ -62,7 +62,7 @@ xent_status xent_targets(const xent_problem *p, double *out, xent_error *err) {
     }
     /* Once the input is valid the output row may hold the converted
      * logits: fill_row reads each x[c] before it writes q[c]. */
-    fill_row(p, n, p->logits != NULL ? xent__row(p, n, q) : NULL, q);
+    fill_row(p, n, p->logits != NULL ? xent__row(p, plan.k, n, q) : NULL, q);
   }
   if (err != NULL)
     xent__fail(err, XENT_OK, XENT_ARG_NONE, -1, -1);
@@ -85,8 +85,8 @@ xent_status xent_evaluate_explicit(const xent_problem *p,
   if (out->targets != NULL || out->probs != NULL || out->stats != NULL)
     return xent__fail(err, XENT_ERR_OPTION, XENT_ARG_OUTPUTS, -1, -1);
   xent__plan plan;
-  const xent_status st =
-      xent__validate(p, XENT__CHECK_LOGITS | XENT__CHECK_REDUCE, &plan, err);
+  const xent_status st = xent__validate(
+      p, XENT__CHECK_LOGITS | XENT__CHECK_REDUCE, &plan, NULL, err);
   if (st != XENT_OK)
     return st;
   const size_t C = p->classes;
@@ -101,7 +101,7 @@ xent_status xent_evaluate_explicit(const xent_problem *p,
         memset(g, 0, C * sizeof *g);
       continue;
     }
-    fill_row(p, n, xent__row(p, n, q), q);
+    fill_row(p, n, xent__row(p, plan.k, n, q), q);
     double m = -INFINITY;
     for (size_t c = 0; c < C; c++)
       m = fmax(m, logit(p, n, c));

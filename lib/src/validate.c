@@ -28,13 +28,12 @@ static double logit_at(const xent_problem *p, size_t n, size_t c) {
   return (double)((const float *)p->logits)[i];
 }
 
-const double *xent__row(const xent_problem *p, size_t n, double *buf) {
+const double *xent__row(const xent_problem *p, const xent__kernels *k, size_t n,
+                        double *buf) {
   const size_t C = p->classes;
   if (p->dtype == XENT_F64)
     return (const double *)p->logits + n * C;
-  const float *f = (const float *)p->logits + n * C;
-  for (size_t c = 0; c < C; c++)
-    buf[c] = (double)f[c];
+  k->widen((const float *)p->logits + n * C, C, buf);
   return buf;
 }
 
@@ -241,7 +240,7 @@ static xent_status check_soft_row(const xent_problem *p, size_t n, double off,
 }
 
 xent_status xent__validate(const xent_problem *p, unsigned what,
-                           xent__plan *plan, xent_error *err) {
+                           xent__plan *plan, double *row_buf, xent_error *err) {
   if (p == NULL)
     return xent__fail(err, XENT_ERR_NULL, XENT_ARG_NONE, -1, -1);
   const size_t N = p->n, C = p->classes;
@@ -266,8 +265,8 @@ xent_status xent__validate(const xent_problem *p, unsigned what,
     double span = 0;
     if (has_logits) {
       xent__scan sc;
-      if (p->dtype == XENT_F64)
-        plan->k->scan((const double *)p->logits + n * C, C, &sc);
+      if (p->dtype == XENT_F64 || row_buf != NULL)
+        plan->k->scan(xent__row(p, plan->k, n, row_buf), C, &sc);
       else
         scan_f32((const float *)p->logits + n * C, C, &sc);
       if (sc.bad) {
