@@ -256,6 +256,7 @@ xent_status xent__validate(const xent_problem *p, unsigned what,
     return st;
 
   const int has_logits = p->logits != NULL;
+  const double log_classes = log((double)C);
   plan->any_masked = 0;
   double dsum = 0, bound_sum = 0, wq_max = 0;
   for (size_t n = 0; n < N; n++) {
@@ -297,7 +298,8 @@ xent_status xent__validate(const xent_problem *p, unsigned what,
       return st;
     /* |lp_c| <= span + log K, so |l_n| <= wq (span + log K): bounding it
      * here keeps infinities out of every output. */
-    const double bound = wq * (span + log((double)K) + 1.0);
+    const double log_k = masked == 0 ? log_classes : log((double)K);
+    const double bound = wq * (span + log_k + 1.0);
     if (!(bound < DBL_MAX / 16))
       return xent__fail(err, XENT_ERR_OVERFLOW, XENT_ARG_LOGITS, (int64_t)n,
                         -1);
