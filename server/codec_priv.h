@@ -50,4 +50,23 @@ typedef struct xs__owned {
   int lambda_scalar; /* mixup.lambda was one number, not an array */
 } xs__owned;
 
+/* fastjson.c: the fast path of xs_parse_loss / xs_parse_targets for the
+ * common body (plain ASCII strings, known keys once each, valid shapes).
+ * Returns 0 with req filled exactly as the jansson path fills it, or 1
+ * "not handled" (anything else, errors included) with req untouched and
+ * nothing allocated. */
+int xs__fast_parse_loss(const char *body, size_t len, const xs_limits *lim,
+                        xs_request *req);
+int xs__fast_parse_targets(const char *body, size_t len, const xs_limits *lim,
+                           xs_request *req);
+/* Requests the fast path has handled since start (for tests). */
+unsigned long xs__fast_parse_hits(void);
+
+/* request.c: the jansson-only paths, which word every error. */
+int xs__parse_loss_jansson(const char *body, size_t len, const xs_limits *lim,
+                           xs_request *req, xs_error *err);
+int xs__parse_targets_jansson(const char *body, size_t len,
+                              const xs_limits *lim, xs_request *req,
+                              xs_error *err);
+
 #endif /* XENTD_CODEC_PRIV_H */

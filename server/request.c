@@ -523,8 +523,8 @@ static int parse_loss(ctx *c, json_t *root) {
   return 0;
 }
 
-int xs_parse_loss(const char *body, size_t len, const xs_limits *lim,
-                  xs_request *req, xs_error *err) {
+int xs__parse_loss_jansson(const char *body, size_t len, const xs_limits *lim,
+                           xs_request *req, xs_error *err) {
   ctx c;
   json_t *root = begin(body, len, lim, req, err, &c);
   if (root == NULL)
@@ -563,8 +563,9 @@ static int parse_targets(ctx *c, json_t *root) {
   return get_options(c, root);
 }
 
-int xs_parse_targets(const char *body, size_t len, const xs_limits *lim,
-                     xs_request *req, xs_error *err) {
+int xs__parse_targets_jansson(const char *body, size_t len,
+                              const xs_limits *lim, xs_request *req,
+                              xs_error *err) {
   ctx c;
   json_t *root = begin(body, len, lim, req, err, &c);
   if (root == NULL)
@@ -572,4 +573,30 @@ int xs_parse_targets(const char *body, size_t len, const xs_limits *lim,
   const int rc = parse_targets(&c, root);
   c.outputs = XS_OUT_TARGETS;
   return finish(rc, root, req, &c);
+}
+
+/* The fast path (fastjson.c) first; whatever it does not handle, it leaves
+ * untouched, and the jansson path parses and words every error. */
+static void no_error(xs_error *err) {
+  err->kind = XS_ERR_NONE;
+  err->message[0] = '\0';
+  err->field[0] = '\0';
+}
+
+int xs_parse_loss(const char *body, size_t len, const xs_limits *lim,
+                  xs_request *req, xs_error *err) {
+  if (xs__fast_parse_loss(body, len, lim, req) == 0) {
+    no_error(err);
+    return 0;
+  }
+  return xs__parse_loss_jansson(body, len, lim, req, err);
+}
+
+int xs_parse_targets(const char *body, size_t len, const xs_limits *lim,
+                     xs_request *req, xs_error *err) {
+  if (xs__fast_parse_targets(body, len, lim, req) == 0) {
+    no_error(err);
+    return 0;
+  }
+  return xs__parse_targets_jansson(body, len, lim, req, err);
 }
