@@ -102,12 +102,6 @@ static void ignored_probs(const xent__kernels *k, const double *x, size_t C,
   k->axpw(probs, probs, C, 1.0 / sums.s, 0.0, NULL);
 }
 
-static void zero_masked(const double *x, size_t C, double *v) {
-  for (size_t c = 0; c < C; c++)
-    if (x[c] == -INFINITY)
-      v[c] = 0.0;
-}
-
 /* Everything a row's outputs need, found by the row's two sums. */
 typedef struct row_ctx {
   const double *x;
@@ -115,6 +109,25 @@ typedef struct row_ctx {
   size_t masked;
   double off, peak;
 } row_ctx;
+
+/* torch.argmax of the softmax: the first class whose p = exp(x - m) / s
+ * equals the largest, 1/s. Logits below the max by more than 1e-12 cannot
+ * round to it, so exp is taken only near the max. */
+static size_t argmax_p(const row_ctx *r, size_t C) {
+  const double top = 1.0 / r->s;
+  for (size_t c = 0; c < C; c++) {
+    const double d = r->x[c] - r->m;
+    if (d == 0.0 || (d > -1e-12 && exp(d) / r->s == top))
+      return c;
+  }
+  return 0;
+}
+
+static void zero_masked(const double *x, size_t C, double *v) {
+  for (size_t c = 0; c < C; c++)
+    if (x[c] == -INFINITY)
+      v[c] = 0.0;
+}
 
 static double weight(const xent_problem *p, size_t c) {
   return p->class_weights != NULL ? p->class_weights[c] : 1.0;
@@ -143,10 +156,38 @@ static void target_row(const xent_problem *p, size_t n, const row_ctx *r,
   }
 }
 
+/* l_n summed over every class, for rows where the closed form would
+ * subtract large terms: with 'others' and eps > (K-1)/K the one-hot part
+ * `peak` is negative. */
+static double hard_loss_by_class(const xent_problem *p, size_t n,
+                                 const row_ctx *r, double *wq) {
+  const size_t C = p->classes;
+  const double lam = xent__lambda(p, n);
+  const size_t t = (size_t)p->targets[n];
+  const int mix = p->mixup_lambda != NULL;
+  const size_t t2 = mix ? (size_t)p->targets[xent__partner(p, n)] : t;
+  double acc = 0, w_sum = 0;
+  for (size_t c = 0; c < C; c++) {
+    if (r->x[c] == -INFINITY)
+      continue;
+    double q = r->off;
+    q += c == t ? r->peak * lam : 0.0;
+    q += mix && c == t2 ? r->peak * (1.0 - lam) : 0.0;
+    const double wqc = weight(p, c) * q;
+    acc += wqc * (r->x[c] - r->m - r->logs);
+    w_sum += wqc;
+  }
+  *wq = w_sum;
+  return -acc;
+}
+
 /* l_n for hard labels in closed form (semantics 2); *wq gets sum_c w_c q_c.
- * a = sum over unmasked c of w_c (x_c - m), sw = sum of their weights. */
+ * a = sum over unmasked c of w_c (x_c - m), sw = sum of their weights.
+ * Every term has the sign of its sum while peak >= 0. */
 static double hard_loss(const xent_problem *p, size_t n, const row_ctx *r,
                         double a, double sw, double *wq) {
+  if (r->peak < 0.0)
+    return hard_loss_by_class(p, n, r, wq);
   const double lam = xent__lambda(p, n);
   const size_t t = (size_t)p->targets[n];
   double acc = r->off > 0.0 ? r->off * (a - r->logs * sw) : 0.0;
@@ -195,7 +236,7 @@ static void grad_row(const xent_problem *p, const xent__plan *plan, size_t n,
   if (pr != NULL)
     plan->k->axpw(g, pr, C, wq / d, r->off / d, w);
   else
-    plan->k->axpw(g, g, C, wq / (r->s * d), r->off / d, w);
+    plan->k->axpw(g, g, C, wq / d / r->s, r->off / d, w);
   if (p->targets != NULL) {
     const double lam = xent__lambda(p, n);
     const size_t t = (size_t)p->targets[n];
@@ -305,11 +346,7 @@ xent_status xent_evaluate(const xent_problem *p, const xent_outputs *out,
     if (out->targets != NULL)
       target_row(p, n, &r, out->targets + n * C);
     if (out->stats != NULL) {
-      /* The argmax of p is the first maximal logit, where exp(x - m) = 1;
-       * p there is 1/s. */
-      size_t pred = 0;
-      while (r.x[pred] != r.m)
-        pred++;
+      const size_t pred = argmax_p(&r, C);
       const size_t label = plan.hard ? (size_t)p->targets[n]
                                      : first_max(p->soft_targets + n * C, C);
       const double entropy = r.logs - sums.b / r.s;

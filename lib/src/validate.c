@@ -120,7 +120,7 @@ static xent_status check_options(const xent_problem *p, xent__plan *plan,
 }
 
 static xent_status check_vectors(const xent_problem *p, xent__plan *plan,
-                                 xent_error *err) {
+                                 int check_weights, xent_error *err) {
   const size_t N = p->n, C = p->classes;
   if (plan->mixup) {
     if (p->lambda_count != 1 && p->lambda_count != N)
@@ -139,7 +139,7 @@ static xent_status check_vectors(const xent_problem *p, xent__plan *plan,
     }
   }
   plan->weight_all = (double)C;
-  if (p->class_weights != NULL) {
+  if (p->class_weights != NULL && check_weights) {
     double sum = 0;
     for (size_t c = 0; c < C; c++) {
       const double w = p->class_weights[c];
@@ -189,9 +189,12 @@ static xent_status check_hard_row(const xent_problem *p, size_t n, double off,
   const size_t t = (size_t)p->targets[n];
   const size_t j = xent__partner(p, n);
   const int64_t t2_label = p->targets[j];
+  /* A masked label may carry weight only when its one-hot part is 0: with
+   * 'others' the off value eps/(K-1) assumes the label is among the K. */
+  const int strict = p->smoothing == XENT_SMOOTH_OTHERS || eps < 1.0;
   double w_sum = off * sw;
   if (has_logits && logit_at(p, n, t) == -INFINITY) {
-    if (lam * (1.0 - eps) > 0.0)
+    if (lam > 0.0 && strict)
       return xent__fail(err, XENT_ERR_MASKED_TARGET, XENT_ARG_TARGETS,
                         (int64_t)n, (int64_t)t);
   } else {
@@ -204,7 +207,7 @@ static xent_status check_hard_row(const xent_problem *p, size_t n, double off,
                         (int64_t)n, -1);
     const size_t t2 = (size_t)t2_label;
     if (has_logits && logit_at(p, n, t2) == -INFINITY) {
-      if ((1.0 - lam) * (1.0 - eps) > 0.0)
+      if (1.0 - lam > 0.0 && strict)
         return xent__fail(err, XENT_ERR_MASKED_TARGET, XENT_ARG_LOGITS,
                           (int64_t)n, (int64_t)t2);
     } else {
@@ -251,7 +254,7 @@ xent_status xent__validate(const xent_problem *p, unsigned what,
     return xent__fail(err, XENT_ERR_NULL, XENT_ARG_LOGITS, -1, -1);
   xent_status st = check_options(p, plan, err);
   if (st == XENT_OK)
-    st = check_vectors(p, plan, err);
+    st = check_vectors(p, plan, (what & XENT__CHECK_REDUCE) != 0, err);
   if (st != XENT_OK)
     return st;
 
@@ -298,9 +301,14 @@ xent_status xent__validate(const xent_problem *p, unsigned what,
       return st;
     /* |lp_c| <= span + log K, so |l_n| <= wq (span + log K): bounding it
      * here keeps infinities out of every output. */
+    if (!(what & XENT__CHECK_REDUCE))
+      continue;
+    /* The closed form's partial sums (smoothing only) are bounded by
+     * sw (span + log K). */
     const double log_k = masked == 0 ? log_classes : log((double)K);
     const double bound = wq * (span + log_k + 1.0);
-    if (!(bound < DBL_MAX / 16))
+    const double spread = off > 0.0 ? sw * (span + log_k + 1.0) : 0.0;
+    if (!(bound < DBL_MAX / 16) || !(spread < DBL_MAX / 16))
       return xent__fail(err, XENT_ERR_OVERFLOW, XENT_ARG_LOGITS, (int64_t)n,
                         -1);
     bound_sum += bound;
@@ -315,8 +323,10 @@ xent_status xent__validate(const xent_problem *p, unsigned what,
         return xent__fail(err, XENT_ERR_ZERO_DENOMINATOR, XENT_ARG_REDUCTION,
                           -1, -1);
     }
+    /* 1/D bounds every coefficient the gradient divides by D. */
     if (!(bound_sum / plan->denom < DBL_MAX / 16) ||
-        !(2.0 * wq_max / plan->denom < DBL_MAX / 16))
+        !(2.0 * wq_max / plan->denom < DBL_MAX / 16) ||
+        !(1.0 / plan->denom < DBL_MAX / 16))
       return xent__fail(err, XENT_ERR_OVERFLOW, XENT_ARG_NONE, -1, -1);
   }
   return XENT_OK;

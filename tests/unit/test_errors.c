@@ -452,13 +452,20 @@ START_TEST(err_weight) {
   double w[5] = {1.0, 1.0, 1.0, 1.0, 1.0};
   xent_problem pb = valid(X, T);
   pb.class_weights = w;
+  /* xent_targets does not use class weights (q is before weights), so it
+   * does not judge them: only the loss paths refuse them. */
   w[2] = -1.0;
-  expect(&pb, ALL, XENT_ERR_WEIGHT, XENT_ARG_CLASS_WEIGHTS, -1, 2, "negative");
+  expect(&pb, EVAL | EXPLICIT, XENT_ERR_WEIGHT, XENT_ARG_CLASS_WEIGHTS, -1, 2,
+         "negative");
   w[2] = NAN;
-  expect(&pb, ALL, XENT_ERR_WEIGHT, XENT_ARG_CLASS_WEIGHTS, -1, 2, "NaN");
+  expect(&pb, EVAL | EXPLICIT, XENT_ERR_WEIGHT, XENT_ARG_CLASS_WEIGHTS, -1, 2,
+         "NaN");
   w[2] = 1.0;
   w[4] = INFINITY;
-  expect(&pb, ALL, XENT_ERR_WEIGHT, XENT_ARG_CLASS_WEIGHTS, -1, 4, "+inf");
+  expect(&pb, EVAL | EXPLICIT, XENT_ERR_WEIGHT, XENT_ARG_CLASS_WEIGHTS, -1, 4,
+         "+inf");
+  double q[4 * 5];
+  ck_assert_int_eq(xent_targets(&pb, q, NULL), XENT_OK);
 }
 END_TEST
 
@@ -717,6 +724,71 @@ START_TEST(err_workspace) {
 }
 END_TEST
 
+/* Inputs whose intermediate values would leave the double range are
+ * refused before anything is written, never answered with inf. */
+START_TEST(err_overflow_bounds) {
+  /* logits 0 and -1e307: the smoothed sum over 19 classes exceeds DBL_MAX */
+  double x[19];
+  x[0] = 0.0;
+  for (int c = 1; c < 19; c++)
+    x[c] = -1e307;
+  const int64_t t[2] = {0, 0};
+  xent_problem pb;
+  xent_problem_init(&pb);
+  pb.n = 1;
+  pb.classes = 19;
+  pb.logits = x;
+  pb.targets = t;
+  pb.label_smoothing = 0.1;
+  double loss = -7.0;
+  xent_outputs out = {0};
+  out.loss = &loss;
+  xent_error e;
+  XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, &e), XENT_ERR_OVERFLOW);
+  ck_assert_int_eq(e.arg, XENT_ARG_LOGITS);
+  ck_assert_int_eq(e.row, 0);
+  ck_assert(loss == -7.0);
+  /* subnormal weights: the mean divides by D = 1e-310 */
+  const double z[4] = {0.0, 0.0, 0.0, 0.0};
+  const double w[2] = {1e-310, 1e-310};
+  pb.n = 2;
+  pb.classes = 2;
+  pb.logits = z;
+  pb.class_weights = w;
+  pb.label_smoothing = 0.5;
+  XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, &e), XENT_ERR_OVERFLOW);
+  ck_assert(loss == -7.0);
+}
+END_TEST
+
+/* 'others' spreads eps over the K-1 classes beside the label; a masked
+ * label is outside the K, so even eps = 1 cannot leave it out. */
+START_TEST(err_others_masked_label) {
+  const double x[3] = {-INFINITY, 0.0, 1.0};
+  const int64_t t[1] = {0};
+  xent_problem pb;
+  xent_problem_init(&pb);
+  pb.n = 1;
+  pb.classes = 3;
+  pb.logits = x;
+  pb.targets = t;
+  pb.label_smoothing = 1.0;
+  pb.smoothing = XENT_SMOOTH_OTHERS;
+  double loss = -7.0;
+  xent_outputs out = {0};
+  out.loss = &loss;
+  xent_error e;
+  XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, &e), XENT_ERR_MASKED_TARGET);
+  ck_assert_int_eq(e.row, 0);
+  ck_assert_int_eq(e.col, 0);
+  /* uniform with eps = 1 gives the label no mass: q = {0, 1/2, 1/2} */
+  pb.smoothing = XENT_SMOOTH_UNIFORM;
+  XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, &e), XENT_OK);
+  const double lse = log(1.0 + exp(1.0));
+  XT_CLOSE(loss, 0.5 * lse + 0.5 * (lse - 1.0), 1e-15, 0.0);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("errors");
   XT_ADD(s, valid_batch_is_ok);
@@ -739,5 +811,7 @@ int main(void) {
   XT_ADD(s, err_zero_denominator);
   XT_ADD(s, err_overflow);
   XT_ADD(s, err_workspace);
+  XT_ADD(s, err_overflow_bounds);
+  XT_ADD(s, err_others_masked_label);
   return xt_run(s);
 }

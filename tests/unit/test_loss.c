@@ -822,6 +822,67 @@ START_TEST(threads_concurrent) {
 }
 END_TEST
 
+/* 'others' with eps = 1 puts q = 1/(K-1) on every class but the label:
+ * the one-hot part is negative and the closed form would subtract large
+ * terms. Logits {-1e5, 0, 0}, label 0: q = {0, 1/2, 1/2}, lp_1 = lp_2 =
+ * -log 2 (e^-1e5 vanishes), so the loss is log 2 exactly. */
+START_TEST(others_negative_peak_exact) {
+  const double x[3] = {-1e5, 0.0, 0.0};
+  const int64_t t[1] = {0};
+  xent_problem pb;
+  xent_problem_init(&pb);
+  pb.n = 1;
+  pb.classes = 3;
+  pb.logits = x;
+  pb.targets = t;
+  pb.label_smoothing = 1.0;
+  pb.smoothing = XENT_SMOOTH_OTHERS;
+  double loss = 0;
+  xent_outputs out = {0};
+  out.loss = &loss;
+  XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, NULL), XENT_OK);
+  XT_CLOSE(loss, log(2.0), 1e-15, 0.0);
+}
+END_TEST
+
+/* Weights of 1e304 on 100 rows: D = 1e306 and s D would overflow. All
+ * logits 0 over 1000 classes, labels 0: p = 1e-3, so the gradient is
+ * (1e-3 - 1) / 100 at the label and 1e-3 / 100 elsewhere, whether or not
+ * the probabilities are asked for too. */
+START_TEST(huge_weights_gradient) {
+  enum { N = 100, C = 1000 };
+  double *x = calloc(N * C, sizeof *x), *g = calloc(N * C, sizeof *g);
+  double *pr = calloc(N * C, sizeof *pr), *w = malloc(C * sizeof *w);
+  int64_t *t = calloc(N, sizeof *t);
+  for (int c = 0; c < C; c++)
+    w[c] = 1e304;
+  xent_problem pb;
+  xent_problem_init(&pb);
+  pb.n = N;
+  pb.classes = C;
+  pb.logits = x;
+  pb.targets = t;
+  pb.class_weights = w;
+  for (int with_probs = 0; with_probs < 2; with_probs++) {
+    double loss = 0;
+    xent_outputs out = {0};
+    out.loss = &loss;
+    out.grad = g;
+    out.probs = with_probs ? pr : NULL;
+    XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, NULL), XENT_OK);
+    XT_CLOSE(loss, log(1000.0), 1e-14, 0.0);
+    XT_CLOSE(g[0], (1e-3 - 1.0) / 100, 1e-13, 0.0);
+    XT_CLOSE(g[1], 1e-3 / 100, 1e-13, 0.0);
+    XT_CLOSE(g[(N - 1) * C + 999], 1e-3 / 100, 1e-13, 0.0);
+  }
+  free(x);
+  free(g);
+  free(pr);
+  free(w);
+  free(t);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("loss");
   XT_ADD(s, hand_value_plain_ce);
@@ -845,5 +906,7 @@ int main(void) {
   XT_ADD(s, output_subsets);
   XT_ADD(s, explicit_outputs);
   XT_ADD(s, threads_concurrent);
+  XT_ADD(s, others_negative_peak_exact);
+  XT_ADD(s, huge_weights_gradient);
   return xt_run(s);
 }

@@ -372,6 +372,31 @@ START_TEST(random_against_reference) {
 }
 END_TEST
 
+/* torch.argmax of the probabilities: logits {0, 1e-20} give p = {0.5,
+ * 0.5} exactly (exp(-1e-20) rounds to 1), so the prediction is class 0,
+ * though the larger logit is class 1. */
+START_TEST(predicted_ties_in_p_not_x) {
+  const double x[2] = {0.0, 1e-20};
+  const int64_t t[1] = {0};
+  xent_problem pb;
+  xent_problem_init(&pb);
+  pb.n = 1;
+  pb.classes = 2;
+  pb.logits = x;
+  pb.targets = t;
+  int64_t pred[1] = {-5};
+  xent_stats st;
+  memset(&st, 0, sizeof st);
+  st.predicted = pred;
+  xent_outputs out = {0};
+  out.stats = &st;
+  XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, NULL), XENT_OK);
+  ck_assert_int_eq(pred[0], 0);
+  XT_CLOSE(st.accuracy, 1.0, 0.0, 0.0);
+  XT_CLOSE(st.mean_confidence, 0.5, 0.0, 0.0);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("stats");
   XT_ADD(s, predicted_ties_lowest_index);
@@ -385,5 +410,6 @@ int main(void) {
   XT_ADD(s, no_row_counted);
   XT_ADD(s, per_row_arrays_optional);
   XT_ADD(s, random_against_reference);
+  XT_ADD(s, predicted_ties_in_p_not_x);
   return xt_run(s);
 }
