@@ -22,6 +22,7 @@
  *    reachable through the output arguments is written, except the
  *    xent_error detail, which says what is wrong and where.
  *  - A successful call never writes NaN or an infinity into an output.
+ *  - Output buffers must not overlap the inputs or each other.
  *  - All arithmetic is in double precision, whatever the input type.
  */
 #ifndef XENT_H
@@ -146,13 +147,14 @@ XENT_API const char *xent_arg_name(xent_arg arg);
 /*
  * Where an input is wrong. `row` and `col` are -1 when they do not apply.
  * For a per-row argument (targets, lambda, partner) `row` is the index in
- * that array; for a matrix (logits, soft targets) both are set; for
- * class_weights `col` is the class. For ERR_MASKED_TARGET, row/col is the
- * class that is masked in the logits of that row while it receives target
- * mass; `arg` is TARGETS for the row's own label, LOGITS for the label of
- * its mixup partner, SOFT_TARGETS for soft mass. For ERR_IGNORED_PARTNER
- * `arg` is MIXUP_PAIRING and `row` is the row whose partner is ignored.
- * ERR_OVERFLOW names the row (arg LOGITS) when one row's bound overflows.
+ * that array (-1 for the single batch lambda, lambda_count 1); for a matrix
+ * (logits, soft targets) both are set; for class_weights `col` is the class.
+ * For ERR_MASKED_TARGET, row/col is the class that is masked in the logits of
+ * that row while it receives target mass; `arg` is TARGETS for the row's own
+ * label, LOGITS for the label of its mixup partner, SOFT_TARGETS for soft mass.
+ * For ERR_IGNORED_PARTNER `arg` is MIXUP_PAIRING and `row` is the row whose
+ * partner is ignored. ERR_OVERFLOW names the row (arg LOGITS) when one row's
+ * bound overflows.
  */
 typedef struct xent_error {
   xent_status status;
@@ -225,7 +227,9 @@ XENT_API const char *xent_kernel_name(xent_kernel kernel);
  * class_weights  `classes` non-negative finite weights; NULL means all 1.
  * ignore_index   a hard label that removes its row (default -100).
  * label_smoothing eps in [0, 1] (default 0).
- * smoothing      convention; OTHERS needs hard labels.
+ * smoothing      convention; OTHERS needs hard labels and, when eps > 0,
+ *                at least two unmasked classes per row; with OTHERS a
+ *                masked label is refused even at eps = 1.
  * mixup_lambda   NULL: no mixup. Otherwise lambda_count values in [0, 1]:
  *                lambda_count 1 is one lambda for the batch, n is one per
  *                row. q_n = lam_n s(t_n) + (1 - lam_n) s(t_partner(n)).
@@ -329,8 +333,9 @@ XENT_API size_t xent_workspace_size(const xent_problem *problem);
  * The input is validated completely before any output is written (every
  * status of semantics 4 with its position in `err`). ERR_OVERFLOW is
  * returned, also before writing, when bounds computed from the input show
- * that a result could leave the double range (logits spanning more than
- * ~1e307, weights of ~1e300); such inputs are refused rather than answered
+ * that a result or an intermediate sum could leave the double range
+ * (logits spanning more than ~1e306, weights near 1e300, a mean
+ * denominator below ~1e-307); such inputs are refused rather than answered
  * with infinities.
  *
  * problem    the batch (not NULL).
@@ -349,7 +354,8 @@ XENT_API xent_status xent_evaluate(const xent_problem *problem,
  * The target distribution q only: timm's
  * mixup_target(target, num_classes, lam, smoothing) generalised as in
  * semantics 1. Uses n, classes, targets or soft_targets, label_smoothing,
- * smoothing, mixup fields and ignore_index of `problem`. `logits` may be NULL
+ * smoothing, mixup fields and ignore_index of `problem` (class_weights and
+ * reduction are neither used nor checked). `logits` may be NULL
  * (no class is masked, K = classes); when set, its -INFINITY entries mask
  * classes as in xent_evaluate. Ignored rows get all zeros.
  *
