@@ -91,22 +91,11 @@ static double *random_logits(uint64_t seed, size_t count) {
   return x;
 }
 
-static xent_problem hard(size_t n, size_t classes, const double *logits,
-                         const int64_t *targets) {
-  xent_problem pb;
-  xent_problem_init(&pb);
-  pb.n = n;
-  pb.classes = classes;
-  pb.logits = logits;
-  pb.targets = targets;
-  return pb;
-}
-
 static const int64_t T5[5] = {0, 3, 1, 4, 3};
 
 START_TEST(grad_hard) {
   double *x = random_logits(1, 5 * 6);
-  const xent_problem pb = hard(5, 6, x, T5);
+  const xent_problem pb = xt_hard(5, 6, x, T5);
   grad_check(&pb, "hard");
   free(x);
 }
@@ -114,7 +103,7 @@ END_TEST
 
 START_TEST(grad_smoothing_uniform) {
   double *x = random_logits(2, 5 * 6);
-  xent_problem pb = hard(5, 6, x, T5);
+  xent_problem pb = xt_hard(5, 6, x, T5);
   pb.label_smoothing = 0.1;
   grad_check(&pb, "smoothing uniform");
   pb.label_smoothing = 1.0;
@@ -125,7 +114,7 @@ END_TEST
 
 START_TEST(grad_smoothing_others) {
   double *x = random_logits(3, 5 * 6);
-  xent_problem pb = hard(5, 6, x, T5);
+  xent_problem pb = xt_hard(5, 6, x, T5);
   pb.label_smoothing = 0.3;
   pb.smoothing = XENT_SMOOTH_OTHERS;
   grad_check(&pb, "smoothing others");
@@ -136,7 +125,7 @@ END_TEST
 START_TEST(grad_mixup_flip) {
   double *x = random_logits(4, 5 * 6);
   const double lam = 0.35;
-  xent_problem pb = hard(5, 6, x, T5);
+  xent_problem pb = xt_hard(5, 6, x, T5);
   pb.label_smoothing = 0.1;
   pb.mixup_lambda = &lam;
   pb.lambda_count = 1;
@@ -149,7 +138,7 @@ END_TEST
 START_TEST(grad_mixup_roll) {
   double *x = random_logits(5, 5 * 6);
   const double lam[5] = {0.1, 0.5, 0.0, 1.0, 0.77};
-  xent_problem pb = hard(5, 6, x, T5);
+  xent_problem pb = xt_hard(5, 6, x, T5);
   pb.label_smoothing = 0.2;
   pb.smoothing = XENT_SMOOTH_OTHERS;
   pb.mixup_lambda = lam;
@@ -164,7 +153,7 @@ START_TEST(grad_mixup_explicit) {
   double *x = random_logits(6, 5 * 6);
   const double lam[5] = {0.6, 0.2, 0.9, 0.4, 0.5};
   const int64_t partners[5] = {4, 4, 2, 0, 1};
-  xent_problem pb = hard(5, 6, x, T5);
+  xent_problem pb = xt_hard(5, 6, x, T5);
   pb.mixup_lambda = lam;
   pb.lambda_count = 5;
   pb.pairing = XENT_PAIR_EXPLICIT;
@@ -195,7 +184,7 @@ END_TEST
 START_TEST(grad_class_weights) {
   double *x = random_logits(8, 5 * 6);
   const double w[6] = {0.5, 2.0, 1.0, 0.0, 3.5, 1.25};
-  xent_problem pb = hard(5, 6, x, T5);
+  xent_problem pb = xt_hard(5, 6, x, T5);
   pb.class_weights = w;
   grad_check(&pb, "weights");
   pb.label_smoothing = 0.15;
@@ -210,7 +199,7 @@ START_TEST(grad_class_weights_mixup_soft) {
   double *x = random_logits(9, 5 * 6);
   const double w[6] = {0.5, 2.0, 1.0, 0.7, 3.5, 1.25};
   const double lam = 0.6;
-  xent_problem pb = hard(5, 6, x, T5);
+  xent_problem pb = xt_hard(5, 6, x, T5);
   pb.class_weights = w;
   pb.label_smoothing = 0.1;
   pb.mixup_lambda = &lam;
@@ -236,7 +225,7 @@ START_TEST(grad_ignore_index) {
   x[1 * 4 + 0] = NAN; /* ignored rows may hold anything */
   x[1 * 4 + 2] = INFINITY;
   const int64_t t[5] = {2, -100, 0, -100, 3};
-  xent_problem pb = hard(5, 4, x, t);
+  xent_problem pb = xt_hard(5, 4, x, t);
   grad_check(&pb, "ignore_index");
   const double w[4] = {1.5, 0.5, 2.0, 1.0};
   pb.class_weights = w;
@@ -257,7 +246,7 @@ START_TEST(grad_masked_classes) {
   x[0 * 6 + 1] = -INFINITY;
   x[0 * 6 + 5] = -INFINITY;
   x[3 * 6 + 0] = -INFINITY;
-  xent_problem pb = hard(5, 6, x, T5);
+  xent_problem pb = xt_hard(5, 6, x, T5);
   grad_check(&pb, "masked");
   pb.label_smoothing = 0.3;
   grad_check(&pb, "masked + smoothing uniform");
@@ -296,7 +285,7 @@ START_TEST(grad_combined) {
   for (size_t c = 0; c < classes; c++) {
     w[c] = xt_range(&rng, 0.2, 2.0);
   }
-  xent_problem pb = hard(n, classes, x, t);
+  xent_problem pb = xt_hard(n, classes, x, t);
   pb.class_weights = w;
   pb.label_smoothing = 0.37;
   grad_check(&pb, "combined uniform");
@@ -309,7 +298,7 @@ END_TEST
 START_TEST(grad_one_class) {
   double x[3] = {0.5, -2.0, 4.0};
   const int64_t t[3] = {0, 0, 0};
-  xent_problem pb = hard(3, 1, x, t);
+  xent_problem pb = xt_hard(3, 1, x, t);
   pb.label_smoothing = 0.5;
   grad_check(&pb, "one class");
 }

@@ -41,17 +41,6 @@ static void result_free(result *r) {
   free(r->probs);
 }
 
-static xent_problem hard(size_t n, size_t classes, const double *logits,
-                         const int64_t *targets) {
-  xent_problem pb;
-  xent_problem_init(&pb);
-  pb.n = n;
-  pb.classes = classes;
-  pb.logits = logits;
-  pb.targets = targets;
-  return pb;
-}
-
 /* log(sum_c exp(x_c)) over the finite entries, shifted by the max. */
 static double logsumexp(const double *x, size_t count) {
   double m = -INFINITY;
@@ -69,7 +58,7 @@ static double logsumexp(const double *x, size_t count) {
 START_TEST(hand_value_plain_ce) {
   const double x[3] = {1.0, 2.0, 3.0};
   const int64_t t[1] = {2};
-  xent_problem pb = hard(1, 3, x, t);
+  xent_problem pb = xt_hard(1, 3, x, t);
   result r;
   eval_all(&pb, &r);
   XT_CLOSE(r.loss, log(exp(1.0) + exp(2.0) + exp(3.0)) - 3.0, 1e-15, 0.0);
@@ -99,7 +88,7 @@ START_TEST(eps_zero_is_plain_ce) {
   }
   want /= 6.0;
   for (int conv = 0; conv < 2; conv++) {
-    xent_problem pb = hard(6, 8, x, t);
+    xent_problem pb = xt_hard(6, 8, x, t);
     pb.smoothing = (xent_smoothing)conv;
     result r;
     eval_all(&pb, &r);
@@ -127,7 +116,7 @@ START_TEST(article_identity_uniform) {
     const double nll = lse - x[n * 10 + (size_t)t[n]];
     want += ((1.0 - eps) * nll + eps * mean_neg_lp) / 2.0;
   }
-  xent_problem pb = hard(2, 10, x, t);
+  xent_problem pb = xt_hard(2, 10, x, t);
   pb.label_smoothing = eps;
   result r;
   eval_all(&pb, &r);
@@ -147,7 +136,7 @@ START_TEST(others_convention_loss) {
     others += c == 1 ? 0.0 : lse - x[c];
   }
   const double want = (1.0 - eps) * (lse - x[1]) + eps / 4.0 * others;
-  xent_problem pb = hard(1, 5, x, t);
+  xent_problem pb = xt_hard(1, 5, x, t);
   pb.label_smoothing = eps;
   pb.smoothing = XENT_SMOOTH_OTHERS;
   result r;
@@ -163,7 +152,7 @@ START_TEST(reductions) {
   const double x[3 * 4] = {0.1, 0.2, 0.3, 0.4, -1.0, 2.0,
                            0.5, 0.5, 3.0, 1.0, 2.0,  0.0};
   const int64_t t[3] = {3, 0, 2};
-  xent_problem pb = hard(3, 4, x, t);
+  xent_problem pb = xt_hard(3, 4, x, t);
   pb.label_smoothing = 0.05;
   result r[3];
   for (int red = 0; red < 3; red++) {
@@ -212,7 +201,7 @@ START_TEST(class_weights_mean) {
     num += w[tn] * (logsumexp(x + n * 3, 3) - x[n * 3 + tn]);
     den += w[tn];
   }
-  xent_problem pb = hard(3, 3, x, t);
+  xent_problem pb = xt_hard(3, 3, x, t);
   pb.class_weights = w;
   result r;
   eval_all(&pb, &r);
@@ -261,7 +250,7 @@ START_TEST(weights_smoothing_ignore_index) {
   XT_CLOSE(den, 0.5 + 1.5 + 2.0 + 2.0, 0.0, 0.0);
   const double want = num / den;
   XT_CLOSE(want, ((1.0 - eps) * nll + eps / 3.0 * smooth) / den, 1e-14, 0.0);
-  xent_problem pb = hard(5, 3, x, t);
+  xent_problem pb = xt_hard(5, 3, x, t);
   pb.class_weights = w;
   pb.label_smoothing = eps;
   result r;
@@ -285,7 +274,7 @@ END_TEST
 START_TEST(ignore_index_rows) {
   const double x[3 * 2] = {0.0, 1.0, 5.0, -5.0, 2.0, 2.0};
   const int64_t t[3] = {1, 7, 0};
-  xent_problem pb = hard(3, 2, x, t);
+  xent_problem pb = xt_hard(3, 2, x, t);
   pb.ignore_index = 7;
   result r;
   eval_all(&pb, &r);
@@ -322,7 +311,7 @@ START_TEST(mixup_weights_denominator) {
     den += lam * w[a] + (1.0 - lam) * w[b];
   }
   XT_CLOSE(den, 0.7 * 1 + 0.3 * 4 + 2.0 + 0.7 * 4 + 0.3 * 1, 1e-15, 0.0);
-  xent_problem pb = hard(3, 3, x, t);
+  xent_problem pb = xt_hard(3, 3, x, t);
   pb.class_weights = w;
   pb.mixup_lambda = &lam;
   pb.lambda_count = 1;
@@ -343,7 +332,7 @@ START_TEST(mixup_linearity) {
   const int64_t rolled[4] = {0, 1, 3, 4}; /* t[(n - 1) mod 4] */
   const double lam[4] = {0.2, 0.5, 0.9, 1.0};
   for (int conv = 0; conv < 2; conv++) {
-    xent_problem base = hard(4, 5, x, t);
+    xent_problem base = xt_hard(4, 5, x, t);
     base.label_smoothing = 0.15;
     base.smoothing = (xent_smoothing)conv;
     result a, b, m;
@@ -380,7 +369,7 @@ START_TEST(mixup_lambda_zero_one_loss) {
   const int64_t rolled[3] = {3, 2, 0};
   const double one = 1.0;
   const double zero = 0.0;
-  xent_problem base = hard(3, 4, x, t);
+  xent_problem base = xt_hard(3, 4, x, t);
   base.label_smoothing = 0.1;
   result plain, r;
   eval_all(&base, &plain);
@@ -452,7 +441,7 @@ END_TEST
 START_TEST(extreme_logits) {
   const double x[3 * 3] = {1e4, -1e4, 0.0, 1e4, -1e4, 0.0, 1e4, -1e4, 0.0};
   const int64_t t[3] = {0, 1, 2};
-  xent_problem pb = hard(3, 3, x, t);
+  xent_problem pb = xt_hard(3, 3, x, t);
   pb.reduction = XENT_REDUCE_SUM;
   result r;
   eval_all(&pb, &r);
@@ -476,7 +465,7 @@ START_TEST(extreme_logits) {
   /* very large equal logits: the shift by the max keeps them exact */
   const double big[2] = {1e300, 1e300};
   const int64_t t0[1] = {0};
-  xent_problem pb2 = hard(1, 2, big, t0);
+  xent_problem pb2 = xt_hard(1, 2, big, t0);
   eval_all(&pb2, &r);
   XT_CLOSE(r.loss, log(2.0), 1e-15, 0.0);
   result_free(&r);
@@ -487,7 +476,7 @@ END_TEST
 START_TEST(one_class_loss) {
   const double x[3] = {5.0, -7.0, 1e4};
   const int64_t t[3] = {0, 0, 0};
-  xent_problem pb = hard(3, 1, x, t);
+  xent_problem pb = xt_hard(3, 1, x, t);
   pb.label_smoothing = 0.4;
   result r;
   eval_all(&pb, &r);
@@ -507,7 +496,7 @@ END_TEST
 START_TEST(masked_class_loss) {
   const double x[3] = {1.0, -INFINITY, 3.0};
   const int64_t t[1] = {2};
-  xent_problem pb = hard(1, 3, x, t);
+  xent_problem pb = xt_hard(1, 3, x, t);
   result r;
   eval_all(&pb, &r);
   XT_CLOSE(r.loss, log(1.0 + exp(-2.0)), 1e-15, 0.0);
@@ -563,7 +552,7 @@ START_TEST(random_against_reference) {
         y[r * classes + c] = 0.0;
       }
     }
-    xent_problem pb = hard(n, classes, x, soft ? NULL : t);
+    xent_problem pb = xt_hard(n, classes, x, soft ? NULL : t);
     pb.soft_targets = soft ? y : NULL;
     pb.class_weights = trial % 2 ? w : NULL;
     pb.label_smoothing = trial % 4 == 0 ? 0.0 : xt_unif(&rng);
@@ -630,7 +619,7 @@ START_TEST(closed_form_equals_explicit) {
         ignored++;
       }
     }
-    xent_problem pb = hard(n, classes, x, t);
+    xent_problem pb = xt_hard(n, classes, x, t);
     pb.class_weights = trial % 3 ? w : NULL;
     pb.label_smoothing = trial % 4 ? xt_unif(&rng) : 0.0;
     pb.smoothing = classes >= 2 && trial % 5 < 2 ? XENT_SMOOTH_OTHERS
@@ -692,7 +681,7 @@ START_TEST(float32_logits) {
     t[r] = (int64_t)(r * 7 % classes);
   }
   t[2] = -100;
-  xent_problem pb = hard(n, classes, xd, t);
+  xent_problem pb = xt_hard(n, classes, xd, t);
   pb.label_smoothing = 0.1;
   result a, b;
   eval_all(&pb, &a);
@@ -714,7 +703,7 @@ END_TEST
 START_TEST(output_subsets) {
   const double x[2 * 4] = {0.5, 1.5, -1.0, 0.0, 2.0, 2.5, 0.1, -0.1};
   const int64_t t[2] = {1, 3};
-  xent_problem pb = hard(2, 4, x, t);
+  xent_problem pb = xt_hard(2, 4, x, t);
   pb.label_smoothing = 0.1;
   result all;
   eval_all(&pb, &all);
@@ -751,7 +740,7 @@ END_TEST
 START_TEST(explicit_outputs) {
   const double x[2 * 3] = {0.5, 1.5, -1.0, 2.0, 2.5, 0.1};
   const int64_t t[2] = {1, -100};
-  xent_problem pb = hard(2, 3, x, t);
+  xent_problem pb = xt_hard(2, 3, x, t);
   double scratch[6];
   double loss = 0.0;
   double ps[2];
@@ -802,7 +791,7 @@ START_TEST(threads_concurrent) {
     for (size_t r = 0; r < 8; r++) {
       jobs[k].t[r] = (int64_t)xt_index(&rng, classes);
     }
-    jobs[k].pb = hard(8, classes, jobs[k].x, jobs[k].t);
+    jobs[k].pb = xt_hard(8, classes, jobs[k].x, jobs[k].t);
     jobs[k].pb.label_smoothing = 0.1 * (double)k;
     jobs[k].pb.kernel = XENT_KERNEL_SCALAR;
     const xent_outputs out = {&jobs[k].want, NULL, NULL, NULL, NULL, NULL};

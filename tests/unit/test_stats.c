@@ -27,23 +27,12 @@ static void run_stats(const xent_problem *pb, stats_run *r) {
                 (long long)err.col);
 }
 
-static xent_problem hard(size_t n, size_t classes, const double *logits,
-                         const int64_t *targets) {
-  xent_problem pb;
-  xent_problem_init(&pb);
-  pb.n = n;
-  pb.classes = classes;
-  pb.logits = logits;
-  pb.targets = targets;
-  return pb;
-}
-
 /* torch.argmax: the lowest index among equal maxima. */
 START_TEST(predicted_ties_lowest_index) {
   const double x[4 * 4] = {1.0,       3.0, 3.0, 0.0, 2.0, 2.0, 2.0, 2.0,
                            -INFINITY, 5.0, 5.0, 1.0, 0.0, 0.0, 0.0, 7.0};
   const int64_t t[4] = {1, 3, 2, 3};
-  xent_problem pb = hard(4, 4, x, t);
+  xent_problem pb = xt_hard(4, 4, x, t);
   stats_run r;
   run_stats(&pb, &r);
   ck_assert_int_eq(r.predicted[0], 1);
@@ -68,7 +57,7 @@ START_TEST(confidence_and_entropy) {
   const double x[3 * 3] = {0.0, log(3.0), -INFINITY, 0.0,      -INFINITY,
                            0.0, 1e4,      -1e4,      -INFINITY};
   const int64_t t[3] = {1, 0, 0};
-  xent_problem pb = hard(3, 3, x, t);
+  xent_problem pb = xt_hard(3, 3, x, t);
   stats_run r;
   run_stats(&pb, &r);
   XT_CLOSE(r.confidence[0], 0.75, 1e-15, 0.0);
@@ -88,7 +77,7 @@ START_TEST(confidence_and_entropy) {
 
   const double one[2] = {3.0, -2.0};
   const int64_t t0[2] = {0, 0};
-  pb = hard(2, 1, one, t0);
+  pb = xt_hard(2, 1, one, t0);
   run_stats(&pb, &r);
   ck_assert(r.confidence[0] == 1.0 && r.confidence[1] == 1.0);
   ck_assert(r.entropy[0] == 0.0 && r.entropy[1] == 0.0);
@@ -111,7 +100,7 @@ START_TEST(ece_by_hand) {
   const double x[5 * 2] = {0.0,      log(3.0), log(3.0), 0.0,  0.0,
                            log(9.0), 0.0,      0.0,      30.0, 0.0};
   const int64_t t[5] = {1, 1, 1, 1, -100};
-  xent_problem pb = hard(5, 2, x, t);
+  xent_problem pb = xt_hard(5, 2, x, t);
   stats_run r;
   run_stats(&pb, &r);
   ck_assert_uint_eq(r.st.counted, 4);
@@ -135,7 +124,7 @@ START_TEST(stats_independent_of_options) {
                            log(9.0), 0.0,      0.0,      30.0, 0.0};
   const int64_t t[5] = {1, 1, 1, 1, -100};
   const double w[2] = {0.5, 3.0};
-  xent_problem pb = hard(5, 2, x, t);
+  xent_problem pb = xt_hard(5, 2, x, t);
   pb.label_smoothing = 0.4;
   pb.class_weights = w;
   pb.reduction = XENT_REDUCE_NONE;
@@ -150,7 +139,7 @@ END_TEST
 START_TEST(soft_target_accuracy) {
   const double x[3 * 3] = {2.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 2.0};
   const double y[3 * 3] = {0.7, 0.2, 0.1, 0.5, 0.0, 0.5, 0.0, 0.4, 0.6};
-  xent_problem pb = hard(3, 3, x, NULL);
+  xent_problem pb = xt_hard(3, 3, x, NULL);
   pb.soft_targets = y;
   stats_run r;
   run_stats(&pb, &r);
@@ -165,7 +154,7 @@ END_TEST
 START_TEST(soft_target_ties_lowest_index) {
   const double x[2 * 3] = {2.0, 0.0, 0.0, 0.0, 3.0, 0.0};
   const double y[2 * 3] = {0.5, 0.0, 0.5, 0.0, 0.5, 0.5};
-  xent_problem pb = hard(2, 3, x, NULL);
+  xent_problem pb = xt_hard(2, 3, x, NULL);
   pb.soft_targets = y;
   stats_run r;
   run_stats(&pb, &r);
@@ -186,7 +175,7 @@ END_TEST
 START_TEST(ece_bin_edge) {
   const double x[2 * 3] = {0.0, 0.0, 0.0, log(1.125), 0.0, 0.0};
   const int64_t t[2] = {0, 1};
-  xent_problem pb = hard(2, 3, x, t);
+  xent_problem pb = xt_hard(2, 3, x, t);
   stats_run r;
   run_stats(&pb, &r);
   XT_CLOSE(r.confidence[0], 1.0 / 3.0, 1e-15, 0.0);
@@ -202,7 +191,7 @@ START_TEST(entropy_never_negative) {
     const double big = 10.0 + 12.5 * i; /* 10 .. 747.5 */
     const double x[3] = {big, 0.0, -big};
     const int64_t t[1] = {0};
-    xent_problem pb = hard(1, 3, x, t);
+    xent_problem pb = xt_hard(1, 3, x, t);
     stats_run r;
     run_stats(&pb, &r);
     ck_assert_msg(r.entropy[0] >= 0.0, "logit %g: entropy %.17g", big,
@@ -222,7 +211,7 @@ END_TEST
 START_TEST(no_row_counted) {
   const double x[2 * 2] = {0.0, 1.0, 2.0, 3.0};
   const int64_t t[2] = {-100, -100};
-  xent_problem pb = hard(2, 2, x, t);
+  xent_problem pb = xt_hard(2, 2, x, t);
   pb.reduction = XENT_REDUCE_SUM;
   stats_run r;
   memset(&r, 0x7f, sizeof r);
@@ -239,7 +228,7 @@ END_TEST
 START_TEST(per_row_arrays_optional) {
   const double x[2 * 3] = {0.0, 1.0, 2.0, 2.0, 1.0, 0.0};
   const int64_t t[2] = {2, 1};
-  xent_problem pb = hard(2, 3, x, t);
+  xent_problem pb = xt_hard(2, 3, x, t);
   xent_stats st;
   memset(&st, 0, sizeof st);
   const xent_outputs out = {NULL, NULL, NULL, NULL, NULL, &st};
@@ -345,7 +334,7 @@ START_TEST(random_against_reference) {
         y[r * classes + c] = 0.0;
       }
     }
-    xent_problem pb = hard(n, classes, x, t);
+    xent_problem pb = xt_hard(n, classes, x, t);
     if (trial % 4 == 3) {
       pb.targets = NULL;
       pb.soft_targets = y;

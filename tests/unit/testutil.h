@@ -114,6 +114,19 @@ static inline double *xt_doubles(size_t count) {
 
 /* ------------------------------------------------- reference semantics -- */
 
+/* A batch of hard labels with every other option at its default. */
+static inline xent_problem xt_hard(size_t n, size_t classes,
+                                   const double *logits,
+                                   const int64_t *targets) {
+  xent_problem pb;
+  xent_problem_init(&pb);
+  pb.n = n;
+  pb.classes = classes;
+  pb.logits = logits;
+  pb.targets = targets;
+  return pb;
+}
+
 static inline double xt_logit(const xent_problem *pb, size_t n, size_t c) {
   const size_t i = n * pb->classes + c;
   if (pb->dtype == XENT_F32) {
