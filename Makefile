@@ -118,6 +118,7 @@ include tests/server/server-tests.mk
 include tests/unit/unit.mk
 include tests/reference/reference.mk
 include tests/integration/integration.mk
+include tests/fuzz/fuzz.mk
 include api/api.mk
 include tests/bench/bench.mk
 include docker/docker.mk

@@ -166,6 +166,15 @@ void xs__copy_utf8(char *dst, size_t size, const char *src) {
   xs__utf8_trim(dst, n);
 }
 
+/* Messages are one line whatever the client sent: control characters (a
+ * key may hold "\n") become '?'. The field keeps the key verbatim; the
+ * error body escapes it. */
+static void one_line(char *s) {
+  for (; *s != '\0'; s++)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f)
+      *s = '?';
+}
+
 void xs__set_error(xs_error *err, xs_err_kind kind, const char *field,
                    const char *fmt, ...) {
   err->kind = kind;
@@ -178,4 +187,5 @@ void xs__set_error(xs_error *err, xs_err_kind kind, const char *field,
     err->message[0] = '\0';
   else if ((size_t)n >= sizeof err->message)
     xs__utf8_trim(err->message, sizeof err->message - 1);
+  one_line(err->message);
 }

@@ -24,8 +24,10 @@
  * with strtod / strtof.
  *
  * The text is JSON and follows JavaScript's Number#toString layout:
- * plain notation for 1e-7 < |v| < 1e21 ("0.5", "123", "-0"), otherwise
- * "1.5e-7" / "1e+21". Integral values print without ".0".
+ * plain notation for 1e-7 < |v| < 1e15 ("0.5", "123", "-0"), otherwise
+ * "1.5e-7" / "1e+15". Integral values print without ".0". The upper bound
+ * is JavaScript's 1e21 lowered so that no integer text exceeds int64:
+ * parsers such as jansson refuse "100000000000000000000".
  */
 #include <float.h>
 #include <math.h>
@@ -61,7 +63,7 @@ static size_t layout(int neg, const char *d, int k, int e, char *out) {
   char *o = out;
   if (neg)
     *o++ = '-';
-  if (e >= 0 && e < 21) {
+  if (e >= 0 && e < 15) {
     if (k <= e + 1) {
       memcpy(o, d, (size_t)k);
       o += k;

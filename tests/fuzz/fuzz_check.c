@@ -1,0 +1,346 @@
+/*
+ * The invariants both fuzz targets assert (see fuzz_check.h). Everything
+ * goes through server/codec.h, so the fast JSON path and the jansson path
+ * are both covered: whichever one the codec picks for an input.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "codec_priv.h"
+#include "fuzz_check.h"
+
+/* The only way out of a broken invariant: libFuzzer saves the input. */
+static void fail(const char *what, const char *text, size_t len) {
+  fprintf(stderr, "fuzz invariant broken: %s\n", what);
+  if (text != NULL)
+    fprintf(stderr, "body (%zu bytes): %.*s\n", len,
+            len > 2000 ? 2000 : (int)len, text);
+  abort();
+}
+
+/* Case-insensitive search for "nan" or "inf" anywhere in the text: no key
+ * of a response contains either, so any hit is a non-finite number. */
+static int has_nonfinite_text(const char *s, size_t len) {
+  for (size_t i = 0; i + 3 <= len; i++) {
+    char w[4];
+    for (size_t k = 0; k < 3; k++) {
+      const char ch = s[i + k];
+      w[k] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+    }
+    w[3] = '\0';
+    if (strcmp(w, "nan") == 0 || strcmp(w, "inf") == 0)
+      return 1;
+  }
+  return 0;
+}
+
+static int is_count(const json_t *v, size_t want) {
+  return json_is_integer(v) && json_integer_value(v) >= 0 &&
+         (size_t)json_integer_value(v) == want;
+}
+
+/* v is an array of n numbers (integers when ints is set). */
+static int is_vector(const json_t *v, size_t n, int ints) {
+  if (!json_is_array(v) || json_array_size(v) != n)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    const json_t *x = json_array_get(v, i);
+    if (ints ? !json_is_integer(x) : !json_is_number(x))
+      return 0;
+  }
+  return 1;
+}
+
+/* v is n arrays of C numbers. */
+static int is_matrix(const json_t *v, size_t n, size_t C) {
+  if (!json_is_array(v) || json_array_size(v) != n)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!is_vector(json_array_get(v, i), C, 0))
+      return 0;
+  return 1;
+}
+
+/* A key is present exactly when it was asked for, with the right shape. */
+static void check_output(const json_t *root, const char *key, int wanted,
+                         int shape_ok, const char *body, size_t len) {
+  const json_t *v = json_object_get(root, key);
+  if ((v != NULL) != (wanted != 0)) {
+    fprintf(stderr, "key \"%s\": %s\n", key,
+            wanted ? "requested but absent" : "present but not requested");
+    fail("response keys differ from the requested outputs", body, len);
+  }
+  if (v != NULL && !shape_ok) {
+    fprintf(stderr, "key \"%s\" has the wrong type or shape\n", key);
+    fail("response output shape", body, len);
+  }
+}
+
+static void check_loss_body(const json_t *root, const xs_request *req,
+                            const char *body, size_t len) {
+  const size_t n = req->problem.n, C = req->problem.classes;
+  const unsigned out = req->outputs;
+  const int want_loss =
+      (out & XS_OUT_LOSS) != 0 && req->problem.reduction != XENT_REDUCE_NONE;
+  if (!is_count(json_object_get(root, "n"), n) ||
+      !is_count(json_object_get(root, "classes"), C))
+    fail("\"n\" / \"classes\" differ from the parsed problem", body, len);
+  size_t keys = 2;
+  const json_t *v = json_object_get(root, "loss");
+  check_output(root, "loss", want_loss, json_is_number(v), body, len);
+  keys += v != NULL;
+  v = json_object_get(root, "per_sample");
+  check_output(root, "per_sample", out & XS_OUT_PER_SAMPLE, is_vector(v, n, 0),
+               body, len);
+  keys += v != NULL;
+  static const struct {
+    const char *key;
+    unsigned bit;
+  } matrices[] = {{"grad", XS_OUT_GRAD},
+                  {"targets", XS_OUT_TARGETS},
+                  {"probs", XS_OUT_PROBS}};
+  for (size_t k = 0; k < sizeof matrices / sizeof matrices[0]; k++) {
+    v = json_object_get(root, matrices[k].key);
+    check_output(root, matrices[k].key, out & matrices[k].bit,
+                 is_matrix(v, n, C), body, len);
+    keys += v != NULL;
+  }
+  v = json_object_get(root, "stats");
+  int stats_ok = json_is_object(v) && json_object_size(v) == 6;
+  if (stats_ok) {
+    static const char *const nums[] = {"accuracy", "mean_confidence", "ece",
+                                       "mean_entropy"};
+    for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++)
+      stats_ok &= json_is_number(json_object_get(v, nums[k]));
+    stats_ok &= is_vector(json_object_get(v, "predicted"), n, 1);
+    stats_ok &= json_is_integer(json_object_get(v, "counted"));
+  }
+  check_output(root, "stats", out & XS_OUT_STATS, stats_ok, body, len);
+  keys += v != NULL;
+  if (json_object_size(root) != keys)
+    fail("response has keys nobody asked for", body, len);
+}
+
+static void check_targets_body(const json_t *root, const xs_request *req,
+                               const char *body, size_t len) {
+  if (json_object_size(root) != 1 ||
+      !is_matrix(json_object_get(root, "targets"), req->problem.n,
+                 req->problem.classes))
+    fail("/v1/targets body is not {\"targets\": N x C numbers}", body, len);
+}
+
+static void check_success(const xs_buf *out, const xs_request *req,
+                          fuzz_endpoint ep) {
+  if (out->data == NULL || out->len == 0)
+    fail("run succeeded with an empty body", NULL, 0);
+  if (has_nonfinite_text(out->data, out->len))
+    fail("response has nan/inf text", out->data, out->len);
+  json_error_t je;
+  json_t *root = json_loadb(out->data, out->len, JSON_REJECT_DUPLICATES, &je);
+  if (root == NULL) {
+    fprintf(stderr, "jansson: line %d column %d: %s\n", je.line, je.column,
+            je.text);
+    fail("response is not valid JSON", out->data, out->len);
+  }
+  if (!json_is_object(root))
+    fail("response is not a JSON object", out->data, out->len);
+  if (ep == FUZZ_LOSS)
+    check_loss_body(root, req, out->data, out->len);
+  else
+    check_targets_body(root, req, out->data, out->len);
+  json_decref(root);
+}
+
+static void check_failure(const xs_error *err) {
+  const int status = xs_error_http_status(err->kind);
+  if (status < 400 || status > 499) {
+    fprintf(stderr, "status %d code %s field \"%.128s\" message \"%.256s\"\n",
+            status, xs_error_code(err->kind), err->field, err->message);
+    fail("a bad request is not answered with a 4xx status", NULL, 0);
+  }
+  if (memchr(err->message, '\0', sizeof err->message) == NULL ||
+      memchr(err->field, '\0', sizeof err->field) == NULL)
+    fail("error message or field is not NUL-terminated", NULL, 0);
+  if (strchr(err->message, '\n') != NULL || strchr(err->message, '\r'))
+    fail("error message is not one line", err->message, strlen(err->message));
+
+  xs_buf body;
+  xs_buf_init(&body);
+  if (xs_error_write(err, &body) != 0)
+    fail("xs_error_write failed", NULL, 0);
+  json_error_t je;
+  json_t *root = json_loadb(body.data, body.len, JSON_REJECT_DUPLICATES, &je);
+  if (root == NULL) {
+    fprintf(stderr, "jansson: line %d column %d: %s\n", je.line, je.column,
+            je.text);
+    fail("error body is not valid JSON", body.data, body.len);
+  }
+  const json_t *e = json_object_get(root, "error");
+  const json_t *code = json_object_get(e, "code");
+  if (!json_is_object(root) || json_object_size(root) != 1 ||
+      !json_is_object(e) || json_object_size(e) != 3 || !json_is_string(code) ||
+      json_string_length(code) == 0 ||
+      strcmp(json_string_value(code), xs_error_code(err->kind)) != 0 ||
+      !json_is_string(json_object_get(e, "message")) ||
+      !json_is_string(json_object_get(e, "field")))
+    fail("error body is not {\"error\":{\"code\",\"message\",\"field\"}}",
+         body.data, body.len);
+  json_decref(root);
+  xs_buf_free(&body);
+}
+
+int fuzz_check_request(const uint8_t *data, size_t size, fuzz_endpoint ep) {
+  const xs_limits lim = {FUZZ_MAX_ELEMENTS, FUZZ_MAX_ROWS};
+  const char *body = (const char *)data;
+  xs_request req;
+  xs_error err;
+  memset(&err, 0, sizeof err);
+  const int parsed = ep == FUZZ_LOSS
+                         ? xs_parse_loss(body, size, &lim, &req, &err)
+                         : xs_parse_targets(body, size, &lim, &req, &err);
+  if (parsed != 0) {
+    /* Nothing to free: the codec leaves no allocation behind (LSan). */
+    check_failure(&err);
+    return 0;
+  }
+  if (req.problem.n > FUZZ_MAX_ROWS ||
+      (req.problem.n != 0 &&
+       req.problem.classes > FUZZ_MAX_ELEMENTS / req.problem.n))
+    fail("a request over the limits was accepted", body, size);
+
+  xs_buf out;
+  xs_buf_init(&out);
+  memset(&err, 0, sizeof err);
+  const int ran = ep == FUZZ_LOSS ? xs_run_loss(&req, &out, &err)
+                                  : xs_run_targets(&req, &out, &err);
+  if (ran == 0)
+    check_success(&out, &req, ep);
+  else
+    check_failure(&err);
+  xs_buf_free(&out);
+  xs_request_free(&req);
+  return 0;
+}
+
+/* Same length-n array in both (both NULL, or equal bytes). */
+static int same_array(const void *a, const void *b, size_t n, size_t size) {
+  if ((a == NULL) != (b == NULL))
+    return 0;
+  return a == NULL || n == 0 || memcmp(a, b, n * size) == 0;
+}
+
+static int same_double(double a, double b) {
+  return memcmp(&a, &b, sizeof a) == 0;
+}
+
+/* Every field of the problem, the arrays compared bit for bit. */
+static const char *problem_difference(const xs_request *x,
+                                      const xs_request *y) {
+  const xent_problem *a = &x->problem, *b = &y->problem;
+  if (a->n != b->n || a->classes != b->classes)
+    return "n / classes";
+  const size_t n = a->n, C = a->classes;
+  if (a->dtype != b->dtype)
+    return "dtype";
+  const size_t lsize = a->dtype == XENT_F32 ? sizeof(float) : sizeof(double);
+  if (!same_array(a->logits, b->logits, n * C, lsize))
+    return "logits";
+  if (!same_array(a->targets, b->targets, n, sizeof(int64_t)))
+    return "targets";
+  if (!same_array(a->soft_targets, b->soft_targets, n * C, sizeof(double)))
+    return "soft_targets";
+  if (!same_array(a->class_weights, b->class_weights, C, sizeof(double)))
+    return "class_weights";
+  if (a->ignore_index != b->ignore_index)
+    return "ignore_index";
+  if (!same_double(a->label_smoothing, b->label_smoothing))
+    return "label_smoothing";
+  if (a->smoothing != b->smoothing)
+    return "smoothing";
+  if (a->lambda_count != b->lambda_count)
+    return "lambda_count";
+  if (!same_array(a->mixup_lambda, b->mixup_lambda, a->lambda_count,
+                  sizeof(double)))
+    return "mixup_lambda";
+  if (a->pairing != b->pairing)
+    return "pairing";
+  if (!same_array(a->partners, b->partners, n, sizeof(int64_t)))
+    return "partners";
+  if (a->reduction != b->reduction)
+    return "reduction";
+  if (a->kernel != b->kernel)
+    return "kernel";
+  if (x->outputs != y->outputs)
+    return "outputs";
+  if (x->precision != y->precision)
+    return "precision";
+  const xs__owned *ox = x->owned, *oy = y->owned;
+  if ((ox == NULL) != (oy == NULL) ||
+      (ox != NULL && ox->lambda_scalar != oy->lambda_scalar))
+    return "lambda_scalar";
+  return NULL;
+}
+
+/* Runs a request with every output; the body, or the error's kind and
+ * field, go into text. */
+static void run_all(xs_request *req, fuzz_endpoint ep, xs_buf *text) {
+  req->outputs |= XS_OUT_LOSS | XS_OUT_PER_SAMPLE | XS_OUT_GRAD |
+                  XS_OUT_TARGETS | XS_OUT_PROBS | XS_OUT_STATS;
+  xs_error err;
+  memset(&err, 0, sizeof err);
+  const int rc = ep == FUZZ_LOSS ? xs_run_loss(req, text, &err)
+                                 : xs_run_targets(req, text, &err);
+  if (rc != 0) {
+    text->len = 0;
+    const char *code = xs_error_code(err.kind);
+    if (xs_buf_append(text, code, strlen(code)) != 0 ||
+        xs_buf_append(text, " ", 1) != 0 ||
+        xs_buf_append(text, err.field, strlen(err.field)) != 0)
+      fail("out of memory", NULL, 0);
+  }
+}
+
+int fuzz_check_diff(const uint8_t *data, size_t size, fuzz_endpoint ep) {
+  const xs_limits lim = {FUZZ_MAX_ELEMENTS, FUZZ_MAX_ROWS};
+  const char *body = (const char *)data;
+  xs_request fast;
+  const int handled = ep == FUZZ_LOSS
+                          ? xs__fast_parse_loss(body, size, &lim, &fast)
+                          : xs__fast_parse_targets(body, size, &lim, &fast);
+  if (handled != 0)
+    return 0; /* the jansson path answers it: fuzz_check_request's job */
+  xs_request slow;
+  xs_error err;
+  memset(&err, 0, sizeof err);
+  const int rc = ep == FUZZ_LOSS
+                     ? xs__parse_loss_jansson(body, size, &lim, &slow, &err)
+                     : xs__parse_targets_jansson(body, size, &lim, &slow, &err);
+  if (rc != 0) {
+    fprintf(stderr, "jansson path: %s field \"%.128s\": %.256s\n",
+            xs_error_code(err.kind), err.field, err.message);
+    fail("the fast path accepted a body the jansson path rejects", body, size);
+  }
+  const char *what = problem_difference(&fast, &slow);
+  if (what != NULL) {
+    fprintf(stderr, "first difference: %s\n", what);
+    fail("fast and jansson paths parsed the body differently", body, size);
+  }
+  xs_buf a, b;
+  xs_buf_init(&a);
+  xs_buf_init(&b);
+  run_all(&fast, ep, &a);
+  run_all(&slow, ep, &b);
+  if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0) {
+    fprintf(stderr, "fast:    %.*s\njansson: %.*s\n", (int)a.len, a.data,
+            (int)b.len, b.data);
+    fail("fast and jansson requests print different bodies", body, size);
+  }
+  xs_buf_free(&a);
+  xs_buf_free(&b);
+  xs_request_free(&fast);
+  xs_request_free(&slow);
+  return 0;
+}

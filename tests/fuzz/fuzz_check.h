@@ -1,0 +1,34 @@
+/*
+ * fuzz_check.h - the one check both libFuzzer targets run on an input: parse
+ * it as a request body through the public codec API (server/codec.h), run
+ * it when it parses, print the error body when it does not, and abort() on
+ * any broken invariant so that libFuzzer records the input as a crash.
+ */
+#ifndef XENT_FUZZ_CHECK_H
+#define XENT_FUZZ_CHECK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum fuzz_endpoint { FUZZ_LOSS = 0, FUZZ_TARGETS = 1 } fuzz_endpoint;
+
+/* Small limits, so that no input makes a large allocation. */
+enum { FUZZ_MAX_ELEMENTS = 4096, FUZZ_MAX_ROWS = 256 };
+
+/* Runs one input through POST /v1/loss or /v1/targets' codec. Returns 0;
+ * aborts (with a line on stderr) when an invariant does not hold:
+ *  - success: the body is one JSON object (jansson, duplicates rejected)
+ *    with no "nan"/"inf" text, and its shape matches the parsed problem;
+ *  - failure: the HTTP status is 4xx, the message is one line, and the
+ *    error body is {"error":{"code","message","field"}} with code equal to
+ *    the table's non-empty code and message and field strings. */
+int fuzz_check_request(const uint8_t *data, size_t size, fuzz_endpoint ep);
+
+/* The differential check of the fast JSON path (server/fastjson.c): when
+ * it handles an input, the jansson path (server/request.c) must accept the
+ * same input and fill the same request, bit for bit; both requests, run
+ * with every output, must print byte-identical bodies. Returns 0; aborts
+ * on a difference. */
+int fuzz_check_diff(const uint8_t *data, size_t size, fuzz_endpoint ep);
+
+#endif /* XENT_FUZZ_CHECK_H */

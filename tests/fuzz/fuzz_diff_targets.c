@@ -1,0 +1,12 @@
+/* libFuzzer target: the fast JSON path against the jansson path for a
+ * POST /v1/targets body (see fuzz_check.h). */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fuzz_check.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  return fuzz_check_diff(data, size, FUZZ_TARGETS);
+}
