@@ -36,6 +36,7 @@ struct xs_http {
   xs_config cfg;
   xs_limits limits;
   atomic_int draining;
+  atomic_uint compute_in_flight; /* POSTs between headers and completion */
   MHD_socket quiesced_fd;
   unsigned port;
   char health_body[128];
@@ -51,7 +52,8 @@ typedef struct req_state {
   xs_buf body;
   uint64_t bytes_in;
   uint64_t bytes_out;
-  int status; /* 0 until an answer is queued */
+  int status;  /* 0 until an answer is queued */
+  int counted; /* holds a place in compute_in_flight */
   struct timespec t0;
   char method[16];
   char path[256];
@@ -195,6 +197,12 @@ static enum MHD_Result queue_error(xs_http *h, struct MHD_Connection *c,
   return queue(h, c, r, status, &out, json_type, hname, hvalue);
 }
 
+static int is_chunked(struct MHD_Connection *c) {
+  const char *te = MHD_lookup_connection_value(
+      c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+  return te != NULL && strstr(te, "chunked") != NULL;
+}
+
 /* Judges a request from its headers alone (first call). */
 static void judge_headers(xs_http *h, struct MHD_Connection *c, const char *url,
                           const char *method, req_state *r) {
@@ -239,12 +247,27 @@ static void judge_headers(xs_http *h, struct MHD_Connection *c, const char *url,
       return;
     }
   }
+  if (cl == NULL && !is_chunked(c)) {
+    set_error(&r->err, XS_ERR_LENGTH_REQUIRED,
+              "a POST needs Content-Length (or a chunked body)");
+    return;
+  }
   const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                MHD_HTTP_HEADER_CONTENT_TYPE);
   if (!is_json_type(ct)) {
     set_error(&r->err, XS_ERR_UNSUPPORTED_MEDIA,
               "send the body as Content-Type: application/json");
+    return;
   }
+  /* Bounds the bodies held at once (each up to --max-body-bytes). */
+  const unsigned n = atomic_fetch_add(&h->compute_in_flight, 1u);
+  if (n >= h->cfg.max_in_flight) {
+    atomic_fetch_sub(&h->compute_in_flight, 1u);
+    set_error(&r->err, XS_ERR_OVERLOADED,
+              "%u requests are in flight (--max-in-flight); retry later", n);
+    return;
+  }
+  r->counted = 1;
 }
 
 /* Takes one piece of body: kept for a request that is fine, dropped (but
@@ -390,10 +413,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe) {
   (void)c;
   (void)toe;
-  const xs_http *h = cls;
+  xs_http *h = cls;
   req_state *r = *req_cls;
   if (r == NULL) {
     return;
+  }
+  if (r->counted) {
+    atomic_fetch_sub(&h->compute_in_flight, 1u);
   }
   const double seconds = seconds_since(&r->t0);
   xs_metrics_request_end(r->route, r->status, r->bytes_in, r->bytes_out,
@@ -435,7 +461,7 @@ static void build_bodies(xs_http *h) {
       h->info_body, sizeof h->info_body,
       "{\"name\":\"xent\",\"version\":\"%s\",\"kernel\":\"%s\","
       "\"limits\":{\"max_body_bytes\":%llu,\"max_elements\":%llu,"
-      "\"max_rows\":%llu,\"timeout_seconds\":%llu},"
+      "\"max_rows\":%llu,\"max_in_flight\":%llu,\"timeout_seconds\":%llu},"
       "\"endpoints\":[\"POST /v1/loss\",\"POST /v1/targets\",\"GET /v1\","
       "\"GET /healthz\",\"GET /readyz\",\"GET /metrics\"],"
       "\"content_types\":[\"application/json\"],"
@@ -448,7 +474,9 @@ static void build_bodies(xs_http *h) {
       version, xent_kernel_name(xent_kernel_best()),
       (unsigned long long)h->cfg.max_body_bytes,
       (unsigned long long)h->cfg.max_elements,
-      (unsigned long long)h->cfg.max_rows, (unsigned long long)h->cfg.timeout);
+      (unsigned long long)h->cfg.max_rows,
+      (unsigned long long)h->cfg.max_in_flight,
+      (unsigned long long)h->cfg.timeout);
   h->info_len = n > 0 ? (size_t)n : 0;
 }
 
@@ -463,6 +491,7 @@ xs_http *xs_http_start(const xs_config *cfg, char *err, size_t err_size) {
   h->limits.max_rows = (size_t)cfg->max_rows;
   h->quiesced_fd = MHD_INVALID_SOCKET;
   atomic_init(&h->draining, 0);
+  atomic_init(&h->compute_in_flight, 0u);
   build_bodies(h);
 
   struct sockaddr_in sa4;

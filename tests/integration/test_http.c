@@ -1337,6 +1337,63 @@ START_TEST(test_startup_log) {
 }
 END_TEST
 
+/* A POST with neither Content-Length nor a chunked body: 411. */
+START_TEST(test_length_required) {
+  static const char head[] = "POST /v1/loss HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             "Content-Type: application/json\r\n\r\n";
+  xt_str ans = {0};
+  const int fd = xt_raw_connect(g_base);
+  ck_assert_msg(fd >= 0, "cannot connect");
+  ck_assert_int_eq(xt_raw_send(fd, head, strlen(head)), 0);
+  const int status = xt_raw_read_response(fd, 5000, &ans);
+  ck_assert_msg(status == 411, "status %d, answer: %s", status,
+                ans.data ? ans.data : "(nothing within 5 s)");
+  ck_assert_msg(strstr(ans.data, "\"length_required\"") != NULL, "%s",
+                ans.data);
+  close(fd);
+  xt_str_free(&ans);
+}
+END_TEST
+
+/* --max-in-flight 1: while one upload is half sent, a second POST is
+ * answered 429 with Retry-After; once the first completes (with its right
+ * answer) the daemon serves again. */
+START_TEST(test_overloaded) {
+  static const char *const args[] = {"--max-in-flight", "1", NULL};
+  static const char body[] = "{\"logits\": [[1, 2, 3]], \"targets\": [2]}";
+  xt_daemon d;
+  xt_str head = {0};
+  xt_str ans = {0};
+  xt_resp r;
+  ck_assert_int_eq(xt_daemon_start(&d, args, 10000), 0);
+  const int fd = xt_raw_connect(d.url);
+  ck_assert_msg(fd >= 0, "cannot connect");
+  xt_str_addf(&head,
+              "POST /v1/loss HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+              "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+              strlen(body));
+  ck_assert_int_eq(xt_raw_send(fd, head.data, head.len), 0);
+  ck_assert_int_eq(xt_raw_send(fd, body, 5), 0);
+  xt_sleep_ms(200); /* the daemon has the first request's headers */
+  xt_request(NULL, d.url, "POST", "/v1/loss", NULL, body, strlen(body), &r);
+  assert_error(&r, 429, "overloaded", NULL);
+  ck_assert_str_eq(r.retry_after, "1");
+  xt_resp_free(&r);
+  ck_assert_int_eq(xt_raw_send(fd, body + 5, strlen(body) - 5), 0);
+  ck_assert_int_eq(xt_raw_read_response(fd, 5000, &ans), 200);
+  /* log(e + e^2 + e^3) - 3 = 0.40760596444438... */
+  ck_assert_msg(strstr(ans.data, "\"loss\":0.4076059644443") != NULL, "%s",
+                ans.data);
+  xt_request(NULL, d.url, "POST", "/v1/loss", NULL, body, strlen(body), &r);
+  ASSERT_STATUS(&r, 200);
+  xt_resp_free(&r);
+  close(fd);
+  xt_str_free(&head);
+  xt_str_free(&ans);
+  ck_assert_int_eq(xt_daemon_stop(&d, 20000), 0);
+}
+END_TEST
+
 static Suite *http_suite(int own_daemon) {
   Suite *s = suite_create("xentd over HTTP");
   TCase *tc = tcase_create("routes");
@@ -1367,6 +1424,7 @@ static Suite *http_suite(int own_daemon) {
                       (int)(sizeof bad_cases / sizeof bad_cases[0]));
   tcase_add_test(tc, test_unprocessable);
   tcase_add_test(tc, test_too_large_content_length);
+  tcase_add_test(tc, test_length_required);
   tcase_add_test(tc, test_too_large_body_curl);
   tcase_add_test(tc, test_too_large_chunked);
   tcase_add_test(tc, test_too_large_chunked_cut_off);
@@ -1382,11 +1440,12 @@ static Suite *http_suite(int own_daemon) {
     tcase_add_test(to, test_startup_log);
     tcase_add_test(to, test_graceful_shutdown);
     tcase_add_test(to, test_idle_timeout);
+    tcase_add_test(to, test_overloaded);
     suite_add_tcase(s, to);
   } else {
     printf("test_http: XENT_URL is set: not run here, they need a daemon of "
            "their own: test_startup_log, test_graceful_shutdown, "
-           "test_idle_timeout\n");
+           "test_idle_timeout, test_overloaded\n");
   }
   return s;
 }
