@@ -300,8 +300,8 @@ xent_status xent_evaluate(const xent_problem *p, const xent_outputs *out,
   if (need > 0 && (workspace == NULL || workspace_size < need))
     return xent__fail(err, XENT_ERR_WORKSPACE, XENT_ARG_WORKSPACE, -1, -1);
   xent__plan plan;
-  const xent_status st = xent__validate(
-      p, XENT__CHECK_LOGITS | XENT__CHECK_REDUCE, &plan, workspace, err);
+  const xent_status st =
+      xent__validate(p, XENT__CHECK_LOGITS | XENT__CHECK_REDUCE, &plan, err);
   if (st != XENT_OK)
     return st;
 

@@ -24,9 +24,8 @@ enum {
   XENT__CHECK_REDUCE = 2  /* reduction, denominator and overflow bounds   */
 };
 
-/* row_buf: `classes` doubles to widen float rows into, or NULL. */
 xent_status xent__validate(const xent_problem *p, unsigned what,
-                           xent__plan *plan, double *row_buf, xent_error *err);
+                           xent__plan *plan, xent_error *err);
 
 /* Row n of the logits as doubles: the logits themselves for F64, else
  * converted into buf (classes doubles). */

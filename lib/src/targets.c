@@ -50,7 +50,7 @@ xent_status xent_targets(const xent_problem *p, double *out, xent_error *err) {
     return xent__fail(err, XENT_ERR_NULL, XENT_ARG_NONE, -1, -1);
   xent__plan plan;
   const unsigned what = p->logits != NULL ? XENT__CHECK_LOGITS : 0;
-  const xent_status st = xent__validate(p, what, &plan, NULL, err);
+  const xent_status st = xent__validate(p, what, &plan, err);
   if (st != XENT_OK)
     return st;
   const size_t C = p->classes;
@@ -85,8 +85,8 @@ xent_status xent_evaluate_explicit(const xent_problem *p,
   if (out->targets != NULL || out->probs != NULL || out->stats != NULL)
     return xent__fail(err, XENT_ERR_OPTION, XENT_ARG_OUTPUTS, -1, -1);
   xent__plan plan;
-  const xent_status st = xent__validate(
-      p, XENT__CHECK_LOGITS | XENT__CHECK_REDUCE, &plan, NULL, err);
+  const xent_status st =
+      xent__validate(p, XENT__CHECK_LOGITS | XENT__CHECK_REDUCE, &plan, err);
   if (st != XENT_OK)
     return st;
   const size_t C = p->classes;

@@ -71,25 +71,27 @@ void xent__onoff(const xent_problem *p, size_t k, double *peak, double *off) {
   }
 }
 
-/* The logits scan of one row for float input, without converting it. */
-static void scan_f32(const float *x, size_t n, xent__scan *out) {
-  double mx = -INFINITY, mn = INFINITY;
-  size_t masked = 0;
-  int bad = 0;
-  for (size_t i = 0; i < n; i++) {
-    const double v = (double)x[i];
-    bad |= !(v < INFINITY);
-    if (v == -INFINITY)
-      masked++;
-    else if (v < mn)
-      mn = v;
-    if (v > mx)
-      mx = v;
+/* The scan of a float row, widened a block at a time on the stack: the
+ * whole row may not be written anywhere before validation ends. */
+static void scan_f32(const xent__kernels *k, const float *x, size_t n,
+                     xent__scan *out) {
+  enum { BLOCK = 256 };
+  double buf[BLOCK];
+  out->max = -INFINITY;
+  out->min_finite = INFINITY;
+  out->masked = 0;
+  out->bad = 0;
+  for (size_t i = 0; i < n; i += BLOCK) {
+    const size_t m = n - i < BLOCK ? n - i : BLOCK;
+    xent__scan part;
+    k->widen(x + i, m, buf);
+    k->scan(buf, m, &part);
+    out->max = part.max > out->max ? part.max : out->max;
+    out->min_finite =
+        part.min_finite < out->min_finite ? part.min_finite : out->min_finite;
+    out->masked += part.masked;
+    out->bad |= part.bad;
   }
-  out->max = mx;
-  out->min_finite = mn;
-  out->masked = masked;
-  out->bad = bad;
 }
 
 static xent_status check_options(const xent_problem *p, xent__plan *plan,
@@ -243,7 +245,7 @@ static xent_status check_soft_row(const xent_problem *p, size_t n, double off,
 }
 
 xent_status xent__validate(const xent_problem *p, unsigned what,
-                           xent__plan *plan, double *row_buf, xent_error *err) {
+                           xent__plan *plan, xent_error *err) {
   if (p == NULL)
     return xent__fail(err, XENT_ERR_NULL, XENT_ARG_NONE, -1, -1);
   const size_t N = p->n, C = p->classes;
@@ -269,10 +271,10 @@ xent_status xent__validate(const xent_problem *p, unsigned what,
     double span = 0;
     if (has_logits) {
       xent__scan sc;
-      if (p->dtype == XENT_F64 || row_buf != NULL)
-        plan->k->scan(xent__row(p, plan->k, n, row_buf), C, &sc);
+      if (p->dtype == XENT_F64)
+        plan->k->scan((const double *)p->logits + n * C, C, &sc);
       else
-        scan_f32((const float *)p->logits + n * C, C, &sc);
+        scan_f32(plan->k, (const float *)p->logits + n * C, C, &sc);
       if (sc.bad) {
         size_t c = 0;
         while (c < C && logit_at(p, n, c) < INFINITY)
