@@ -25,6 +25,8 @@ import subprocess
 import sys
 import time
 
+from report import print_table  # the same table layout as make bench
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 HOST = "127.0.0.1"
 
@@ -157,20 +159,6 @@ def run_latency(port, body, count):
     finally:
         conn.close()
     return statistics.median(times), min(times), max(times)
-
-
-def print_table(head, rows):
-    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
-
-    def fmt(row):
-        cells = [row[0].ljust(widths[0])]
-        cells += [v.rjust(w) for v, w in zip(row[1:], widths[1:])]
-        return "| " + " | ".join(cells) + " |"
-
-    print(fmt(head))
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for r in rows:
-        print(fmt(r))
 
 
 def peer_versions():
