@@ -115,6 +115,7 @@ CHECK_STAGES :=
 SAN_STAGES :=
 include server/server.mk
 include tests/server/server-tests.mk
+include tests/codec/numtext.mk
 include tests/unit/unit.mk
 include tests/reference/reference.mk
 include tests/integration/integration.mk
