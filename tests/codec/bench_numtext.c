@@ -1,0 +1,513 @@
+/*
+ * bench_numtext: nanoseconds per number of server/codec/numtext.c against
+ * the code it replaces, in the same run: the printer of server/numfmt.c
+ * (compiled into this program with its functions renamed xs_old_*) and the
+ * number parser of server/fastjson.c (copied below, unchanged, from commit
+ * 07b6d99), with snprintf / strtod as the C library's reference. Best of
+ * ROUNDS rounds each, rounds interleaved. Not a test: prints figures only
+ * (and exits non-zero if a parser disagrees with strtod on the inputs).
+ *
+ * Inputs: 256 x 1000 values shaped like a gradient (as bench_numfmt), and
+ * as text for the parsers: "%.17g" of (u - 0.5) * 8 (bench_parse's
+ * logits), the shortest texts of the gradient, and one fixed token.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "numfmt_pow10.h"
+#include "numtext.h"
+
+__extension__ typedef unsigned __int128 u128;
+
+size_t xs_old_format_double(double v, char *buf);
+size_t xs_old_format_float(float v, char *buf);
+
+#ifdef XS_NUMTEXT_COUNT_FALLBACKS
+extern unsigned long xs__numtext_fallbacks;
+#endif
+
+/* ---- server/fastjson.c (07b6d99): the scanner state and number() ---- */
+
+typedef struct scan {
+  const char *p, *end;
+  size_t max_elements, max_rows;
+} scan;
+
+/* N * 2^e (N = n2:n1:n0, N >= 2^64) rounded to the nearest double, ties to
+ * even; -1 unless the result is a normal double. */
+static int round_192(uint64_t n2, uint64_t n1, uint64_t n0, int e,
+                     double *out) {
+  uint64_t top;
+  int sticky, bits;
+  if (n2 != 0) {
+    const int lz = __builtin_clzll(n2);
+    top = lz == 0 ? n2 : (n2 << lz) | (n1 >> (64 - lz));
+    sticky = (lz == 0 ? n1 : n1 << lz) != 0 || n0 != 0;
+    bits = 192 - lz;
+  } else if (n1 != 0) {
+    const int lz = __builtin_clzll(n1);
+    top = lz == 0 ? n1 : (n1 << lz) | (n0 >> (64 - lz));
+    sticky = (lz == 0 ? n0 : n0 << lz) != 0;
+    bits = 128 - lz;
+  } else {
+    return -1;
+  }
+  /* value = (top + s) * 2^(e + bits - 64), 0 <= s < 1, s > 0 iff sticky */
+  uint64_t m = top >> 11;
+  const uint64_t rest = top & 0x7ff;
+  if (rest > 0x400 || (rest == 0x400 && (sticky || (m & 1) != 0)))
+    m++;
+  int scale = e + bits - 64 + 11; /* value ~ m * 2^scale */
+  if (m == (1ULL << 53)) {
+    m >>= 1;
+    scale++;
+  }
+  const int biased = scale + 52 + 1023;
+  if (biased < 1 || biased > 2046)
+    return -1;
+  const uint64_t u = ((uint64_t)biased << 52) | (m & ((1ULL << 52) - 1));
+  memcpy(out, &u, sizeof u);
+  return 0;
+}
+
+/* w * 10^q (w > 0) correctly rounded, or -1 when not decided here. With
+ * 10^q = (T + f) * 2^e (0 <= f < 1, the table), the exact value lies in
+ * [w T, w T + w) * 2^e; rounding is monotonic, so when both ends round to
+ * the same double, that is the answer. */
+static int decimal_to_double(uint64_t w, int q, double *out) {
+  if (q < XS__POW10_MIN || q > XS__POW10_MAX)
+    return -1;
+  const int k = q - XS__POW10_MIN;
+  const u128 plo = (u128)w * xs__pow10[k].lo;
+  const u128 phi = (u128)w * xs__pow10[k].hi + (plo >> 64);
+  const uint64_t n0 = (uint64_t)plo, n1 = (uint64_t)phi,
+                 n2 = (uint64_t)(phi >> 64);
+  const uint64_t u0 = n0 + w;
+  const uint64_t c0 = u0 < n0;
+  const uint64_t u1 = n1 + c0;
+  const uint64_t u2 = n2 + (c0 != 0 && u1 == 0);
+  double lo, hi;
+  if (round_192(n2, n1, n0, xs__pow10[k].e, &lo) != 0 ||
+      round_192(u2, u1, u0, xs__pow10[k].e, &hi) != 0 || lo != hi)
+    return -1;
+  *out = lo;
+  return 0;
+}
+
+/* strtod on a copy of the token, which must read all of it. */
+static int slow_double(const char *t, size_t n, double *out) {
+  char buf[128];
+  if (n >= sizeof buf)
+    return -1;
+  memcpy(buf, t, n);
+  buf[n] = '\0';
+  char *end = NULL;
+  const double v = strtod(buf, &end);
+  if (end != buf + n)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* Eight ASCII digits at p (first digit in the lowest byte) as their
+ * value, or -1 when the eight bytes are not all digits. */
+static int64_t eight_digits(const char *p) {
+  uint64_t v;
+  memcpy(&v, p, sizeof v);
+  if ((v & 0xF0F0F0F0F0F0F0F0ULL) != 0x3030303030303030ULL ||
+      ((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) !=
+          0x3030303030303030ULL)
+    return -1;
+  v -= 0x3030303030303030ULL;
+  v = v * 10 + (v >> 8); /* two-digit values in bytes 0, 2, 4, 6 */
+  v = ((v & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32)) +
+       ((v >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32))) >>
+      32;
+  return (int64_t)(uint32_t)v;
+}
+#else
+static int64_t eight_digits(const char *p) {
+  (void)p;
+  return -1;
+}
+#endif
+
+/* A JSON number token. *is_int: it has neither fraction nor exponent.
+ * For an integer token, *iv holds it (at most 18 digits, else -1); for
+ * others, *dv holds its double (non-finite: -1, jansson refuses those). */
+static int number(scan *s, int *is_int, int64_t *iv, double *dv) {
+  const char *p = s->p, *const end = s->end, *const start = p;
+  int neg = 0;
+  if (p < end && *p == '-') {
+    neg = 1;
+    p++;
+  }
+  if (p == end)
+    return -1;
+  uint64_t w = 0;
+  int digits = 0; /* significant digits in w */
+  int q = 0;
+  int slow = 0;
+  if (*p == '0') {
+    p++;
+  } else if (*p >= '1' && *p <= '9') {
+    do {
+      if (digits < 19) {
+        w = w * 10 + (uint64_t)(*p - '0');
+        digits++;
+      } else {
+        slow = 1;
+      }
+      p++;
+    } while (p < end && *p >= '0' && *p <= '9');
+  } else {
+    return -1;
+  }
+  int real = 0;
+  if (p < end && *p == '.') {
+    real = 1;
+    p++;
+    if (p == end || *p < '0' || *p > '9')
+      return -1;
+    /* Eight digits at a time while w has room (leading zeros then count
+     * as significant: at worst a long number takes the strtod path). */
+    while (digits <= 11 && end - p >= 8) {
+      const int64_t chunk = eight_digits(p);
+      if (chunk < 0)
+        break;
+      w = w * 100000000 + (uint64_t)chunk;
+      digits += 8;
+      q -= 8;
+      p += 8;
+    }
+    while (p < end && *p >= '0' && *p <= '9') {
+      const uint64_t d = (uint64_t)(*p - '0');
+      if (w == 0 && d == 0) {
+        q--;
+      } else if (digits < 19) {
+        w = w * 10 + d;
+        digits++;
+        q--;
+      } else {
+        slow = 1;
+      }
+      p++;
+    }
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    real = 1;
+    p++;
+    int eneg = 0;
+    if (p < end && (*p == '+' || *p == '-')) {
+      eneg = *p == '-';
+      p++;
+    }
+    if (p == end || *p < '0' || *p > '9')
+      return -1;
+    int x = 0;
+    do {
+      if (x < 100000)
+        x = x * 10 + (*p - '0');
+      else
+        slow = 1;
+      p++;
+    } while (p < end && *p >= '0' && *p <= '9');
+    q += eneg ? -x : x;
+  }
+  s->p = p;
+  *is_int = !real;
+  if (!real) {
+    if (slow || digits > 18)
+      return -1; /* maybe outside long long: jansson decides */
+    *iv = neg ? -(int64_t)w : (int64_t)w;
+    return 0;
+  }
+  double v;
+  if (!slow && w == 0) {
+    v = 0.0;
+  } else if (slow || decimal_to_double(w, q, &v) != 0) {
+    if (slow_double(start, (size_t)(p - start), dv) != 0 || isinf(*dv))
+      return -1;
+    return 0;
+  }
+  *dv = neg ? -v : v;
+  return 0;
+}
+
+/* ------------------------------------------------------------ harness -- */
+
+enum { COUNT = 256 * 1000, ROUNDS = 7 };
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
+static uint64_t rng(void) {
+  rng_state ^= rng_state >> 12;
+  rng_state ^= rng_state << 25;
+  rng_state ^= rng_state >> 27;
+  return rng_state * 2685821657736338717ULL;
+}
+
+/* A text of COUNT tokens separated by ", "; starts[i] is token i. */
+typedef struct corpus {
+  char *text;
+  const char **starts;
+  const char *end;
+  double *want; /* strtod of each token */
+} corpus;
+
+static void corpus_fill(corpus *c, char *text, size_t len) {
+  c->text = text;
+  c->end = text + len;
+  c->starts = malloc(COUNT * sizeof *c->starts);
+  c->want = malloc(COUNT * sizeof *c->want);
+  if (c->starts == NULL || c->want == NULL)
+    exit(1);
+  const char *p = text;
+  for (int i = 0; i < COUNT; i++) {
+    c->starts[i] = p;
+    char *e;
+    c->want[i] = strtod(p, &e);
+    p = e + 2;
+  }
+}
+
+static void corpus_free(corpus *c) {
+  free(c->text);
+  free(c->starts);
+  free(c->want);
+}
+
+/* Which printer or parser a timing runs. */
+enum {
+  P_NEW_D,
+  P_OLD_D,
+  P_SNPRINTF_D,
+  P_NEW_F,
+  P_OLD_F,
+  P_SNPRINTF_F,
+  P_COUNT
+};
+static const char *const print_names[P_COUNT] = {
+    "double  numtext (new)", "double  numfmt (old)", "double  snprintf %.17g",
+    "float   numtext (new)", "float   numfmt (old)", "float   snprintf %.9g"};
+
+static double time_print(int which, const double *v, size_t *bytes) {
+  char buf[64];
+  size_t sum = 0;
+  const double t0 = now();
+  for (int i = 0; i < COUNT; i++) {
+    switch (which) {
+    case P_NEW_D:
+      sum += xs_format_double(v[i], buf);
+      break;
+    case P_OLD_D:
+      sum += xs_old_format_double(v[i], buf);
+      break;
+    case P_SNPRINTF_D:
+      sum += (size_t)snprintf(buf, sizeof buf, "%.17g", v[i]);
+      break;
+    case P_NEW_F:
+      sum += xs_format_float((float)v[i], buf);
+      break;
+    case P_OLD_F:
+      sum += xs_old_format_float((float)v[i], buf);
+      break;
+    default:
+      sum += (size_t)snprintf(buf, sizeof buf, "%.9g", (double)(float)v[i]);
+      break;
+    }
+  }
+  const double t = (now() - t0) / COUNT * 1e9;
+  *bytes += sum;
+  return t;
+}
+
+enum { S_NEW, S_OLD, S_STRTOD, S_COUNT };
+static const char *const scan_names[S_COUNT] = {
+    "xs_scan_number (new)", "fastjson number() (old)", "strtod"};
+
+/* ns per token; *bad counts tokens whose value differs from strtod's. */
+static double time_scan(int which, const corpus *c, long *bad) {
+  double sum = 0;
+  long wrong = 0;
+  const double t0 = now();
+  for (int i = 0; i < COUNT; i++) {
+    const char *p = c->starts[i];
+    double d = 0;
+    if (which == S_NEW) {
+      xs_number n;
+      size_t len;
+      const xs_numscan r = xs_scan_number(p, c->end, 1, &n, &len);
+      if (r == XS_NUM_OK)
+        d = n.d;
+      else if (r == XS_NUM_RANGE) /* overflow: as strtod's HUGE_VAL */
+        d = *p == '-' ? -HUGE_VAL : HUGE_VAL;
+    } else if (which == S_OLD) {
+      scan s = {p, c->end, 0, 0};
+      int is_int;
+      int64_t iv;
+      if (number(&s, &is_int, &iv, &d) == 0 && is_int)
+        d = (double)iv;
+    } else {
+      d = strtod(p, NULL);
+    }
+    wrong += d != c->want[i];
+    sum += d;
+  }
+  const double t = (now() - t0) / COUNT * 1e9;
+  *bad += wrong + (sum == 12345.678); /* keep the loop */
+  return t;
+}
+
+static char *print_all(const double *v, int style, size_t *len) {
+  const size_t cap = (size_t)COUNT * 48;
+  char *text = malloc(cap);
+  if (text == NULL)
+    exit(1);
+  size_t n = 0;
+  for (int i = 0; i < COUNT; i++) {
+    if (style == 0)
+      n += (size_t)snprintf(text + n, cap - n, "%.17g", v[i]);
+    else if (style == 1)
+      n += xs_format_double(v[i], text + n);
+    else
+      n += (size_t)snprintf(text + n, cap - n, "-0.0012345678901234567");
+    memcpy(text + n, ", ", 3);
+    n += 2;
+  }
+  *len = n;
+  return text;
+}
+
+/* Random tokens of nd_min..nd_max significant digits and exponents
+ * -330..310, for the fallback count. */
+static char *random_tokens(int nd_min, int nd_max, size_t *len) {
+  const size_t cap = (size_t)COUNT * 64;
+  char *text = malloc(cap);
+  if (text == NULL)
+    exit(1);
+  size_t n = 0;
+  for (int i = 0; i < COUNT; i++) {
+    const int nd = nd_min + (int)(rng() % (uint64_t)(nd_max - nd_min + 1));
+    text[n++] = (char)('1' + rng() % 9);
+    if (nd > 1)
+      text[n++] = '.';
+    for (int j = 1; j < nd; j++)
+      text[n++] = (char)('0' + rng() % 10);
+    n += (size_t)snprintf(text + n, cap - n, "e%d, ", (int)(rng() % 641) - 330);
+  }
+  *len = n - 2;
+  return text;
+}
+
+int main(void) {
+  double *v = malloc(COUNT * sizeof *v), *logits = malloc(COUNT * sizeof *v);
+  if (v == NULL || logits == NULL)
+    return 1;
+  for (int i = 0; i < COUNT; i++) {
+    const double u = (double)(rng() >> 11) * 0x1p-53;
+    /* softmax-like magnitudes: mostly 1e-6 .. 1e-2, a few near 1 */
+    v[i] = (i % 1000 == 0 ? u - 1.0 : u * 1e-3) * exp(-(double)(i % 7));
+    logits[i] = ((double)(rng() >> 11) * 0x1p-53 - 0.5) * 8.0;
+  }
+  size_t bytes = 0;
+  double best_p[P_COUNT];
+  for (int w = 0; w < P_COUNT; w++)
+    best_p[w] = 1e9;
+  for (int r = 0; r < ROUNDS; r++)
+    for (int w = 0; w < P_COUNT; w++)
+      best_p[w] = fmin(best_p[w], time_print(w, v, &bytes));
+
+  const char *const corpus_names[3] = {"logits \"%.17g\"", "gradient, shortest",
+                                       "-0.0012345678901234567"};
+  corpus cs[3];
+  for (int k = 0; k < 3; k++) {
+    size_t len;
+    char *text = print_all(k == 0 ? logits : v, k, &len);
+    corpus_fill(&cs[k], text, len);
+  }
+  double best_s[3][S_COUNT];
+  long bad[S_COUNT] = {0, 0, 0};
+  for (int k = 0; k < 3; k++)
+    for (int w = 0; w < S_COUNT; w++)
+      best_s[k][w] = 1e9;
+  for (int r = 0; r < ROUNDS; r++)
+    for (int k = 0; k < 3; k++)
+      for (int w = 0; w < S_COUNT; w++)
+        best_s[k][w] = fmin(best_s[k][w], time_scan(w, &cs[k], &bad[w]));
+
+  printf("ns per number, best of %d rounds of %d (same run)\n\n", ROUNDS,
+         COUNT);
+  printf("| printer                 | ns/number | old / this |\n");
+  printf("|-------------------------|-----------|------------|\n");
+  for (int w = 0; w < P_COUNT; w++) {
+    const int old = w < P_NEW_F ? P_OLD_D : P_OLD_F;
+    printf("| %-23s | %9.1f | %9.2fx |\n", print_names[w], best_p[w],
+           best_p[old] / best_p[w]);
+  }
+  printf("\n| parser (ns per token)    |");
+  for (int k = 0; k < 3; k++)
+    printf(" %-22s |", corpus_names[k]);
+  printf("\n|--------------------------|");
+  for (int k = 0; k < 3; k++)
+    printf("------------------------|");
+  printf("\n");
+  for (int w = 0; w < S_COUNT; w++) {
+    printf("| %-24s |", scan_names[w]);
+    for (int k = 0; k < 3; k++)
+      printf(" %8.1f (%5.2fx)       |", best_s[k][w],
+             best_s[k][S_OLD] / best_s[k][w]);
+    printf("\n");
+  }
+  printf("(in parentheses: old / this, above 1 is faster)\n");
+#ifdef XS_NUMTEXT_COUNT_FALLBACKS
+  /* How often xs_scan_number falls back to strtod. */
+  printf("\nxs_scan_number strtod fallbacks:\n");
+  const int ranges[4][2] = {{1, 17}, {18, 19}, {20, 25}, {26, 40}};
+  for (int k = 0; k < 3; k++) {
+    xs__numtext_fallbacks = 0;
+    long b = 0;
+    time_scan(S_NEW, &cs[k], &b);
+    printf("  %-28s %lu of %d\n", corpus_names[k], xs__numtext_fallbacks,
+           COUNT);
+  }
+  for (int k = 0; k < 4; k++) {
+    unsigned long total = 0;
+    long b = 0;
+    for (int rep = 0; rep < 10; rep++) {
+      size_t len;
+      corpus rc;
+      char *text = random_tokens(ranges[k][0], ranges[k][1], &len);
+      corpus_fill(&rc, text, len);
+      xs__numtext_fallbacks = 0;
+      time_scan(S_NEW, &rc, &b);
+      total += xs__numtext_fallbacks;
+      corpus_free(&rc);
+    }
+    printf("  random, %2d..%2d digits        %lu of %d (%.4f%%)%s\n",
+           ranges[k][0], ranges[k][1], total, 10 * COUNT,
+           100.0 * (double)total / (10.0 * COUNT), b ? " WRONG VALUES" : "");
+    bad[S_NEW] += b;
+  }
+#endif
+  for (int k = 0; k < 3; k++)
+    corpus_free(&cs[k]);
+  free(v);
+  free(logits);
+  if (bad[S_NEW] != 0 || bad[S_OLD] != 0) {
+    printf("values differ from strtod: new %ld, old %ld\n", bad[S_NEW],
+           bad[S_OLD]);
+    return 1;
+  }
+  return bytes == 0;
+}
