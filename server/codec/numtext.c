@@ -228,33 +228,30 @@ static XS__HOT_INLINE void shortest(uint64_t c, int q, int lop, uint64_t *d,
   const uint64_t cp = cb << s.h;
   const u192 p = mul_g(&s, cp);
   const u192 two = shl_g(&s, s.h + 1); /* g (2 << h): A + 2 or A - 2 */
-  const u192 pl = sub192(p, lop ? shl_g(&s, s.h) : two);
-  const uint64_t al = lop ? cb - 1 : cb - 2;
   const uint64_t vb = to_odd(&s, p, cb, cp);
-  const uint64_t vbl = to_odd(&s, pl, al, al << s.h);
   const uint64_t vbr = to_odd(&s, add192(p, two), cb + 2, (cb + 2) << s.h);
-  const uint64_t out = c & 1; /* odd c: R is open */
   const uint64_t sv = vb >> 2;
   if (!lop) {
-    const uint64_t sp10 = sv / 10 * 10, tp10 = sp10 + 10;
-    const int upin = vbl + out <= sp10 << 2;
-    const int wpin = (tp10 << 2) + out <= vbr;
-    if (upin != wpin) { /* both in would need R 10 units wide */
-      *d = (upin ? sp10 : tp10) / 10;
-      *e10 = k + 1;
-      return;
-    }
-    const uint64_t tv = sv + 1;
+    const uint64_t vbl = to_odd(&s, sub192(p, two), cb - 2, (cb - 2) << s.h);
+    const uint64_t out = c & 1; /* odd c: R is open */
+    /* The candidates: 10 s10 and 10 s10 + 10 around v (at most one in R,
+     * which would need 10 units for both), sv and sv + 1. Selected without
+     * branches: which one wins depends on random digits. */
+    const uint64_t s10 = sv / 10;
+    const int upin = vbl + out <= s10 * 40;
+    const int wpin = s10 * 40 + 40 + out <= vbr;
     const int uin = vbl + out <= sv << 2;
-    const int win = (tv << 2) + out <= vbr;
-    *e10 = k;
-    if (uin != win)
-      *d = uin ? sv : tv;
-    else
-      *d = round_quarter(vb); /* both in: the nearer, ties to even */
+    const int win = (sv << 2) + 4 + out <= vbr;
+    /* both in: the nearer, ties to even; one in: that one */
+    const uint64_t d1 = uin == win ? round_quarter(vb) : sv + (uint64_t)win;
+    const int shorter = upin != wpin;
+    *d = shorter ? s10 + (uint64_t)wpin : d1;
+    *e10 = k + shorter;
     return;
   }
-  /* A power of two: c even, R closed. */
+  /* A power of two: c even, R closed, the lower bound at A = 4c - 1. */
+  const uint64_t vbl =
+      to_odd(&s, sub192(p, shl_g(&s, s.h)), cb - 1, (cb - 1) << s.h);
   const uint64_t s10 = vb / 40, f10 = vb % 40;
   const uint64_t r10 = s10 + (f10 > 20 || (f10 == 20 && (s10 & 1) != 0));
   if (vbl <= r10 * 40 && r10 * 40 <= vbr) {
@@ -286,7 +283,9 @@ static inline void put2(char *o, uint32_t x) {
   memcpy(o, digit_pairs + 2 * x, 2);
 }
 
-/* The 8 digits of x < 10^8, zero-padded; the four pairs are independent. */
+/* The 8 digits of x < 10^8, zero-padded; the four pairs are independent.
+ * (Building them into one word and finding trailing zeros with clz
+ * measured slower.) */
 static inline void put8(char *o, uint32_t x) {
   const uint32_t hi = x / 10000, lo = x % 10000;
   put2(o, hi / 100);
@@ -302,20 +301,28 @@ static inline int dec_len(uint64_t d) {
 }
 
 /*
- * Writes sign, digits of d (0 < d < 10^17) times 10^e10 in the layout of
- * numtext.h and a NUL; returns the length. The digits go to tmp at fixed
- * width and move with fixed-size copies; every copy stays inside buf[0..32]
- * (the widest write ends at byte 32: sign, 15 digits, '.', 16 bytes).
+ * Writes sign, digits of d times 10^e10 in the layout of numtext.h and a
+ * NUL; returns the length. 0 < d < 10^17, or d < 10^9 when !wide (a
+ * float's digits: one put8 fewer). The digits go to tmp at fixed width,
+ * right-aligned at tmp[16], and move with fixed-size copies; every copy
+ * stays inside buf[0..32] (the widest write ends at byte 32: sign, 15
+ * digits, '.', 16 bytes). Writing the pairs straight into buf measured
+ * slower than this one pass through tmp.
  */
-static inline size_t emit(char *buf, int neg, uint64_t d, int e10) {
-  if (d >= pow10_u64[17]) { /* not produced (shortest() notes), but safe */
+static XS__HOT_INLINE size_t emit(char *buf, int neg, uint64_t d, int e10,
+                                  int wide) {
+  if (d >= pow10_u64[wide ? 17 : 9]) { /* not produced (shortest()), safe */
     d /= 10;
     e10++;
   }
   char tmp[40];
   const uint64_t top = d / 100000000;
-  tmp[0] = (char)('0' + top / 100000000);
-  put8(tmp + 1, (uint32_t)(top % 100000000));
+  if (wide) {
+    tmp[0] = (char)('0' + top / 100000000);
+    put8(tmp + 1, (uint32_t)(top % 100000000));
+  } else {
+    tmp[8] = (char)('0' + top);
+  }
   put8(tmp + 9, (uint32_t)(d - top * 100000000));
   memset(tmp + 17, '0', sizeof tmp - 17);
   const int n = dec_len(d);
@@ -398,7 +405,7 @@ size_t xs_format_double(double v, char *buf) {
     shortest(frac, -1074, 0, &d, &e10);
   else
     shortest(frac | (1ULL << 52), be - 1075, frac == 0 && be > 1, &d, &e10);
-  return emit(buf, neg, d, e10);
+  return emit(buf, neg, d, e10, 1);
 }
 
 size_t xs_format_float(float v, char *buf) {
@@ -415,7 +422,7 @@ size_t xs_format_float(float v, char *buf) {
     shortest(frac, -149, 0, &d, &e10);
   else
     shortest(frac | (1U << 23), be - 150, frac == 0 && be > 1, &d, &e10);
-  return emit(buf, neg, d, e10);
+  return emit(buf, neg, d, e10, 0);
 }
 
 /* ================================================================= parsing
@@ -476,14 +483,15 @@ static uint64_t round192(u192 n, int s) {
 static inline int decide(u192 p, uint64_t ph2, int s, uint64_t *bits) {
   const int upper = (int)(p.w2 >> 63);
   const int lead = 190 + upper + s;
-  if (lead < -1022 || lead > 1023 || ph2 < p.w2)
+  if ((unsigned)(lead + 1022) > 2045) /* subnormal or overflowing */
     return -1;
   const int shift = 9 + upper;
-  const uint64_t mant = ((p.w2 >> shift) + 1) >> 1;
-  if (mant != ((ph2 >> shift) + 1) >> 1)
+  const uint64_t mant = ((p.w2 >> shift) + 1) >> 1; /* 2^52 .. 2^53 */
+  if (mant != ((ph2 >> shift) + 1) >> 1) /* also when ph2 wrapped to 0 */
     return -1;
-  const uint64_t b = ((uint64_t)(lead + 1023) << 52) + mant - (1ULL << 52);
-  *bits = b >= 0x7FF0000000000000ULL ? 0x7FF0000000000000ULL : b;
+  /* mant = 2^53 carries into the exponent; at lead = 1023 that gives
+   * exactly the bits of infinity */
+  *bits = ((uint64_t)(lead + 1023) << 52) + mant - (1ULL << 52);
   return 0;
 }
 
@@ -532,12 +540,9 @@ static XS__COLD int decimal_slow(uint64_t w, int qi, int truncated, u192 p,
 /* w 10^q (w > 0) as double bits into *bits, or -1 when undecided. */
 static inline int decimal_to_bits(uint64_t w, int64_t q, int truncated,
                                   uint64_t *bits) {
-  if (q < XS__POW10_MIN) { /* below 10^19 10^-343 < 2^-1075 */
-    *bits = 0;
-    return 0;
-  }
-  if (q > 308) { /* at least 10^309 */
-    *bits = 0x7FF0000000000000ULL;
+  if ((uint64_t)(q - XS__POW10_MIN) > (uint64_t)(308 - XS__POW10_MIN)) {
+    /* below 10^19 10^-343 < 2^-1075, or at least 10^309 */
+    *bits = q < 0 ? 0 : 0x7FF0000000000000ULL;
     return 0;
   }
   const int qi = (int)q;
@@ -549,7 +554,7 @@ static inline int decimal_to_bits(uint64_t w, int64_t q, int truncated,
   const u192 p = {(uint64_t)lo, (uint64_t)hi, (uint64_t)(hi >> 64)};
   const int s = XS__POW10_E(qi) - lz;
   if (!truncated) {
-    if (qi >= 0 && qi <= XS__POW10_EXACT_MAX) {
+    if ((unsigned)qi <= XS__POW10_EXACT_MAX) {
       *bits = round192(p, s); /* the row is exact: X = P */
       return 0;
     }
@@ -723,7 +728,7 @@ static XS__HOT_INLINE xs_numscan scan(const char *start, const char *p,
     }
   }
   int64_t ex = 0; /* saturated: 0 or overflow long before */
-  if (p < end && (*p == 'e' || *p == 'E')) {
+  if (p < end && (*p | 0x20) == 'e') { /* 'e' or 'E' */
     is_int = 0;
     p++;
     if (p == end)
