@@ -622,36 +622,40 @@ static XS__COLD double fallback(const char *p, const char *end, int64_t exp10) {
   return strtod(buf, NULL);
 }
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-/* Eight ASCII digits at p (the first in the lowest byte): their value, or
- * -1 when a byte is not a digit. */
-static inline int64_t eight_digits(const char *p) {
+/* Blocks: the eight bytes at p as one word, first byte lowest (on any byte
+ * order), XORed with '0' in every byte, so that digits become 0..9. */
+static inline uint64_t block_at(const char *p) {
   uint64_t v;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
   memcpy(&v, p, sizeof v);
-  /* each byte 0x30..0x39: high nibble 3, and adding 6 keeps it 3 */
-  if ((v & 0xF0F0F0F0F0F0F0F0ULL) != 0x3030303030303030ULL ||
-      ((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) !=
-          0x3030303030303030ULL)
-    return -1;
-  v -= 0x3030303030303030ULL;
-  /* byte 2i: 10 d(2i) + d(2i+1), at most 99: no carry between bytes */
-  v = (v * 10 + (v >> 8)) & 0x00FF00FF00FF00FFULL;
-  /* 32-bit lane j: 100 pair(2j) + pair(2j+1), at most 9999 */
-  v = (v & 0x0000FFFF0000FFFFULL) * 100 + ((v >> 16) & 0x0000FFFF0000FFFFULL);
-  return (int64_t)((v & 0xFFFFFFFFULL) * 10000 + (v >> 32));
+#else
+  v = 0;
+  for (int i = 0; i < 8; i++)
+    v |= (uint64_t)(unsigned char)p[i] << (8 * i);
+#endif
+  return v ^ 0x3030303030303030ULL;
 }
 
-#else
-static inline int64_t eight_digits(const char *p) {
-  int64_t v = 0;
-  for (int i = 0; i < 8; i++) {
-    if (p[i] < '0' || p[i] > '9')
-      return -1;
-    v = v * 10 + (p[i] - '0');
-  }
-  return v;
+/* How many bytes at the start of block x are digits (0..8): those below
+ * 10, i.e. bit 7 clear and (b & 0x7F) + 0x76 below 0x80 (no carry leaves
+ * a byte: 0x7F + 0x76 < 0x100). */
+static inline int digit_run(uint64_t x) {
+  const uint64_t bad =
+      (((x & 0x7F7F7F7F7F7F7F7FULL) + 0x7676767676767676ULL) | x) &
+      0x8080808080808080ULL;
+  return bad == 0 ? 8 : __builtin_ctzll(bad) >> 3;
 }
-#endif
+
+/* The number the first n digits (0..8) of block x form. Shifting the other
+ * bytes out leaves them behind 8 - n zeros; then pairs, quads and the
+ * whole, with no carry between lanes (at most 99 in a byte, 9999 in 32
+ * bits). */
+static inline uint64_t block_value(uint64_t x, int n) {
+  x = n == 0 ? 0 : x << (8 * (8 - n));
+  x = (x * 10 + (x >> 8)) & 0x00FF00FF00FF00FFULL;
+  x = (x & 0x0000FFFF0000FFFFULL) * 100 + ((x >> 16) & 0x0000FFFF0000FFFFULL);
+  return (x & 0xFFFFFFFFULL) * 10000 + (x >> 32);
+}
 
 static inline int is_digit(char ch) {
   return ch >= '0' && ch <= '9';
@@ -711,14 +715,24 @@ static XS__HOT_INLINE xs_numscan scan(const char *start, const char *p,
       return stop(start, p, at_end, len);
     if (!is_digit(*p))
       return stop(start, p, XS_NUM_INVALID, len);
-    int64_t chunk;
-    while (w < 100000000000ULL && end - p >= 8 &&
-           (chunk = eight_digits(p)) >= 0) {
-      w = w * 100000000 + (uint64_t)chunk;
-      q -= 8;
-      p += 8;
+    /* Eight bytes at a time while they lie before end: whole blocks of
+     * digits, then the last few digits of the run in one step too (with no
+     * branch on how many: lengths vary from token to token). */
+    int rest = 1; /* digits left for the byte loop */
+    while (end - p >= 8) {
+      const uint64_t x = block_at(p);
+      const int n = digit_run(x);
+      if (n == 8 ? w >= 100000000000ULL : w >= pow10_u64[19 - n])
+        break; /* more than 19 significant digits: the byte loop drops */
+      w = w * pow10_u64[n] + block_value(x, n);
+      q -= n;
+      p += n;
+      if (n < 8) {
+        rest = 0;
+        break;
+      }
     }
-    for (; p < end && is_digit(*p); p++) {
+    for (; rest && p < end && is_digit(*p); p++) {
       if (w < full) {
         w = w * 10 + (uint64_t)(*p - '0');
         q--;
