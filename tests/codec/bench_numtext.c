@@ -241,7 +241,7 @@ static int number(scan *s, int *is_int, int64_t *iv, double *dv) {
 
 /* ------------------------------------------------------------ harness -- */
 
-enum { COUNT = 256 * 1000, ROUNDS = 7 };
+enum { COUNT = 256 * 1000, ROUNDS = 15 };
 
 static double now(void) {
   struct timespec ts;
@@ -446,8 +446,14 @@ int main(void) {
       for (int w = 0; w < S_COUNT; w++)
         best_s[k][w] = fmin(best_s[k][w], time_scan(w, &cs[k], &bad[w]));
 
-  printf("ns per number, best of %d rounds of %d (same run)\n\n", ROUNDS,
-         COUNT);
+  printf("ns per number, best of %d rounds of %d (same run)", ROUNDS, COUNT);
+  FILE *const la = fopen("/proc/loadavg", "r");
+  char load[64];
+  if (la != NULL && fgets(load, sizeof load, la) != NULL)
+    printf("; load average %.14s", load); /* other jobs share the cores */
+  if (la != NULL)
+    fclose(la);
+  printf("\n\n");
   printf("| printer                 | ns/number | old / this |\n");
   printf("|-------------------------|-----------|------------|\n");
   for (int w = 0; w < P_COUNT; w++) {
