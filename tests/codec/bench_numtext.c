@@ -249,6 +249,25 @@ static double now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* The clock the benchmark gets (the machine's cores are shared, and their
+ * speed moves): a chain of dependent adds, one per cycle on x86-64. 0 when
+ * not measured. */
+static double ghz(void) {
+#if defined(__x86_64__)
+  double best = 1e9;
+  uint64_t x = 0;
+  for (int r = 0; r < 3; r++) {
+    const double t0 = now();
+    for (long i = 0; i < 5000000; i++)
+      __asm__ volatile("add $1, %0" : "+r"(x));
+    best = fmin(best, now() - t0);
+  }
+  return x == 0 ? 0 : 5e6 / best * 1e-9;
+#else
+  return 0;
+#endif
+}
+
 static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
 static uint64_t rng(void) {
   rng_state ^= rng_state >> 12;
@@ -424,9 +443,21 @@ int main(void) {
   double best_p[P_COUNT];
   for (int w = 0; w < P_COUNT; w++)
     best_p[w] = 1e9;
-  for (int r = 0; r < ROUNDS; r++)
-    for (int w = 0; w < P_COUNT; w++)
-      best_p[w] = fmin(best_p[w], time_print(w, v, &bytes));
+  /* cycles: ns times the clock measured in the same round */
+  double cyc_p[P_COUNT], cyc_s[3][S_COUNT];
+  double clock_lo = 1e9, clock_hi = 0;
+  for (int w = 0; w < P_COUNT; w++)
+    cyc_p[w] = 1e9;
+  for (int r = 0; r < ROUNDS; r++) {
+    const double g = ghz();
+    clock_lo = fmin(clock_lo, g);
+    clock_hi = fmax(clock_hi, g);
+    for (int w = 0; w < P_COUNT; w++) {
+      const double t = time_print(w, v, &bytes);
+      best_p[w] = fmin(best_p[w], t);
+      cyc_p[w] = fmin(cyc_p[w], t * g);
+    }
+  }
 
   const char *const corpus_names[3] = {"logits \"%.17g\"", "gradient, shortest",
                                        "-0.0012345678901234567"};
@@ -441,10 +472,20 @@ int main(void) {
   for (int k = 0; k < 3; k++)
     for (int w = 0; w < S_COUNT; w++)
       best_s[k][w] = 1e9;
-  for (int r = 0; r < ROUNDS; r++)
+  for (int k = 0; k < 3; k++)
+    for (int w = 0; w < S_COUNT; w++)
+      cyc_s[k][w] = 1e9;
+  for (int r = 0; r < ROUNDS; r++) {
+    const double g = ghz();
+    clock_lo = fmin(clock_lo, g);
+    clock_hi = fmax(clock_hi, g);
     for (int k = 0; k < 3; k++)
-      for (int w = 0; w < S_COUNT; w++)
-        best_s[k][w] = fmin(best_s[k][w], time_scan(w, &cs[k], &bad[w]));
+      for (int w = 0; w < S_COUNT; w++) {
+        const double t = time_scan(w, &cs[k], &bad[w]);
+        best_s[k][w] = fmin(best_s[k][w], t);
+        cyc_s[k][w] = fmin(cyc_s[k][w], t * g);
+      }
+  }
 
   printf("ns per number, best of %d rounds of %d (same run)", ROUNDS, COUNT);
   FILE *const la = fopen("/proc/loadavg", "r");
@@ -453,15 +494,18 @@ int main(void) {
     printf("; load average %.14s", load); /* other jobs share the cores */
   if (la != NULL)
     fclose(la);
+  if (clock_hi > 0)
+    printf(";\nclock %.2f..%.2f GHz over the rounds (the cores are shared)",
+           clock_lo, clock_hi);
   printf("\n\n");
-  printf("| printer                 | ns/number | old / this |\n");
-  printf("|-------------------------|-----------|------------|\n");
+  printf("| printer                 | ns/number | cycles | old / this |\n");
+  printf("|-------------------------|-----------|--------|------------|\n");
   for (int w = 0; w < P_COUNT; w++) {
     const int old = w < P_NEW_F ? P_OLD_D : P_OLD_F;
-    printf("| %-23s | %9.1f | %9.2fx |\n", print_names[w], best_p[w],
-           best_p[old] / best_p[w]);
+    printf("| %-23s | %9.1f | %6.0f | %9.2fx |\n", print_names[w], best_p[w],
+           cyc_p[w], best_p[old] / best_p[w]);
   }
-  printf("\n| parser (ns per token)    |");
+  printf("\n| parser: ns (cycles)      |");
   for (int k = 0; k < 3; k++)
     printf(" %-22s |", corpus_names[k]);
   printf("\n|--------------------------|");
@@ -471,11 +515,12 @@ int main(void) {
   for (int w = 0; w < S_COUNT; w++) {
     printf("| %-24s |", scan_names[w]);
     for (int k = 0; k < 3; k++)
-      printf(" %8.1f (%5.2fx)       |", best_s[k][w],
+      printf(" %6.1f (%4.0f) %6.2fx   |", best_s[k][w], cyc_s[k][w],
              best_s[k][S_OLD] / best_s[k][w]);
     printf("\n");
   }
-  printf("(in parentheses: old / this, above 1 is faster)\n");
+  printf("(x: old / this, above 1 is faster; cycles: ns times the clock of the "
+         "same round)\n");
 #ifdef XS_NUMTEXT_COUNT_FALLBACKS
   /* How often xs_scan_number falls back to strtod. */
   printf("\nxs_scan_number strtod fallbacks:\n");
