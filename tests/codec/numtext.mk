@@ -64,8 +64,10 @@ $(BUILD)/codec/pow10.h: $(NUMTEXT_GEN)
 	$(Q)$(PYTHON) $(NUMTEXT_GEN) > $@.tmp && mv $@.tmp $@
 
 .PHONY: check-numtext check-pow10 pow10-update check-long bench-numtext
+# Under valgrind (RUNNER), a quarter of the bulk tests' values (2 minutes).
 check-numtext: $(NUMTEXT_TESTS)
-	$(Q)tests/run-check $(BUILD)/results.txt check-numtext $(NUMTEXT_TESTS)
+	$(Q)NUMTEXT_SCALE=$(if $(RUNNER),4,1) \
+	    tests/run-check $(BUILD)/results.txt check-numtext $(NUMTEXT_TESTS)
 
 check-pow10: $(BUILD)/codec/pow10.h
 	$(Q)if cmp -s $< server/codec/pow10.h; then \
