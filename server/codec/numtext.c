@@ -166,6 +166,11 @@ typedef struct u192 {
 } u192;
 
 static inline u192 mul_g(const scale *s, uint64_t cp) {
+  if (s->g_lo == 0) { /* 10^K for 0 <= K <= 27: 5^K fits in g_hi */
+    const u128 hi = (u128)s->g_hi * cp;
+    const u192 r = {0, (uint64_t)hi, (uint64_t)(hi >> 64)};
+    return r;
+  }
   const u128 lo = (u128)s->g_lo * cp;
   const u128 hi = (u128)s->g_hi * cp + (uint64_t)(lo >> 64);
   const u192 r = {(uint64_t)lo, (uint64_t)hi, (uint64_t)(hi >> 64)};
