@@ -114,7 +114,7 @@ deps-check:
 CHECK_STAGES :=
 SAN_STAGES :=
 include server/server.mk
-include tests/server/server-tests.mk
+include tests/codec/codec-tests.mk
 include tests/unit/unit.mk
 include tests/reference/reference.mk
 include tests/integration/integration.mk

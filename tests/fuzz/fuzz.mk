@@ -27,9 +27,9 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
             -fno-omit-frame-pointer
 FUZZ_FLAGS := -O1 -g -std=c11 -D_POSIX_C_SOURCE=200809L $(WARNINGS) \
               $(FUZZ_SAN) -fsanitize=fuzzer-no-link
-FUZZ_CODEC_SRC := $(filter-out server/main.c server/http.c server/config.c \
-                  server/metrics.c server/log.c,$(wildcard server/*.c))
-FUZZ_CODEC_OBJ := $(patsubst server/%.c,$(FUZZ_OUT)/obj/server/%.o,$(FUZZ_CODEC_SRC))
+# The codec library's own source list (server/codec/codec.mk), built here
+# with the fuzzers' compiler and instrumentation.
+FUZZ_CODEC_OBJ := $(patsubst $(CODEC_DIR)/%.c,$(FUZZ_OUT)/obj/codec/%.o,$(CODEC_SRC))
 FUZZ_LIB_OBJ := $(patsubst lib/src/%.c,$(FUZZ_OUT)/obj/lib/%.o,$(LIB_SRC))
 FUZZ_CHECK_OBJ := $(FUZZ_OUT)/obj/fuzz_check.o
 FUZZ_LIBS := $(SLEEF_LIBS) -lm \
@@ -44,16 +44,16 @@ $(FUZZ_OUT)/obj/lib/%.o: lib/src/%.c lib/include/xent.h $(wildcard lib/src/*.h)
 	@echo "  CC      $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(LIB_CFLAGS) $(isa_flags) -c $< -o $@
 
-$(FUZZ_OUT)/obj/server/%.o: server/%.c $(wildcard server/*.h) lib/include/xent.h
+$(FUZZ_OUT)/obj/codec/%.o: $(CODEC_DIR)/%.c $(CODEC_HDR)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -Iserver -Ilib/include -c $< -o $@
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(CODEC_CFLAGS) -c $< -o $@
 
 $(FUZZ_CHECK_OBJ): $(FUZZ_DIR)/fuzz_check.c $(FUZZ_DIR)/fuzz_check.h \
-    server/codec.h server/codec_priv.h lib/include/xent.h
+    $(CODEC_HDR)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -Iserver -Ilib/include -c $< -o $@
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(CODEC_CFLAGS) -c $< -o $@
 
 $(FUZZ_BINS): $(FUZZ_OUT)/%: $(FUZZ_DIR)/%.c $(FUZZ_DIR)/fuzz_check.h \
     $(FUZZ_CHECK_OBJ) $(FUZZ_CODEC_OBJ) $(FUZZ_LIB_OBJ)
