@@ -75,13 +75,16 @@ static const option_def options[] = {
      NULL, "largest request body; larger is refused with 413 before reading"},
     {"max-elements", "N", "XENTD_MAX_ELEMENTS", OPT_UINT, FIELD(max_elements),
      "16777216", NULL, 1, UINT64_C(4294967296), NULL, NULL,
-     "largest rows x classes of one request (400 above it)"},
+     "largest rows x classes of one request (413 above it)"},
     {"max-rows", "N", "XENTD_MAX_ROWS", OPT_UINT, FIELD(max_rows), "1048576",
      NULL, 1, UINT64_C(4294967296), NULL, NULL,
-     "largest number of rows of one request (400 above it)"},
+     "largest number of rows of one request (413 above it)"},
     {"max-in-flight", "N", "XENTD_MAX_IN_FLIGHT", OPT_UINT,
      FIELD(max_in_flight), "64", NULL, 1, 65536, NULL, NULL,
      "loss/targets requests at once; more get 429 and Retry-After"},
+    {"max-memory", "BYTES", "XENTD_MAX_MEMORY", OPT_UINT, FIELD(max_memory),
+     NULL, "RAM/4", UINT64_C(1048576), UINT64_C(1) << 50, NULL, NULL,
+     "memory all requests may hold at once; 429 past it, 413 if never"},
     {"timeout", "S", "XENTD_TIMEOUT", OPT_UINT, FIELD(timeout), "30", NULL, 1,
      86400, NULL, NULL,
      "seconds a connection may stay idle before it is closed"},
@@ -223,6 +226,32 @@ unsigned xs_config_threads(const xs_config *cfg) {
   return n > 0 ? (unsigned)n : 1u;
 }
 
+/* A quarter of the memory this process may use: physical memory, or the
+ * cgroup's limit (a container's) when that is lower. */
+static uint64_t default_max_memory(void) {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGESIZE);
+  uint64_t total = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page
+                                         : UINT64_C(1) << 32;
+  static const char *const limits[] = {"/sys/fs/cgroup/memory.max",
+                                       "/sys/fs/cgroup/memory/"
+                                       "memory.limit_in_bytes"};
+  for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+    FILE *f = fopen(limits[i], "r");
+    if (f == NULL)
+      continue;
+    char text[32] = "";
+    const int got = fgets(text, sizeof text, f) != NULL;
+    fclose(f);
+    uint64_t v;
+    text[strcspn(text, "\n")] = '\0';
+    if (got && parse_u64(text, &v) == 0 && v > 0 && v < total)
+      total = v; /* "max" (no limit) does not parse */
+  }
+  const uint64_t quarter = total / 4;
+  return quarter < UINT64_C(1048576) ? UINT64_C(1048576) : quarter;
+}
+
 static void default_replica_name(xs_config *cfg) {
   const char *env = getenv("XENTD_REPLICA");
   char why[160];
@@ -268,6 +297,7 @@ xs_config_result xs_config_load(xs_config *cfg, int argc, char *const argv[],
     }
   }
   default_replica_name(cfg);
+  cfg->max_memory = default_max_memory();
 
   for (size_t i = 0; i < OPTION_COUNT; i++) {
     const char *value = getenv(options[i].env);

@@ -24,6 +24,7 @@ typedef struct xs_config {
   uint64_t timeout;          /* idle seconds before a connection is closed    */
   uint64_t shutdown_timeout; /* seconds to wait for requests in flight     */
   uint64_t max_in_flight;    /* POSTs at once; more are answered 429       */
+  uint64_t max_memory;       /* bytes all requests may reserve at once     */
   int log_format;            /* xs_log_format                                 */
   int access_log;            /* 1 on, 0 off                                   */
   char replica_name[256];    /* X-Xent-Replica value; "" sends no header      */

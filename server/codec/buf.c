@@ -1,4 +1,4 @@
-/* The growable output buffer and the JSON string writer. */
+/* The growable buffer, JSON strings, error messages, integer text. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,16 +28,16 @@ char *xs_buf_take(xs_buf *b, size_t *len) {
   return data;
 }
 
-int xs__buf_reserve(xs_buf *b, size_t n) {
-  /* One spare byte so that the data can always be NUL-terminated. */
-  if (n >= SIZE_MAX - b->len)
-    return -1;
-  const size_t need = b->len + n + 1;
+/* Grows to at least need bytes: to exactly need when `exact`, else to
+ * twice the capacity when that is more (appends of unknown total). */
+static int grow(xs_buf *b, size_t need, int exact) {
   if (need <= b->cap)
     return 0;
-  size_t cap = b->cap < 256 ? 256 : b->cap;
-  while (cap < need)
-    cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+  size_t cap = need;
+  if (!exact && b->cap <= SIZE_MAX / 2 && b->cap * 2 > need)
+    cap = b->cap * 2;
+  if (!exact && cap < 256)
+    cap = 256;
   char *data = realloc(b->data, cap);
   if (data == NULL)
     return -1;
@@ -46,8 +46,15 @@ int xs__buf_reserve(xs_buf *b, size_t n) {
   return 0;
 }
 
+int xs_buf_reserve(xs_buf *b, size_t n) {
+  /* One spare byte so that the data can always be NUL-terminated. */
+  if (n >= SIZE_MAX - b->len)
+    return -1;
+  return grow(b, b->len + n + 1, 1);
+}
+
 int xs_buf_append(xs_buf *b, const char *s, size_t n) {
-  if (xs__buf_reserve(b, n) != 0)
+  if (n >= SIZE_MAX - b->len || grow(b, b->len + n + 1, 0) != 0)
     return -1;
   if (n > 0)
     memcpy(b->data + b->len, s, n);
@@ -132,7 +139,7 @@ int xs__buf_json_string(xs_buf *b, const char *s) {
 }
 
 /* Drops a UTF-8 sequence cut short at the end of s. */
-void xs__utf8_trim(char *s, size_t n) {
+static void utf8_trim(char *s, size_t n) {
   size_t i = n;
   while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
     i--;
@@ -150,20 +157,14 @@ void xs__utf8_trim(char *s, size_t n) {
     s[i - 1] = '\0';
 }
 
-void xs__copy_utf8(char *dst, size_t size, const char *src) {
+void xs__copy_utf8(char *dst, size_t size, const char *src, size_t n) {
   if (size == 0)
     return;
-  size_t n = strlen(src);
-  if (n >= size) {
+  if (n >= size)
     n = size - 1;
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-    xs__utf8_trim(dst, n);
-    return;
-  }
   memcpy(dst, src, n);
   dst[n] = '\0';
-  xs__utf8_trim(dst, n);
+  utf8_trim(dst, n);
 }
 
 /* Messages are one line whatever the client sent: control characters (a
@@ -178,7 +179,9 @@ static void one_line(char *s) {
 void xs__set_error(xs_error *err, xs_err_kind kind, const char *field,
                    const char *fmt, ...) {
   err->kind = kind;
-  xs__copy_utf8(err->field, sizeof err->field, field != NULL ? field : "");
+  if (field == NULL)
+    field = "";
+  xs__copy_utf8(err->field, sizeof err->field, field, strlen(field));
   va_list ap;
   va_start(ap, fmt);
   const int n = vsnprintf(err->message, sizeof err->message, fmt, ap);
@@ -186,6 +189,24 @@ void xs__set_error(xs_error *err, xs_err_kind kind, const char *field,
   if (n < 0)
     err->message[0] = '\0';
   else if ((size_t)n >= sizeof err->message)
-    xs__utf8_trim(err->message, sizeof err->message - 1);
+    utf8_trim(err->message, sizeof err->message - 1);
   one_line(err->message);
+}
+
+size_t xs__format_int(int64_t v, char *buf) {
+  char rev[24];
+  int r = 0;
+  /* Negate in unsigned arithmetic so that INT64_MIN works. */
+  uint64_t u = v < 0 ? 0u - (uint64_t)v : (uint64_t)v;
+  do {
+    rev[r++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u > 0);
+  char *o = buf;
+  if (v < 0)
+    *o++ = '-';
+  while (r > 0)
+    *o++ = rev[--r];
+  *o = '\0';
+  return (size_t)(o - buf);
 }

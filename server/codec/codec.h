@@ -1,19 +1,30 @@
 /*
- * codec.h - the JSON request model of xentd, kept apart from the HTTP layer
- * so that a second protocol (the Open Inference Protocol) can fill the same
- * request model. Owns: parsing a request body into a libxent problem,
- * running it, and printing the response into one output buffer; the one
- * table that maps every failure to an HTTP status and error body.
+ * codec.h - xentd's request codec: request bodies in, response bodies out,
+ * with no knowledge of HTTP or sockets (server/http/ holds that).
+ *
+ * A body is read by a streaming parser (request.c) driven by the one field
+ * table (fields.h), as its bytes arrive; limits and the memory budget are
+ * enforced while it reads. The parsed request is a libxent problem plus
+ * the arrays it points into. Running it (run.c) computes the outputs and
+ * gives a response that is printed piece by piece into the caller's
+ * buffers (writer.c), so that a large answer is never held as text.
+ * Every failure is an xs_error whose kind comes from the one list of
+ * errors.h.
  */
 #ifndef XENTD_CODEC_H
 #define XENTD_CODEC_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errors.h"
+#include "fields.h"
 #include "xent.h"
 
-/* A growable byte buffer; responses are printed straight into one. */
+/* ------------------------------------------------------------- buffers -- */
+
+/* A growable byte buffer, always NUL-terminated when data != NULL. */
 typedef struct xs_buf {
   char *data;
   size_t len;
@@ -25,23 +36,11 @@ void xs_buf_free(xs_buf *b);
 /* Detaches the data (caller frees with free()); the buffer becomes empty. */
 char *xs_buf_take(xs_buf *b, size_t *len);
 int xs_buf_append(xs_buf *b, const char *s, size_t n); /* 0 ok, -1 ENOMEM */
+/* Room for n more bytes (plus the NUL), growing to exactly what is needed
+ * when it must grow: 0, or -1 when out of memory. */
+int xs_buf_reserve(xs_buf *b, size_t n);
 
-/* Every failure the service reports. The table in errors.c maps each to an
- * HTTP status and the `code` string of the error body. */
-typedef enum xs_err_kind {
-  XS_ERR_NONE = 0,
-  XS_ERR_INVALID_JSON,       /* 400 invalid_json            */
-  XS_ERR_INVALID_ARGUMENT,   /* 400 invalid_argument        */
-  XS_ERR_NOT_FOUND,          /* 404 not_found               */
-  XS_ERR_METHOD_NOT_ALLOWED, /* 405 method_not_allowed      */
-  XS_ERR_LENGTH_REQUIRED,    /* 411 length_required         */
-  XS_ERR_PAYLOAD_TOO_LARGE,  /* 413 payload_too_large       */
-  XS_ERR_UNSUPPORTED_MEDIA,  /* 415 unsupported_media_type  */
-  XS_ERR_UNPROCESSABLE,      /* 422 unprocessable           */
-  XS_ERR_OVERLOADED,         /* 429 overloaded              */
-  XS_ERR_SHUTTING_DOWN,      /* 503 shutting_down           */
-  XS_ERR_INTERNAL            /* 500 internal                */
-} xs_err_kind;
+/* -------------------------------------------------------------- errors -- */
 
 typedef struct xs_error {
   xs_err_kind kind;
@@ -49,17 +48,57 @@ typedef struct xs_error {
   char field[128];   /* JSON path of the offending value, "" when none   */
 } xs_error;
 
-/* HTTP status and code string of a kind (the one table). */
+/* HTTP status, `code` and documentation line of a kind (errors.h). */
 int xs_error_http_status(xs_err_kind kind);
 const char *xs_error_code(xs_err_kind kind);
-/* Sets err from a libxent failure: kind from the table, field as a JSON
- * path ("targets[3]", "logits[1][7]", "mixup.lambda[2]"), message. */
-void xs_error_from_xent(xs_error *err, const xent_error *xe);
+const char *xs_error_doc(xs_err_kind kind);
 /* Prints the one error body {"error":{"code","message","field"}} into out.
  * Returns 0, or -1 when out of memory. */
 int xs_error_write(const xs_error *err, xs_buf *out);
+/* Sets kind, an empty field and a printf-formatted one-line message. */
+void xs_error_set(xs_error *err, xs_err_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-/* Limits the codec enforces (the HTTP layer enforces body bytes). */
+/* -------------------------------------------------------------- memory -- */
+
+/* The daemon's memory budget: bytes reserved by every request at once. */
+typedef struct xs_budget {
+  _Atomic uint64_t used;
+  uint64_t limit;
+} xs_budget;
+
+void xs_budget_init(xs_budget *b, uint64_t limit);
+uint64_t xs_budget_used(const xs_budget *b);
+
+/* One request's share of a budget (budget NULL: no limit, only counted).
+ * `held` bytes are reserved from the budget; `used` of them are taken by
+ * the codec's allocations. A request may reserve an estimate first (from
+ * its Content-Length); every large allocation is taken from the share,
+ * which reserves more when the estimate is passed. */
+typedef struct xs_mem {
+  xs_budget *budget;
+  uint64_t held;
+  uint64_t used;
+} xs_mem;
+
+/* Reserves n more bytes: 0, or -1 with err set: 413 when held + n could
+ * never fit the budget, 429 when it does not fit now (other requests hold
+ * it). */
+int xs_mem_reserve(xs_mem *m, uint64_t n, xs_error *err);
+/* Takes n bytes for an allocation, reserving what the share lacks: 0 or
+ * -1 with err set as for xs_mem_reserve. */
+int xs_mem_take(xs_mem *m, uint64_t n, xs_error *err);
+/* An allocation of n bytes was freed (the reservation stays). */
+void xs_mem_give(xs_mem *m, uint64_t n);
+/* Gives back the reserved bytes that are not used. */
+void xs_mem_trim(xs_mem *m);
+/* Gives back everything reserved; used must be 0 by now. */
+void xs_mem_close(xs_mem *m);
+
+/* ------------------------------------------------------------ requests -- */
+
+/* Limits the codec enforces while it reads (the HTTP layer enforces body
+ * bytes). Going over one is 413 payload_too_large. */
 typedef struct xs_limits {
   size_t max_elements; /* largest n * classes                            */
   size_t max_rows;     /* largest n                                       */
@@ -67,7 +106,7 @@ typedef struct xs_limits {
 
 typedef enum xs_precision { XS_FLOAT64 = 0, XS_FLOAT32 = 1 } xs_precision;
 
-enum { /* bits of xs_request.outputs */
+enum { /* bits of xs_request.outputs, in the order of the `outputs` names */
        XS_OUT_LOSS = 1 << 0,
        XS_OUT_PER_SAMPLE = 1 << 1,
        XS_OUT_GRAD = 1 << 2,
@@ -76,32 +115,64 @@ enum { /* bits of xs_request.outputs */
        XS_OUT_STATS = 1 << 5
 };
 
-/* A parsed request: a libxent problem plus the buffers it points into,
- * which the request owns. */
+/* How a field was given (xs_request.forms). */
+enum { XS_FORM_ABSENT = 0, XS_FORM_SCALAR = 1, XS_FORM_ARRAY = 2 };
+
+/* A parsed request: a libxent problem plus the arrays it points into,
+ * which the request owns (their bytes are held in `mem`). */
 typedef struct xs_request {
   xent_problem problem;
+  unsigned body; /* XS_BODY_*                                           */
   unsigned outputs;
   xs_precision precision;
-  void *owned; /* codec-private storage, freed by xs_request_free */
+  unsigned char forms[XS_F_COUNT];
+  void *owned[XS_F_COUNT];
+  uint64_t owned_bytes;
+  xs_mem *mem;
 } xs_request;
 
-/* POST /v1/loss and POST /v1/targets: parse, validate shapes and types.
- * Returns 0, or -1 with err set (no allocation left behind). */
-int xs_parse_loss(const char *body, size_t len, const xs_limits *lim,
-                  xs_request *req, xs_error *err);
-int xs_parse_targets(const char *body, size_t len, const xs_limits *lim,
-                     xs_request *req, xs_error *err);
+/* The streaming parser of one request body. */
+typedef struct xs_parser xs_parser;
+
+/* A parser for `body` (XS_BODY_LOSS or XS_BODY_TARGETS); lim NULL: no
+ * limit; mem NULL: no budget. NULL when out of memory. */
+xs_parser *xs_parser_new(unsigned body, const xs_limits *lim, xs_mem *mem);
+/* The next n bytes of the body. Returns 0, or -1 once the request has
+ * failed (feeding more is allowed and only checks the JSON syntax, which
+ * takes precedence in the error finally reported). */
+int xs_parser_feed(xs_parser *p, const char *data, size_t n);
+/* The body has ended: 0 with req filled (it then owns the arrays), or -1
+ * with err set and nothing left in req. */
+int xs_parser_finish(xs_parser *p, xs_request *req, xs_error *err);
+/* Frees the parser and whatever it still holds; NULL is fine. */
+void xs_parser_free(xs_parser *p);
+
+/* The whole body at once (tests, fuzzers): new, feed, finish, free. */
+int xs_parse(unsigned body, const char *text, size_t len, const xs_limits *lim,
+             xs_request *req, xs_error *err);
+
+/* Frees the arrays and gives their bytes back; NULL is fine. */
 void xs_request_free(xs_request *req);
 
-/* Runs libxent on a parsed request and prints the 200 response body into
- * out. Returns 0, or -1 with err set (out then holds nothing useful). */
-int xs_run_loss(const xs_request *req, xs_buf *out, xs_error *err);
-int xs_run_targets(const xs_request *req, xs_buf *out, xs_error *err);
+/* ----------------------------------------------------------- responses -- */
 
-/* Shortest decimal text that reads back (strtod / strtof) to exactly v:
- * writes at most 32 bytes plus NUL into buf, returns the length. Non-finite
- * values are never printed by the service; the caller guarantees finite. */
-size_t xs_format_double(double v, char *buf);
-size_t xs_format_float(float v, char *buf);
+/* A computed answer, printed on demand. */
+typedef struct xs_response xs_response;
+
+/* Runs libxent on a parsed request (its body's computation), taking the
+ * outputs' memory from mem (NULL: none). Returns 0 with *resp, or -1 with
+ * err set. The response refers to nothing of req. */
+int xs_run(const xs_request *req, xs_mem *mem, xs_response **resp,
+           xs_error *err);
+/* Writes the next at most max bytes of the 200 body into buf; returns how
+ * many (0: the body is complete). */
+size_t xs_response_read(xs_response *r, char *buf, size_t max);
+/* An upper bound of the body's total length, in bytes. */
+uint64_t xs_response_bound(const xs_response *r);
+/* Frees the outputs and gives their bytes back; NULL is fine. */
+void xs_response_free(xs_response *r);
+
+/* Run and print the whole body into out (tests, fuzzers). */
+int xs_run_to_buf(const xs_request *req, xs_buf *out, xs_error *err);
 
 #endif /* XENTD_CODEC_H */

@@ -1,7 +1,9 @@
 /*
- * The one table of failures: every xs_err_kind with its HTTP status and
- * code, the mapping of every libxent status onto it, and the error body.
+ * errors.c - the error kinds' table (errors.h), the one error body, and
+ * the mapping of every libxent status onto a kind and a field path.
  */
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,31 +13,70 @@
 static const struct {
   int status;
   const char *code;
-} kinds[] = {
-    [XS_ERR_NONE] = {200, "ok"},
-    [XS_ERR_INVALID_JSON] = {400, "invalid_json"},
-    [XS_ERR_INVALID_ARGUMENT] = {400, "invalid_argument"},
-    [XS_ERR_NOT_FOUND] = {404, "not_found"},
-    [XS_ERR_METHOD_NOT_ALLOWED] = {405, "method_not_allowed"},
-    [XS_ERR_LENGTH_REQUIRED] = {411, "length_required"},
-    [XS_ERR_PAYLOAD_TOO_LARGE] = {413, "payload_too_large"},
-    [XS_ERR_UNSUPPORTED_MEDIA] = {415, "unsupported_media_type"},
-    [XS_ERR_UNPROCESSABLE] = {422, "unprocessable"},
-    [XS_ERR_OVERLOADED] = {429, "overloaded"},
-    [XS_ERR_SHUTTING_DOWN] = {503, "shutting_down"},
-    [XS_ERR_INTERNAL] = {500, "internal"},
+  const char *doc;
+} kinds[XS_ERR_COUNT] = {[XS_ERR_NONE] = {200, "ok", ""},
+#define XS__ERR_ROW(kind, status, code, doc)                                   \
+  [XS_ERR_##kind] = {status, code, doc},
+                         XS_ERROR_KINDS(XS__ERR_ROW)
+#undef XS__ERR_ROW
 };
 
 int xs_error_http_status(xs_err_kind kind) {
-  if ((unsigned)kind >= sizeof kinds / sizeof kinds[0])
+  if ((unsigned)kind >= XS_ERR_COUNT)
     return 500;
   return kinds[kind].status;
 }
 
 const char *xs_error_code(xs_err_kind kind) {
-  if ((unsigned)kind >= sizeof kinds / sizeof kinds[0])
+  if ((unsigned)kind >= XS_ERR_COUNT)
     return "internal";
   return kinds[kind].code;
+}
+
+const char *xs_error_doc(xs_err_kind kind) {
+  if ((unsigned)kind >= XS_ERR_COUNT)
+    return "";
+  return kinds[kind].doc;
+}
+
+void xs_error_set(xs_error *err, xs_err_kind kind, const char *fmt, ...) {
+  char msg[sizeof err->message];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  xs__set_error(err, kind, "", "%s", msg);
+}
+
+int xs_error_write(const xs_error *err, xs_buf *out) {
+  static const char head[] = "{\"error\":{\"code\":";
+  if (xs_buf_append(out, head, sizeof head - 1) != 0 ||
+      xs__buf_json_string(out, xs_error_code(err->kind)) != 0 ||
+      xs_buf_append(out, ",\"message\":", 11) != 0 ||
+      xs__buf_json_string(out, err->message) != 0 ||
+      xs_buf_append(out, ",\"field\":", 9) != 0 ||
+      xs__buf_json_string(out, err->field) != 0 ||
+      xs_buf_append(out, "}}", 2) != 0)
+    return -1;
+  return 0;
+}
+
+char *xs__field_path(char *buf, size_t size, xs_field_id id, const int64_t *idx,
+                     int nidx) {
+  const xs_field *f = xs_field_get(id);
+  size_t used = 0;
+  if (size == 0)
+    return buf;
+  buf[0] = '\0';
+  if (f == NULL)
+    return buf;
+  int n = snprintf(buf, size, "%s", f->path);
+  used = n > 0 ? (size_t)n : 0;
+  for (int i = 0; i < nidx && used < size; i++) {
+    n = snprintf(buf + used, size - used, "[%" PRId64 "]", idx[i]);
+    used += n > 0 ? (size_t)n : 0;
+  }
+  return buf;
 }
 
 /* Every libxent status. Input errors are the client's (400); a well-formed
@@ -71,25 +112,46 @@ static xs_err_kind kind_of(xent_status status) {
   return XS_ERR_INTERNAL;
 }
 
-/* Arguments that are one JSON value, not an array: no index in the path. */
-static int is_scalar_arg(xent_arg arg) {
-  switch (arg) {
-  case XENT_ARG_LABEL_SMOOTHING:
-  case XENT_ARG_SMOOTHING:
-  case XENT_ARG_REDUCTION:
-  case XENT_ARG_IGNORE_INDEX:
-  case XENT_ARG_NONE:
-  case XENT_ARG_SHAPE:
-  case XENT_ARG_OUTPUTS:
-  case XENT_ARG_WORKSPACE:
-  case XENT_ARG_KERNEL:
-    return 1;
-  default:
-    return 0;
+/* The field and the indices a libxent error points at, from the error's
+ * structure: its argument names the field (through the table), row and
+ * col index it as deep as the field's form goes. */
+static xs_field_id error_place(const xs_request *req, const xent_error *xe,
+                               int64_t *idx, int *nidx) {
+  *nidx = 0;
+  if (xe->status == XENT_ERR_MIXUP_SOFT)
+    return XS_F_MIXUP;
+  xs_field_id id = xe->arg == XENT_ARG_SHAPE
+                       ? XS_F_LOGITS
+                       : xs_field_of_arg(xe->arg, req->body);
+  if (id == XS_F_NONE)
+    return id;
+  const xs_field *f = xs_field_get(id);
+  /* A field with no array form, or the array as a whole: no index. A
+   * field that may be an array is indexed by the row or column at fault
+   * even when given as one value (a flip pairing's row 1; the batch
+   * lambda's row is -1). */
+  if (f->array.elem == XS_E_NONE || xe->status == XENT_ERR_SHAPE)
+    return id;
+  /* The label of a row that masks it: the row's entry in targets. */
+  if (xe->status == XENT_ERR_MASKED_TARGET && xe->arg == XENT_ARG_TARGETS) {
+    if (xe->row >= 0)
+      idx[(*nidx)++] = xe->row;
+    return id;
   }
+  if (f->rank == 1 && f->dims[0] == XS_DIM_C) {
+    if (xe->col >= 0)
+      idx[(*nidx)++] = xe->col;
+  } else {
+    if (xe->row >= 0)
+      idx[(*nidx)++] = xe->row;
+    if (f->rank == 2 && xe->col >= 0)
+      idx[(*nidx)++] = xe->col;
+  }
+  return id;
 }
 
-void xs_error_from_xent(xs_error *err, const xent_error *xe) {
+void xs__error_from_xent(xs_error *err, const xs_request *req,
+                         const xent_error *xe) {
   const xs_err_kind kind = kind_of(xe->status);
   const char *text = xent_strerror(xe->status);
   if (kind == XS_ERR_INTERNAL) {
@@ -97,47 +159,28 @@ void xs_error_from_xent(xs_error *err, const xent_error *xe) {
                   xent_status_name(xe->status));
     return;
   }
-  const char *name = xent_arg_name(xe->arg);
-  if (xe->arg == XENT_ARG_SHAPE)
-    name = "logits";
-  if (xe->status == XENT_ERR_MIXUP_SOFT)
-    name = "mixup";
+  const xent_problem *pb = &req->problem;
+  int64_t idx[2];
+  int nidx = 0;
+  const xs_field_id id = error_place(req, xe, idx, &nidx);
   char field[sizeof err->field];
-  if (is_scalar_arg(xe->arg) || xe->status == XENT_ERR_MIXUP_SOFT ||
-      (xe->status == XENT_ERR_SHAPE && xe->arg == XENT_ARG_MIXUP_LAMBDA))
-    snprintf(field, sizeof field, "%s", name);
-  else if (xe->status == XENT_ERR_MASKED_TARGET &&
-           xe->arg == XENT_ARG_TARGETS && xe->row >= 0)
-    /* A hard label: the offending value is the label of the row. */
-    snprintf(field, sizeof field, "%s[%lld]", name, (long long)xe->row);
-  else if (xe->row >= 0 && xe->col >= 0)
-    snprintf(field, sizeof field, "%s[%lld][%lld]", name, (long long)xe->row,
-             (long long)xe->col);
-  else if (xe->row >= 0)
-    snprintf(field, sizeof field, "%s[%lld]", name, (long long)xe->row);
-  else if (xe->col >= 0)
-    snprintf(field, sizeof field, "%s[%lld]", name, (long long)xe->col);
-  else
-    snprintf(field, sizeof field, "%s", name);
-
-  if (field[0] == '\0')
+  xs__field_path(field, sizeof field, id, idx, nidx);
+  const int64_t row = xe->row;
+  if (xe->status == XENT_ERR_LABEL && xe->arg == XENT_ARG_TARGETS && row >= 0 &&
+      (size_t)row < pb->n && pb->targets != NULL)
+    xs__set_error(err, kind, field,
+                  "%s = %" PRId64 " is outside [0, %zu) and is not "
+                  "ignore_index (%" PRId64 ")",
+                  field, pb->targets[row], pb->classes, pb->ignore_index);
+  else if (xe->status == XENT_ERR_PARTNER && row >= 0 && (size_t)row < pb->n &&
+           pb->partners != NULL)
+    xs__set_error(err, kind, field, "%s = %" PRId64 " is outside [0, %zu)",
+                  field, pb->partners[row], pb->n);
+  else if (field[0] == '\0')
     xs__set_error(err, kind, "", "%s", text);
-  else if (is_scalar_arg(xe->arg) && xe->row >= 0)
-    xs__set_error(err, kind, field, "%s: %s (row %lld)", field, text,
-                  (long long)xe->row);
+  else if (nidx == 0 && row >= 0)
+    xs__set_error(err, kind, field, "%s: %s (row %" PRId64 ")", field, text,
+                  row);
   else
     xs__set_error(err, kind, field, "%s: %s", field, text);
-}
-
-int xs_error_write(const xs_error *err, xs_buf *out) {
-  static const char head[] = "{\"error\":{\"code\":";
-  if (xs_buf_append(out, head, sizeof head - 1) != 0 ||
-      xs__buf_json_string(out, xs_error_code(err->kind)) != 0 ||
-      xs_buf_append(out, ",\"message\":", 11) != 0 ||
-      xs__buf_json_string(out, err->message) != 0 ||
-      xs_buf_append(out, ",\"field\":", 9) != 0 ||
-      xs__buf_json_string(out, err->field) != 0 ||
-      xs_buf_append(out, "}}", 2) != 0)
-    return -1;
-  return 0;
 }

@@ -1,602 +1,892 @@
 /*
- * Request parsing: a JSON body (jansson) into an xs_request, a libxent
- * problem plus the arrays it points into.
+ * request.c - the streaming parser of request bodies, driven by the field
+ * table (fields.h), and the binding of what it read into a libxent problem.
  *
- * Checks run in a fixed order, and the first failure is reported with the
- * JSON path of the offending value: unknown keys (document order), then
- * logits, targets / soft_targets, class_weights, label_smoothing,
- * smoothing, mixup, ignore_index, reduction, outputs, precision. Values are
- * checked here for type and shape only; ranges (labels, eps, lambda,
- * partners, weights) are the library's to check, so that the service and
- * the library cannot disagree about them.
+ * The tokenizer (json.c) reports events; this file keeps where they fall:
+ * which field's value is being read and, inside an array, the index at
+ * each level. Numbers of an array go straight into that field's storage
+ * through a sink; the storage grows by doubling, each growth taken from the
+ * request's memory share first, and an array that passes --max-rows or
+ * --max-elements stops the request then and there (413), before another
+ * byte is stored.
+ *
+ * Which error a request with several gets (each reported with its JSON
+ * path, built from the field and the indices):
+ *   1. invalid JSON (line and column), which may come at the last byte:
+ *      once another error is found the parser stops storing but keeps
+ *      checking the syntax;
+ *   2. a limit or the memory budget (413, 429) and a body that is not an
+ *      object;
+ *   3. the first unknown key;
+ *   4. per field, in the table's order: a missing required field, the
+ *      field's shape against the batch (N rows, C classes), then the first
+ *      wrong value inside it (type, ragged row).
+ * Ranges (labels, eps, lambda, partners, weights) are checked by libxent,
+ * so that the service and the library cannot disagree about them.
+ *
+ * Not detected: duplicate keys inside a value that is refused anyway (an
+ * unknown field's object); jansson reports those as invalid JSON.
  */
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "codec.h"
 #include "codec_priv.h"
+#include "json.h"
 
-typedef struct ctx {
-  const xs_limits *lim;
-  xs_error *err;
-  xs__owned *own;
-  xent_problem *pb;
-  unsigned outputs;
-  xs_precision precision;
-} ctx;
+/* An array value being read: its storage (a sink for numbers) and shape. */
+typedef struct arr {
+  xs_json_sink sink;
+  struct xs_parser *p;
+  xs_field_id id;
+  int level;                /* open levels, 0 when closed         */
+  size_t idx[XS_MAX_RANK];  /* current element at each level      */
+  size_t dims[XS_MAX_RANK]; /* lengths found (dims[1]: row 0's)   */
+  int known[XS_MAX_RANK];   /* dims[k] has been found              */
+  size_t row_start;         /* sink.len when the leaf opened       */
+  size_t max;               /* largest element count allowed       */
+} arr;
 
-/* 400 invalid_argument naming `field`. Always returns -1. */
-static int bad(ctx *c, const char *field, const char *fmt, ...)
-    XS__PRINTF(3, 4);
-static int bad(ctx *c, const char *field, const char *fmt, ...) {
-  char msg[sizeof c->err->message];
+typedef struct val {
+  int form; /* XS_FORM_* */
+  int present;
+  double d;
+  int64_t i;
+  int e;
+  unsigned bits;
+  arr a;
+  int has_err;
+  xs_error err;
+  int64_t err_row; /* the row of the error inside an array, or -1 */
+} val;
+
+struct xs_parser {
+  xs_json *json;
+  unsigned body;
+  xs_limits lim;
+  xs_mem *mem;
+  val v[XS_F_COUNT];
+  int depth;       /* containers open                           */
+  xs_field_id obj; /* whose members come at obj_depth (NONE: top) */
+  int obj_depth;
+  xs_field_id cur; /* the field whose value is being read       */
+  int pending;     /* a key was read, its value comes next      */
+  int skip;        /* depth of a container skipped, or 0        */
+  int stopped;     /* a request-wide error: nothing is stored   */
+  xs_error global;
+  /* The first unknown key at the top (reported before the fields, as a
+   * reader of the whole tree would); one inside an object field is that
+   * field's error. */
+  int has_unknown;
+  xs_error unknown;
+  char unknown_key[2][64];
+  size_t unknown_len[2];
+  int unknown_seen[2];
+};
+
+/* ---------------------------------------------------------------- errors -- */
+
+static void stop(xs_parser *p, const xs_error *err);
+
+/* "a number", "an integer >= 1", "one of \"a\", \"b\"", ... */
+static void describe_elem(const xs_field *f, xs_elem e, char *buf,
+                          size_t size) {
+  size_t used = 0;
+  buf[0] = '\0';
+  switch (e) {
+  case XS_E_NUMBER:
+    snprintf(buf, size, f->nullable ? "a number or null (masked)" : "a number");
+    break;
+  case XS_E_INTEGER:
+    if (f->has_min && f->arg == XENT_ARG_NONE)
+      snprintf(buf, size, "an integer >= %.0f", f->min);
+    else
+      snprintf(buf, size, "an integer");
+    break;
+  case XS_E_ENUM:
+    used = (size_t)snprintf(buf, size, "one of ");
+    for (int i = 0; f->names[i] != NULL && used < size; i++)
+      used += (size_t)snprintf(buf + used, size - used, "%s\"%s\"",
+                               i > 0 ? ", " : "", f->names[i]);
+    break;
+  case XS_E_OBJECT:
+    snprintf(buf, size, "an object");
+    break;
+  case XS_E_NONE:
+    break;
+  }
+}
+
+/* What the whole value must be: "a number or an array of N numbers". */
+static void describe_value(const xs_field *f, char *buf, size_t size) {
+  static const char *const dim_names[] = {"", "N ", "C "};
+  static const char *const plural[] = {"", "numbers", "integers", "names",
+                                       "objects"};
+  char scalar[128] = "";
+  char array[128] = "";
+  if (f->scalar.elem != XS_E_NONE)
+    describe_elem(f, f->scalar.elem, scalar, sizeof scalar);
+  if (f->array.elem != XS_E_NONE) {
+    if (f->rank == 2)
+      snprintf(array, sizeof array, "an array of %srows of %s%s",
+               dim_names[f->dims[0]], dim_names[f->dims[1]],
+               plural[f->array.elem]);
+    else
+      snprintf(array, sizeof array, "an array of %s%s", dim_names[f->dims[0]],
+               plural[f->array.elem]);
+  }
+  snprintf(buf, size, "%s%s%s", scalar,
+           scalar[0] != '\0' && array[0] != '\0' ? " or " : "", array);
+}
+
+/* Records the first error of field id (the field is then done). */
+static void field_error(xs_parser *p, xs_field_id id, const size_t *idx,
+                        int nidx, xs_err_kind kind, const char *fmt, ...)
+    XS__PRINTF(6, 7);
+static void field_error(xs_parser *p, xs_field_id id, const size_t *idx,
+                        int nidx, xs_err_kind kind, const char *fmt, ...) {
+  val *v = &p->v[id];
+  if (v->has_err)
+    return;
+  int64_t at[XS_MAX_RANK + 1];
+  for (int i = 0; i < nidx; i++)
+    at[i] = (int64_t)idx[i];
+  char path[sizeof v->err.field];
+  xs__field_path(path, sizeof path, id, at, nidx);
+  char msg[sizeof v->err.message];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  char path[sizeof c->err->field];
-  xs__copy_utf8(path, sizeof path, field);
-  field = path;
-  xs__set_error(c->err, XS_ERR_INVALID_ARGUMENT, field, "%s %s", field, msg);
-  return -1;
+  xs__set_error(&v->err, kind, path, "%s %s", path, msg);
+  v->has_err = 1;
+  v->err_row = nidx >= 2 ? (int64_t)idx[0] : -1;
 }
 
-static int too_large(ctx *c, const char *field, size_t rows, size_t cols) {
-  xs__set_error(c->err, XS_ERR_PAYLOAD_TOO_LARGE, field,
-                "%s: %zu x %zu is over the limits of this server (%zu rows, "
-                "%zu elements)",
-                field, rows, cols, c->lim->max_rows, c->lim->max_elements);
-  return -1;
+static void type_error(xs_parser *p, xs_field_id id) {
+  char what[256];
+  describe_value(xs_field_get(id), what, sizeof what);
+  field_error(p, id, NULL, 0, XS_ERR_INVALID_ARGUMENT, "must be %s", what);
 }
 
-static int no_memory(ctx *c) {
-  xs__set_error(c->err, XS_ERR_INTERNAL, "", "out of memory");
-  return -1;
+/* --------------------------------------------------------------- arrays -- */
+
+static size_t elem_size(const xs_field *f) {
+  return f->array.elem == XS_E_INTEGER ? sizeof(int64_t) : sizeof(double);
 }
 
-/* malloc of count elements of size bytes, overflow-checked; count may be 0. */
-static void *alloc_array(size_t count, size_t size) {
-  if (count > SIZE_MAX / size)
-    return NULL;
-  return malloc(count * size == 0 ? 1 : count * size);
+static void arr_release(xs_parser *p, arr *a) {
+  if (a->sink.data != NULL)
+    xs__free(p->mem, a->sink.data,
+             a->sink.cap * elem_size(xs_field_get(a->id)));
+  a->sink.data = NULL;
+  a->sink.cap = a->sink.len = 0;
+  a->sink.type = XS_SINK_OFF;
 }
 
-/* ------------------------------------------------------------ JSON text -- */
-
-static int is_delim(char ch) {
-  return ch == '[' || ch == ']' || ch == ',' || ch == ':' || ch == '{' ||
-         ch == '}' || ch == '-' || ch == '+' || ch == ' ' || ch == '\t' ||
-         ch == '\n' || ch == '\r';
-}
-
-/* Does the text hold a bare NaN / Infinity / inf token (as Python's json
- * and numpy print them)? Only consulted when parsing failed. */
-static int has_nonfinite_literal(const char *s, size_t len) {
-  static const char *const words[] = {"infinity", "nan", "inf"};
-  for (size_t i = 0; i < len; i++) {
-    if (i > 0 && !is_delim(s[i - 1]))
-      continue;
-    for (size_t w = 0; w < sizeof words / sizeof words[0]; w++) {
-      const size_t k = strlen(words[w]);
-      if (len - i < k)
-        continue;
-      size_t j = 0;
-      while (j < k && (s[i + j] | 0x20) == words[w][j])
-        j++;
-      if (j == k && (i + k == len || is_delim(s[i + k])))
-        return 1;
-    }
+static int arr_grow(xs_json_sink *sink, size_t at_least) {
+  arr *a = (arr *)sink; /* the sink is the first member */
+  xs_parser *p = a->p;
+  const xs_field *f = xs_field_get(a->id);
+  xs_error err;
+  if (p->stopped)
+    return -1;
+  if (at_least > a->max) {
+    xs__set_error(&err, XS_ERR_PAYLOAD_TOO_LARGE, f->path,
+                  "%s has more than %zu %s, the limit of this server "
+                  "(--max-rows %zu, --max-elements %zu)",
+                  f->path, a->max, f->rank == 2 ? "elements" : "entries",
+                  p->lim.max_rows, p->lim.max_elements);
+    stop(p, &err);
+    return -1;
   }
+  size_t cap = sink->cap < 64 ? 64 : sink->cap;
+  while (cap < at_least)
+    cap = cap > SIZE_MAX / 4 ? at_least : cap * 2;
+  if (cap > a->max)
+    cap = a->max;
+  const size_t es = elem_size(f);
+  if (xs__realloc(p->mem, &sink->data, sink->cap * es, cap * es, &err) != 0) {
+    stop(p, &err);
+    return -1;
+  }
+  sink->cap = cap;
   return 0;
 }
 
-static json_t *load(const char *body, size_t len, xs_error *err) {
-  json_error_t je;
-  json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-  if (root != NULL) {
-    if (!json_is_object(root)) {
-      json_decref(root);
-      xs__set_error(err, XS_ERR_INVALID_ARGUMENT, "",
+/* The most elements a field may hold in all (its leaf count). */
+static size_t arr_max(const xs_parser *p, const xs_field *f) {
+  if (f->rank == 2)
+    return p->lim.max_elements;
+  if (f->dims[0] == XS_DIM_N)
+    return p->lim.max_rows;
+  return p->lim.max_elements;
+}
+
+static void push_f64(xs_parser *p, arr *a, double x) {
+  if (a->sink.len == a->sink.cap && arr_grow(&a->sink, a->sink.len + 1) != 0)
+    return;
+  (void)p;
+  ((double *)a->sink.data)[a->sink.len++] = x;
+}
+
+static void push_i64(xs_parser *p, arr *a, int64_t x) {
+  if (a->sink.len == a->sink.cap && arr_grow(&a->sink, a->sink.len + 1) != 0)
+    return;
+  (void)p;
+  ((int64_t *)a->sink.data)[a->sink.len++] = x;
+}
+
+/* The sink for the leaf array that just opened (NULL for name lists). */
+static xs_json_sink *leaf_open(xs_parser *p, arr *a) {
+  const xs_field *f = xs_field_get(a->id);
+  a->row_start = a->sink.len;
+  if (f->array.elem == XS_E_ENUM || p->stopped)
+    return NULL;
+  a->sink.type = f->array.elem == XS_E_INTEGER ? XS_SINK_I64 : XS_SINK_F64;
+  a->sink.allow_null = f->nullable;
+  a->sink.grow = arr_grow;
+  return &a->sink;
+}
+
+/* Elements of the current leaf so far. */
+static size_t leaf_count(const arr *a) {
+  const xs_field *f = xs_field_get(a->id);
+  if (f->array.elem == XS_E_ENUM)
+    return a->idx[a->level - 1];
+  return a->sink.len - a->row_start;
+}
+
+/* ----------------------------------------------------------- the events -- */
+
+static void stop(xs_parser *p, const xs_error *err) {
+  if (p->stopped)
+    return;
+  p->stopped = 1;
+  p->global = *err;
+  for (int i = 0; i < XS_F_COUNT; i++)
+    arr_release(p, &p->v[i].a);
+}
+
+static void skip_value(xs_parser *p) {
+  p->skip = p->depth;
+  p->cur = XS_F_NONE;
+}
+
+static xs_json_sink *on_open(void *ctx, int is_object) {
+  xs_parser *p = ctx;
+  p->depth++;
+  if (p->depth == 1) {
+    if (!is_object) {
+      xs_error err;
+      xs__set_error(&err, XS_ERR_INVALID_ARGUMENT, "",
                     "the request body must be a JSON object");
+      stop(p, &err);
+    }
+    p->obj = XS_F_NONE;
+    p->obj_depth = 1;
+    return NULL;
+  }
+  if (p->stopped || p->skip != 0)
+    return NULL;
+  if (p->pending) {
+    p->pending = 0;
+    const xs_field_id id = p->cur;
+    if (id == XS_F_NONE) {
+      skip_value(p);
       return NULL;
     }
-    return root;
+    const xs_field *f = xs_field_get(id);
+    val *v = &p->v[id];
+    if (is_object) {
+      if (f->scalar.elem == XS_E_OBJECT) {
+        v->form = XS_FORM_SCALAR;
+        p->obj = id;
+        p->obj_depth = p->depth;
+        p->cur = XS_F_NONE;
+      } else {
+        type_error(p, id);
+        skip_value(p);
+      }
+      return NULL;
+    }
+    if (f->array.elem == XS_E_NONE) {
+      type_error(p, id);
+      skip_value(p);
+      return NULL;
+    }
+    v->form = XS_FORM_ARRAY;
+    arr *a = &v->a;
+    a->p = p;
+    a->id = id;
+    a->level = 1;
+    a->idx[0] = 0;
+    a->max = arr_max(p, f);
+    return f->rank == 1 ? leaf_open(p, a) : NULL;
   }
-  /* jansson's text may quote the input: keep it to printable ASCII. */
-  char text[sizeof je.text];
-  size_t k = 0;
-  for (; k + 1 < sizeof text && je.text[k] != '\0'; k++) {
-    const unsigned char ch = (unsigned char)je.text[k];
-    text[k] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+  const xs_field_id id = p->cur;
+  if (id == XS_F_NONE) {
+    skip_value(p);
+    return NULL;
   }
-  text[k] = '\0';
-  const int line = je.line > 0 ? je.line : 1;
-  const int column = je.column > 0 ? je.column : 1;
-  if (has_nonfinite_literal(body, len))
+  const xs_field *f = xs_field_get(id);
+  arr *a = &p->v[id].a;
+  const int level = a->level + 1;
+  if (is_object || level > f->rank) {
+    /* An array or an object where an element belongs. */
+    size_t at[XS_MAX_RANK];
+    for (int i = 0; i < a->level; i++)
+      at[i] = a->idx[i];
+    if (a->level == f->rank)
+      at[a->level - 1] = leaf_count(a);
+    char what[128];
+    if (a->level < f->rank)
+      snprintf(what, sizeof what, "an array of %s",
+               f->array.elem == XS_E_INTEGER ? "integers" : "numbers");
+    else
+      describe_elem(f, f->array.elem, what, sizeof what);
+    field_error(p, id, at, a->level, XS_ERR_INVALID_ARGUMENT, "must be %s",
+                what);
+    /* It still counts as an element, so that the row's length stays right. */
+    if (a->level < f->rank || f->array.elem == XS_E_ENUM)
+      a->idx[a->level - 1]++;
+    else if (f->array.elem == XS_E_INTEGER)
+      push_i64(p, a, 0);
+    else
+      push_f64(p, a, 0.0);
+    p->skip = p->depth;
+    return NULL;
+  }
+  if (level == 2 && a->idx[0] + 1 > p->lim.max_rows) {
+    xs_error err;
+    xs__set_error(&err, XS_ERR_PAYLOAD_TOO_LARGE, f->path,
+                  "%s has more than %zu rows, the limit of this server "
+                  "(--max-rows)",
+                  f->path, p->lim.max_rows);
+    stop(p, &err);
+    return NULL;
+  }
+  a->level = level;
+  a->idx[level - 1] = 0;
+  return level == f->rank ? leaf_open(p, a) : NULL;
+}
+
+static void on_close(void *ctx, int is_object) {
+  xs_parser *p = ctx;
+  const int d = p->depth--;
+  if (p->stopped)
+    return;
+  if (p->skip != 0) {
+    if (d == p->skip)
+      p->skip = 0;
+    return;
+  }
+  if (is_object) {
+    if (d == p->obj_depth && p->obj != XS_F_NONE) {
+      p->obj = XS_F_NONE;
+      p->obj_depth = 1;
+    }
+    return;
+  }
+  const xs_field_id id = p->cur;
+  if (id == XS_F_NONE)
+    return;
+  const xs_field *f = xs_field_get(id);
+  arr *a = &p->v[id].a;
+  const int level = a->level;
+  const size_t n = level == f->rank ? leaf_count(a) : a->idx[level - 1];
+  if (level == f->rank)
+    a->sink.type = XS_SINK_OFF;
+  /* A row's length is row 0's (the outer array's, its own). */
+  const int row0 = level == 1 || a->idx[0] == 0;
+  if (!a->known[level - 1]) {
+    if (row0) {
+      a->known[level - 1] = 1;
+      a->dims[level - 1] = n;
+    }
+  } else if (a->dims[level - 1] != n) {
+    /* A row of the wrong length is reported before a wrong value in it,
+     * as a reader of the whole tree checks the length first. */
+    val *v = &p->v[id];
+    if (v->has_err && level == 2 && v->err_row == (int64_t)a->idx[0])
+      v->has_err = 0;
+    field_error(p, id, a->idx, level - 1, XS_ERR_INVALID_ARGUMENT,
+                "has %zu entries, row 0 has %zu", n, a->dims[level - 1]);
+  }
+  a->level = level - 1;
+  if (a->level > 0) {
+    a->idx[a->level - 1]++;
+    return;
+  }
+  p->cur = XS_F_NONE; /* the field's value is complete */
+}
+
+static void on_key(void *ctx, const char *s, size_t len) {
+  xs_parser *p = ctx;
+  if (p->skip != 0 || p->depth != p->obj_depth)
+    return;
+  const xs_field_id id = xs_field_find(p->obj, s, len, p->body);
+  p->pending = 1;
+  p->cur = id;
+  if (id == XS_F_NONE) {
+    const int at = p->obj != XS_F_NONE;
+    if (!p->unknown_seen[at]) {
+      p->unknown_seen[at] = 1;
+      const size_t keep = len < sizeof p->unknown_key[at] ? len : 0;
+      memcpy(p->unknown_key[at], s, keep);
+      p->unknown_len[at] = keep;
+      /* "mixup." + the key, cut at a character boundary. */
+      xs_error e;
+      char path[sizeof e.field];
+      const xs_field *parent = xs_field_get(p->obj);
+      size_t used = 0;
+      if (parent != NULL) {
+        used = strlen(parent->path);
+        memcpy(path, parent->path, used);
+        path[used++] = '.';
+      }
+      xs__copy_utf8(path + used, sizeof path - used, s, len);
+      xs__set_error(&e, XS_ERR_INVALID_ARGUMENT, path,
+                    "%s is not a known field", path);
+      if (!at) {
+        p->unknown = e;
+        p->has_unknown = 1;
+      } else if (!p->v[p->obj].has_err) {
+        p->v[p->obj].err = e;
+        p->v[p->obj].has_err = 1;
+      }
+    } else if (p->unknown_len[at] == len && len > 0 &&
+               memcmp(p->unknown_key[at], s, len) == 0) {
+      xs_json_fail(p->json, "duplicate object key");
+    }
+    return;
+  }
+  val *v = &p->v[id];
+  if (v->present) {
+    xs_json_fail(p->json, "duplicate object key \"%s\"",
+                 xs_field_get(id)->path);
+    return;
+  }
+  v->present = 1;
+}
+
+/* Stores a scalar of field id given as its scalar form. */
+static void take_scalar(xs_parser *p, xs_field_id id, const xs_json_value *x) {
+  const xs_field *f = xs_field_get(id);
+  val *v = &p->v[id];
+  const xs_elem e = f->scalar.elem;
+  if (e == XS_E_NUMBER && x->kind == XS_JSON_NUMBER) {
+    v->d = xs_json_number(&x->num);
+  } else if (e == XS_E_INTEGER && x->kind == XS_JSON_NUMBER && x->num.is_int) {
+    if (f->has_min && f->arg == XENT_ARG_NONE && (double)x->num.i < f->min) {
+      type_error(p, id);
+      return;
+    }
+    v->i = x->num.i;
+  } else if (e == XS_E_ENUM && x->kind == XS_JSON_STRING) {
+    int which = -1;
+    for (int i = 0; f->names[i] != NULL; i++)
+      if (strlen(f->names[i]) == x->len &&
+          memcmp(f->names[i], x->str, x->len) == 0)
+        which = i;
+    if (which < 0) {
+      char what[128];
+      describe_elem(f, e, what, sizeof what);
+      field_error(p, id, NULL, 0, XS_ERR_INVALID_ARGUMENT, "must be %s", what);
+      return;
+    }
+    v->e = which;
+  } else {
+    type_error(p, id);
+    return;
+  }
+  v->form = XS_FORM_SCALAR;
+}
+
+static void on_scalar(void *ctx, const xs_json_value *x) {
+  xs_parser *p = ctx;
+  if (p->stopped || p->skip != 0)
+    return;
+  if (p->pending) {
+    p->pending = 0;
+    if (p->cur != XS_F_NONE)
+      take_scalar(p, p->cur, x);
+    p->cur = XS_F_NONE;
+    return;
+  }
+  const xs_field_id id = p->cur;
+  if (id == XS_F_NONE)
+    return;
+  const xs_field *f = xs_field_get(id);
+  arr *a = &p->v[id].a;
+  const int level = a->level;
+  char what[128];
+  if (level < f->rank) {
+    /* A value where a row belongs. */
+    field_error(p, id, a->idx, level, XS_ERR_INVALID_ARGUMENT,
+                "must be an array of %s",
+                f->array.elem == XS_E_INTEGER ? "integers" : "numbers");
+    a->idx[level - 1]++;
+    return;
+  }
+  const size_t k = leaf_count(a);
+  int ok = 0;
+  switch (f->array.elem) {
+  case XS_E_NUMBER:
+    if (x->kind == XS_JSON_NUMBER) {
+      push_f64(p, a, xs_json_number(&x->num));
+      ok = 1;
+    } else if (x->kind == XS_JSON_NULL && f->nullable) {
+      push_f64(p, a, -INFINITY);
+      ok = 1;
+    }
+    break;
+  case XS_E_INTEGER:
+    if (x->kind == XS_JSON_NUMBER && x->num.is_int) {
+      push_i64(p, a, x->num.i);
+      ok = 1;
+    }
+    break;
+  case XS_E_ENUM:
+    if (x->kind == XS_JSON_STRING)
+      for (int i = 0; f->names[i] != NULL; i++)
+        if (strlen(f->names[i]) == x->len &&
+            memcmp(f->names[i], x->str, x->len) == 0) {
+          p->v[id].bits |= 1u << i;
+          ok = 1;
+        }
+    a->idx[level - 1]++;
+    break;
+  case XS_E_OBJECT:
+  case XS_E_NONE:
+    break;
+  }
+  if (ok || p->stopped)
+    return;
+  size_t at[XS_MAX_RANK + 1];
+  for (int i = 0; i < level - 1; i++)
+    at[i] = a->idx[i];
+  at[level - 1] = k;
+  describe_elem(f, f->array.elem, what, sizeof what);
+  field_error(p, id, at, level, XS_ERR_INVALID_ARGUMENT, "must be %s", what);
+  /* Keep counting, so that the row's length stays right. */
+  if (f->array.elem == XS_E_NUMBER)
+    push_f64(p, a, 0.0);
+  else if (f->array.elem == XS_E_INTEGER)
+    push_i64(p, a, 0);
+}
+
+static const xs_json_handler handler = {on_open, on_close, on_key, on_scalar};
+
+/* ----------------------------------------------------------- the parser -- */
+
+xs_parser *xs_parser_new(unsigned body, const xs_limits *lim, xs_mem *mem) {
+  xs_parser *p = calloc(1, sizeof *p);
+  if (p == NULL)
+    return NULL;
+  p->json = xs_json_new(&handler, p);
+  if (p->json == NULL) {
+    free(p);
+    return NULL;
+  }
+  p->body = body;
+  p->lim.max_elements = lim != NULL ? lim->max_elements : SIZE_MAX;
+  p->lim.max_rows = lim != NULL ? lim->max_rows : SIZE_MAX;
+  p->mem = mem;
+  p->obj = XS_F_NONE;
+  p->cur = XS_F_NONE;
+  for (int i = 0; i < XS_F_COUNT; i++)
+    p->v[i].a.id = (xs_field_id)i;
+  return p;
+}
+
+void xs_parser_free(xs_parser *p) {
+  if (p == NULL)
+    return;
+  for (int i = 0; i < XS_F_COUNT; i++)
+    arr_release(p, &p->v[i].a);
+  xs_json_free(p->json);
+  free(p);
+}
+
+int xs_parser_feed(xs_parser *p, const char *data, size_t n) {
+  const int rc = xs_json_feed(p->json, data, n);
+  return rc != 0 || p->stopped ? -1 : 0;
+}
+
+/* The syntax error, worded for a client. */
+static void syntax_error(const xs_json_error *je, xs_error *err) {
+  if (je->nonfinite)
     xs__set_error(err, XS_ERR_INVALID_JSON, "",
-                  "invalid JSON at line %d, column %d: JSON has no NaN or "
-                  "Infinity; send null for a masked class (-inf)",
-                  line, column);
+                  "invalid JSON at line %" PRIu64 ", column %" PRIu64
+                  ": JSON has no NaN or Infinity; send null for a masked "
+                  "class (-inf)",
+                  je->line, je->column);
   else
     xs__set_error(err, XS_ERR_INVALID_JSON, "",
-                  "invalid JSON at line %d, column %d: %s", line, column, text);
-  return NULL;
+                  "invalid JSON at line %" PRIu64 ", column %" PRIu64 ": %s",
+                  je->line, je->column, je->text);
 }
 
-/* Unknown keys, in document order. prefix is "" or "mixup.". */
-static int check_keys(ctx *c, json_t *obj, const char *const *allowed,
-                      const char *prefix) {
-  const char *key;
-  json_t *value;
-  json_object_foreach(obj, key, value) {
-    int known = 0;
-    for (size_t i = 0; allowed[i] != NULL; i++)
-      if (strcmp(key, allowed[i]) == 0)
-        known = 1;
-    if (!known) {
-      char field[sizeof c->err->field];
-      snprintf(field, sizeof field, "%s%s", prefix, key);
-      xs__utf8_trim(field, strlen(field));
-      return bad(c, field, "is not a known field");
-    }
-  }
-  return 0;
-}
-
-/* --------------------------------------------------------------- values -- */
-
-static int get_number(ctx *c, json_t *v, const char *field, double *out) {
-  if (!json_is_number(v))
-    return bad(c, field, "must be a number");
-  *out = json_number_value(v);
-  return 0;
-}
-
-static int get_int(ctx *c, json_t *v, const char *field, int64_t *out) {
-  if (!json_is_integer(v))
-    return bad(c, field, "must be an integer");
-  *out = (int64_t)json_integer_value(v);
-  return 0;
-}
-
-/* One of names[] (NULL-terminated); its index in *out. */
-static int get_enum(ctx *c, json_t *v, const char *field,
-                    const char *const *names, int *out) {
-  const char *s = json_string_value(v);
-  if (s != NULL)
-    for (int i = 0; names[i] != NULL; i++)
-      if (strcmp(s, names[i]) == 0) {
-        *out = i;
-        return 0;
+/* The first error of the fields, in the table's order, with the shapes
+ * checked against the batch's N rows and C classes. */
+static int check_fields(xs_parser *p, size_t N, size_t C, xs_error *err) {
+  for (int i = 0; i < XS_F_COUNT; i++) {
+    const xs_field_id id = (xs_field_id)i;
+    const xs_field *f = xs_field_get(id);
+    const val *v = &p->v[id];
+    if ((f->bodies & p->body) == 0)
+      continue;
+    if (f->parent != XS_F_NONE && !p->v[f->parent].present)
+      continue;
+    if (id == XS_F_TARGETS && p->body == XS_BODY_LOSS) {
+      const int t = v->present, s = p->v[XS_F_SOFT_TARGETS].present;
+      if (t == s) {
+        xs__set_error(err, XS_ERR_INVALID_ARGUMENT,
+                      t ? "soft_targets" : "targets", "%s",
+                      t ? "soft_targets cannot be given with targets"
+                        : "targets is required (or soft_targets)");
+        return -1;
       }
-  char list[128] = "";
-  for (int i = 0; names[i] != NULL; i++) {
-    const size_t used = strlen(list);
-    snprintf(list + used, sizeof list - used, "%s\"%s\"", i > 0 ? ", " : "",
-             names[i]);
-  }
-  return bad(c, field, "must be one of %s", list);
-}
-
-/* An array of exactly n numbers (JSON integers or reals). */
-static int get_vector(ctx *c, json_t *v, const char *name, size_t n,
-                      double **out) {
-  if (!json_is_array(v))
-    return bad(c, name, "must be an array of %zu numbers", n);
-  if (json_array_size(v) != n)
-    return bad(c, name, "has %zu entries, expected %zu", json_array_size(v), n);
-  double *a = alloc_array(n, sizeof *a);
-  if (a == NULL)
-    return no_memory(c);
-  *out = a;
-  for (size_t i = 0; i < n; i++) {
-    json_t *e = json_array_get(v, i);
-    if (!json_is_number(e)) {
-      char field[sizeof c->err->field];
-      snprintf(field, sizeof field, "%s[%zu]", name, i);
-      return bad(c, field, "must be a number");
     }
-    a[i] = json_number_value(e);
-  }
-  return 0;
-}
-
-/* An array of exactly n JSON integers (n == 0: any length >= 0, returned in
- * *count). */
-static int get_int_vector(ctx *c, json_t *v, const char *name, size_t n,
-                          int64_t **out, size_t *count) {
-  if (!json_is_array(v))
-    return bad(c, name, "must be an array of integers");
-  const size_t size = json_array_size(v);
-  if (n > 0 && size != n)
-    return bad(c, name, "has %zu entries, expected %zu", size, n);
-  int64_t *a = alloc_array(size, sizeof *a);
-  if (a == NULL)
-    return no_memory(c);
-  *out = a;
-  for (size_t i = 0; i < size; i++) {
-    json_t *e = json_array_get(v, i);
-    if (!json_is_integer(e)) {
-      char field[sizeof c->err->field];
-      snprintf(field, sizeof field, "%s[%zu]", name, i);
-      return bad(c, field, "must be an integer");
+    if (!v->present) {
+      if ((f->required & p->body) != 0) {
+        xs__set_error(err, XS_ERR_INVALID_ARGUMENT, f->path, "%s is required",
+                      f->path);
+        return -1;
+      }
+      continue;
     }
-    a[i] = (int64_t)json_integer_value(e);
-  }
-  if (count != NULL)
-    *count = size;
-  return 0;
-}
-
-/* Row i of a matrix with C columns into dst; null is -inf when allowed. */
-static int get_row(ctx *c, json_t *row, const char *name, size_t i, size_t C,
-                   int allow_null, double *dst) {
-  char field[sizeof c->err->field];
-  if (!json_is_array(row) || json_array_size(row) != C) {
-    snprintf(field, sizeof field, "%s[%zu]", name, i);
-    if (!json_is_array(row))
-      return bad(c, field, "must be an array of %zu numbers", C);
-    return bad(c, field, "has %zu entries, row 0 has %zu", json_array_size(row),
-               C);
-  }
-  for (size_t j = 0; j < C; j++) {
-    json_t *e = json_array_get(row, j);
-    if (json_is_number(e)) {
-      dst[j] = json_number_value(e);
-    } else if (allow_null && json_is_null(e)) {
-      dst[j] = -INFINITY;
-    } else {
-      snprintf(field, sizeof field, "%s[%zu][%zu]", name, i, j);
-      return bad(c, field,
-                 allow_null ? "must be a number or null (masked)"
-                            : "must be a number");
+    /* The array's length against N, then row 0's against C, before any
+     * error inside it (as a reader of the whole tree checks them). The
+     * fields that define N and C are what they are. */
+    const int defines =
+        p->body == XS_BODY_LOSS ? id == XS_F_LOGITS : id == XS_F_TARGETS;
+    if (v->form == XS_FORM_ARRAY && !defines) {
+      const arr *a = &v->a;
+      const size_t want[3] = {0, N, C};
+      if (f->dims[0] != XS_DIM_ANY && a->known[0] &&
+          a->dims[0] != want[f->dims[0]]) {
+        if (f->rank == 2)
+          xs__set_error(err, XS_ERR_INVALID_ARGUMENT, f->path,
+                        "%s has %zu rows, logits has %zu", f->path, a->dims[0],
+                        want[f->dims[0]]);
+        else
+          xs__set_error(err, XS_ERR_INVALID_ARGUMENT, f->path,
+                        "%s has %zu entries, expected %zu", f->path, a->dims[0],
+                        want[f->dims[0]]);
+        return -1;
+      }
+      if (f->rank == 2 && f->dims[1] != XS_DIM_ANY && a->known[1] &&
+          a->dims[1] != want[f->dims[1]]) {
+        char path[sizeof err->field];
+        snprintf(path, sizeof path, "%s[0]", f->path);
+        xs__set_error(err, XS_ERR_INVALID_ARGUMENT, path,
+                      "%s has %zu entries, logits has %zu classes", path,
+                      a->dims[1], want[f->dims[1]]);
+        return -1;
+      }
+    }
+    if (v->has_err) {
+      *err = v->err;
+      return -1;
     }
   }
   return 0;
 }
 
-static int get_logits(ctx *c, json_t *v) {
-  if (v == NULL)
-    return bad(c, "logits", "is required");
-  if (!json_is_array(v))
-    return bad(c, "logits", "must be an array of rows");
-  const size_t n = json_array_size(v);
-  if (n == 0)
-    return bad(c, "logits", "must have at least one row");
-  json_t *row0 = json_array_get(v, 0);
-  if (!json_is_array(row0))
-    return bad(c, "logits[0]", "must be an array of numbers");
-  const size_t C = json_array_size(row0);
-  if (C == 0)
-    return bad(c, "logits[0]", "must have at least one class");
-  if (n > c->lim->max_rows || C > c->lim->max_elements / n)
-    return too_large(c, "logits", n, C);
-  double *x = alloc_array(n * C, sizeof *x);
-  if (x == NULL)
-    return no_memory(c);
-  c->own->logits = x;
-  for (size_t i = 0; i < n; i++)
-    if (get_row(c, json_array_get(v, i), "logits", i, C, 1, x + i * C) != 0)
+/* N and C of the batch: from logits (loss), or targets and num_classes. */
+static int batch_shape(xs_parser *p, size_t *N, size_t *C, xs_error *err) {
+  const val *lg = &p->v[XS_F_LOGITS];
+  if (p->body == XS_BODY_LOSS) {
+    if (!lg->present || lg->has_err || lg->form != XS_FORM_ARRAY)
+      return 0; /* reported in the table's order */
+    *N = lg->a.dims[0];
+    *C = lg->a.dims[1];
+    if (*N == 0) {
+      xs__set_error(err, XS_ERR_INVALID_ARGUMENT, "logits",
+                    "logits must have at least one row");
       return -1;
-  c->pb->n = n;
-  c->pb->classes = C;
-  c->pb->dtype = XENT_F64;
-  c->pb->logits = x;
-  return 0;
-}
-
-static int get_soft_targets(ctx *c, json_t *v) {
-  const size_t n = c->pb->n, C = c->pb->classes;
-  if (!json_is_array(v))
-    return bad(c, "soft_targets", "must be an array of %zu rows", n);
-  if (json_array_size(v) != n)
-    return bad(c, "soft_targets", "has %zu rows, logits has %zu",
-               json_array_size(v), n);
-  double *y = alloc_array(n * C, sizeof *y);
-  if (y == NULL)
-    return no_memory(c);
-  c->own->soft_targets = y;
-  for (size_t i = 0; i < n; i++)
-    if (get_row(c, json_array_get(v, i), "soft_targets", i, C, 0, y + i * C) !=
-        0)
+    }
+    if (*C == 0) {
+      xs__set_error(err, XS_ERR_INVALID_ARGUMENT, "logits[0]",
+                    "logits[0] must have at least one class");
       return -1;
-  c->pb->soft_targets = y;
-  return 0;
-}
-
-static int get_targets(ctx *c, json_t *v, size_t n) {
-  int64_t *t = NULL;
-  size_t count = 0;
-  const int rc = get_int_vector(c, v, "targets", n, &t, &count);
-  c->own->targets = t;
-  if (rc != 0)
-    return -1;
-  c->pb->targets = t;
-  return 0;
-}
-
-static int get_mixup(ctx *c, json_t *v) {
-  static const char *const keys[] = {"lambda", "pairing", NULL};
-  static const char *const pairings[] = {"flip", "roll", NULL};
-  const size_t n = c->pb->n;
-  if (!json_is_object(v))
-    return bad(c, "mixup",
-               "must be an object {\"lambda\": ..., \"pairing\": ...}");
-  if (check_keys(c, v, keys, "mixup.") != 0)
-    return -1;
-  json_t *lam = json_object_get(v, "lambda");
-  if (lam == NULL)
-    return bad(c, "mixup.lambda", "is required");
-  if (json_is_array(lam)) {
-    if (get_vector(c, lam, "mixup.lambda", n, &c->own->lambda) != 0)
-      return -1;
-    c->pb->lambda_count = n;
-  } else if (json_is_number(lam)) {
-    c->own->lambda = malloc(sizeof *c->own->lambda);
-    if (c->own->lambda == NULL)
-      return no_memory(c);
-    c->own->lambda[0] = json_number_value(lam);
-    c->own->lambda_scalar = 1;
-    c->pb->lambda_count = 1;
-  } else {
-    return bad(c, "mixup.lambda", "must be a number or an array of %zu numbers",
-               n);
+    }
+    return 0;
   }
-  c->pb->mixup_lambda = c->own->lambda;
-  json_t *pairing = json_object_get(v, "pairing");
-  if (pairing == NULL) {
-    c->pb->pairing = XENT_PAIR_FLIP;
-  } else if (json_is_array(pairing)) {
-    if (get_int_vector(c, pairing, "mixup.pairing", n, &c->own->partners,
-                       NULL) != 0)
-      return -1;
-    c->pb->pairing = XENT_PAIR_EXPLICIT;
-    c->pb->partners = c->own->partners;
-  } else {
-    int which = 0;
-    if (!json_is_string(pairing))
-      return bad(c, "mixup.pairing",
-                 "must be \"flip\", \"roll\" or an array of %zu integers", n);
-    if (get_enum(c, pairing, "mixup.pairing", pairings, &which) != 0)
-      return -1;
-    c->pb->pairing = which == 0 ? XENT_PAIR_FLIP : XENT_PAIR_ROLL;
+  const val *t = &p->v[XS_F_TARGETS];
+  const val *k = &p->v[XS_F_NUM_CLASSES];
+  if (!t->present || t->has_err || t->form != XS_FORM_ARRAY)
+    return 0;
+  *N = t->a.dims[0];
+  if (*N == 0) {
+    xs__set_error(err, XS_ERR_INVALID_ARGUMENT, "targets",
+                  "targets must have at least one label");
+    return -1;
+  }
+  if (!k->present || k->has_err || k->form != XS_FORM_SCALAR)
+    return 0;
+  *C = (size_t)k->i;
+  if (*N > p->lim.max_rows || *C > p->lim.max_elements / *N) {
+    xs__set_error(err, XS_ERR_PAYLOAD_TOO_LARGE, "targets",
+                  "targets: %zu x %zu is over the limits of this server "
+                  "(--max-rows %zu, --max-elements %zu)",
+                  *N, *C, p->lim.max_rows, p->lim.max_elements);
+    return -1;
   }
   return 0;
 }
 
-static int get_outputs(ctx *c, json_t *v) {
-  static const char *const names[] = {"loss",  "per_sample", "grad", "targets",
-                                      "probs", "stats",      NULL};
-  if (!json_is_array(v))
-    return bad(c, "outputs", "must be an array of output names");
-  unsigned bits = 0;
-  for (size_t i = 0; i < json_array_size(v); i++) {
-    char field[32];
-    snprintf(field, sizeof field, "outputs[%zu]", i);
-    int which = 0;
-    if (get_enum(c, json_array_get(v, i), field, names, &which) != 0)
-      return -1;
-    bits |= 1u << which; /* names[] follows the XS_OUT_* bit order */
+static void *member(xs_request *req, size_t at) {
+  return (char *)req + (at - 1);
+}
+
+/* Moves field id's value into req. */
+static int bind(xs_parser *p, xs_field_id id, xs_request *req, xs_error *err) {
+  const xs_field *f = xs_field_get(id);
+  val *v = &p->v[id];
+  req->forms[id] = (unsigned char)v->form;
+  if (v->form == XS_FORM_SCALAR) {
+    const xs_form *fm = &f->scalar;
+    switch (fm->store) {
+    case XS_S_F64:
+      memcpy(member(req, fm->member), &v->d, sizeof v->d);
+      break;
+    case XS_S_I64:
+      memcpy(member(req, fm->member), &v->i, sizeof v->i);
+      break;
+    case XS_S_SIZE: {
+      const size_t s = (size_t)v->i;
+      memcpy(member(req, fm->member), &s, sizeof s);
+      break;
+    }
+    case XS_S_INT:
+      memcpy(member(req, fm->member), &v->e, sizeof v->e);
+      break;
+    case XS_S_F64_PTR: {
+      double *one = xs__alloc(p->mem, sizeof *one, err);
+      if (one == NULL)
+        return -1;
+      *one = v->d;
+      req->owned[id] = one;
+      req->owned_bytes += sizeof *one;
+      const double *cp = one;
+      memcpy(member(req, fm->member), &cp, sizeof cp);
+      if (f->count_member != 0) {
+        const size_t count = 1;
+        memcpy(member(req, f->count_member), &count, sizeof count);
+      }
+      break;
+    }
+    case XS_S_NONE:
+    case XS_S_BITS:
+    case XS_S_I64_PTR:
+      break;
+    }
+    return 0;
   }
-  c->outputs = bits;
+  if (v->form != XS_FORM_ARRAY)
+    return 0;
+  const xs_form *fm = &f->array;
+  arr *a = &v->a;
+  if (fm->store == XS_S_BITS) {
+    memcpy(member(req, fm->member), &v->bits, sizeof v->bits);
+    return 0;
+  }
+  /* Give back the unused tail of the storage. */
+  const size_t es = elem_size(f);
+  if (a->sink.cap > a->sink.len &&
+      xs__realloc(p->mem, &a->sink.data, a->sink.cap * es, a->sink.len * es,
+                  err) == 0)
+    a->sink.cap = a->sink.len;
+  req->owned[id] = a->sink.data;
+  req->owned_bytes += (a->sink.cap == 0 ? 1 : a->sink.cap) * es;
+  const void *ptr = a->sink.data;
+  memcpy(member(req, fm->member), &ptr, sizeof ptr);
+  a->sink.data = NULL;
+  a->sink.cap = a->sink.len = 0;
+  if (f->count_member != 0) {
+    const size_t count = a->dims[0];
+    memcpy(member(req, f->count_member), &count, sizeof count);
+  }
+  if (f->array_flag_member != 0)
+    memcpy(member(req, f->array_flag_member), &f->array_flag_value,
+           sizeof f->array_flag_value);
   return 0;
 }
 
-/* Options common to both endpoints, in the documented order. */
-static int get_options(ctx *c, json_t *root) {
-  static const char *const smoothings[] = {"uniform", "others", NULL};
-  static const char *const precisions[] = {"float64", "float32", NULL};
-  json_t *v;
-  if ((v = json_object_get(root, "label_smoothing")) != NULL &&
-      get_number(c, v, "label_smoothing", &c->pb->label_smoothing) != 0)
-    return -1;
-  if ((v = json_object_get(root, "smoothing")) != NULL) {
-    int which = 0;
-    if (get_enum(c, v, "smoothing", smoothings, &which) != 0)
-      return -1;
-    c->pb->smoothing = which == 0 ? XENT_SMOOTH_UNIFORM : XENT_SMOOTH_OTHERS;
-  }
-  if ((v = json_object_get(root, "mixup")) != NULL && get_mixup(c, v) != 0)
-    return -1;
-  if ((v = json_object_get(root, "ignore_index")) != NULL &&
-      get_int(c, v, "ignore_index", &c->pb->ignore_index) != 0)
-    return -1;
-  if ((v = json_object_get(root, "precision")) != NULL) {
-    int which = 0;
-    if (get_enum(c, v, "precision", precisions, &which) != 0)
-      return -1;
-    c->precision = which == 0 ? XS_FLOAT64 : XS_FLOAT32;
-  }
-  return 0;
-}
-
-/* ------------------------------------------------------------- requests -- */
-
-static void free_owned(xs__owned *own) {
-  if (own == NULL)
-    return;
-  free(own->logits);
-  free(own->targets);
-  free(own->soft_targets);
-  free(own->class_weights);
-  free(own->lambda);
-  free(own->partners);
-  free(own);
-}
-
-void xs_request_free(xs_request *req) {
-  if (req == NULL)
-    return;
-  free_owned(req->owned);
+static void request_init(xs_request *req, unsigned body, xs_mem *mem) {
   memset(req, 0, sizeof *req);
   xent_problem_init(&req->problem);
+  req->body = body;
+  req->mem = mem;
+  req->precision = XS_FLOAT64;
 }
 
-/* Shared start: zeroed request, parsed root object. */
-static json_t *begin(const char *body, size_t len, const xs_limits *lim,
-                     xs_request *req, xs_error *err, ctx *c) {
-  memset(req, 0, sizeof *req);
-  xent_problem_init(&req->problem);
+int xs_parser_finish(xs_parser *p, xs_request *req, xs_error *err) {
+  request_init(req, p->body, p->mem);
   err->kind = XS_ERR_NONE;
   err->message[0] = '\0';
   err->field[0] = '\0';
-  static const xs_limits unlimited = {SIZE_MAX, SIZE_MAX};
-  c->lim = lim != NULL ? lim : &unlimited;
-  c->err = err;
-  c->pb = &req->problem;
-  c->outputs = XS_OUT_LOSS | XS_OUT_PER_SAMPLE | XS_OUT_GRAD;
-  c->precision = XS_FLOAT64;
-  c->own = calloc(1, sizeof *c->own);
-  if (c->own == NULL) {
-    no_memory(c);
-    return NULL;
-  }
-  json_t *root = load(body != NULL ? body : "", body != NULL ? len : 0, err);
-  if (root == NULL) {
-    free_owned(c->own);
-    c->own = NULL;
-  }
-  return root;
-}
-
-static int finish(int rc, json_t *root, xs_request *req, ctx *c) {
-  json_decref(root);
-  if (rc != 0) {
-    free_owned(c->own);
-    memset(req, 0, sizeof *req);
-    xent_problem_init(&req->problem);
+  if (xs_json_finish(p->json) != 0) {
+    syntax_error(xs_json_get_error(p->json), err);
     return -1;
   }
-  req->owned = c->own;
-  req->outputs = c->outputs;
-  req->precision = c->precision;
+  if (p->stopped) {
+    *err = p->global;
+    return -1;
+  }
+  if (p->has_unknown) {
+    *err = p->unknown;
+    return -1;
+  }
+  size_t N = 0, C = 0;
+  if (batch_shape(p, &N, &C, err) != 0 || check_fields(p, N, C, err) != 0)
+    return -1;
+  for (int i = 0; i < XS_F_COUNT; i++)
+    if (p->v[i].present && bind(p, (xs_field_id)i, req, err) != 0) {
+      xs_request_free(req);
+      request_init(req, p->body, p->mem);
+      return -1;
+    }
+  req->problem.n = N;
+  req->problem.classes = C;
+  if (p->body == XS_BODY_LOSS) {
+    req->problem.dtype = XENT_F64;
+    if (!p->v[XS_F_OUTPUTS].present)
+      req->outputs = XS_OUT_LOSS | XS_OUT_PER_SAMPLE | XS_OUT_GRAD;
+  } else {
+    req->outputs = XS_OUT_TARGETS;
+  }
   if (req->problem.reduction == XENT_REDUCE_NONE)
     req->outputs &= ~(unsigned)XS_OUT_LOSS; /* no reduced loss to give */
   return 0;
 }
 
-static int parse_loss(ctx *c, json_t *root) {
-  static const char *const keys[] = {
-      "logits",    "targets", "soft_targets",  "label_smoothing",
-      "smoothing", "mixup",   "class_weights", "ignore_index",
-      "reduction", "outputs", "precision",     NULL};
-  static const char *const reductions[] = {"mean", "sum", "none", NULL};
-  if (check_keys(c, root, keys, "") != 0)
+void xs_request_free(xs_request *req) {
+  if (req == NULL)
+    return;
+  for (int i = 0; i < XS_F_COUNT; i++)
+    free(req->owned[i]);
+  xs_mem_give(req->mem, req->owned_bytes);
+  request_init(req, req->body, req->mem);
+}
+
+int xs_parse(unsigned body, const char *text, size_t len, const xs_limits *lim,
+             xs_request *req, xs_error *err) {
+  xs_parser *p = xs_parser_new(body, lim, NULL);
+  if (p == NULL) {
+    request_init(req, body, NULL);
+    xs_error_set(err, XS_ERR_INTERNAL, "out of memory");
     return -1;
-  if (get_logits(c, json_object_get(root, "logits")) != 0)
-    return -1;
-  json_t *t = json_object_get(root, "targets");
-  json_t *s = json_object_get(root, "soft_targets");
-  if ((t == NULL) == (s == NULL))
-    return bad(c, t == NULL ? "targets" : "soft_targets", "%s",
-               t == NULL ? "is required (or soft_targets)"
-                         : "cannot be given with targets");
-  if (t != NULL && get_targets(c, t, c->pb->n) != 0)
-    return -1;
-  if (s != NULL && get_soft_targets(c, s) != 0)
-    return -1;
-  json_t *v = json_object_get(root, "class_weights");
-  if (v != NULL) {
-    if (get_vector(c, v, "class_weights", c->pb->classes,
-                   &c->own->class_weights) != 0)
-      return -1;
-    c->pb->class_weights = c->own->class_weights;
   }
-  if (get_options(c, root) != 0)
-    return -1;
-  if ((v = json_object_get(root, "reduction")) != NULL) {
-    int which = 0;
-    if (get_enum(c, v, "reduction", reductions, &which) != 0)
-      return -1;
-    c->pb->reduction = which == 0   ? XENT_REDUCE_MEAN
-                       : which == 1 ? XENT_REDUCE_SUM
-                                    : XENT_REDUCE_NONE;
-  }
-  if ((v = json_object_get(root, "outputs")) != NULL && get_outputs(c, v) != 0)
-    return -1;
-  return 0;
-}
-
-int xs__parse_loss_jansson(const char *body, size_t len, const xs_limits *lim,
-                           xs_request *req, xs_error *err) {
-  ctx c;
-  json_t *root = begin(body, len, lim, req, err, &c);
-  if (root == NULL)
-    return -1;
-  return finish(parse_loss(&c, root), root, req, &c);
-}
-
-static int parse_targets(ctx *c, json_t *root) {
-  static const char *const keys[] = {
-      "targets", "num_classes",  "label_smoothing", "smoothing",
-      "mixup",   "ignore_index", "precision",       NULL};
-  if (check_keys(c, root, keys, "") != 0)
-    return -1;
-  json_t *t = json_object_get(root, "targets");
-  if (t == NULL)
-    return bad(c, "targets", "is required");
-  if (!json_is_array(t))
-    return bad(c, "targets", "must be an array of integers");
-  const size_t n = json_array_size(t);
-  if (n == 0)
-    return bad(c, "targets", "must have at least one label");
-  json_t *k = json_object_get(root, "num_classes");
-  if (k == NULL)
-    return bad(c, "num_classes", "is required");
-  if (!json_is_integer(k) || json_integer_value(k) < 1)
-    return bad(c, "num_classes", "must be an integer >= 1");
-  const json_int_t classes = json_integer_value(k);
-  if (n > c->lim->max_rows ||
-      (unsigned long long)classes >
-          (unsigned long long)(c->lim->max_elements / n))
-    return too_large(c, "targets", n, (size_t)classes);
-  c->pb->n = n;
-  c->pb->classes = (size_t)classes;
-  if (get_targets(c, t, n) != 0)
-    return -1;
-  return get_options(c, root);
-}
-
-int xs__parse_targets_jansson(const char *body, size_t len,
-                              const xs_limits *lim, xs_request *req,
-                              xs_error *err) {
-  ctx c;
-  json_t *root = begin(body, len, lim, req, err, &c);
-  if (root == NULL)
-    return -1;
-  const int rc = parse_targets(&c, root);
-  c.outputs = XS_OUT_TARGETS;
-  return finish(rc, root, req, &c);
-}
-
-/* The fast path (fastjson.c) first; whatever it does not handle, it leaves
- * untouched, and the jansson path parses and words every error. */
-static void no_error(xs_error *err) {
-  err->kind = XS_ERR_NONE;
-  err->message[0] = '\0';
-  err->field[0] = '\0';
-}
-
-int xs_parse_loss(const char *body, size_t len, const xs_limits *lim,
-                  xs_request *req, xs_error *err) {
-  if (xs__fast_parse_loss(body, len, lim, req) == 0) {
-    no_error(err);
-    return 0;
-  }
-  return xs__parse_loss_jansson(body, len, lim, req, err);
-}
-
-int xs_parse_targets(const char *body, size_t len, const xs_limits *lim,
-                     xs_request *req, xs_error *err) {
-  if (xs__fast_parse_targets(body, len, lim, req) == 0) {
-    no_error(err);
-    return 0;
-  }
-  return xs__parse_targets_jansson(body, len, lim, req, err);
+  xs_parser_feed(p, text != NULL ? text : "", text != NULL ? len : 0);
+  const int rc = xs_parser_finish(p, req, err);
+  xs_parser_free(p);
+  return rc;
 }

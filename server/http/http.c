@@ -2,12 +2,23 @@
  * http.c - routes, limits and answers of xentd (see http.h).
  *
  * The libmicrohttpd access handler is called several times per request:
- * once when the headers are in (the request state is created here and the
- * route, method, size and media type are judged), once per piece of body,
- * and once more when the request is complete, when the answer is queued.
+ * once when the headers are in (the request state is created, and the
+ * route, method, size, media type, compute place and memory estimate are
+ * judged), once per piece of body (fed to the streaming parser as it
+ * comes, so that the body is never held whole), and once more when the
+ * request is complete, when it is computed and the answer queued.
  * Answering on the first call would make libmicrohttpd 0.9.75 close the
- * connection, so only a request whose declared body is over the limit is
- * answered there: its body is then never read and the connection closes.
+ * connection, so only a request that can never be served (a declared body
+ * over the limit, or over the memory budget) is answered there: its body
+ * is then never read and the connection closes.
+ *
+ * A compute request holds a place of --max-in-flight from its headers
+ * until its answer is computed, and gives it back before the answer is
+ * queued: a client that has its answer never counts. Its memory (the
+ * parsed arrays, then the outputs) is reserved from the budget before it
+ * is allocated and given back once the last byte of the answer has been
+ * handed to libmicrohttpd. A large answer is printed block by block as the
+ * socket drains (a callback response, chunked), never held as text.
  */
 #include "http.h"
 
@@ -17,6 +28,7 @@
 #include <microhttpd.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -31,29 +43,45 @@
 #include "metrics.h"
 #include "xent.h"
 
+/* Answers up to this size are printed whole and sent with a length; larger
+ * ones are streamed. */
+enum { XS_BUFFERED_MAX = 64 * 1024, XS_STREAM_BLOCK = 64 * 1024 };
+
 struct xs_http {
   struct MHD_Daemon *daemon;
   xs_config cfg;
   xs_limits limits;
+  xs_budget budget;
+  xs_metrics metrics;
   atomic_int draining;
-  atomic_uint compute_in_flight; /* POSTs between headers and completion */
+  atomic_uint computing; /* compute places taken (--max-in-flight) */
   MHD_socket quiesced_fd;
   unsigned port;
-  char health_body[128];
-  size_t health_len;
-  char info_body[2048];
-  size_t info_len;
+  xs_buf health;
+  xs_buf info;
 };
+
+/* What a compute request owns that may outlive its request state: the
+ * memory share and the response being streamed. Two owners (the request
+ * state and the libmicrohttpd response), both on the connection's thread. */
+typedef struct job {
+  xs_mem mem;
+  xs_response *resp;
+  uint64_t bytes_out;
+  int refs;
+} job;
 
 /* One request, from its headers to its completion callback. */
 typedef struct req_state {
   xs_route route;
-  xs_error err; /* decided before the body is read; kind NONE if fine */
-  xs_buf body;
+  unsigned body; /* XS_BODY_* of a compute route, else 0 */
+  xs_error err;  /* decided before or while the body is read */
+  xs_parser *parser;
+  job *job;
   uint64_t bytes_in;
   uint64_t bytes_out;
   int status;  /* 0 until an answer is queued */
-  int counted; /* holds a place in compute_in_flight */
+  int counted; /* holds a compute place */
   struct timespec t0;
   char method[16];
   char path[256];
@@ -65,30 +93,20 @@ typedef struct route_def {
   const char *path;
   xs_route route;
   route_kind kind;
+  unsigned body;
 } route_def;
 
 static const route_def routes[] = {
-    {"/v1/loss", XS_ROUTE_LOSS, ROUTE_POST},
-    {"/v1/targets", XS_ROUTE_TARGETS, ROUTE_POST},
-    {"/healthz", XS_ROUTE_HEALTHZ, ROUTE_GET},
-    {"/readyz", XS_ROUTE_READYZ, ROUTE_GET},
-    {"/metrics", XS_ROUTE_METRICS, ROUTE_GET},
-    {"/v1", XS_ROUTE_V1, ROUTE_GET},
+    {"/v1/loss", XS_ROUTE_LOSS, ROUTE_POST, XS_BODY_LOSS},
+    {"/v1/targets", XS_ROUTE_TARGETS, ROUTE_POST, XS_BODY_TARGETS},
+    {"/healthz", XS_ROUTE_HEALTHZ, ROUTE_GET, 0},
+    {"/readyz", XS_ROUTE_READYZ, ROUTE_GET, 0},
+    {"/metrics", XS_ROUTE_METRICS, ROUTE_GET, 0},
+    {"/v1", XS_ROUTE_V1, ROUTE_GET, 0},
 };
 
 static const char json_type[] = "application/json";
 static const char metrics_type[] = "text/plain; version=0.0.4; charset=utf-8";
-
-static void set_error(xs_error *err, xs_err_kind kind, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_error(xs_error *err, xs_err_kind kind, const char *fmt, ...) {
-  va_list ap;
-  err->kind = kind;
-  err->field[0] = '\0';
-  va_start(ap, fmt);
-  vsnprintf(err->message, sizeof err->message, fmt, ap);
-  va_end(ap);
-}
 
 static double seconds_since(const struct timespec *t0) {
   struct timespec now;
@@ -99,26 +117,97 @@ static double seconds_since(const struct timespec *t0) {
 
 /* "application/json", any case, optionally followed by parameters. */
 static int is_json_type(const char *ct) {
-  if (ct == NULL) {
+  if (ct == NULL)
     return 0;
-  }
-  while (*ct == ' ' || *ct == '\t') {
+  while (*ct == ' ' || *ct == '\t')
     ct++;
-  }
   const size_t n = sizeof json_type - 1;
-  if (strncasecmp(ct, json_type, n) != 0) {
+  if (strncasecmp(ct, json_type, n) != 0)
     return 0;
-  }
   ct += n;
-  while (*ct == ' ' || *ct == '\t') {
+  while (*ct == ' ' || *ct == '\t')
     ct++;
-  }
   return *ct == '\0' || *ct == ';';
 }
 
 /* Copies at most size - 1 bytes of s (a log field, truncated if long). */
 static void copy_field(char *dst, size_t size, const char *s) {
   snprintf(dst, size, "%s", s != NULL ? s : "");
+}
+
+/* ------------------------------------------------------------------ jobs -- */
+
+static job *job_new(xs_http *h) {
+  job *j = calloc(1, sizeof *j);
+  if (j == NULL)
+    return NULL;
+  j->mem.budget = &h->budget;
+  j->refs = 1;
+  return j;
+}
+
+static void job_release(job *j) {
+  if (j == NULL || --j->refs > 0)
+    return;
+  xs_response_free(j->resp);
+  xs_mem_close(&j->mem);
+  free(j);
+}
+
+/* The streamed body: the next block as libmicrohttpd asks for it. Once the
+ * last byte is in libmicrohttpd's buffer, the outputs are freed and the
+ * memory given back, before the client can have read the answer. */
+static ssize_t read_job(void *cls, uint64_t pos, char *buf, size_t max) {
+  (void)pos;
+  job *j = cls;
+  if (j->resp == NULL)
+    return MHD_CONTENT_READER_END_OF_STREAM;
+  const size_t n = xs_response_read(j->resp, buf, max);
+  if (n < max) {
+    xs_response_free(j->resp);
+    j->resp = NULL;
+    xs_mem_close(&j->mem);
+  }
+  if (n == 0)
+    return MHD_CONTENT_READER_END_OF_STREAM;
+  j->bytes_out += n;
+  return (ssize_t)n;
+}
+
+static void free_job(void *cls) {
+  job_release(cls);
+}
+
+/* --------------------------------------------------------------- answers -- */
+
+static enum MHD_Result add_headers(xs_http *h, struct MHD_Response *resp,
+                                   const char *content_type, const char *hname,
+                                   const char *hvalue) {
+  enum MHD_Result ok =
+      MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+  if (h->cfg.replica_name[0] != '\0')
+    ok &= MHD_add_response_header(resp, "X-Xent-Replica", h->cfg.replica_name);
+  if (hname != NULL)
+    ok &= MHD_add_response_header(resp, hname, hvalue);
+  if (atomic_load_explicit(&h->draining, memory_order_relaxed))
+    ok &= MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+  return ok;
+}
+
+static enum MHD_Result queue_response(xs_http *h, struct MHD_Connection *c,
+                                      req_state *r, int status,
+                                      struct MHD_Response *resp,
+                                      const char *content_type,
+                                      const char *hname, const char *hvalue) {
+  if (resp == NULL)
+    return MHD_NO;
+  const enum MHD_Result ok = add_headers(h, resp, content_type, hname, hvalue);
+  const enum MHD_Result queued =
+      ok == MHD_YES ? MHD_queue_response(c, (unsigned)status, resp) : MHD_NO;
+  MHD_destroy_response(resp);
+  if (queued == MHD_YES)
+    r->status = status;
+  return queued;
 }
 
 /* Queues an answer whose body is taken from out (out becomes empty). */
@@ -136,66 +225,44 @@ static enum MHD_Result queue(xs_http *h, struct MHD_Connection *c, req_state *r,
     free(data);
     return MHD_NO;
   }
-  enum MHD_Result ok =
-      MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-  if (h->cfg.replica_name[0] != '\0') {
-    ok &= MHD_add_response_header(resp, "X-Xent-Replica", h->cfg.replica_name);
-  }
-  if (hname != NULL) {
-    ok &= MHD_add_response_header(resp, hname, hvalue);
-  }
-  if (atomic_load_explicit(&h->draining, memory_order_relaxed)) {
-    ok &= MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-  }
-  const enum MHD_Result queued =
-      ok == MHD_YES ? MHD_queue_response(c, (unsigned)status, resp) : MHD_NO;
-  MHD_destroy_response(resp);
-  if (queued == MHD_YES) {
-    r->status = status;
-    r->bytes_out = len;
-  }
-  return queued;
+  r->bytes_out = len;
+  return queue_response(h, c, r, status, resp, content_type, hname, hvalue);
 }
 
-/* Queues a copy of a body built once at start (health, /v1). */
+/* Queues a body built once at start (health, /v1); it is never freed while
+ * the daemon runs. */
 static enum MHD_Result queue_static(xs_http *h, struct MHD_Connection *c,
-                                    req_state *r, int status, const char *body,
-                                    size_t len) {
-  xs_buf out;
-  xs_buf_init(&out);
-  if (xs_buf_append(&out, body, len) != 0) {
-    xs_buf_free(&out);
-    return MHD_NO;
-  }
-  return queue(h, c, r, status, &out, json_type, NULL, NULL);
+                                    req_state *r, int status,
+                                    const xs_buf *body) {
+  struct MHD_Response *resp = MHD_create_response_from_buffer(
+      body->len, body->data, MHD_RESPMEM_PERSISTENT);
+  r->bytes_out = body->len;
+  return queue_response(h, c, r, status, resp, json_type, NULL, NULL);
 }
 
 static enum MHD_Result queue_error(xs_http *h, struct MHD_Connection *c,
                                    req_state *r, const xs_error *err) {
   xs_buf out;
   xs_buf_init(&out);
-  const int status = xs_error_http_status(err->kind);
   if (xs_error_write(err, &out) != 0) {
     xs_buf_free(&out);
     return MHD_NO;
   }
   const char *hname = NULL;
   const char *hvalue = NULL;
-  char allow[32];
   if (err->kind == XS_ERR_METHOD_NOT_ALLOWED) {
     hname = MHD_HTTP_HEADER_ALLOW;
-    snprintf(allow, sizeof allow, "%s",
-             r->route == XS_ROUTE_LOSS || r->route == XS_ROUTE_TARGETS
-                 ? "POST"
-                 : "GET, HEAD");
-    hvalue = allow;
+    hvalue = r->body != 0 ? "POST" : "GET, HEAD";
   } else if (err->kind == XS_ERR_SHUTTING_DOWN ||
              err->kind == XS_ERR_OVERLOADED) {
     hname = MHD_HTTP_HEADER_RETRY_AFTER;
     hvalue = "1";
   }
-  return queue(h, c, r, status, &out, json_type, hname, hvalue);
+  return queue(h, c, r, xs_error_http_status(err->kind), &out, json_type, hname,
+               hvalue);
 }
+
+/* ------------------------------------------------------------- requests -- */
 
 static int is_chunked(struct MHD_Connection *c) {
   const char *te = MHD_lookup_connection_value(
@@ -203,134 +270,161 @@ static int is_chunked(struct MHD_Connection *c) {
   return te != NULL && strstr(te, "chunked") != NULL;
 }
 
+static void release_place(xs_http *h, req_state *r) {
+  if (r->counted) {
+    atomic_fetch_sub(&h->computing, 1u);
+    r->counted = 0;
+  }
+}
+
 /* Judges a request from its headers alone (first call). */
 static void judge_headers(xs_http *h, struct MHD_Connection *c, const char *url,
                           const char *method, req_state *r) {
   const route_def *def = NULL;
-  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
     if (strcmp(routes[i].path, url) == 0) {
       def = &routes[i];
       break;
     }
-  }
   if (def == NULL) {
     r->route = XS_ROUTE_OTHER;
-    set_error(&r->err, XS_ERR_NOT_FOUND,
-              "no such path; GET /v1 lists the endpoints");
+    xs_error_set(&r->err, XS_ERR_NOT_FOUND,
+                 "no such path; GET /v1 lists the endpoints");
     return;
   }
   r->route = def->route;
+  r->body = def->body;
   if (def->kind == ROUTE_GET) {
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
-        strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
-      set_error(&r->err, XS_ERR_METHOD_NOT_ALLOWED,
-                "%s takes GET or HEAD, not %.16s", def->path, method);
-    }
+        strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+      xs_error_set(&r->err, XS_ERR_METHOD_NOT_ALLOWED,
+                   "%s takes GET or HEAD, not %.16s", def->path, method);
     return;
   }
   if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
-    set_error(&r->err, XS_ERR_METHOD_NOT_ALLOWED, "%s takes POST, not %.16s",
-              def->path, method);
+    xs_error_set(&r->err, XS_ERR_METHOD_NOT_ALLOWED, "%s takes POST, not %.16s",
+                 def->path, method);
     return;
   }
   const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                MHD_HTTP_HEADER_CONTENT_LENGTH);
+  unsigned long long length = 0;
   if (cl != NULL) {
     errno = 0;
     char *end = NULL;
-    const unsigned long long n = strtoull(cl, &end, 10);
+    length = strtoull(cl, &end, 10);
     const int bad = errno != 0 || end == cl || *end != '\0';
-    if (bad || n > h->cfg.max_body_bytes) {
-      set_error(&r->err, XS_ERR_PAYLOAD_TOO_LARGE,
-                "the body is over the limit of %llu bytes (--max-body-bytes)",
-                (unsigned long long)h->cfg.max_body_bytes);
+    if (bad || length > h->cfg.max_body_bytes) {
+      xs_error_set(&r->err, XS_ERR_PAYLOAD_TOO_LARGE,
+                   "the body is over the limit of %llu bytes "
+                   "(--max-body-bytes)",
+                   (unsigned long long)h->cfg.max_body_bytes);
       return;
     }
   }
   if (cl == NULL && !is_chunked(c)) {
-    set_error(&r->err, XS_ERR_LENGTH_REQUIRED,
-              "a POST needs Content-Length (or a chunked body)");
+    xs_error_set(&r->err, XS_ERR_LENGTH_REQUIRED,
+                 "a POST needs Content-Length (or a chunked body)");
     return;
   }
   const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                MHD_HTTP_HEADER_CONTENT_TYPE);
   if (!is_json_type(ct)) {
-    set_error(&r->err, XS_ERR_UNSUPPORTED_MEDIA,
-              "send the body as Content-Type: application/json");
+    xs_error_set(&r->err, XS_ERR_UNSUPPORTED_MEDIA,
+                 "send the body as Content-Type: application/json");
     return;
   }
-  /* Bounds the bodies held at once (each up to --max-body-bytes). */
-  const unsigned n = atomic_fetch_add(&h->compute_in_flight, 1u);
+  const unsigned n = atomic_fetch_add(&h->computing, 1u);
   if (n >= h->cfg.max_in_flight) {
-    atomic_fetch_sub(&h->compute_in_flight, 1u);
-    set_error(&r->err, XS_ERR_OVERLOADED,
-              "%u requests are in flight (--max-in-flight); retry later", n);
+    atomic_fetch_sub(&h->computing, 1u);
+    xs_error_set(&r->err, XS_ERR_OVERLOADED,
+                 "%u requests are in flight (--max-in-flight); retry later", n);
     return;
   }
   r->counted = 1;
+  r->job = job_new(h);
+  r->parser =
+      r->job != NULL ? xs_parser_new(r->body, &h->limits, &r->job->mem) : NULL;
+  if (r->parser == NULL) {
+    xs_error_set(&r->err, XS_ERR_INTERNAL, "out of memory");
+    return;
+  }
+  /* The parsed arrays take about as many bytes as their text: reserve
+   * that much now; the parser reserves more if a body needs it. */
+  if (xs_mem_reserve(&r->job->mem, length, &r->err) != 0) {
+    xs_parser_free(r->parser);
+    r->parser = NULL;
+  }
 }
 
-/* Takes one piece of body: kept for a request that is fine, dropped (but
- * counted) for one that already failed. */
+/* Takes one piece of body: fed to the parser while the request is fine,
+ * counted and dropped once it has failed. */
 static void take_body(xs_http *h, req_state *r, const char *data, size_t n) {
   r->bytes_in += n;
-  if (r->bytes_in > h->cfg.max_body_bytes) {
-    if (r->err.kind == XS_ERR_NONE) {
-      set_error(&r->err, XS_ERR_PAYLOAD_TOO_LARGE,
-                "the body is over the limit of %llu bytes (--max-body-bytes)",
-                (unsigned long long)h->cfg.max_body_bytes);
-    }
-    xs_buf_free(&r->body);
-    xs_buf_init(&r->body);
+  if (r->bytes_in > h->cfg.max_body_bytes && r->err.kind == XS_ERR_NONE) {
+    xs_error_set(&r->err, XS_ERR_PAYLOAD_TOO_LARGE,
+                 "the body is over the limit of %llu bytes (--max-body-bytes)",
+                 (unsigned long long)h->cfg.max_body_bytes);
+  }
+  if (r->parser == NULL)
+    return;
+  if (r->err.kind != XS_ERR_NONE) {
+    xs_parser_free(r->parser);
+    r->parser = NULL;
     return;
   }
-  const int keep = r->route == XS_ROUTE_LOSS || r->route == XS_ROUTE_TARGETS;
-  if (r->err.kind != XS_ERR_NONE || !keep) {
-    return;
-  }
-  if (xs_buf_append(&r->body, data, n) != 0) {
-    set_error(&r->err, XS_ERR_INTERNAL, "out of memory reading the body");
-    xs_buf_free(&r->body);
-    xs_buf_init(&r->body);
-  }
+  /* After a failure the parser only checks the syntax, which decides the
+   * error reported; it stores nothing more. */
+  xs_parser_feed(r->parser, data, n);
 }
 
 static enum MHD_Result answer_compute(xs_http *h, struct MHD_Connection *c,
                                       req_state *r) {
   xs_request req;
   xs_error err;
-  xs_buf out;
-  memset(&req, 0, sizeof req);
-  memset(&err, 0, sizeof err);
-  xs_buf_init(&out);
-  const char *body = r->body.data != NULL ? r->body.data : "";
-  const int loss = r->route == XS_ROUTE_LOSS;
-  int rc = loss ? xs_parse_loss(body, r->body.len, &h->limits, &req, &err)
-                : xs_parse_targets(body, r->body.len, &h->limits, &req, &err);
-  /* The parsed request owns what it needs; the text can go now. */
-  xs_buf_free(&r->body);
-  xs_buf_init(&r->body);
+  const int parsed = xs_parser_finish(r->parser, &req, &err);
+  xs_parser_free(r->parser);
+  r->parser = NULL;
+  job *j = r->job;
+  xs_response *resp = NULL;
+  int rc = parsed;
   if (rc == 0) {
-    rc =
-        loss ? xs_run_loss(&req, &out, &err) : xs_run_targets(&req, &out, &err);
-    if (rc == 0) {
-      xs_metrics_add_rows(req.problem.n);
-    }
+    xs_mem_trim(&j->mem); /* the estimate from Content-Length is done */
+    rc = xs_run(&req, &j->mem, &resp, &err);
+    if (rc == 0)
+      xs_metrics_add_rows(&h->metrics, req.problem.n);
     xs_request_free(&req);
   }
-  if (rc != 0) {
-    xs_buf_free(&out);
-    if (err.kind == XS_ERR_NONE) {
-      set_error(&err, XS_ERR_INTERNAL, "the request failed without a reason");
-    }
+  /* Computed: the place goes back before the answer is queued. */
+  release_place(h, r);
+  if (rc != 0)
     return queue_error(h, c, r, &err);
+  j->resp = resp;
+  const uint64_t bound = xs_response_bound(resp);
+  if (bound <= XS_BUFFERED_MAX) {
+    xs_buf out;
+    xs_buf_init(&out);
+    if (xs_buf_reserve(&out, (size_t)bound) != 0)
+      return MHD_NO;
+    out.len = xs_response_read(resp, out.data, (size_t)bound);
+    out.data[out.len] = '\0';
+    xs_response_free(resp);
+    j->resp = NULL;
+    xs_mem_close(&j->mem);
+    return queue(h, c, r, 200, &out, json_type, NULL, NULL);
   }
-  return queue(h, c, r, 200, &out, json_type, NULL, NULL);
+  struct MHD_Response *mr = MHD_create_response_from_callback(
+      MHD_SIZE_UNKNOWN, XS_STREAM_BLOCK, read_job, j, free_job);
+  if (mr == NULL)
+    return MHD_NO;
+  j->refs++; /* the response's reference */
+  return queue_response(h, c, r, 200, mr, json_type, NULL, NULL);
 }
 
 static enum MHD_Result answer(xs_http *h, struct MHD_Connection *c,
                               req_state *r) {
   if (r->err.kind != XS_ERR_NONE) {
+    release_place(h, r);
     return queue_error(h, c, r, &r->err);
   }
   switch (r->route) {
@@ -340,21 +434,23 @@ static enum MHD_Result answer(xs_http *h, struct MHD_Connection *c,
   case XS_ROUTE_READYZ:
     if (atomic_load_explicit(&h->draining, memory_order_relaxed)) {
       xs_error err;
-      set_error(&err, XS_ERR_SHUTTING_DOWN, "xentd is shutting down");
+      xs_error_set(&err, XS_ERR_SHUTTING_DOWN, "xentd is shutting down");
       return queue_error(h, c, r, &err);
     }
-    return queue_static(h, c, r, 200, h->health_body, h->health_len);
+    return queue_static(h, c, r, 200, &h->health);
   case XS_ROUTE_HEALTHZ:
-    return queue_static(h, c, r, 200, h->health_body, h->health_len);
+    return queue_static(h, c, r, 200, &h->health);
   case XS_ROUTE_V1:
-    return queue_static(h, c, r, 200, h->info_body, h->info_len);
+    return queue_static(h, c, r, 200, &h->info);
   case XS_ROUTE_METRICS: {
     xs_buf out;
     xs_buf_init(&out);
-    if (xs_metrics_render(&out) != 0) {
+    const xs_gauges g = {atomic_load(&h->computing), xs_budget_used(&h->budget),
+                         h->budget.limit};
+    if (xs_metrics_render(&h->metrics, &g, &out) != 0) {
       xs_buf_free(&out);
       xs_error err;
-      set_error(&err, XS_ERR_INTERNAL, "out of memory printing the metrics");
+      xs_error_set(&err, XS_ERR_INTERNAL, "out of memory printing the metrics");
       return queue_error(h, c, r, &err);
     }
     return queue(h, c, r, 200, &out, metrics_type, NULL, NULL);
@@ -364,8 +460,8 @@ static enum MHD_Result answer(xs_http *h, struct MHD_Connection *c,
     break;
   }
   xs_error err;
-  set_error(&err, XS_ERR_NOT_FOUND,
-            "no such path; GET /v1 lists the endpoints");
+  xs_error_set(&err, XS_ERR_NOT_FOUND,
+               "no such path; GET /v1 lists the endpoints");
   return queue_error(h, c, r, &err);
 }
 
@@ -378,18 +474,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
   req_state *r = *req_cls;
   if (r == NULL) {
     r = calloc(1, sizeof *r);
-    if (r == NULL) {
+    if (r == NULL)
       return MHD_NO;
-    }
     clock_gettime(CLOCK_MONOTONIC, &r->t0);
-    xs_buf_init(&r->body);
     copy_field(r->method, sizeof r->method, method);
     copy_field(r->path, sizeof r->path, url);
     *req_cls = r;
-    xs_metrics_request_begin();
+    xs_metrics_request_begin(&h->metrics);
     judge_headers(h, c, url, method, r);
     if (r->err.kind == XS_ERR_PAYLOAD_TOO_LARGE) {
       /* Refused before reading: the connection closes after the answer. */
+      release_place(h, r);
       return queue_error(h, c, r, &r->err);
     }
     return MHD_YES;
@@ -401,9 +496,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
      * a chunked body past the limit is dropped as it arrives, and answered
      * 413 when it ends; a client that keeps sending past twice the limit is
      * disconnected without an answer. */
-    if (r->bytes_in / 2 > h->cfg.max_body_bytes) {
+    if (r->bytes_in / 2 > h->cfg.max_body_bytes)
       return MHD_NO;
-    }
     return MHD_YES;
   }
   return answer(h, c, r);
@@ -415,21 +509,21 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
   (void)toe;
   xs_http *h = cls;
   req_state *r = *req_cls;
-  if (r == NULL) {
+  if (r == NULL)
     return;
-  }
-  if (r->counted) {
-    atomic_fetch_sub(&h->compute_in_flight, 1u);
-  }
+  release_place(h, r);
+  xs_parser_free(r->parser);
+  if (r->job != NULL)
+    r->bytes_out += r->job->bytes_out;
+  job_release(r->job);
   const double seconds = seconds_since(&r->t0);
-  xs_metrics_request_end(r->route, r->status, r->bytes_in, r->bytes_out,
-                         seconds);
+  xs_metrics_request_end(&h->metrics, r->route, r->status, r->bytes_in,
+                         r->bytes_out, seconds);
   if (h->cfg.access_log) {
     const xs_access_entry e = {r->method,   r->path,      r->status,
                                r->bytes_in, r->bytes_out, seconds * 1e3};
     xs_log_access(&e);
   }
-  xs_buf_free(&r->body);
   free(r);
   *req_cls = NULL;
 }
@@ -442,42 +536,79 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   /* Printed by 0.9.75 whenever a thread pool is used, even with the logger
    * given first; it says nothing about this daemon. */
-  if (strncmp(msg, "MHD_OPTION_EXTERNAL_LOGGER is not the first", 43) == 0) {
+  if (strncmp(msg, "MHD_OPTION_EXTERNAL_LOGGER is not the first", 43) == 0)
     return;
-  }
   size_t n = strlen(msg);
-  while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) {
+  while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
     msg[--n] = '\0';
-  }
   xs_log_error("libmicrohttpd: %s", msg);
 }
 
-static void build_bodies(xs_http *h) {
+/* ---------------------------------------------------------------- start -- */
+
+static int lit(xs_buf *b, const char *s) {
+  return xs_buf_append(b, s, strlen(s));
+}
+
+static int u64(xs_buf *b, uint64_t v) {
+  char tmp[24];
+  snprintf(tmp, sizeof tmp, "%" PRIu64, v);
+  return lit(b, tmp);
+}
+
+/* The bodies of /healthz and GET /v1, built once. Every append is checked:
+ * a failure stops the daemon's start. */
+static int build_bodies(xs_http *h) {
   const char *version = xent_version_string();
-  int n = snprintf(h->health_body, sizeof h->health_body,
-                   "{\"status\":\"ok\",\"version\":\"%s\"}", version);
-  h->health_len = n > 0 ? (size_t)n : 0;
-  n = snprintf(
-      h->info_body, sizeof h->info_body,
-      "{\"name\":\"xent\",\"version\":\"%s\",\"kernel\":\"%s\","
-      "\"limits\":{\"max_body_bytes\":%llu,\"max_elements\":%llu,"
-      "\"max_rows\":%llu,\"max_in_flight\":%llu,\"timeout_seconds\":%llu},"
-      "\"endpoints\":[\"POST /v1/loss\",\"POST /v1/targets\",\"GET /v1\","
-      "\"GET /healthz\",\"GET /readyz\",\"GET /metrics\"],"
-      "\"content_types\":[\"application/json\"],"
-      "\"options\":{\"outputs\":[\"loss\",\"per_sample\",\"grad\","
-      "\"targets\",\"probs\",\"stats\"],"
-      "\"reduction\":[\"mean\",\"sum\",\"none\"],"
-      "\"smoothing\":[\"uniform\",\"others\"],"
-      "\"mixup_pairing\":[\"flip\",\"roll\"],"
-      "\"precision\":[\"float64\",\"float32\"]}}",
-      version, xent_kernel_name(xent_kernel_best()),
-      (unsigned long long)h->cfg.max_body_bytes,
-      (unsigned long long)h->cfg.max_elements,
-      (unsigned long long)h->cfg.max_rows,
-      (unsigned long long)h->cfg.max_in_flight,
-      (unsigned long long)h->cfg.timeout);
-  h->info_len = n > 0 ? (size_t)n : 0;
+  int rc = lit(&h->health, "{\"status\":\"ok\",\"version\":\"");
+  rc |= lit(&h->health, version);
+  rc |= lit(&h->health, "\"}");
+
+  xs_buf *b = &h->info;
+  rc |= lit(b, "{\"name\":\"xent\",\"version\":\"");
+  rc |= lit(b, version);
+  rc |= lit(b, "\",\"kernel\":\"");
+  rc |= lit(b, xent_kernel_name(xent_kernel_best()));
+  rc |= lit(b, "\",\"limits\":{\"max_body_bytes\":");
+  rc |= u64(b, h->cfg.max_body_bytes);
+  rc |= lit(b, ",\"max_elements\":");
+  rc |= u64(b, h->cfg.max_elements);
+  rc |= lit(b, ",\"max_rows\":");
+  rc |= u64(b, h->cfg.max_rows);
+  rc |= lit(b, ",\"max_in_flight\":");
+  rc |= u64(b, h->cfg.max_in_flight);
+  rc |= lit(b, ",\"max_memory\":");
+  rc |= u64(b, h->cfg.max_memory);
+  rc |= lit(b, ",\"timeout_seconds\":");
+  rc |= u64(b, h->cfg.timeout);
+  rc |= lit(b, "},\"endpoints\":[");
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    rc |= lit(b, i > 0 ? ",\"" : "\"");
+    rc |= lit(b, routes[i].kind == ROUTE_POST ? "POST " : "GET ");
+    rc |= lit(b, routes[i].path);
+    rc |= lit(b, "\"");
+  }
+  rc |= lit(b, "],\"content_types\":[\"application/json\"],\"options\":");
+  rc |= xs_fields_options(b);
+  rc |= lit(b, ",\"fields\":{");
+  int first = 1;
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    if (routes[i].body == 0)
+      continue;
+    rc |= lit(b, first ? "\"" : ",\"");
+    first = 0;
+    rc |= lit(b, routes[i].path);
+    rc |= lit(b, "\":");
+    rc |= xs_fields_describe(routes[i].body, b);
+  }
+  rc |= lit(b, "}}");
+  return rc != 0 ? -1 : 0;
+}
+
+static void free_handle(xs_http *h) {
+  xs_buf_free(&h->health);
+  xs_buf_free(&h->info);
+  free(h);
 }
 
 xs_http *xs_http_start(const xs_config *cfg, char *err, size_t err_size) {
@@ -491,8 +622,16 @@ xs_http *xs_http_start(const xs_config *cfg, char *err, size_t err_size) {
   h->limits.max_rows = (size_t)cfg->max_rows;
   h->quiesced_fd = MHD_INVALID_SOCKET;
   atomic_init(&h->draining, 0);
-  atomic_init(&h->compute_in_flight, 0u);
-  build_bodies(h);
+  atomic_init(&h->computing, 0u);
+  xs_budget_init(&h->budget, cfg->max_memory);
+  xs_metrics_init(&h->metrics);
+  xs_buf_init(&h->health);
+  xs_buf_init(&h->info);
+  if (build_bodies(h) != 0) {
+    snprintf(err, err_size, "out of memory");
+    free_handle(h);
+    return NULL;
+  }
 
   struct sockaddr_in sa4;
   struct sockaddr_in6 sa6;
@@ -512,7 +651,7 @@ xs_http *xs_http_start(const xs_config *cfg, char *err, size_t err_size) {
     flags |= MHD_USE_IPv6;
   } else {
     snprintf(err, err_size, "--bind '%s' is not a numeric address", cfg->bind);
-    free(h);
+    free_handle(h);
     return NULL;
   }
 
@@ -528,7 +667,7 @@ xs_http *xs_http_start(const xs_config *cfg, char *err, size_t err_size) {
   if (h->daemon == NULL) {
     snprintf(err, err_size, "cannot listen on %s port %llu (in use?)",
              cfg->bind, (unsigned long long)cfg->port);
-    free(h);
+    free_handle(h);
     return NULL;
   }
   const union MHD_DaemonInfo *info =
@@ -542,23 +681,19 @@ unsigned xs_http_port(const xs_http *h) {
 }
 
 void xs_http_drain(xs_http *h) {
-  if (atomic_exchange(&h->draining, 1) == 0) {
+  if (atomic_exchange(&h->draining, 1) == 0)
     h->quiesced_fd = MHD_quiesce_daemon(h->daemon);
-  }
 }
 
 int64_t xs_http_in_flight(const xs_http *h) {
-  (void)h;
-  return xs_metrics_in_flight();
+  return xs_metrics_in_flight(&h->metrics);
 }
 
 void xs_http_stop(xs_http *h) {
-  if (h == NULL) {
+  if (h == NULL)
     return;
-  }
   MHD_stop_daemon(h->daemon);
-  if (h->quiesced_fd != MHD_INVALID_SOCKET) {
+  if (h->quiesced_fd != MHD_INVALID_SOCKET)
     close(h->quiesced_fd);
-  }
-  free(h);
+  free_handle(h);
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "codec.h"
+#include "numtext.h"
 
 static double now(void) {
   struct timespec ts;

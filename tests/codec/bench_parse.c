@@ -1,8 +1,9 @@
 /*
  * bench_parse: milliseconds to parse one 256 x 1000 /v1/loss body of
- * 17-digit numbers (about 5 MB) with the jansson path and with the fast
- * path (server/fastjson.c), best of 5 each. Not a test: prints figures only
- * (after checking that both paths built the same logits).
+ * 17-digit numbers (about 5 MB) with the jansson oracle (the whole tree
+ * first, tests/codec/oracle.c) and with the streaming parser, whole and in
+ * 64 KiB pieces as a socket delivers it; best of 5 each. Not a test:
+ * prints figures only (after checking that both built the same logits).
  */
 #include <math.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 
 #include "codec.h"
 #include "codec_priv.h"
+#include "oracle.h"
 
 static double now(void) {
   struct timespec ts;
@@ -47,39 +49,47 @@ int main(void) {
   len += (size_t)snprintf(body + len, cap - len, "]}");
 
   const xs_limits lim = {(size_t)N * C, N};
-  double best_jansson = 1e9, best_fast = 1e9, best_public = 1e9;
+  double best_jansson = 1e9, best_stream = 1e9, best_pieces = 1e9;
   int same = 1;
   for (int r = 0; r < ROUNDS; r++) {
     xs_request a, b, c;
     xs_error err;
     double t0 = now();
-    const int ra = xs__parse_loss_jansson(body, len, &lim, &a, &err);
+    const int ra = oracle_parse_loss(body, len, &lim, &a, &err);
     double t1 = now();
     best_jansson = fmin(best_jansson, t1 - t0);
     t0 = now();
-    const int rb = xs__fast_parse_loss(body, len, &lim, &b);
+    const int rb = xs_parse(XS_BODY_LOSS, body, len, &lim, &b, &err);
     t1 = now();
-    best_fast = fmin(best_fast, t1 - t0);
+    best_stream = fmin(best_stream, t1 - t0);
     t0 = now();
-    const int rc = xs_parse_loss(body, len, &lim, &c, &err);
+    xs_parser *p = xs_parser_new(XS_BODY_LOSS, &lim, NULL);
+    for (size_t at = 0; at < len; at += 65536)
+      xs_parser_feed(p, body + at, len - at < 65536 ? len - at : 65536);
+    const int rc = xs_parser_finish(p, &c, &err);
+    xs_parser_free(p);
     t1 = now();
-    best_public = fmin(best_public, t1 - t0);
+    best_pieces = fmin(best_pieces, t1 - t0);
     if (ra != 0 || rb != 0 || rc != 0) {
       fprintf(stderr, "bench_parse: a parse failed (%d %d %d)\n", ra, rb, rc);
       return 1;
     }
-    same = same && memcmp(a.problem.logits, b.problem.logits,
-                          (size_t)N * C * sizeof(double)) == 0;
-    xs_request_free(&a);
+    same = same &&
+           memcmp(a.problem.logits, b.problem.logits,
+                  (size_t)N * C * sizeof(double)) == 0 &&
+           memcmp(c.problem.logits, b.problem.logits,
+                  (size_t)N * C * sizeof(double)) == 0;
+    oracle_request_free(&a);
     xs_request_free(&b);
     xs_request_free(&c);
   }
   printf("body: %d x %d, %.2f MB of %%.17g numbers\n", N, C, (double)len / 1e6);
-  printf("jansson path       %7.2f ms\n", best_jansson * 1e3);
-  printf("fast path          %7.2f ms\n", best_fast * 1e3);
-  printf("xs_parse_loss      %7.2f ms (fast path taken)\n", best_public * 1e3);
-  printf("speed-up           %7.1fx; logits identical: %s\n",
-         best_jansson / best_fast, same ? "yes" : "NO");
+  printf("jansson (oracle)       %7.2f ms\n", best_jansson * 1e3);
+  printf("stream, whole          %7.2f ms (%.1f ns per number)\n",
+         best_stream * 1e3, best_stream * 1e9 / (N * C));
+  printf("stream, 64 KiB pieces  %7.2f ms\n", best_pieces * 1e3);
+  printf("speed-up               %7.1fx; logits identical: %s\n",
+         best_jansson / best_stream, same ? "yes" : "NO");
   free(body);
   return same ? 0 : 1;
 }

@@ -8,14 +8,18 @@ CODECT_DIR := $(BUILD)/tests/codec
 CODECT_CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 CODECT_JANSSON_LIBS = $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 CODECT_BINS := $(CODECT_DIR)/test_numfmt $(CODECT_DIR)/test_codec \
-               $(CODECT_DIR)/test_fastjson
+               $(CODECT_DIR)/test_parser
 CODECT_BENCH := $(CODECT_DIR)/bench_parse $(CODECT_DIR)/bench_numfmt
 
+# The jansson oracle of the parser's differential tests (and fuzzers).
+CODECT_ORACLE := tests/codec/oracle.c tests/codec/oracle.h
+
 $(CODECT_BINS) $(CODECT_BENCH): $(CODECT_DIR)/%: tests/codec/%.c $(CODEC_HDR) \
-    $(CODEC_A) $(LIB_A)
+    $(CODEC_A) $(LIB_A) $(CODECT_ORACLE)
 	@mkdir -p $(dir $@)
 	@echo "  CCLD    $@"
-	$(Q)$(CC) $(CFLAGS) $(XCFLAGS) $(CODEC_CFLAGS) $< -o $@ $(XLDFLAGS) \
+	$(Q)$(CC) $(CFLAGS) $(XCFLAGS) $(CODEC_CFLAGS) -Itests/codec $< \
+	    tests/codec/oracle.c -o $@ $(XLDFLAGS) \
 	    $(LDFLAGS) $(CODEC_LIBS) $(CODECT_JANSSON_LIBS) $(CODECT_CHECK_LIBS)
 
 .PHONY: check-codec-units bench-numfmt bench-parse

@@ -33,8 +33,8 @@ typedef enum { LOSS, TARGETS } endpoint;
 
 static int parse(endpoint ep, const char *body, const xs_limits *lim,
                  xs_request *req, xs_error *err) {
-  return ep == LOSS ? xs_parse_loss(body, strlen(body), lim, req, err)
-                    : xs_parse_targets(body, strlen(body), lim, req, err);
+  return xs_parse(ep == LOSS ? XS_BODY_LOSS : XS_BODY_TARGETS, body,
+                  strlen(body), lim, req, err);
 }
 
 /* The request must fail to parse with this status, code and field. */
@@ -51,7 +51,8 @@ static void parse_fails_lim(endpoint ep, const char *text, const xs_limits *lim,
   ck_assert_str_eq(xs_error_code(err.kind), code);
   ck_assert_msg(strcmp(err.field, field) == 0, "%s: field \"%s\", want \"%s\"",
                 body, err.field, field);
-  ck_assert_ptr_null(req.owned);
+  for (int i = 0; i < XS_F_COUNT; i++)
+    ck_assert_ptr_null(req.owned[i]);
   ck_assert_msg(err.message[0] != '\0', "empty message");
 }
 
@@ -72,8 +73,7 @@ static int run(endpoint ep, const char *text, xs_buf *out, xs_error *err) {
                 "parse failed: %s: %s (field %s)", body, err->message,
                 err->field);
   xs_buf_init(out);
-  const int rc =
-      ep == LOSS ? xs_run_loss(&req, out, err) : xs_run_targets(&req, out, err);
+  const int rc = xs_run_to_buf(&req, out, err);
   xs_request_free(&req);
   return rc;
 }
@@ -137,13 +137,14 @@ START_TEST(not_json) {
   xs_request req;
   xs_error err;
   const char *body = q("{'logits':\n  [[1, 2,]], 'targets': [0]}");
-  ck_assert_int_eq(xs_parse_loss(body, strlen(body), &limits, &req, &err), -1);
+  ck_assert_int_eq(
+      xs_parse(XS_BODY_LOSS, body, strlen(body), &limits, &req, &err), -1);
   ck_assert_int_eq(err.kind, XS_ERR_INVALID_JSON);
   ck_assert_msg(strstr(err.message, "line 2, column") != NULL, "%s",
                 err.message);
   /* A length shorter than the text: only the prefix is parsed. */
   body = q("{'logits': [[1]], 'targets': [0]}");
-  ck_assert_int_eq(xs_parse_loss(body, 10, &limits, &req, &err), -1);
+  ck_assert_int_eq(xs_parse(XS_BODY_LOSS, body, 10, &limits, &req, &err), -1);
   ck_assert_int_eq(err.kind, XS_ERR_INVALID_JSON);
 }
 END_TEST
@@ -157,8 +158,8 @@ START_TEST(nan_and_infinity_literals) {
     xs_request req;
     xs_error err;
     const char *body = q(texts[i]);
-    ck_assert_int_eq(xs_parse_loss(body, strlen(body), &limits, &req, &err),
-                     -1);
+    ck_assert_int_eq(
+        xs_parse(XS_BODY_LOSS, body, strlen(body), &limits, &req, &err), -1);
     ck_assert_int_eq(err.kind, XS_ERR_INVALID_JSON);
     ck_assert_msg(strstr(err.message, "null") != NULL &&
                       strstr(err.message, "line 1, column") != NULL,
@@ -168,7 +169,8 @@ START_TEST(nan_and_infinity_literals) {
   xs_request req;
   xs_error err;
   const char *body = q("{'banana': [1,}");
-  ck_assert_int_eq(xs_parse_loss(body, strlen(body), &limits, &req, &err), -1);
+  ck_assert_int_eq(
+      xs_parse(XS_BODY_LOSS, body, strlen(body), &limits, &req, &err), -1);
   ck_assert_ptr_null(strstr(err.message, "null"));
 }
 END_TEST
@@ -243,7 +245,8 @@ START_TEST(limits_are_413) {
   xs_request req;
   xs_error err;
   const char *body = q("{'logits': [[1],[1],[1],[1]], 'targets': [0,0,0,0]}");
-  ck_assert_int_eq(xs_parse_loss(body, strlen(body), &small, &req, &err), 0);
+  ck_assert_int_eq(
+      xs_parse(XS_BODY_LOSS, body, strlen(body), &small, &req, &err), 0);
   xs_request_free(&req);
   parse_fails_lim(TARGETS, "{'targets': [0,0], 'num_classes': 51}", &small, 413,
                   "payload_too_large", "targets");
@@ -404,6 +407,11 @@ START_TEST(library_errors) {
 END_TEST
 
 START_TEST(error_table) {
+  /* A /v1/loss request: the field table maps arguments to its fields. */
+  xs_request ereq;
+  memset(&ereq, 0, sizeof ereq);
+  xent_problem_init(&ereq.problem);
+  ereq.body = XS_BODY_LOSS;
   const struct {
     xent_error xe;
     int status;
@@ -435,7 +443,7 @@ START_TEST(error_table) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     xs_error err;
-    xs_error_from_xent(&err, &cases[i].xe);
+    xs__error_from_xent(&err, &ereq, &cases[i].xe);
     ck_assert_msg(xs_error_http_status(err.kind) == cases[i].status,
                   "case %zu: status %d", i, xs_error_http_status(err.kind));
     ck_assert_msg(strcmp(err.field, cases[i].field) == 0,
@@ -448,7 +456,7 @@ START_TEST(error_table) {
   {                                                                            \
     xent_error xe = {XENT_##name, XENT_ARG_NONE, -1, -1};                      \
     xs_error err;                                                              \
-    xs_error_from_xent(&err, &xe);                                             \
+    xs__error_from_xent(&err, &ereq, &xe);                                     \
     const int st = xs_error_http_status(err.kind);                             \
     if (XENT_##name == XENT_OK)                                                \
       ck_assert_int_eq(err.kind, XS_ERR_NONE);                                 \
@@ -487,7 +495,8 @@ START_TEST(error_body) {
                      "\"we\\\"ird\\u0001\": 1}";
   xs_request req;
   xs_error err;
-  ck_assert_int_eq(xs_parse_loss(body, strlen(body), &limits, &req, &err), -1);
+  ck_assert_int_eq(
+      xs_parse(XS_BODY_LOSS, body, strlen(body), &limits, &req, &err), -1);
   ck_assert_str_eq(err.field, "we\"ird\x01");
   xs_buf out;
   xs_buf_init(&out);
@@ -511,7 +520,8 @@ START_TEST(error_body) {
   for (int i = 0; i < 100; i++)
     strcat(big, "\xc3\xa9"); /* é */
   strcat(big, "\": 1}");
-  ck_assert_int_eq(xs_parse_loss(big, strlen(big), &limits, &req, &err), -1);
+  ck_assert_int_eq(
+      xs_parse(XS_BODY_LOSS, big, strlen(big), &limits, &req, &err), -1);
   xs_buf_init(&out);
   ck_assert_int_eq(xs_error_write(&err, &out), 0);
   j = json_loadb(out.data, out.len, 0, &je);
@@ -738,11 +748,11 @@ START_TEST(bigger_batch) {
                          "], \"outputs\": [\"grad\", \"probs\", \"stats\"]}");
   xs_request req;
   xs_error err;
-  ck_assert_int_eq(xs_parse_loss(body, len, &limits, &req, &err), 0);
+  ck_assert_int_eq(xs_parse(XS_BODY_LOSS, body, len, &limits, &req, &err), 0);
   free(body);
   xs_buf out;
   xs_buf_init(&out);
-  ck_assert_int_eq(xs_run_loss(&req, &out, &err), 0);
+  ck_assert_int_eq(xs_run_to_buf(&req, &out, &err), 0);
   xs_request_free(&req);
   json_error_t je;
   json_t *j = json_loadb(out.data, out.len, JSON_REJECT_DUPLICATES, &je);

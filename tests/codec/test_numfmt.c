@@ -19,6 +19,7 @@
 
 #include "codec.h"
 #include "codec_priv.h"
+#include "numtext.h"
 
 /* xorshift64*: fixed seeds, so every run checks the same values. */
 static uint64_t rng_state;

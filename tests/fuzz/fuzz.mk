@@ -2,8 +2,9 @@
 #
 # fuzz_loss / fuzz_targets feed one input to server/codec.h as a request
 # body (parse, run or print the error body) and abort on a broken
-# invariant; fuzz_diff_loss / fuzz_diff_targets hold the fast JSON path to
-# the jansson path, bit for bit (codec_priv.h); see fuzz_check.h.
+# invariant; fuzz_diff_loss / fuzz_diff_targets hold the streaming parser
+# (whole and in pieces) to the jansson oracle of tests/codec/oracle.c, bit
+# for bit; see fuzz_check.h.
 # Built with clang-14, libFuzzer, ASan (+ LeakSanitizer) and UBSan; the
 # codec and library sources are compiled here with the same sanitizers and
 # coverage, whatever CC and SANITIZE say.
@@ -31,7 +32,7 @@ FUZZ_FLAGS := -O1 -g -std=c11 -D_POSIX_C_SOURCE=200809L $(WARNINGS) \
 # with the fuzzers' compiler and instrumentation.
 FUZZ_CODEC_OBJ := $(patsubst $(CODEC_DIR)/%.c,$(FUZZ_OUT)/obj/codec/%.o,$(CODEC_SRC))
 FUZZ_LIB_OBJ := $(patsubst lib/src/%.c,$(FUZZ_OUT)/obj/lib/%.o,$(LIB_SRC))
-FUZZ_CHECK_OBJ := $(FUZZ_OUT)/obj/fuzz_check.o
+FUZZ_CHECK_OBJ := $(FUZZ_OUT)/obj/fuzz_check.o $(FUZZ_OUT)/obj/oracle.o
 FUZZ_LIBS := $(SLEEF_LIBS) -lm \
              $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 # Every run is bounded: per-input timeout, memory, and the stage's time.
@@ -49,8 +50,13 @@ $(FUZZ_OUT)/obj/codec/%.o: $(CODEC_DIR)/%.c $(CODEC_HDR)
 	@echo "  CC      $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(CODEC_CFLAGS) -c $< -o $@
 
-$(FUZZ_CHECK_OBJ): $(FUZZ_DIR)/fuzz_check.c $(FUZZ_DIR)/fuzz_check.h \
-    $(CODEC_HDR)
+$(FUZZ_OUT)/obj/fuzz_check.o: $(FUZZ_DIR)/fuzz_check.c $(FUZZ_DIR)/fuzz_check.h \
+    $(CODEC_HDR) tests/codec/oracle.h
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(CODEC_CFLAGS) -Itests/codec -c $< -o $@
+
+$(FUZZ_OUT)/obj/oracle.o: tests/codec/oracle.c tests/codec/oracle.h $(CODEC_HDR)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(CODEC_CFLAGS) -c $< -o $@

@@ -29,15 +29,15 @@
  * is JavaScript's 1e21 lowered so that no integer text exceeds int64:
  * parsers such as jansson refuse "100000000000000000000".
  */
+#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
-#include "codec_priv.h"
-#include "numfmt_pow10.h"
+#include "numtext.h"
+#include "pow10.h"
 
 __extension__ typedef unsigned __int128 u128;
 
@@ -349,20 +349,88 @@ size_t xs_format_float(float v, char *buf) {
   return shortest((double)v, 9, fabsf(v) >= FLT_MIN ? 6 : 1, 1, buf);
 }
 
-size_t xs__format_int(int64_t v, char *buf) {
-  char rev[24];
-  int r = 0;
-  /* Negate in unsigned arithmetic so that INT64_MIN works. */
-  uint64_t u = v < 0 ? 0u - (uint64_t)v : (uint64_t)v;
-  do {
-    rev[r++] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u > 0);
-  char *o = buf;
-  if (v < 0)
-    *o++ = '-';
-  while (r > 0)
-    *o++ = rev[--r];
-  *o = '\0';
-  return (size_t)(o - buf);
+/* ------------------------------------------------------------ scanning -- */
+
+/* Temporary scanner: the JSON grammar, then strtod on a NUL-terminated copy
+ * (glibc's strtod is correctly rounded). */
+xs_numscan xs_scan_number(const char *p, const char *end, int final,
+                          xs_number *out, size_t *len) {
+  const char *s = p;
+  if (s < end && *s == '-')
+    s++;
+  if (s == end)
+    goto incomplete;
+  if (*s == '0') {
+    s++;
+  } else if (*s >= '1' && *s <= '9') {
+    while (s < end && *s >= '0' && *s <= '9')
+      s++;
+  } else {
+    *len = (size_t)(s - p);
+    return XS_NUM_INVALID;
+  }
+  int is_int = 1;
+  if (s < end && *s == '.') {
+    is_int = 0;
+    s++;
+    if (s == end)
+      goto incomplete;
+    if (*s < '0' || *s > '9') {
+      *len = (size_t)(s - p);
+      return XS_NUM_INVALID;
+    }
+    while (s < end && *s >= '0' && *s <= '9')
+      s++;
+  }
+  if (s < end && (*s == 'e' || *s == 'E')) {
+    is_int = 0;
+    s++;
+    if (s < end && (*s == '+' || *s == '-'))
+      s++;
+    if (s == end)
+      goto incomplete;
+    if (*s < '0' || *s > '9') {
+      *len = (size_t)(s - p);
+      return XS_NUM_INVALID;
+    }
+    while (s < end && *s >= '0' && *s <= '9')
+      s++;
+  }
+  if (s == end && !final)
+    goto incomplete;
+  {
+    const size_t n = (size_t)(s - p);
+    char small[64];
+    char *buf = n < sizeof small ? small : malloc(n + 1);
+    if (buf == NULL) {
+      *len = 0;
+      return XS_NUM_INVALID;
+    }
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    *len = n;
+    xs_numscan rc = XS_NUM_OK;
+    out->is_int = is_int;
+    out->i = 0;
+    if (is_int) {
+      errno = 0;
+      const long long v = strtoll(buf, NULL, 10);
+      if (errno == ERANGE)
+        rc = XS_NUM_RANGE;
+      out->i = (int64_t)v;
+    }
+    out->d = strtod(buf, NULL);
+    if (isinf(out->d))
+      rc = XS_NUM_RANGE;
+    if (buf != small)
+      free(buf);
+    return rc;
+  }
+incomplete:
+  if (final) {
+    *len = (size_t)(s - p);
+    return XS_NUM_INVALID;
+  }
+  *len = (size_t)(s - p);
+  return XS_NUM_INCOMPLETE;
 }
