@@ -49,7 +49,9 @@ install-xentd: $(XENTD)
 # fails when they differ; config-table-update rewrites the section.
 CHECK_STAGES += config-table
 config-table: $(XENTD)
-	$(Q)server/config-table.sh check $(XENTD) README.md $(BUILD)/results.txt
+	$(Q)tests/readme-section check config-table README.md $(BUILD)/results.txt \
+	    server/config-section.sh $(XENTD)
 
 config-table-update: $(XENTD)
-	$(Q)server/config-table.sh write $(XENTD) README.md
+	$(Q)tests/readme-section write config-table README.md "" \
+	    server/config-section.sh $(XENTD)

@@ -11,8 +11,8 @@
 
 #define XS_ERROR_KINDS(X)                                                      \
   X(INVALID_JSON, 400, "invalid_json",                                         \
-    "the body is not JSON; the message gives line and column. JSON has no "    \
-    "NaN/Infinity literals: send `null` for a masked class")                   \
+    "the body is not JSON; the message gives line and column. JSON has "       \
+    "no NaN/Infinity literals: send `null` for a masked class")                \
   X(INVALID_ARGUMENT, 400, "invalid_argument",                                 \
     "a field has the wrong type, shape or range; `field` points at the "       \
     "first offending value")                                                   \
@@ -23,22 +23,23 @@
   X(LENGTH_REQUIRED, 411, "length_required",                                   \
     "a POST with neither `Content-Length` nor a chunked body")                 \
   X(PAYLOAD_TOO_LARGE, 413, "payload_too_large",                               \
-    "over a configured size: the body over `--max-body-bytes` (refused from "  \
-    "`Content-Length` before it is read), an array over `--max-rows` or "      \
-    "`--max-elements` (refused while it is read), or a request that needs "    \
-    "more memory than `--max-memory`")                                         \
+    "over a configured size: a body over `--max-body-bytes` (refused "         \
+    "from `Content-Length` before it is read, and the connection "             \
+    "closes; a chunked body is dropped as it passes the limit and "            \
+    "answered when it ends), an array over `--max-rows` or `--max-"            \
+    "elements` (refused while it is read), or a request that needs more"       \
+    " memory than `--max-memory`")                                             \
   X(UNSUPPORTED_MEDIA, 415, "unsupported_media_type",                          \
     "a POST whose `Content-Type` is not `application/json`")                   \
   X(UNPROCESSABLE, 422, "unprocessable",                                       \
-    "well-formed but not computable (every row ignored, target mass on a "     \
-    "masked class)")                                                           \
+    "well-formed but not computable (every row ignored, target mass on "       \
+    "a masked class)")                                                         \
   X(OVERLOADED, 429, "overloaded",                                             \
-    "with `Retry-After`: more loss/targets requests than `--max-in-flight` "   \
-    "are computing, or the memory budget (`--max-memory`) is taken by other "  \
-    "requests right now")                                                      \
+    "with `Retry-After`: more loss/targets requests than `--max-in-"           \
+    "flight` are computing, or the memory budget (`--max-memory`) is "         \
+    "taken by other requests right now")                                       \
   X(INTERNAL, 500, "internal",                                                 \
-    "a bug in xentd; please report it with the "                               \
-    "request")                                                                 \
+    "a bug in xentd; please report it with the request")                       \
   X(SHUTTING_DOWN, 503, "shutting_down",                                       \
     "with `Retry-After`: `/readyz` once xentd has received SIGTERM")
 

@@ -22,6 +22,23 @@ $(CODECT_BINS) $(CODECT_BENCH): $(CODECT_DIR)/%: tests/codec/%.c $(CODEC_HDR) \
 	    tests/codec/oracle.c -o $@ $(XLDFLAGS) \
 	    $(LDFLAGS) $(CODEC_LIBS) $(CODECT_JANSSON_LIBS) $(CODECT_CHECK_LIBS)
 
+# The codec's tables as the documents' checks read them.
+XS_DESCRIBE := $(CODECT_DIR)/xs-describe
+$(XS_DESCRIBE): tests/codec/xs_describe.c $(CODEC_HDR) $(CODEC_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	@echo "  CCLD    $@"
+	$(Q)$(CC) $(CFLAGS) $(XCFLAGS) $(CODEC_CFLAGS) $< -o $@ $(XLDFLAGS) \
+	    $(LDFLAGS) $(CODEC_LIBS)
+
+# README.md's table of errors is what errors.h says (xs-describe errors).
+CHECK_STAGES += errors-table
+.PHONY: errors-table errors-table-update
+errors-table: $(XS_DESCRIBE)
+	$(Q)tests/readme-section check errors-table README.md $(BUILD)/results.txt \
+	    $(XS_DESCRIBE) errors
+errors-table-update: $(XS_DESCRIBE)
+	$(Q)tests/readme-section write errors-table README.md "" $(XS_DESCRIBE) errors
+
 .PHONY: check-codec-units bench-numfmt bench-parse
 check-codec-units: $(CODECT_BINS)
 	$(Q)tests/run-check $(BUILD)/results.txt check-codec-units $(CODECT_BINS)
