@@ -9,6 +9,8 @@
 #   check-examples     replays every api/examples/<case>/ folder
 #   check-readme       runs README.md's curl examples, compares the output
 #   check-crosslang    Python client vs PyTorch float64 / timm formulas
+#   check-memory       peak RSS of xentd under the bodies that used to swell
+#                      it, held to the request path's budget
 
 INTEG_DIR := tests/integration
 INTEG_BIN := $(BUILD)/tests/integration
@@ -28,7 +30,8 @@ $(INTEG_BIN)/test_http: $(INTEG_SRC) $(INTEG_HDR)
 	    $(XLDFLAGS) $(LDFLAGS) $(CURL_LIBS) $(INTEG_CHECK_LIBS) \
 	    $(INTEG_JANSSON_LIBS) -pthread -lm
 
-.PHONY: check-integration check-examples check-readme check-crosslang
+.PHONY: check-integration check-examples check-readme check-crosslang \
+        check-memory
 check-integration: $(INTEG_BIN)/test_http $(BUILD)/xentd
 	$(Q)XENTD=$(BUILD)/xentd CK_DEFAULT_TIMEOUT=60 \
 	    tests/run-check $(BUILD)/results.txt integration $(INTEG_BIN)/test_http
@@ -47,5 +50,10 @@ check-crosslang: $(BUILD)/xentd
 	$(Q)$(INTEG_DIR)/run-py $(BUILD)/results.txt crosslang \
 	    $(PYTHON) $(INTEG_DIR)/test_crosslang.py --xentd $(BUILD)/xentd
 
-CHECK_STAGES += check-integration check-examples check-readme check-crosslang
+check-memory: $(BUILD)/xentd
+	$(Q)$(INTEG_DIR)/run-py $(BUILD)/results.txt memory \
+	    $(PYTHON) $(INTEG_DIR)/test_memory.py --xentd $(BUILD)/xentd
+
+CHECK_STAGES += check-integration check-examples check-readme check-crosslang \
+                check-memory
 SAN_STAGES += check-integration

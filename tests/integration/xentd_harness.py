@@ -1,7 +1,8 @@
 """Starts and stops a real xentd for the Python integration tests.
 
 `daemon(xentd, args)` is a context manager giving the base URL
-("http://127.0.0.1:PORT"). When XENT_URL is set it gives that URL and starts
+("http://127.0.0.1:PORT"); `daemon_process(xentd, args)` gives the URL and
+the process (for tests that read /proc/PID), and needs a daemon of its own. When XENT_URL is set it gives that URL and starts
 nothing (the container stage runs the same tests against a container).
 Otherwise it runs xentd on 127.0.0.1, port 0, with --port-file in a temporary
 folder, waits (bounded) for the port, and on exit sends SIGTERM and checks
@@ -37,6 +38,12 @@ def daemon(xentd, args=(), wait_s=10.0, stop_s=20.0):
     if env_url:
         yield env_url
         return
+    with daemon_process(xentd, args, wait_s, stop_s) as (url, _proc):
+        yield url
+
+
+@contextlib.contextmanager
+def daemon_process(xentd, args=(), wait_s=10.0, stop_s=20.0):
     with tempfile.TemporaryDirectory(prefix="xentd-py-") as tmp:
         port_file = os.path.join(tmp, "port")
         log_path = os.path.join(tmp, "stderr.log")
@@ -63,7 +70,7 @@ def daemon(xentd, args=(), wait_s=10.0, stop_s=20.0):
             if port <= 0:
                 raise DaemonError("xentd did not publish a reachable port: "
                                   + _read(log_path))
-            yield "http://127.0.0.1:%d" % port
+            yield "http://127.0.0.1:%d" % port, proc
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
