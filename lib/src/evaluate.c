@@ -19,7 +19,7 @@ void xent_problem_init(xent_problem *problem) {
 }
 
 size_t xent_workspace_size(const xent_problem *problem) {
-  if (problem == NULL || problem->dtype != XENT_F32)
+  if (problem == NULL || problem->dtype == XENT_F64)
     return 0;
   return problem->classes * sizeof(double);
 }

@@ -5,9 +5,17 @@
 
 double xent__logit(const xent_problem *p, size_t n, size_t c) {
   const size_t i = n * p->classes + c;
-  if (p->dtype == XENT_F64)
-    return ((const double *)p->logits)[i];
-  return (double)((const float *)p->logits)[i];
+  switch (p->dtype) {
+  case XENT_F32:
+    return (double)((const float *)p->logits)[i];
+  case XENT_F16:
+    return xent__half_to_double(((const uint16_t *)p->logits)[i]);
+  case XENT_BF16:
+    return xent__bf16_to_double(((const uint16_t *)p->logits)[i]);
+  case XENT_F64:
+    break;
+  }
+  return ((const double *)p->logits)[i];
 }
 
 void xent__row_part(const xent_problem *p, const xent__kernels *k, size_t n,
@@ -19,7 +27,19 @@ void xent__row_part(const xent_problem *p, const xent__kernels *k, size_t n,
       dst[c] = src[c];
     return;
   }
-  k->widen((const float *)p->logits + i, count, dst);
+  switch (p->dtype) {
+  case XENT_F32:
+    k->widen((const float *)p->logits + i, count, dst);
+    break;
+  case XENT_F16:
+    k->widen_f16((const uint16_t *)p->logits + i, count, dst);
+    break;
+  case XENT_BF16:
+    k->widen_bf16((const uint16_t *)p->logits + i, count, dst);
+    break;
+  case XENT_F64:
+    break;
+  }
 }
 
 const double *xent__row(const xent_problem *p, const xent__kernels *k, size_t n,

@@ -47,7 +47,7 @@ static void scan_converted(const xent_problem *p, const xent__kernels *k,
 
 static xent_status check_options(const xent_problem *p, xent__plan *plan,
                                  xent_error *err) {
-  if ((unsigned)p->dtype > XENT_F32)
+  if ((unsigned)p->dtype > XENT_BF16)
     return xent__fail(err, XENT_ERR_OPTION, XENT_ARG_LOGITS, -1, -1);
   if ((unsigned)p->smoothing > XENT_SMOOTH_OTHERS)
     return xent__fail(err, XENT_ERR_OPTION, XENT_ARG_SMOOTHING, -1, -1);
