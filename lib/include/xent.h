@@ -174,9 +174,15 @@ XENT_API char *xent_error_format(const xent_error *err, char *buf, size_t size);
 /* The problem: inputs and options                                          */
 /* ------------------------------------------------------------------------ */
 
+/* The element type of the logits. Every type is converted to double on
+ * read; all arithmetic is in double. In every type -infinity masks a class
+ * and NaN or +infinity is an error (ERR_LOGIT). */
 typedef enum xent_dtype {
-  XENT_F64 = 0, /* logits are double */
-  XENT_F32 = 1  /* logits are float; converted to double on read */
+  XENT_F64 = 0, /* double                                                  */
+  XENT_F32 = 1, /* float                                                   */
+  XENT_F16 = 2, /* IEEE binary16 bit patterns in uint16_t (torch.half)     */
+  XENT_BF16 = 3 /* bfloat16 bit patterns in uint16_t (torch.bfloat16): the */
+                /* upper 16 bits of a binary32                            */
 } xent_dtype;
 
 typedef enum xent_smoothing {
@@ -315,8 +321,8 @@ typedef struct xent_outputs {
 
 /*
  * Scratch space, in bytes, that xent_evaluate needs for this problem's
- * shape and dtype (0 for double logits; one row of doubles for float
- * logits). `problem` may not be NULL.
+ * shape and dtype (0 for double logits; one row of doubles for the other
+ * types). `problem` may not be NULL.
  */
 XENT_API size_t xent_workspace_size(const xent_problem *problem);
 

@@ -19,7 +19,7 @@ void xent_problem_init(xent_problem *problem) {
 }
 
 size_t xent_workspace_size(const xent_problem *problem) {
-  if (problem == NULL || problem->dtype != XENT_F32)
+  if (problem == NULL || problem->dtype == XENT_F64)
     return 0;
   return problem->classes * sizeof(double);
 }
@@ -107,7 +107,6 @@ typedef struct row_ctx {
   const double *x;
   double m, logs, s;
   size_t masked;
-  double off, peak;
 } row_ctx;
 
 /* torch.argmax of the softmax: the first class whose p = exp(x - m) / s
@@ -129,51 +128,16 @@ static void zero_masked(const double *x, size_t C, double *v) {
       v[c] = 0.0;
 }
 
-static double weight(const xent_problem *p, size_t c) {
-  return p->class_weights != NULL ? p->class_weights[c] : 1.0;
-}
-
-static void target_row(const xent_problem *p, size_t n, const row_ctx *r,
-                       double *q) {
-  const size_t C = p->classes;
-  if (p->targets == NULL) {
-    const double keep = 1.0 - p->label_smoothing;
-    const double *y = p->soft_targets + n * C;
-    for (size_t c = 0; c < C; c++)
-      q[c] = r->x[c] == -INFINITY ? 0.0 : keep * y[c] + r->off;
-    return;
-  }
-  for (size_t c = 0; c < C; c++)
-    q[c] = r->x[c] == -INFINITY ? 0.0 : r->off;
-  const double lam = xent__lambda(p, n);
-  const size_t t = (size_t)p->targets[n];
-  if (r->x[t] != -INFINITY)
-    q[t] += r->peak * lam;
-  if (p->mixup_lambda != NULL) {
-    const size_t t2 = (size_t)p->targets[xent__partner(p, n)];
-    if (r->x[t2] != -INFINITY)
-      q[t2] += r->peak * (1.0 - lam);
-  }
-}
-
 /* l_n summed over every class, for rows where the closed form would
  * subtract large terms: with 'others' and eps > (K-1)/K the one-hot part
  * `peak` is negative. */
-static double hard_loss_by_class(const xent_problem *p, size_t n,
-                                 const row_ctx *r, double *wq) {
-  const size_t C = p->classes;
-  const double lam = xent__lambda(p, n);
-  const size_t t = (size_t)p->targets[n];
-  const int mix = p->mixup_lambda != NULL;
-  const size_t t2 = mix ? (size_t)p->targets[xent__partner(p, n)] : t;
+static double hard_loss_by_class(const xent_problem *p, const row_ctx *r,
+                                 const xent__target *tg, double *wq) {
   double acc = 0, w_sum = 0;
-  for (size_t c = 0; c < C; c++) {
+  for (size_t c = 0; c < p->classes; c++) {
     if (r->x[c] == -INFINITY)
       continue;
-    double q = r->off;
-    q += c == t ? r->peak * lam : 0.0;
-    q += mix && c == t2 ? r->peak * (1.0 - lam) : 0.0;
-    const double wqc = weight(p, c) * q;
+    const double wqc = xent__weight(p, c) * xent__q(tg, c);
     acc += wqc * (r->x[c] - r->m - r->logs);
     w_sum += wqc;
   }
@@ -182,43 +146,29 @@ static double hard_loss_by_class(const xent_problem *p, size_t n,
 }
 
 /* l_n for hard labels in closed form (semantics 2); *wq gets sum_c w_c q_c.
- * a = sum over unmasked c of w_c (x_c - m), sw = sum of their weights.
- * Every term has the sign of its sum while peak >= 0. */
-static double hard_loss(const xent_problem *p, size_t n, const row_ctx *r,
-                        double a, double sw, double *wq) {
-  if (r->peak < 0.0)
-    return hard_loss_by_class(p, n, r, wq);
-  const double lam = xent__lambda(p, n);
-  const size_t t = (size_t)p->targets[n];
-  double acc = r->off > 0.0 ? r->off * (a - r->logs * sw) : 0.0;
-  double w_sum = r->off * sw;
-  if (r->x[t] != -INFINITY) {
-    const double coef = r->peak * lam * weight(p, t);
-    acc += coef * (r->x[t] - r->m - r->logs);
-    w_sum += coef;
-  }
-  if (p->mixup_lambda != NULL) {
-    const size_t t2 = (size_t)p->targets[xent__partner(p, n)];
-    if (r->x[t2] != -INFINITY) {
-      const double coef = r->peak * (1.0 - lam) * weight(p, t2);
-      acc += coef * (r->x[t2] - r->m - r->logs);
-      w_sum += coef;
-    }
-  }
-  *wq = w_sum;
+ * a = sum over unmasked c of w_c (x_c - m). Every term has the sign of its
+ * sum while peak >= 0. */
+static double hard_loss(const xent_problem *p, const row_ctx *r,
+                        const xent__target *tg, double a, double *wq) {
+  if (tg->peak < 0.0)
+    return hard_loss_by_class(p, r, tg, wq);
+  double acc = tg->off > 0.0 ? tg->off * (a - r->logs * tg->sw) : 0.0;
+  if (tg->own != 0.0)
+    acc += tg->own * xent__weight(p, tg->t) * (r->x[tg->t] - r->m - r->logs);
+  if (tg->other != 0.0)
+    acc +=
+        tg->other * xent__weight(p, tg->t2) * (r->x[tg->t2] - r->m - r->logs);
+  *wq = tg->wq;
   return -acc;
 }
 
-static double soft_loss(const xent_problem *p, size_t n, const row_ctx *r,
-                        double *wq) {
-  const size_t C = p->classes;
-  const double keep = 1.0 - p->label_smoothing;
-  const double *y = p->soft_targets + n * C;
+static double soft_loss(const xent_problem *p, const row_ctx *r,
+                        const xent__target *tg, double *wq) {
   double acc = 0, w_sum = 0;
-  for (size_t c = 0; c < C; c++) {
+  for (size_t c = 0; c < p->classes; c++) {
     if (r->x[c] == -INFINITY)
       continue;
-    const double wqc = weight(p, c) * (keep * y[c] + r->off);
+    const double wqc = xent__weight(p, c) * xent__q(tg, c);
     acc += wqc * (r->x[c] - r->m - r->logs);
     w_sum += wqc;
   }
@@ -228,44 +178,26 @@ static double soft_loss(const xent_problem *p, size_t n, const row_ctx *r,
 
 /* grad row = e * wq / (s D) - w q / D, with e = exp(x - m) already in g
  * (or the probabilities already in probs). */
-static void grad_row(const xent_problem *p, const xent__plan *plan, size_t n,
-                     const row_ctx *r, double wq, double d, const double *pr,
-                     double *g) {
+static void grad_row(const xent_problem *p, const xent__plan *plan,
+                     const row_ctx *r, const xent__target *tg, double wq,
+                     double d, const double *pr, double *g) {
   const size_t C = p->classes;
   const double *w = p->class_weights;
   if (pr != NULL)
-    plan->k->axpw(g, pr, C, wq / d, r->off / d, w);
+    plan->k->axpw(g, pr, C, wq / d, tg->off / d, w);
   else
-    plan->k->axpw(g, g, C, wq / d / r->s, r->off / d, w);
-  if (p->targets != NULL) {
-    const double lam = xent__lambda(p, n);
-    const size_t t = (size_t)p->targets[n];
-    if (r->x[t] != -INFINITY)
-      g[t] -= r->peak * lam * weight(p, t) / d;
-    if (p->mixup_lambda != NULL) {
-      const size_t t2 = (size_t)p->targets[xent__partner(p, n)];
-      if (r->x[t2] != -INFINITY)
-        g[t2] -= r->peak * (1.0 - lam) * weight(p, t2) / d;
-    }
+    plan->k->axpw(g, g, C, wq / d / r->s, tg->off / d, w);
+  if (tg->y == NULL) {
+    if (tg->own != 0.0)
+      g[tg->t] -= tg->own * xent__weight(p, tg->t) / d;
+    if (tg->other != 0.0)
+      g[tg->t2] -= tg->other * xent__weight(p, tg->t2) / d;
   } else {
-    const double keep = 1.0 - p->label_smoothing;
-    const double *y = p->soft_targets + n * C;
     for (size_t c = 0; c < C; c++)
-      g[c] -= weight(p, c) * keep * y[c] / d;
+      g[c] -= xent__weight(p, c) * tg->keep * tg->y[c] / d;
   }
   if (r->masked > 0)
     zero_masked(r->x, C, g);
-}
-
-static double weight_unmasked(const xent_problem *p, const xent__plan *plan,
-                              const row_ctx *r) {
-  if (r->masked == 0)
-    return plan->weight_all;
-  double sum = 0;
-  for (size_t c = 0; c < p->classes; c++)
-    if (r->x[c] != -INFINITY)
-      sum += weight(p, c);
-  return sum;
 }
 
 static void ignored_row(const xent_problem *p, const xent__plan *plan,
@@ -329,22 +261,21 @@ xent_status xent_evaluate(const xent_problem *p, const xent_outputs *out,
     k->expsum(r.x, C, r.m, p->class_weights, pr != NULL ? pr : g, &sums);
     r.s = sums.s;
     r.logs = log(sums.s);
-    xent__onoff(p, C - r.masked, &r.peak, &r.off);
+    xent__target tg;
+    xent__target_row(p, &plan, n, r.x, r.masked, &tg, NULL);
 
     double wq;
-    const double loss =
-        plan.hard
-            ? hard_loss(p, n, &r, sums.a, weight_unmasked(p, &plan, &r), &wq)
-            : soft_loss(p, n, &r, &wq);
+    const double loss = plan.hard ? hard_loss(p, &r, &tg, sums.a, &wq)
+                                  : soft_loss(p, &r, &tg, &wq);
     total += loss;
     if (out->per_sample != NULL)
       out->per_sample[n] = loss;
     if (pr != NULL)
       k->axpw(pr, pr, C, 1.0 / r.s, 0.0, NULL);
     if (g != NULL)
-      grad_row(p, &plan, n, &r, wq, d, pr, g);
+      grad_row(p, &plan, &r, &tg, wq, d, pr, g);
     if (out->targets != NULL)
-      target_row(p, n, &r, out->targets + n * C);
+      xent__fill_q(p, &tg, r.x, n, out->targets + n * C);
     if (out->stats != NULL) {
       const size_t pred = argmax_p(&r, C);
       const size_t label = plan.hard ? (size_t)p->targets[n]

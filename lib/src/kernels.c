@@ -1,5 +1,8 @@
 /* Portable kernels and the run-time choice between instruction sets. */
 #include <math.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include "kernels.h"
 
@@ -60,8 +63,19 @@ static void widen_scalar(const float *src, size_t n, double *dst) {
     dst[i] = (double)src[i];
 }
 
+static void widen_f16_scalar(const uint16_t *src, size_t n, double *dst) {
+  for (size_t i = 0; i < n; i++)
+    dst[i] = xent__half_to_double(src[i]);
+}
+
+static void widen_bf16_scalar(const uint16_t *src, size_t n, double *dst) {
+  for (size_t i = 0; i < n; i++)
+    dst[i] = xent__bf16_to_double(src[i]);
+}
+
 const xent__kernels xent__kernels_scalar = {
-    XENT_KERNEL_SCALAR, scan_scalar, expsum_scalar, axpw_scalar, widen_scalar};
+    XENT_KERNEL_SCALAR, scan_scalar,      expsum_scalar,    axpw_scalar,
+    widen_scalar,       widen_f16_scalar, widen_bf16_scalar};
 
 int xent_kernel_supported(xent_kernel kernel) {
   switch (kernel) {
@@ -104,6 +118,15 @@ const char *xent_kernel_name(xent_kernel kernel) {
   return "unknown";
 }
 
+#if defined(__x86_64__) && defined(XENT_HAVE_SLEEF)
+/* F16C (the half-precision conversions), read from CPUID directly: clang
+ * 14's __builtin_cpu_supports does not know the name. */
+static int cpu_has_f16c(void) {
+  unsigned a, b, c, d;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+}
+#endif
+
 const xent__kernels *xent__kernels_get(xent_kernel kernel) {
   if (kernel == XENT_KERNEL_AUTO)
     kernel = xent_kernel_best();
@@ -112,7 +135,7 @@ const xent__kernels *xent__kernels_get(xent_kernel kernel) {
   switch (kernel) {
 #if defined(__x86_64__) && defined(XENT_HAVE_SLEEF)
   case XENT_KERNEL_AVX2:
-    return &xent__kernels_avx2;
+    return cpu_has_f16c() ? &xent__kernels_avx2_f16c : &xent__kernels_avx2;
   case XENT_KERNEL_AVX512:
     return &xent__kernels_avx512;
 #endif

@@ -4,8 +4,38 @@
 #define XENT_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "xent.h"
+
+/* IEEE binary16 and bfloat16 bit patterns to double: every value of both
+ * formats is a double exactly, infinities and NaN included. */
+static inline double xent__half_to_double(uint16_t h) {
+  const uint64_t sign = (uint64_t)(h >> 15) << 63;
+  const unsigned exp = (h >> 10) & 0x1fu;
+  const uint64_t man = h & 0x3ffu;
+  uint64_t bits;
+  if (exp == 0) {
+    /* zero or subnormal: man * 2^-24, exact in double */
+    const double v = (double)man * 0x1p-24;
+    return sign ? -v : v;
+  }
+  if (exp == 31)
+    bits = sign | (UINT64_C(0x7ff) << 52) | (man << 42);
+  else
+    bits = sign | ((uint64_t)(exp - 15 + 1023) << 52) | (man << 42);
+  double v;
+  memcpy(&v, &bits, sizeof v);
+  return v;
+}
+
+static inline double xent__bf16_to_double(uint16_t h) {
+  const uint32_t bits = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return (double)f;
+}
 
 /* What one read of a row tells: max over the row, min over its finite
  * values (+inf when none), the count of -inf entries, whether any entry
@@ -39,6 +69,9 @@ typedef struct xent__kernels {
                double beta, const double *w);
   /* dst_c = (double)src_c */
   void (*widen)(const float *src, size_t n, double *dst);
+  /* dst_c = src_c for binary16 (widen_f16) and bfloat16 bit patterns */
+  void (*widen_f16)(const uint16_t *src, size_t n, double *dst);
+  void (*widen_bf16)(const uint16_t *src, size_t n, double *dst);
 } xent__kernels;
 
 /* The kernels for `kernel` (AUTO resolved), or NULL when unsupported. */
@@ -47,6 +80,7 @@ const xent__kernels *xent__kernels_get(xent_kernel kernel);
 extern const xent__kernels xent__kernels_scalar;
 #if defined(__x86_64__) && defined(XENT_HAVE_SLEEF)
 extern const xent__kernels xent__kernels_avx2;
+extern const xent__kernels xent__kernels_avx2_f16c; /* needs F16C too   */
 extern const xent__kernels xent__kernels_avx512;
 #endif
 

@@ -85,6 +85,11 @@ static void axpw_avx2(double *dst, const double *src, size_t n, double alpha,
                             w != NULL ? w + i : NULL);
 }
 
+static void widen_f16_scalar_fallback(const uint16_t *src, size_t n,
+                                      double *dst) {
+  xent__kernels_scalar.widen_f16(src, n, dst);
+}
+
 static void widen_avx2(const float *src, size_t n, double *dst) {
   size_t i = 0;
   for (; i + 4 <= n; i += 4)
@@ -92,8 +97,39 @@ static void widen_avx2(const float *src, size_t n, double *dst) {
   xent__kernels_scalar.widen(src + i, n - i, dst + i);
 }
 
-const xent__kernels xent__kernels_avx2 = {XENT_KERNEL_AVX2, scan_avx2,
-                                          expsum_avx2, axpw_avx2, widen_avx2};
+/* bfloat16 is the top half of a binary32: shift it there. */
+static void widen_bf16_avx2(const uint16_t *src, size_t n, double *dst) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm_loadu_si128((const __m128i *)(src + i));
+    const __m256 f =
+        _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    _mm256_storeu_pd(dst + i, _mm256_cvtps_pd(_mm256_castps256_ps128(f)));
+    _mm256_storeu_pd(dst + i + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1)));
+  }
+  xent__kernels_scalar.widen_bf16(src + i, n - i, dst + i);
+}
+
+/* Only in the table chosen when CPUID reports F16C (kernels.c). */
+__attribute__((target("f16c"))) static void
+widen_f16_f16c(const uint16_t *src, size_t n, double *dst) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 f =
+        _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i)));
+    _mm256_storeu_pd(dst + i, _mm256_cvtps_pd(_mm256_castps256_ps128(f)));
+    _mm256_storeu_pd(dst + i + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1)));
+  }
+  xent__kernels_scalar.widen_f16(src + i, n - i, dst + i);
+}
+
+const xent__kernels xent__kernels_avx2 = {
+    XENT_KERNEL_AVX2, scan_avx2,  expsum_avx2,
+    axpw_avx2,        widen_avx2, widen_f16_scalar_fallback,
+    widen_bf16_avx2};
+const xent__kernels xent__kernels_avx2_f16c = {
+    XENT_KERNEL_AVX2, scan_avx2,      expsum_avx2,    axpw_avx2,
+    widen_avx2,       widen_f16_f16c, widen_bf16_avx2};
 #else
 typedef int xent__no_avx2; /* ISO C forbids an empty translation unit */
 #endif

@@ -112,8 +112,39 @@ static void widen_avx512(const float *src, size_t n, double *dst) {
   xent__kernels_scalar.widen(src + i, n - i, dst + i);
 }
 
+/* vcvtph2ps on 512 bits is part of AVX-512F. */
+static void widen_f16_avx512(const uint16_t *src, size_t n, double *dst) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 f =
+        _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + i)));
+    _mm512_storeu_pd(dst + i, _mm512_cvtps_pd(_mm512_castps512_ps256(f)));
+    _mm512_storeu_pd(dst + i + 8,
+                     _mm512_cvtps_pd(_mm256_castpd_ps(
+                         _mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))));
+  }
+  xent__kernels_scalar.widen_f16(src + i, n - i, dst + i);
+}
+
+/* bfloat16 is the top half of a binary32: shift it there. */
+static void widen_bf16_avx512(const uint16_t *src, size_t n, double *dst) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512i w = _mm512_slli_epi32(
+        _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + i))),
+        16);
+    const __m512 f = _mm512_castsi512_ps(w);
+    _mm512_storeu_pd(dst + i, _mm512_cvtps_pd(_mm512_castps512_ps256(f)));
+    _mm512_storeu_pd(dst + i + 8,
+                     _mm512_cvtps_pd(_mm256_castpd_ps(
+                         _mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))));
+  }
+  xent__kernels_scalar.widen_bf16(src + i, n - i, dst + i);
+}
+
 const xent__kernels xent__kernels_avx512 = {
-    XENT_KERNEL_AVX512, scan_avx512, expsum_avx512, axpw_avx512, widen_avx512};
+    XENT_KERNEL_AVX512, scan_avx512,      expsum_avx512,    axpw_avx512,
+    widen_avx512,       widen_f16_avx512, widen_bf16_avx512};
 #else
 typedef int xent__no_avx512; /* ISO C forbids an empty translation unit */
 #endif

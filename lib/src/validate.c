@@ -21,70 +21,21 @@ static int in_unit(double v) {
   return v >= 0.0 && v <= 1.0;
 }
 
-static double logit_at(const xent_problem *p, size_t n, size_t c) {
-  const size_t i = n * p->classes + c;
-  if (p->dtype == XENT_F64)
-    return ((const double *)p->logits)[i];
-  return (double)((const float *)p->logits)[i];
-}
-
-const double *xent__row(const xent_problem *p, const xent__kernels *k, size_t n,
-                        double *buf) {
-  const size_t C = p->classes;
-  if (p->dtype == XENT_F64)
-    return (const double *)p->logits + n * C;
-  k->widen((const float *)p->logits + n * C, C, buf);
-  return buf;
-}
-
-size_t xent__partner(const xent_problem *p, size_t n) {
-  if (p->mixup_lambda == NULL)
-    return n;
-  switch (p->pairing) {
-  case XENT_PAIR_FLIP:
-    return p->n - 1 - n;
-  case XENT_PAIR_ROLL:
-    return (n + p->n - 1) % p->n;
-  case XENT_PAIR_EXPLICIT:
-    return (size_t)p->partners[n];
-  }
-  return n;
-}
-
-double xent__lambda(const xent_problem *p, size_t n) {
-  if (p->mixup_lambda == NULL)
-    return 1.0;
-  return p->lambda_count == 1 ? p->mixup_lambda[0] : p->mixup_lambda[n];
-}
-
-void xent__onoff(const xent_problem *p, size_t k, double *peak, double *off) {
-  const double eps = p->label_smoothing;
-  if (eps == 0.0) {
-    *peak = 1.0;
-    *off = 0.0;
-  } else if (p->smoothing == XENT_SMOOTH_UNIFORM) {
-    *off = eps / (double)k;
-    *peak = 1.0 - eps;
-  } else {
-    *off = eps / (double)(k - 1);
-    *peak = 1.0 - eps - *off;
-  }
-}
-
-/* The scan of a float row, widened a block at a time on the stack: the
+/* The scan of row n of converted logits, a stack block at a time: the
  * whole row may not be written anywhere before validation ends. */
-static void scan_f32(const xent__kernels *k, const float *x, size_t n,
-                     xent__scan *out) {
+static void scan_converted(const xent_problem *p, const xent__kernels *k,
+                           size_t n, xent__scan *out) {
   enum { BLOCK = 256 };
   double buf[BLOCK];
+  const size_t C = p->classes;
   out->max = -INFINITY;
   out->min_finite = INFINITY;
   out->masked = 0;
   out->bad = 0;
-  for (size_t i = 0; i < n; i += BLOCK) {
-    const size_t m = n - i < BLOCK ? n - i : BLOCK;
+  for (size_t i = 0; i < C; i += BLOCK) {
+    const size_t m = C - i < BLOCK ? C - i : BLOCK;
     xent__scan part;
-    k->widen(x + i, m, buf);
+    xent__row_part(p, k, n, i, m, buf);
     k->scan(buf, m, &part);
     out->max = part.max > out->max ? part.max : out->max;
     out->min_finite =
@@ -96,7 +47,7 @@ static void scan_f32(const xent__kernels *k, const float *x, size_t n,
 
 static xent_status check_options(const xent_problem *p, xent__plan *plan,
                                  xent_error *err) {
-  if ((unsigned)p->dtype > XENT_F32)
+  if ((unsigned)p->dtype > XENT_BF16)
     return xent__fail(err, XENT_ERR_OPTION, XENT_ARG_LOGITS, -1, -1);
   if ((unsigned)p->smoothing > XENT_SMOOTH_OTHERS)
     return xent__fail(err, XENT_ERR_OPTION, XENT_ARG_SMOOTHING, -1, -1);
@@ -164,83 +115,26 @@ static xent_status check_vectors(const xent_problem *p, xent__plan *plan,
   return XENT_OK;
 }
 
-static double weight(const xent_problem *p, size_t c) {
-  return p->class_weights != NULL ? p->class_weights[c] : 1.0;
-}
-
-/* Sum of the weights of the classes not masked in row n. */
-static double weight_unmasked(const xent_problem *p, const xent__plan *plan,
-                              size_t n, size_t masked) {
-  if (masked == 0 || p->logits == NULL)
-    return plan->weight_all;
-  double sum = 0;
-  for (size_t c = 0; c < p->classes; c++)
-    if (logit_at(p, n, c) != -INFINITY)
-      sum += weight(p, c);
-  return sum;
-}
-
-/* Row n with hard labels: masked-target checks, sum_c w_c q_c (into *wq)
- * and the row's share of the mean's denominator (into *dn). */
-static xent_status check_hard_row(const xent_problem *p, size_t n, double off,
-                                  double peak, double sw, double *wq,
-                                  double *dn, xent_error *err) {
-  const int has_logits = p->logits != NULL;
-  const double eps = p->label_smoothing;
-  const double lam = xent__lambda(p, n);
-  const size_t t = (size_t)p->targets[n];
-  const size_t j = xent__partner(p, n);
-  const int64_t t2_label = p->targets[j];
-  /* A masked label may carry weight only when its one-hot part is 0: with
-   * 'others' the off value eps/(K-1) assumes the label is among the K. */
-  const int strict = p->smoothing == XENT_SMOOTH_OTHERS || eps < 1.0;
-  double w_sum = off * sw;
-  if (has_logits && logit_at(p, n, t) == -INFINITY) {
-    if (lam > 0.0 && strict)
-      return xent__fail(err, XENT_ERR_MASKED_TARGET, XENT_ARG_TARGETS,
-                        (int64_t)n, (int64_t)t);
-  } else {
-    w_sum += peak * lam * weight(p, t);
-  }
-  *dn = lam * weight(p, t);
-  if (p->mixup_lambda != NULL) {
-    if (t2_label == p->ignore_index)
-      return xent__fail(err, XENT_ERR_IGNORED_PARTNER, XENT_ARG_MIXUP_PAIRING,
-                        (int64_t)n, -1);
-    const size_t t2 = (size_t)t2_label;
-    if (has_logits && logit_at(p, n, t2) == -INFINITY) {
-      if (1.0 - lam > 0.0 && strict)
-        return xent__fail(err, XENT_ERR_MASKED_TARGET, XENT_ARG_LOGITS,
-                          (int64_t)n, (int64_t)t2);
-    } else {
-      w_sum += peak * (1.0 - lam) * weight(p, t2);
-    }
-    *dn += (1.0 - lam) * weight(p, t2);
-  }
-  *wq = w_sum;
-  return XENT_OK;
-}
-
-static xent_status check_soft_row(const xent_problem *p, size_t n, double off,
-                                  double sw, double *wq, xent_error *err) {
-  const size_t C = p->classes;
-  const double keep = 1.0 - p->label_smoothing;
-  const double *y = p->soft_targets + n * C;
+/* Row n with soft targets: their values, mass on masked classes, and
+ * sum_c w_c q_c (into *wq). */
+static xent_status check_soft_row(const xent_problem *p, size_t n,
+                                  const xent__target *tg, double *wq,
+                                  xent_error *err) {
   double w_sum = 0;
-  for (size_t c = 0; c < C; c++) {
-    const double v = y[c];
+  for (size_t c = 0; c < p->classes; c++) {
+    const double v = tg->y[c];
     if (!(v >= 0.0 && v < INFINITY))
       return xent__fail(err, XENT_ERR_SOFT_TARGET, XENT_ARG_SOFT_TARGETS,
                         (int64_t)n, (int64_t)c);
-    if (p->logits != NULL && logit_at(p, n, c) == -INFINITY) {
-      if (v * keep > 0.0)
+    if (tg->masked > 0 && xent__logit(p, n, c) == -INFINITY) {
+      if (v * tg->keep > 0.0)
         return xent__fail(err, XENT_ERR_MASKED_TARGET, XENT_ARG_SOFT_TARGETS,
                           (int64_t)n, (int64_t)c);
     } else {
-      w_sum += weight(p, c) * v;
+      w_sum += xent__weight(p, c) * v;
     }
   }
-  *wq = keep * w_sum + off * sw;
+  *wq = tg->keep * w_sum + tg->off * tg->sw;
   return XENT_OK;
 }
 
@@ -272,12 +166,12 @@ xent_status xent__validate(const xent_problem *p, unsigned what,
     if (has_logits) {
       xent__scan sc;
       if (p->dtype == XENT_F64)
-        plan->k->scan((const double *)p->logits + n * C, C, &sc);
+        plan->k->scan(xent__row(p, plan->k, n, NULL), C, &sc);
       else
-        scan_f32(plan->k, (const float *)p->logits + n * C, C, &sc);
+        scan_converted(p, plan->k, n, &sc);
       if (sc.bad) {
         size_t c = 0;
-        while (c < C && logit_at(p, n, c) < INFINITY)
+        while (c < C && xent__logit(p, n, c) < INFINITY)
           c++;
         return xent__fail(err, XENT_ERR_LOGIT, XENT_ARG_LOGITS, (int64_t)n,
                           (int64_t)c);
@@ -289,16 +183,11 @@ xent_status xent__validate(const xent_problem *p, unsigned what,
       span = sc.max - sc.min_finite;
       plan->any_masked |= masked > 0;
     }
-    const size_t K = C - masked;
-    if (p->smoothing == XENT_SMOOTH_OTHERS && p->label_smoothing > 0.0 && K < 2)
-      return xent__fail(err, XENT_ERR_CONVENTION, XENT_ARG_SMOOTHING,
-                        (int64_t)n, -1);
-    double peak, off;
-    xent__onoff(p, K, &peak, &off);
-    const double sw = weight_unmasked(p, plan, n, masked);
-    double wq, dn = 1.0;
-    st = plan->hard ? check_hard_row(p, n, off, peak, sw, &wq, &dn, err)
-                    : check_soft_row(p, n, off, sw, &wq, err);
+    xent__target tg;
+    st = xent__target_row(p, plan, n, NULL, masked, &tg, err);
+    double wq = tg.wq;
+    if (st == XENT_OK && !plan->hard)
+      st = check_soft_row(p, n, &tg, &wq, err);
     if (st != XENT_OK)
       return st;
     /* |lp_c| <= span + log K, so |l_n| <= wq (span + log K): bounding it
@@ -307,15 +196,15 @@ xent_status xent__validate(const xent_problem *p, unsigned what,
       continue;
     /* The closed form's partial sums (smoothing only) are bounded by
      * sw (span + log K). */
-    const double log_k = masked == 0 ? log_classes : log((double)K);
+    const double log_k = masked == 0 ? log_classes : log((double)tg.K);
     const double bound = wq * (span + log_k + 1.0);
-    const double spread = off > 0.0 ? sw * (span + log_k + 1.0) : 0.0;
+    const double spread = tg.off > 0.0 ? tg.sw * (span + log_k + 1.0) : 0.0;
     if (!(bound < DBL_MAX / 16) || !(spread < DBL_MAX / 16))
       return xent__fail(err, XENT_ERR_OVERFLOW, XENT_ARG_LOGITS, (int64_t)n,
                         -1);
     bound_sum += bound;
     wq_max = wq > wq_max ? wq : wq_max;
-    dsum += dn;
+    dsum += tg.dn;
   }
   plan->denom = 1.0;
   if (what & XENT__CHECK_REDUCE) {

@@ -19,9 +19,11 @@ Its loss, per_sample, grad, targets (q), probs and stats are compared with:
   class is masked; the same sum with masked classes skipped otherwise), reduced
   with the denominators of semantics.md section 3; gradient from autograd.
 
-Tolerance (semantics.md 6): |got - want| <= 1e-12 * max(1, |want|). Float32
-logits are compared against the float64 reference computed from the same
-float32 values, upcast, so the same tolerance applies.
+Tolerance (semantics.md 6): |got - want| <= 1e-12 * max(1, |want|). Float32,
+float16 and bfloat16 logits (torch.half / torch.bfloat16 tensors, given to the
+library as their bit patterns) are compared against the float64 reference
+computed from the same values widened to float64, so the same tolerance
+applies.
 
 Prints one line per failing case and closes with
 `reference: N passed, M failed`; exits 1 on any failure.
@@ -250,15 +252,25 @@ def gen_case(seed, i):
         x += rng.uniform(-1e4 + scale, 1e4 - scale, (n, 1))
     if np.abs(x).max() >= 1e3:
         tags.add("logits |x| >= 1e3")
-    f32 = rng.random() < 0.3
-    x = x.astype(np.float32) if f32 else x
-    tags.add("dtype f32" if f32 else "dtype f64")
+    # one draw picks the type: f32 (18%), f16 (6%), bf16 (6%), else f64
+    r = rng.random()
+    dname = "f32" if r < 0.18 else "f16" if r < 0.24 else "bf16" if r < 0.3 else "f64"
+    x = x.astype(np.float32) if dname == "f32" else x
+    tags.add("dtype " + dname)
     x[mask] = -np.inf
     if ignored.any() and rng.random() < 0.4:
         rows = np.flatnonzero(ignored)
         row = int(rows[int(rng.integers(rows.size))])
         x[row, int(rng.integers(c))] = np.nan if rng.random() < 0.5 else np.inf
         tags.add("ignored row with NaN/+inf logit")
+    lib_x, lib_dtype = x, None
+    if dname in ("f16", "bf16"):
+        # PyTorch rounds to the 16-bit type; the reference reads the same
+        # values widened back to float64, the library the bit patterns
+        half = torch.from_numpy(x).to(torch.half if dname == "f16" else torch.bfloat16)
+        lib_x = half.view(torch.int16).numpy().view(np.uint16).copy()
+        lib_dtype = xc.F16 if dname == "f16" else xc.BF16
+        x = half.double().numpy()
 
     return {
         "index": i,
@@ -267,6 +279,8 @@ def gen_case(seed, i):
         "n": n,
         "c": c,
         "x": x,
+        "lib_x": lib_x,
+        "lib_dtype": lib_dtype,
         "mask": mask,
         "targets": targets,
         "soft_targets": soft_targets,
@@ -480,7 +494,8 @@ def exact(name, got, want):
 
 def problem_of(case, kernel):
     return xc.make_problem(
-        case["x"],
+        case["lib_x"],
+        logits_dtype=case["lib_dtype"],
         targets=case["targets"],
         soft_targets=case["soft_targets"],
         class_weights=case["weights"],
@@ -549,7 +564,8 @@ def describe(case):
     lam = case["lam"]
     lam_s = "-" if lam is None else (f"{lam[0]:.17g}" if lam.size == 1 else "per-row")
     return (
-        f"{case['family']} N={case['n']} C={case['c']} dtype={case['x'].dtype} "
+        f"{case['family']} N={case['n']} C={case['c']} "
+        f"dtype={case['lib_x'].dtype if case['lib_dtype'] is None else ('f16', 'bf16')[case['lib_dtype'] - 2]} "
         f"reduction={RED_NAMES[case['reduction']]} eps={case['eps']:.17g} "
         f"conv={'others' if case['conv'] else 'uniform'} "
         f"weights={'yes' if case['weights'] is not None else 'no'} "
@@ -566,7 +582,7 @@ REQUIRED_TAGS = [
     "roll odd N", "roll even N", "explicit odd N", "explicit even N",
     "class weights", "ignore_index", "ignore + weights + smoothing",
     "masked classes", "reduction mean", "reduction sum", "reduction none",
-    "dtype f32", "dtype f64", "shape 1x1", "shape 64x1000",
+    "dtype f32", "dtype f64", "dtype f16", "dtype bf16", "shape 1x1", "shape 64x1000",
     "logits |x| >= 1e3", "all rows ignored", "ignore_index in [0, C)",
     "ignored row with NaN/+inf logit", "eps=1", "lambda 0 or 1",
 ]

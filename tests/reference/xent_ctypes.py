@@ -19,7 +19,7 @@ c_double_p = ctypes.POINTER(ctypes.c_double)
 c_int64_p = ctypes.POINTER(ctypes.c_int64)
 
 # enum values, as pinned in xent.h
-F64, F32 = 0, 1
+F64, F32, F16, BF16 = 0, 1, 2, 3
 SMOOTH_UNIFORM, SMOOTH_OTHERS = 0, 1
 REDUCE_MEAN, REDUCE_SUM, REDUCE_NONE = 0, 1, 2
 PAIR_FLIP, PAIR_ROLL, PAIR_EXPLICIT = 0, 1, 2
@@ -164,6 +164,7 @@ def _ptr(a, ctype):
 def make_problem(
     logits,
     targets=None,
+    logits_dtype=None,
     soft_targets=None,
     class_weights=None,
     ignore_index=-100,
@@ -177,14 +178,21 @@ def make_problem(
 ):
     """Builds an xent_problem from numpy arrays. Returns (problem, keep):
     `keep` holds the contiguous arrays the problem points into and must
-    outlive every call that uses the problem."""
+    outlive every call that uses the problem. Logits are float64, float32,
+    float16, or uint16 bit patterns with logits_dtype F16 or BF16 (numpy has
+    no bfloat16)."""
     logits = np.ascontiguousarray(logits)
     if logits.dtype == np.float64:
         dtype = F64
     elif logits.dtype == np.float32:
         dtype = F32
+    elif logits.dtype == np.float16:
+        dtype = F16
+    elif logits.dtype == np.uint16 and logits_dtype in (F16, BF16):
+        dtype = logits_dtype
     else:
-        raise TypeError("logits must be float64 or float32")
+        raise TypeError("logits must be float64, float32, float16 or uint16 "
+                        "bits with logits_dtype F16/BF16")
     n, c = logits.shape
     conv = {
         "targets": (targets, np.int64),

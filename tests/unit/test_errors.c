@@ -248,9 +248,9 @@ END_TEST
 
 START_TEST(err_option) {
   xent_problem pb = valid(X, T);
-  pb.dtype = (xent_dtype)2;
+  pb.dtype = (xent_dtype)4;
   expect(&pb, EVAL | EXPLICIT, XENT_ERR_OPTION, XENT_ARG_LOGITS, -1, -1,
-         "dtype 2");
+         "dtype 4 (one past XENT_BF16)");
   pb = valid(X, T);
   pb.smoothing = (xent_smoothing)2;
   pb.label_smoothing = 0.1;

@@ -127,12 +127,50 @@ static inline xent_problem xt_hard(size_t n, size_t classes,
   return pb;
 }
 
+/* binary16 and bfloat16 bit patterns to double, written from the formats'
+ * definitions with ldexp (the library shifts bits instead). */
+static inline double xt_half(uint16_t h) {
+  const int sign = h >> 15;
+  const int exp = (h >> 10) & 0x1f;
+  const int man = h & 0x3ff;
+  double v;
+  if (exp == 0x1f) {
+    v = man != 0 ? NAN : INFINITY;
+  } else if (exp == 0) {
+    v = ldexp((double)man, -24);
+  } else {
+    v = ldexp((double)(man + 1024), exp - 25);
+  }
+  return sign ? -v : v;
+}
+
+static inline double xt_bf16(uint16_t h) {
+  const int sign = h >> 15;
+  const int exp = (h >> 7) & 0xff;
+  const int man = h & 0x7f;
+  double v;
+  if (exp == 0xff) {
+    v = man != 0 ? NAN : INFINITY;
+  } else if (exp == 0) {
+    v = ldexp((double)man, -133);
+  } else {
+    v = ldexp((double)(man + 128), exp - 134);
+  }
+  return sign ? -v : v;
+}
+
 static inline double xt_logit(const xent_problem *pb, size_t n, size_t c) {
   const size_t i = n * pb->classes + c;
-  if (pb->dtype == XENT_F32) {
+  switch (pb->dtype) {
+  case XENT_F32:
     return (double)((const float *)pb->logits)[i];
+  case XENT_F16:
+    return xt_half(((const uint16_t *)pb->logits)[i]);
+  case XENT_BF16:
+    return xt_bf16(((const uint16_t *)pb->logits)[i]);
+  default:
+    return ((const double *)pb->logits)[i];
   }
-  return ((const double *)pb->logits)[i];
 }
 
 static inline size_t xt_partner(const xent_problem *pb, size_t n) {
