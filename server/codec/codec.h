@@ -55,6 +55,8 @@ const char *xs_error_doc(xs_err_kind kind);
 /* Prints the one error body {"error":{"code","message","field"}} into out.
  * Returns 0, or -1 when out of memory. */
 int xs_error_write(const xs_error *err, xs_buf *out);
+/* The Open Inference Protocol's error body, {"error": "<message>"}. */
+int xs_error_write_v2(const xs_error *err, xs_buf *out);
 /* Sets kind, an empty field and a printf-formatted one-line message. */
 void xs_error_set(xs_error *err, xs_err_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -115,6 +117,24 @@ enum { /* bits of xs_request.outputs, in the order of the `outputs` names */
        XS_OUT_STATS = 1 << 5
 };
 
+/* The protocol a request came in. */
+typedef enum xs_proto { XS_PROTO_V1 = 0, XS_PROTO_V2 = 1 } xs_proto;
+
+/* A model of the Open Inference Protocol (models.c). */
+typedef struct xs_model xs_model;
+
+enum { XS_V2_MAX_OUTPUTS = 16 };
+
+/* What an Open Inference Protocol request adds to a problem. */
+typedef struct xs_v2_request {
+  const xs_model *model;
+  char *id; /* "id" to echo (owned), or NULL                 */
+  int outputs[XS_V2_MAX_OUTPUTS]; /* model output indices, request order  */
+  int noutputs;
+  uint32_t binary; /* bit i: outputs[i] is answered binary          */
+  int out_f32;     /* logits-typed outputs are FP32, else FP64      */
+} xs_v2_request;
+
 /* How a field was given (xs_request.forms). */
 enum { XS_FORM_ABSENT = 0, XS_FORM_SCALAR = 1, XS_FORM_ARRAY = 2 };
 
@@ -122,6 +142,7 @@ enum { XS_FORM_ABSENT = 0, XS_FORM_SCALAR = 1, XS_FORM_ARRAY = 2 };
  * which the request owns (their bytes are held in `mem`). */
 typedef struct xs_request {
   xent_problem problem;
+  xs_proto proto;
   unsigned body; /* XS_BODY_*                                           */
   unsigned outputs;
   xs_precision precision;
@@ -129,6 +150,7 @@ typedef struct xs_request {
   void *owned[XS_F_COUNT];
   uint64_t owned_bytes;
   xs_mem *mem;
+  xs_v2_request v2;
 } xs_request;
 
 /* The streaming parser of one request body. */
@@ -147,12 +169,35 @@ int xs_parser_finish(xs_parser *p, xs_request *req, xs_error *err);
 /* Frees the parser and whatever it still holds; NULL is fine. */
 void xs_parser_free(xs_parser *p);
 
+/* A parser of an Open Inference Protocol infer body for model m: a JSON
+ * header of header_len bytes (0: the whole body is JSON) followed by the
+ * binary tensor data of the inputs that declare binary_data_size. */
+xs_parser *xs_parser_new_v2(const xs_model *m, uint64_t header_len,
+                            const xs_limits *lim, xs_mem *mem);
+
 /* The whole body at once (tests, fuzzers): new, feed, finish, free. */
 int xs_parse(unsigned body, const char *text, size_t len, const xs_limits *lim,
              xs_request *req, xs_error *err);
 
 /* Frees the arrays and gives their bytes back; NULL is fine. */
 void xs_request_free(xs_request *req);
+
+/* -------------------------------------------- Open Inference Protocol -- */
+
+/* The model called name (len bytes), or NULL. */
+const xs_model *xs_model_find(const char *name, size_t len);
+/* Its name, "cross_entropy", and the XS_BODY_* whose fields it reads. */
+const char *xs_model_name(const xs_model *m);
+unsigned xs_model_body(const xs_model *m);
+/* The models, in order (i < xs_model_count()). */
+int xs_model_count(void);
+const xs_model *xs_model_at(int i);
+/* i such that xs_model_at(i) == m. */
+int xs_model_index(const xs_model *m);
+/* The model's metadata object (name, versions, platform, inputs, outputs
+ * with datatype and shape, parameters), from the field and output tables.
+ * Returns 0, or -1 when out of memory. */
+int xs_model_metadata(const xs_model *m, xs_buf *out);
 
 /* ----------------------------------------------------------- responses -- */
 
@@ -169,6 +214,12 @@ int xs_run(const xs_request *req, xs_mem *mem, xs_response **resp,
 size_t xs_response_read(xs_response *r, char *buf, size_t max);
 /* An upper bound of the body's total length, in bytes. */
 uint64_t xs_response_bound(const xs_response *r);
+/* The exact length of the body, or 0 when it is only known as it is
+ * printed (then stream it chunked). */
+uint64_t xs_response_length(const xs_response *r);
+/* For a body with binary tensors: the length of its JSON header
+ * (Inference-Header-Content-Length), else 0. */
+uint64_t xs_response_header_length(const xs_response *r);
 /* Frees the outputs and gives their bytes back; NULL is fine. */
 void xs_response_free(xs_response *r);
 

@@ -61,6 +61,15 @@ int xs_error_write(const xs_error *err, xs_buf *out) {
   return 0;
 }
 
+int xs_error_write_v2(const xs_error *err, xs_buf *out) {
+  static const char head[] = "{\"error\":";
+  if (xs_buf_append(out, head, sizeof head - 1) != 0 ||
+      xs__buf_json_string(out, err->message) != 0 ||
+      xs_buf_append(out, "}", 1) != 0)
+    return -1;
+  return 0;
+}
+
 char *xs__field_path(char *buf, size_t size, xs_field_id id, const int64_t *idx,
                      int nidx) {
   const xs_field *f = xs_field_get(id);
@@ -150,6 +159,31 @@ static xs_field_id error_place(const xs_request *req, const xent_error *xe,
   return id;
 }
 
+/* An Open Inference Protocol path: the tensor (or, for a value given as a
+ * request parameter, the parameter) and one flat element index. */
+static void v2_path(char *buf, size_t size, const xs_request *req,
+                    xs_field_id id, const int64_t *idx, int *nidx) {
+  const xs_field *f = xs_field_get(id);
+  buf[0] = '\0';
+  if (f == NULL)
+    return;
+  const int tensor = req->forms[id] == XS_FORM_ARRAY && f->v2_input != NULL;
+  const char *name = tensor                ? f->v2_input
+                     : f->v2_param != NULL ? f->v2_param
+                     : f->v2_input != NULL ? f->v2_input
+                                           : f->path;
+  if (!tensor || *nidx == 0) {
+    snprintf(buf, size, "%s", name);
+    *nidx = 0;
+    return;
+  }
+  int64_t flat = idx[0];
+  if (*nidx == 2)
+    flat = idx[0] * (int64_t)req->problem.classes + idx[1];
+  snprintf(buf, size, "%s[%" PRId64 "]", name, flat);
+  *nidx = 1;
+}
+
 void xs__error_from_xent(xs_error *err, const xs_request *req,
                          const xent_error *xe) {
   const xs_err_kind kind = kind_of(xe->status);
@@ -164,7 +198,10 @@ void xs__error_from_xent(xs_error *err, const xs_request *req,
   int nidx = 0;
   const xs_field_id id = error_place(req, xe, idx, &nidx);
   char field[sizeof err->field];
-  xs__field_path(field, sizeof field, id, idx, nidx);
+  if (req->proto == XS_PROTO_V2)
+    v2_path(field, sizeof field, req, id, idx, &nidx);
+  else
+    xs__field_path(field, sizeof field, id, idx, nidx);
   const int64_t row = xe->row;
   if (xe->status == XENT_ERR_LABEL && xe->arg == XENT_ARG_TARGETS && row >= 0 &&
       (size_t)row < pb->n && pb->targets != NULL)

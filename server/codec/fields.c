@@ -36,6 +36,7 @@ static const xs_field table[XS_F_COUNT] = {
          .nullable = 1,
          .arg = XENT_ARG_LOGITS,
          .v2_input = "logits",
+         .v2_dtypes = "FP32 FP64 FP16 BF16",
          .doc = "N rows of C numbers, the logits; null is a masked class "
                 "(-inf)"},
     [XS_F_TARGETS] =
@@ -50,6 +51,7 @@ static const xs_field table[XS_F_COUNT] = {
          .dims = {XS_DIM_N},
          .arg = XENT_ARG_TARGETS,
          .v2_input = "targets",
+         .v2_dtypes = "INT64 INT32",
          .doc = "N class indices in [0, C) (hard labels), or ignore_index"},
     [XS_F_SOFT_TARGETS] =
         {.path = "soft_targets",
@@ -64,6 +66,7 @@ static const xs_field table[XS_F_COUNT] = {
          .min = 0,
          .arg = XENT_ARG_SOFT_TARGETS,
          .v2_input = "soft_targets",
+         .v2_dtypes = "FP32 FP64",
          .doc = "N rows of C class probabilities >= 0 (PyTorch's probability "
                 "targets), instead of targets"},
     [XS_F_NUM_CLASSES] = {.path = "num_classes",
@@ -93,6 +96,7 @@ static const xs_field table[XS_F_COUNT] = {
          .min = 0,
          .arg = XENT_ARG_CLASS_WEIGHTS,
          .v2_input = "class_weights",
+         .v2_dtypes = "FP32 FP64",
          .doc = "C weights >= 0, one per class (PyTorch's weight)"},
     [XS_F_LABEL_SMOOTHING] = {.path = "label_smoothing",
                               .key = "label_smoothing",
@@ -150,6 +154,7 @@ static const xs_field table[XS_F_COUNT] = {
                            .max = 1,
                            .arg = XENT_ARG_MIXUP_LAMBDA,
                            .v2_input = "mixup_lambda",
+                           .v2_dtypes = "FP32 FP64",
                            .v2_param = "mixup_lambda",
                            .doc = "lambda: one for the batch, or one per row"},
     [XS_F_MIXUP_PAIRING] =
@@ -167,6 +172,7 @@ static const xs_field table[XS_F_COUNT] = {
          .def = "\"flip\"",
          .arg = XENT_ARG_MIXUP_PAIRING,
          .v2_input = "mixup_partner",
+         .v2_dtypes = "INT64 INT32",
          .v2_param = "mixup_pairing",
          .doc = "each row's partner: flip is row N-1-n (timm), roll row "
                 "(n-1) mod N (torchvision), or N row indices"},

@@ -105,6 +105,7 @@ typedef struct xs_field {
   const char *def;          /* the default as JSON text, NULL: none     */
   xent_arg arg;             /* the libxent argument it feeds            */
   const char *v2_input;     /* Open Inference Protocol tensor, or NULL  */
+  const char *v2_dtypes;    /* its datatypes, the one metadata shows 1st */
   const char *v2_param;     /* ... or request parameter, or NULL        */
   const char *doc;          /* one line                                 */
 } xs_field;

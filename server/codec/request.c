@@ -37,6 +37,7 @@
 #include "codec.h"
 #include "codec_priv.h"
 #include "json.h"
+#include "v2.h"
 
 /* An array value being read: its storage (a sink for numbers) and shape. */
 typedef struct arr {
@@ -65,6 +66,7 @@ typedef struct val {
 } val;
 
 struct xs_parser {
+  v2_state *v2; /* an Open Inference Protocol body: v2.c reads it */
   xs_json *json;
   unsigned body;
   xs_limits lim;
@@ -604,9 +606,27 @@ xs_parser *xs_parser_new(unsigned body, const xs_limits *lim, xs_mem *mem) {
   return p;
 }
 
+xs_parser *xs_parser_new_v2(const xs_model *m, uint64_t header_len,
+                            const xs_limits *lim, xs_mem *mem) {
+  xs_parser *p = calloc(1, sizeof *p);
+  if (p == NULL)
+    return NULL;
+  p->v2 = xs__v2_new(m, header_len, lim, mem);
+  if (p->v2 == NULL) {
+    free(p);
+    return NULL;
+  }
+  return p;
+}
+
 void xs_parser_free(xs_parser *p) {
   if (p == NULL)
     return;
+  if (p->v2 != NULL) {
+    xs__v2_free(p->v2);
+    free(p);
+    return;
+  }
   for (int i = 0; i < XS_F_COUNT; i++)
     arr_release(p, &p->v[i].a);
   xs_json_free(p->json);
@@ -614,6 +634,8 @@ void xs_parser_free(xs_parser *p) {
 }
 
 int xs_parser_feed(xs_parser *p, const char *data, size_t n) {
+  if (p->v2 != NULL)
+    return xs__v2_feed(p->v2, data, n);
   const int rc = xs_json_feed(p->json, data, n);
   return rc != 0 || p->stopped ? -1 : 0;
 }
@@ -829,6 +851,8 @@ static void request_init(xs_request *req, unsigned body, xs_mem *mem) {
 }
 
 int xs_parser_finish(xs_parser *p, xs_request *req, xs_error *err) {
+  if (p->v2 != NULL)
+    return xs__v2_finish(p->v2, req, err);
   request_init(req, p->body, p->mem);
   err->kind = XS_ERR_NONE;
   err->message[0] = '\0';
@@ -873,6 +897,7 @@ void xs_request_free(xs_request *req) {
     return;
   for (int i = 0; i < XS_F_COUNT; i++)
     free(req->owned[i]);
+  free(req->v2.id);
   xs_mem_give(req->mem, req->owned_bytes);
   request_init(req, req->body, req->mem);
 }

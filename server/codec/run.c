@@ -9,6 +9,7 @@
 
 #include "codec.h"
 #include "codec_priv.h"
+#include "models.h"
 #include "writer.h"
 
 enum {
@@ -18,6 +19,9 @@ enum {
   OUT_PROBS,
   OUT_PREDICTED,
   OUT_WORKSPACE,
+  OUT_F32_GRAD, /* FP32 copies of binary outputs */
+  OUT_F32_TARGETS,
+  OUT_F32_PROBS,
   OUT_COUNT
 };
 
@@ -28,6 +32,12 @@ struct xs_response {
   size_t bytes[OUT_COUNT];
   double loss;
   xent_stats stats;
+  /* Open Inference Protocol answers */
+  double scalars[XS_V2_MAX_OUTPUTS]; /* one-element outputs            */
+  char *header;                      /* the JSON header, when binary   */
+  size_t header_len;
+  uint64_t length; /* the exact length, or 0 (streamed)                 */
+  char *id_json;   /* the request's id as a JSON string                 */
 };
 
 void xs_response_free(xs_response *r) {
@@ -35,6 +45,8 @@ void xs_response_free(xs_response *r) {
     return;
   for (int i = 0; i < OUT_COUNT; i++)
     xs__free(r->mem, r->buf[i], r->bytes[i]);
+  free(r->header);
+  free(r->id_json);
   free(r);
 }
 
@@ -95,6 +107,8 @@ static int run_loss(const xs_request *req, xs_response *r, xs_error *err) {
   /* The workspace is not needed to print. */
   xs__free(r->mem, r->buf[OUT_WORKSPACE], r->bytes[OUT_WORKSPACE]);
   r->buf[OUT_WORKSPACE] = NULL;
+  if (req->proto == XS_PROTO_V2)
+    return 0;
 
   xs_writer *w = &r->w;
   xs_writer_lit(w, "{\"n\":");
@@ -156,9 +170,166 @@ static int run_targets(const xs_request *req, xs_response *r, xs_error *err) {
     xs__error_from_xent(err, req, &xe);
     return -1;
   }
+  if (req->proto == XS_PROTO_V2)
+    return 0;
   xs_writer_lit(&r->w, "{\"targets\":");
   xs_writer_mat(&r->w, r->buf[OUT_TARGETS], n, C);
   xs_writer_lit(&r->w, "}");
+  return 0;
+}
+
+/* ------------------------------------------- Open Inference Protocol -- */
+
+/* An N x C output as FP32: the doubles rounded once, into slot f32. */
+static const float *as_f32(xs_response *r, int slot, const double *v,
+                           size_t count, xs_error *err) {
+  if (alloc_out(r, slot, 1, count, sizeof(float), err) != 0)
+    return NULL;
+  float *f = r->buf[slot];
+  for (size_t i = 0; i < count; i++)
+    f[i] = (float)v[i];
+  return f;
+}
+
+/* The response of an infer request: a JSON object of outputs in the order
+ * asked, each with its data (JSON) or its binary_data_size (binary, its
+ * bytes after the object, as the binary tensor data extension says). */
+static int layout_v2(const xs_request *req, xs_response *r, xs_error *err) {
+  const xs_model *m = req->v2.model;
+  const size_t n = req->problem.n, C = req->problem.classes;
+  xs_writer *w = &r->w;
+  struct {
+    const void *p;
+    size_t len;
+  } bin[XS_V2_MAX_OUTPUTS];
+  int nbin = 0;
+  xs_writer_lit(w, "{\"model_name\":\"");
+  xs_writer_lit(w, xs_model_name(m));
+  xs_writer_lit(w, "\",\"model_version\":\"1\"");
+  if (req->v2.id != NULL) {
+    xs_buf id;
+    xs_buf_init(&id);
+    if (xs__buf_json_string(&id, req->v2.id) != 0) {
+      xs_buf_free(&id);
+      xs_error_set(err, XS_ERR_INTERNAL, "out of memory");
+      return -1;
+    }
+    r->id_json = id.data;
+    xs_writer_lit(w, ",\"id\":");
+    xs_writer_raw(w, id.data, id.len);
+  }
+  xs_writer_lit(w, ",\"outputs\":[");
+  for (int i = 0; i < req->v2.noutputs; i++) {
+    const xs_output_def *o = &m->outputs[req->v2.outputs[i]];
+    const int f32 = o->type == XS_OT_LOGITS && req->v2.out_f32;
+    const int binary = (req->v2.binary >> i) & 1;
+    const char *dtype = o->type == XS_OT_INT64 ? "INT64"
+                        : f32                  ? "FP32"
+                                               : "FP64";
+    xs_writer_lit(w, i > 0 ? ",{\"name\":\"" : "{\"name\":\"");
+    xs_writer_lit(w, o->name);
+    xs_writer_lit(w, "\",\"datatype\":\"");
+    xs_writer_lit(w, dtype);
+    xs_writer_lit(w, "\",\"shape\":[");
+    size_t count = 1;
+    if (o->shape == XS_OS_ONE) {
+      xs_writer_lit(w, "1]");
+    } else {
+      xs_writer_int(w, (int64_t)n);
+      count = n;
+      if (o->shape == XS_OS_NC) {
+        xs_writer_lit(w, ",");
+        xs_writer_int(w, (int64_t)C);
+        count = n * C;
+      }
+      xs_writer_lit(w, "]");
+    }
+    /* The values. */
+    const double *d = NULL;
+    const int64_t *ints = NULL;
+    int slot32 = -1;
+    switch (o->value) {
+    case XS_OV_LOSS:
+      r->scalars[i] = r->loss;
+      break;
+    case XS_OV_ACCURACY:
+      r->scalars[i] = r->stats.accuracy;
+      break;
+    case XS_OV_MEAN_CONFIDENCE:
+      r->scalars[i] = r->stats.mean_confidence;
+      break;
+    case XS_OV_ECE:
+      r->scalars[i] = r->stats.ece;
+      break;
+    case XS_OV_MEAN_ENTROPY:
+      r->scalars[i] = r->stats.mean_entropy;
+      break;
+    case XS_OV_PER_SAMPLE:
+      d = r->buf[OUT_PER_SAMPLE];
+      break;
+    case XS_OV_GRAD:
+      d = r->buf[OUT_GRAD];
+      slot32 = OUT_F32_GRAD;
+      break;
+    case XS_OV_TARGETS:
+      d = r->buf[OUT_TARGETS];
+      slot32 = OUT_F32_TARGETS;
+      break;
+    case XS_OV_PROBS:
+      d = r->buf[OUT_PROBS];
+      slot32 = OUT_F32_PROBS;
+      break;
+    case XS_OV_PREDICTED:
+      ints = r->buf[OUT_PREDICTED];
+      break;
+    }
+    if (o->shape == XS_OS_ONE)
+      d = &r->scalars[i];
+    if (binary) {
+      const void *bytes = ints != NULL ? (const void *)ints : (const void *)d;
+      size_t len = count * 8;
+      if (f32 && slot32 >= 0) {
+        bytes = as_f32(r, slot32, d, count, err);
+        if (bytes == NULL)
+          return -1;
+        len = count * 4;
+      }
+      bin[nbin].p = bytes;
+      bin[nbin].len = len;
+      nbin++;
+      xs_writer_lit(w, ",\"parameters\":{\"binary_data_size\":");
+      xs_writer_int(w, (int64_t)len);
+      xs_writer_lit(w, "}}");
+    } else {
+      xs_writer_lit(w, ",\"data\":");
+      w->f32 = f32;
+      if (ints != NULL)
+        xs_writer_ivec(w, ints, count);
+      else
+        xs_writer_vec(w, d, count);
+      w->f32 = 0;
+      xs_writer_lit(w, "}");
+    }
+  }
+  xs_writer_lit(w, "]}");
+  if (nbin == 0 || w->overflow)
+    return 0;
+  /* Binary tensors follow the JSON header, whose length the client is
+   * told first: print the header whole, then the tensors as they lie. */
+  const uint64_t bound = xs_writer_bound(w);
+  r->header = malloc((size_t)bound + 1);
+  if (r->header == NULL) {
+    xs_error_set(err, XS_ERR_INTERNAL, "out of memory");
+    return -1;
+  }
+  r->header_len = xs_writer_read(w, r->header, (size_t)bound);
+  xs_writer_init(w, req->precision);
+  xs_writer_raw(w, r->header, r->header_len);
+  r->length = r->header_len;
+  for (int i = 0; i < nbin; i++) {
+    xs_writer_raw(w, bin[i].p, bin[i].len);
+    r->length += bin[i].len;
+  }
   return 0;
 }
 
@@ -172,8 +343,10 @@ int xs_run(const xs_request *req, xs_mem *mem, xs_response **resp,
   }
   r->mem = mem;
   xs_writer_init(&r->w, req->precision);
-  const int rc = req->body == XS_BODY_TARGETS ? run_targets(req, r, err)
-                                              : run_loss(req, r, err);
+  int rc = req->body == XS_BODY_TARGETS ? run_targets(req, r, err)
+                                        : run_loss(req, r, err);
+  if (rc == 0 && req->proto == XS_PROTO_V2)
+    rc = layout_v2(req, r, err);
   if (rc == 0 && r->w.overflow) {
     xs_error_set(err, XS_ERR_INTERNAL, "the response has too many parts");
     xs_response_free(r);
@@ -193,6 +366,14 @@ size_t xs_response_read(xs_response *r, char *buf, size_t max) {
 
 uint64_t xs_response_bound(const xs_response *r) {
   return xs_writer_bound(&r->w);
+}
+
+uint64_t xs_response_length(const xs_response *r) {
+  return r->length;
+}
+
+uint64_t xs_response_header_length(const xs_response *r) {
+  return r->length > 0 ? r->header_len : 0;
 }
 
 int xs_run_to_buf(const xs_request *req, xs_buf *out, xs_error *err) {

@@ -36,6 +36,7 @@ static xs_part *add(xs_writer *w, xs_part_kind kind) {
   xs_part *p = &w->parts[w->nparts++];
   memset(p, 0, sizeof *p);
   p->kind = kind;
+  p->f32 = w->f32;
   return p;
 }
 
@@ -74,6 +75,14 @@ void xs_writer_mat(xs_writer *w, const double *m, size_t n, size_t cols) {
   }
 }
 
+void xs_writer_raw(xs_writer *w, const void *bytes, size_t n) {
+  xs_part *p = add(w, XS_P_RAW);
+  if (p != NULL) {
+    p->data = bytes;
+    p->n = n;
+  }
+}
+
 void xs_writer_ivec(xs_writer *w, const int64_t *v, size_t n) {
   xs_part *p = add(w, XS_P_IVEC);
   if (p != NULL) {
@@ -82,10 +91,10 @@ void xs_writer_ivec(xs_writer *w, const int64_t *v, size_t n) {
   }
 }
 
-static size_t num(const xs_writer *w, double v, char *out) {
+static size_t num(const xs_writer *w, const xs_part *p, double v, char *out) {
   /* float32 text only where a float can hold the value; a double beyond
    * FLT_MAX prints in full rather than as an infinity. */
-  if (w->precision == XS_FLOAT32 && fabs(v) <= FLT_MAX)
+  if ((w->precision == XS_FLOAT32 || p->f32) && fabs(v) <= FLT_MAX)
     return xs_format_float((float)v, out);
   return xs_format_double(v, out);
 }
@@ -102,6 +111,8 @@ static size_t tokens(const xs_part *p) {
     return p->n + 1;
   case XS_P_MAT:
     return p->n == 0 || p->cols == 0 ? p->n + 1 : p->n * p->cols;
+  case XS_P_RAW:
+    return p->n; /* bytes: read() copies them in runs */
   }
   return 0;
 }
@@ -118,7 +129,7 @@ static size_t token(const xs_writer *w, const xs_part *p, size_t k, char *out) {
     return n;
   }
   case XS_P_NUM:
-    return num(w, p->num, out);
+    return num(w, p, p->num, out);
   case XS_P_INT:
     return xs__format_int(p->i, out);
   case XS_P_VEC:
@@ -131,8 +142,11 @@ static size_t token(const xs_writer *w, const xs_part *p, size_t k, char *out) {
     }
     out[o++] = k == 0 ? '[' : ',';
     if (p->kind == XS_P_VEC)
-      return o + num(w, ((const double *)p->data)[k], out + o);
+      return o + num(w, p, ((const double *)p->data)[k], out + o);
     return o + xs__format_int(((const int64_t *)p->data)[k], out + o);
+  case XS_P_RAW:
+    out[0] = ((const char *)p->data)[k];
+    return 1;
   case XS_P_MAT: {
     if (p->n == 0) {
       memcpy(out, "[]", 2);
@@ -153,7 +167,7 @@ static size_t token(const xs_writer *w, const xs_part *p, size_t k, char *out) {
     } else {
       out[o++] = ',';
     }
-    o += num(w, ((const double *)p->data)[k], out + o);
+    o += num(w, p, ((const double *)p->data)[k], out + o);
     if (c + 1 == p->cols) {
       out[o++] = ']';
       if (r + 1 == p->n)
@@ -186,6 +200,15 @@ size_t xs_writer_read(xs_writer *w, char *buf, size_t max) {
       w->pos = 0;
       continue;
     }
+    if (p->kind == XS_P_RAW) {
+      size_t n = count - w->pos;
+      if (n > max - done)
+        n = max - done;
+      memcpy(buf + done, (const char *)p->data + w->pos, n);
+      w->pos += n;
+      done += n;
+      continue;
+    }
     /* In place while there is room for any token. */
     while (w->pos < count && max - done >= XS__TOKEN_MAX)
       done += token(w, p, w->pos++, buf + done);
@@ -203,6 +226,8 @@ uint64_t xs_writer_bound(const xs_writer *w) {
     const xs_part *p = &w->parts[i];
     if (p->kind == XS_P_LIT)
       b += strlen(p->lit);
+    else if (p->kind == XS_P_RAW)
+      b += p->n;
     else
       b += (uint64_t)tokens(p) * XS__NUM_TOKEN;
   }

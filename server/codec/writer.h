@@ -12,15 +12,16 @@
 
 #include "codec.h"
 
-enum { XS_WRITER_PARTS = 40 };
+enum { XS_WRITER_PARTS = 192 };
 
 typedef enum xs_part_kind {
-  XS_P_LIT, /* text, at most 64 bytes                               */
-  XS_P_NUM, /* one number                                           */
-  XS_P_INT, /* one integer                                          */
-  XS_P_VEC, /* [x, ...] of n doubles                                */
-  XS_P_MAT, /* [[x, ...], ...] of n rows of cols doubles            */
-  XS_P_IVEC /* [i, ...] of n int64                                  */
+  XS_P_LIT,  /* text, at most 64 bytes                               */
+  XS_P_NUM,  /* one number                                           */
+  XS_P_INT,  /* one integer                                          */
+  XS_P_VEC,  /* [x, ...] of n doubles                                */
+  XS_P_MAT,  /* [[x, ...], ...] of n rows of cols doubles            */
+  XS_P_IVEC, /* [i, ...] of n int64                                  */
+  XS_P_RAW   /* n bytes as they are (binary tensor data, JSON text)  */
 } xs_part_kind;
 
 typedef struct xs_part {
@@ -30,6 +31,7 @@ typedef struct xs_part {
   int64_t i;
   const void *data;
   size_t n, cols;
+  int f32; /* numbers as float32 text */
 } xs_part;
 
 typedef struct xs_writer {
@@ -37,6 +39,7 @@ typedef struct xs_writer {
   int nparts;
   int overflow; /* a part was added past XS_WRITER_PARTS (a bug) */
   xs_precision precision;
+  int f32;    /* parts added now print float32 text        */
   int at;     /* current part                              */
   size_t pos; /* next token of the current part            */
   char pend[64];
@@ -50,6 +53,7 @@ void xs_writer_int(xs_writer *w, int64_t v);
 void xs_writer_vec(xs_writer *w, const double *v, size_t n);
 void xs_writer_mat(xs_writer *w, const double *m, size_t n, size_t cols);
 void xs_writer_ivec(xs_writer *w, const int64_t *v, size_t n);
+void xs_writer_raw(xs_writer *w, const void *bytes, size_t n);
 
 /* The next at most max bytes; 0 when the body is complete. */
 size_t xs_writer_read(xs_writer *w, char *buf, size_t max);

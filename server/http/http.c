@@ -46,6 +46,18 @@
 /* Answers up to this size are printed whole and sent with a length; larger
  * ones are streamed. */
 enum { XS_BUFFERED_MAX = 64 * 1024, XS_STREAM_BLOCK = 64 * 1024 };
+enum { XS_V2_MODELS_MAX = 8 };
+
+/* The routes of the Open Inference Protocol (KServe v2 / Triton HTTP). */
+typedef enum v2_kind {
+  V2_NONE = 0,
+  V2_SERVER,      /* GET /v2                                            */
+  V2_LIVE,        /* GET /v2/health/live                                */
+  V2_READY,       /* GET /v2/health/ready                               */
+  V2_MODEL,       /* GET /v2/models/<m>[/versions/<v>]                  */
+  V2_MODEL_READY, /* GET .../ready                                      */
+  V2_INFER        /* POST .../infer                                     */
+} v2_kind;
 
 struct xs_http {
   struct MHD_Daemon *daemon;
@@ -59,6 +71,8 @@ struct xs_http {
   unsigned port;
   xs_buf health;
   xs_buf info;
+  xs_buf v2_server;                   /* GET /v2                       */
+  xs_buf v2_models[XS_V2_MODELS_MAX]; /* GET /v2/models/<m>            */
 };
 
 /* What a compute request owns that may outlive its request state: the
@@ -75,13 +89,16 @@ typedef struct job {
 typedef struct req_state {
   xs_route route;
   unsigned body; /* XS_BODY_* of a compute route, else 0 */
-  xs_error err;  /* decided before or while the body is read */
+  v2_kind v2;    /* a /v2 route: errors are {"error": message} */
+  const xs_model *model;
+  xs_error err; /* decided before or while the body is read */
   xs_parser *parser;
   job *job;
   uint64_t bytes_in;
   uint64_t bytes_out;
-  int status;  /* 0 until an answer is queued */
-  int counted; /* holds a compute place */
+  int status;          /* 0 until an answer is queued */
+  int counted;         /* holds a compute place */
+  uint64_t header_len; /* of a binary answer's JSON header, else 0 */
   struct timespec t0;
   char method[16];
   char path[256];
@@ -201,7 +218,12 @@ static enum MHD_Result queue_response(xs_http *h, struct MHD_Connection *c,
                                       const char *hname, const char *hvalue) {
   if (resp == NULL)
     return MHD_NO;
-  const enum MHD_Result ok = add_headers(h, resp, content_type, hname, hvalue);
+  enum MHD_Result ok = add_headers(h, resp, content_type, hname, hvalue);
+  if (r->header_len > 0) { /* the binary tensor data extension */
+    char len[24];
+    snprintf(len, sizeof len, "%" PRIu64, r->header_len);
+    ok &= MHD_add_response_header(resp, "Inference-Header-Content-Length", len);
+  }
   const enum MHD_Result queued =
       ok == MHD_YES ? MHD_queue_response(c, (unsigned)status, resp) : MHD_NO;
   MHD_destroy_response(resp);
@@ -244,7 +266,8 @@ static enum MHD_Result queue_error(xs_http *h, struct MHD_Connection *c,
                                    req_state *r, const xs_error *err) {
   xs_buf out;
   xs_buf_init(&out);
-  if (xs_error_write(err, &out) != 0) {
+  if ((r->v2 != V2_NONE ? xs_error_write_v2(err, &out)
+                        : xs_error_write(err, &out)) != 0) {
     xs_buf_free(&out);
     return MHD_NO;
   }
@@ -252,7 +275,7 @@ static enum MHD_Result queue_error(xs_http *h, struct MHD_Connection *c,
   const char *hvalue = NULL;
   if (err->kind == XS_ERR_METHOD_NOT_ALLOWED) {
     hname = MHD_HTTP_HEADER_ALLOW;
-    hvalue = r->body != 0 ? "POST" : "GET, HEAD";
+    hvalue = r->body != 0 || r->v2 == V2_INFER ? "POST" : "GET, HEAD";
   } else if (err->kind == XS_ERR_SHUTTING_DOWN ||
              err->kind == XS_ERR_OVERLOADED) {
     hname = MHD_HTTP_HEADER_RETRY_AFTER;
@@ -277,50 +300,148 @@ static void release_place(xs_http *h, req_state *r) {
   }
 }
 
+/* "/v2..." into its route and model; 0, or -1 with a 404 in err. Models
+ * have one version, "1"; a path may name it. */
+static int v2_route(const char *url, v2_kind *kind, const xs_model **model,
+                    xs_error *err) {
+  static const char prefix[] = "/v2/models/";
+  *model = NULL;
+  if (strcmp(url, "/v2") == 0 || strcmp(url, "/v2/") == 0) {
+    *kind = V2_SERVER;
+    return 0;
+  }
+  if (strcmp(url, "/v2/health/live") == 0) {
+    *kind = V2_LIVE;
+    return 0;
+  }
+  if (strcmp(url, "/v2/health/ready") == 0) {
+    *kind = V2_READY;
+    return 0;
+  }
+  if (strncmp(url, prefix, sizeof prefix - 1) != 0) {
+    xs_error_set(err, XS_ERR_NOT_FOUND,
+                 "no such path; GET /v2 describes the "
+                 "server");
+    return -1;
+  }
+  const char *name = url + sizeof prefix - 1;
+  const char *slash = strchr(name, '/');
+  const size_t len = slash != NULL ? (size_t)(slash - name) : strlen(name);
+  *model = xs_model_find(name, len);
+  if (*model == NULL) {
+    xs_error_set(err, XS_ERR_NOT_FOUND,
+                 "unknown model '%.*s'; the models are cross_entropy and "
+                 "mixup_target",
+                 (int)(len < 64 ? len : 64), name);
+    return -1;
+  }
+  const char *rest = slash != NULL ? slash : "";
+  static const char versions[] = "/versions/";
+  if (strncmp(rest, versions, sizeof versions - 1) == 0) {
+    const char *v = rest + sizeof versions - 1;
+    const char *vs = strchr(v, '/');
+    const size_t vl = vs != NULL ? (size_t)(vs - v) : strlen(v);
+    if (vl != 1 || v[0] != '1') {
+      xs_error_set(err, XS_ERR_NOT_FOUND,
+                   "unknown version '%.*s' of model %s; its version is 1",
+                   (int)(vl < 32 ? vl : 32), v, xs_model_name(*model));
+      return -1;
+    }
+    rest = vs != NULL ? vs : "";
+  }
+  if (rest[0] == '\0')
+    *kind = V2_MODEL;
+  else if (strcmp(rest, "/ready") == 0)
+    *kind = V2_MODEL_READY;
+  else if (strcmp(rest, "/infer") == 0)
+    *kind = V2_INFER;
+  else {
+    xs_error_set(err, XS_ERR_NOT_FOUND, "no such path under model %s",
+                 xs_model_name(*model));
+    return -1;
+  }
+  return 0;
+}
+
+/* A header's value as a strict decimal: 0 ok (*v), -1 malformed. */
+static int header_u64(const char *text, unsigned long long *v) {
+  errno = 0;
+  char *end = NULL;
+  if (text[0] < '0' || text[0] > '9')
+    return -1;
+  *v = strtoull(text, &end, 10);
+  return errno != 0 || *end != '\0' ? -1 : 0;
+}
+
+/* The media types a POST may carry: JSON on /v1; on /v2 also the binary
+ * type, or none (tritonclient sends none). */
+static int accepted_type(const req_state *r, const char *ct) {
+  if (is_json_type(ct))
+    return 1;
+  if (r->v2 == V2_NONE)
+    return 0;
+  if (ct == NULL || ct[0] == '\0')
+    return 1;
+  static const char octet[] = "application/octet-stream";
+  return strncasecmp(ct, octet, sizeof octet - 1) == 0 &&
+         (ct[sizeof octet - 1] == '\0' || ct[sizeof octet - 1] == ';');
+}
+
 /* Judges a request from its headers alone (first call). */
 static void judge_headers(xs_http *h, struct MHD_Connection *c, const char *url,
                           const char *method, req_state *r) {
   const route_def *def = NULL;
-  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-    if (strcmp(routes[i].path, url) == 0) {
-      def = &routes[i];
-      break;
+  route_kind kind = ROUTE_GET;
+  const char *path = url;
+  if (strncmp(url, "/v2", 3) == 0 && (url[3] == '\0' || url[3] == '/')) {
+    r->route = XS_ROUTE_V2;
+    r->v2 = V2_SERVER; /* errors in the protocol's shape from here on */
+    if (v2_route(url, &r->v2, &r->model, &r->err) != 0)
+      return;
+    if (r->v2 == V2_INFER) {
+      r->route = XS_ROUTE_V2_INFER;
+      kind = ROUTE_POST;
+      r->body = xs_model_body(r->model);
     }
-  if (def == NULL) {
-    r->route = XS_ROUTE_OTHER;
-    xs_error_set(&r->err, XS_ERR_NOT_FOUND,
-                 "no such path; GET /v1 lists the endpoints");
-    return;
+  } else {
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+      if (strcmp(routes[i].path, url) == 0) {
+        def = &routes[i];
+        break;
+      }
+    if (def == NULL) {
+      r->route = XS_ROUTE_OTHER;
+      xs_error_set(&r->err, XS_ERR_NOT_FOUND,
+                   "no such path; GET /v1 lists the endpoints");
+      return;
+    }
+    r->route = def->route;
+    r->body = def->body;
+    kind = def->kind;
+    path = def->path;
   }
-  r->route = def->route;
-  r->body = def->body;
-  if (def->kind == ROUTE_GET) {
+  if (kind == ROUTE_GET) {
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
         strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
       xs_error_set(&r->err, XS_ERR_METHOD_NOT_ALLOWED,
-                   "%s takes GET or HEAD, not %.16s", def->path, method);
+                   "%.200s takes GET or HEAD, not %.16s", path, method);
     return;
   }
   if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
-    xs_error_set(&r->err, XS_ERR_METHOD_NOT_ALLOWED, "%s takes POST, not %.16s",
-                 def->path, method);
+    xs_error_set(&r->err, XS_ERR_METHOD_NOT_ALLOWED,
+                 "%.200s takes POST, not %.16s", path, method);
     return;
   }
   const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                MHD_HTTP_HEADER_CONTENT_LENGTH);
   unsigned long long length = 0;
-  if (cl != NULL) {
-    errno = 0;
-    char *end = NULL;
-    length = strtoull(cl, &end, 10);
-    const int bad = errno != 0 || end == cl || *end != '\0';
-    if (bad || length > h->cfg.max_body_bytes) {
-      xs_error_set(&r->err, XS_ERR_PAYLOAD_TOO_LARGE,
-                   "the body is over the limit of %llu bytes "
-                   "(--max-body-bytes)",
-                   (unsigned long long)h->cfg.max_body_bytes);
-      return;
-    }
+  if (cl != NULL &&
+      (header_u64(cl, &length) != 0 || length > h->cfg.max_body_bytes)) {
+    xs_error_set(&r->err, XS_ERR_PAYLOAD_TOO_LARGE,
+                 "the body is over the limit of %llu bytes "
+                 "(--max-body-bytes)",
+                 (unsigned long long)h->cfg.max_body_bytes);
+    return;
   }
   if (cl == NULL && !is_chunked(c)) {
     xs_error_set(&r->err, XS_ERR_LENGTH_REQUIRED,
@@ -329,10 +450,28 @@ static void judge_headers(xs_http *h, struct MHD_Connection *c, const char *url,
   }
   const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                MHD_HTTP_HEADER_CONTENT_TYPE);
-  if (!is_json_type(ct)) {
+  if (!accepted_type(r, ct)) {
     xs_error_set(&r->err, XS_ERR_UNSUPPORTED_MEDIA,
-                 "send the body as Content-Type: application/json");
+                 r->v2 != V2_NONE ? "send the body as application/json, "
+                                    "application/octet-stream or with no "
+                                    "Content-Type"
+                                  : "send the body as Content-Type: "
+                                    "application/json");
     return;
+  }
+  /* The binary tensor data extension: the JSON header's length. */
+  unsigned long long header_len = 0;
+  const char *ihcl = MHD_lookup_connection_value(
+      c, MHD_HEADER_KIND, "Inference-Header-Content-Length");
+  if (r->v2 == V2_INFER && ihcl != NULL) {
+    if (header_u64(ihcl, &header_len) != 0 || header_len == 0 ||
+        (cl != NULL && header_len > length)) {
+      xs_error_set(&r->err, XS_ERR_INVALID_ARGUMENT,
+                   "Inference-Header-Content-Length '%.32s' is not a length "
+                   "within the body's %llu bytes",
+                   ihcl, length);
+      return;
+    }
   }
   const unsigned n = atomic_fetch_add(&h->computing, 1u);
   if (n >= h->cfg.max_in_flight) {
@@ -343,8 +482,11 @@ static void judge_headers(xs_http *h, struct MHD_Connection *c, const char *url,
   }
   r->counted = 1;
   r->job = job_new(h);
-  r->parser =
-      r->job != NULL ? xs_parser_new(r->body, &h->limits, &r->job->mem) : NULL;
+  if (r->job != NULL)
+    r->parser =
+        r->v2 == V2_INFER
+            ? xs_parser_new_v2(r->model, header_len, &h->limits, &r->job->mem)
+            : xs_parser_new(r->body, &h->limits, &r->job->mem);
   if (r->parser == NULL) {
     xs_error_set(&r->err, XS_ERR_INTERNAL, "out of memory");
     return;
@@ -400,7 +542,10 @@ static enum MHD_Result answer_compute(xs_http *h, struct MHD_Connection *c,
   if (rc != 0)
     return queue_error(h, c, r, &err);
   j->resp = resp;
-  const uint64_t bound = xs_response_bound(resp);
+  r->header_len = xs_response_header_length(resp);
+  const char *type = r->header_len > 0 ? "application/octet-stream" : json_type;
+  const uint64_t length = xs_response_length(resp);
+  const uint64_t bound = length > 0 ? length : xs_response_bound(resp);
   if (bound <= XS_BUFFERED_MAX) {
     xs_buf out;
     xs_buf_init(&out);
@@ -411,14 +556,50 @@ static enum MHD_Result answer_compute(xs_http *h, struct MHD_Connection *c,
     xs_response_free(resp);
     j->resp = NULL;
     xs_mem_close(&j->mem);
-    return queue(h, c, r, 200, &out, json_type, NULL, NULL);
+    return queue(h, c, r, 200, &out, type, NULL, NULL);
   }
-  struct MHD_Response *mr = MHD_create_response_from_callback(
-      MHD_SIZE_UNKNOWN, XS_STREAM_BLOCK, read_job, j, free_job);
+  /* Streamed: with its length when it is known (binary tensors), else
+   * chunked. */
+  struct MHD_Response *mr =
+      MHD_create_response_from_callback(length > 0 ? length : MHD_SIZE_UNKNOWN,
+                                        XS_STREAM_BLOCK, read_job, j, free_job);
   if (mr == NULL)
     return MHD_NO;
   j->refs++; /* the response's reference */
-  return queue_response(h, c, r, 200, mr, json_type, NULL, NULL);
+  return queue_response(h, c, r, 200, mr, type, NULL, NULL);
+}
+
+/* The GET routes of the Open Inference Protocol. */
+static enum MHD_Result answer_v2(xs_http *h, struct MHD_Connection *c,
+                                 req_state *r) {
+  static const xs_buf live = {(char *)"{\"live\":true}", 13, 0};
+  static const xs_buf ready = {(char *)"{\"ready\":true}", 14, 0};
+  const int draining = atomic_load_explicit(&h->draining, memory_order_relaxed);
+  switch (r->v2) {
+  case V2_SERVER:
+    return queue_static(h, c, r, 200, &h->v2_server);
+  case V2_LIVE:
+    return queue_static(h, c, r, 200, &live);
+  case V2_READY:
+  case V2_MODEL_READY:
+    if (draining) {
+      xs_error err;
+      xs_error_set(&err, XS_ERR_SHUTTING_DOWN, "xentd is shutting down");
+      return queue_error(h, c, r, &err);
+    }
+    if (r->v2 == V2_READY)
+      return queue_static(h, c, r, 200, &ready);
+    return queue_static(h, c, r, 200,
+                        &h->v2_models[xs_model_index(r->model) + 4]);
+  case V2_MODEL:
+    return queue_static(h, c, r, 200, &h->v2_models[xs_model_index(r->model)]);
+  case V2_INFER:
+  case V2_NONE:
+    break;
+  }
+  xs_error err;
+  xs_error_set(&err, XS_ERR_NOT_FOUND, "no such path");
+  return queue_error(h, c, r, &err);
 }
 
 static enum MHD_Result answer(xs_http *h, struct MHD_Connection *c,
@@ -430,7 +611,10 @@ static enum MHD_Result answer(xs_http *h, struct MHD_Connection *c,
   switch (r->route) {
   case XS_ROUTE_LOSS:
   case XS_ROUTE_TARGETS:
+  case XS_ROUTE_V2_INFER:
     return answer_compute(h, c, r);
+  case XS_ROUTE_V2:
+    return answer_v2(h, c, r);
   case XS_ROUTE_READYZ:
     if (atomic_load_explicit(&h->draining, memory_order_relaxed)) {
       xs_error err;
@@ -602,12 +786,28 @@ static int build_bodies(xs_http *h) {
     rc |= xs_fields_describe(routes[i].body, b);
   }
   rc |= lit(b, "}}");
+
+  /* The Open Inference Protocol: the server, each model's metadata, and
+   * (at index + 4) each model's readiness. */
+  rc |= lit(&h->v2_server, "{\"name\":\"xent\",\"version\":\"");
+  rc |= lit(&h->v2_server, version);
+  rc |= lit(&h->v2_server, "\",\"extensions\":[\"binary_tensor_data\"]}");
+  for (int i = 0; i < xs_model_count() && i < 4; i++) {
+    const xs_model *m = xs_model_at(i);
+    rc |= xs_model_metadata(m, &h->v2_models[i]);
+    rc |= lit(&h->v2_models[i + 4], "{\"name\":\"");
+    rc |= lit(&h->v2_models[i + 4], xs_model_name(m));
+    rc |= lit(&h->v2_models[i + 4], "\",\"ready\":true}");
+  }
   return rc != 0 ? -1 : 0;
 }
 
 static void free_handle(xs_http *h) {
   xs_buf_free(&h->health);
   xs_buf_free(&h->info);
+  xs_buf_free(&h->v2_server);
+  for (int i = 0; i < XS_V2_MODELS_MAX; i++)
+    xs_buf_free(&h->v2_models[i]);
   free(h);
 }
 
@@ -627,6 +827,9 @@ xs_http *xs_http_start(const xs_config *cfg, char *err, size_t err_size) {
   xs_metrics_init(&h->metrics);
   xs_buf_init(&h->health);
   xs_buf_init(&h->info);
+  xs_buf_init(&h->v2_server);
+  for (int i = 0; i < XS_V2_MODELS_MAX; i++)
+    xs_buf_init(&h->v2_models[i]);
   if (build_bodies(h) != 0) {
     snprintf(err, err_size, "out of memory");
     free_handle(h);

@@ -25,7 +25,8 @@ _Static_assert(sizeof bucket_le / sizeof bucket_le[0] == XS_LATENCY_BUCKETS,
                "one bound per bucket");
 
 static const char *const route_names[XS_ROUTE_COUNT] = {
-    "loss", "targets", "healthz", "readyz", "metrics", "v1", "other"};
+    "loss", "targets",  "healthz", "readyz", "metrics",
+    "v1",   "v2_infer", "v2",      "other"};
 
 void xs_metrics_init(xs_metrics *m) {
   for (int r = 0; r < XS_ROUTE_COUNT; r++) {

@@ -20,11 +20,14 @@ typedef enum xs_route {
   XS_ROUTE_READYZ,
   XS_ROUTE_METRICS,
   XS_ROUTE_V1,
-  XS_ROUTE_OTHER, /* every path that is not a route (404) */
+  XS_ROUTE_V2_INFER, /* POST /v2/models/<model>[/versions/<v>]/infer */
+  XS_ROUTE_V2,       /* the other /v2 routes: metadata, health     */
+  XS_ROUTE_OTHER,    /* every path that is not a route (404)       */
   XS_ROUTE_COUNT
 } xs_route;
 
-/* "loss", "targets", "healthz", "readyz", "metrics", "v1", "other". */
+/* "loss", "targets", "healthz", "readyz", "metrics", "v1", "v2_infer",
+ * "v2", "other". */
 const char *xs_route_name(xs_route route);
 
 enum { XS_STATUS_MIN = 100, XS_STATUS_MAX = 599 };

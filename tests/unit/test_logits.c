@@ -94,7 +94,8 @@ static void assert_same(const char *what, const xent_problem *half,
     }
     ck_assert_msg(i == a.n, "%s, %s kernel: per_sample[%zu] %.17g vs %.17g",
                   what, xent_kernel_name(KERNELS[k]), i,
-                  ra.per_sample[i < a.n ? i : 0], rb.per_sample[i < a.n ? i : 0]);
+                  ra.per_sample[i < a.n ? i : 0],
+                  rb.per_sample[i < a.n ? i : 0]);
     i = 0;
     while (i < nc && ra.grad[i] == rb.grad[i] && ra.probs[i] == rb.probs[i] &&
            ra.q[i] == rb.q[i]) {
@@ -104,8 +105,8 @@ static void assert_same(const char *what, const xent_problem *half,
     ck_assert_msg(i == nc,
                   "%s, %s kernel: element %zu grad %.17g/%.17g probs "
                   "%.17g/%.17g q %.17g/%.17g",
-                  what, xent_kernel_name(KERNELS[k]), i, ra.grad[j],
-                  rb.grad[j], ra.probs[j], rb.probs[j], ra.q[j], rb.q[j]);
+                  what, xent_kernel_name(KERNELS[k]), i, ra.grad[j], rb.grad[j],
+                  ra.probs[j], rb.probs[j], ra.q[j], rb.q[j]);
     result_free(&ra);
     result_free(&rb);
   }
@@ -344,8 +345,8 @@ START_TEST(minus_inf_masks) {
     const uint16_t one = d == 0 ? 0x3C00 : 0x3F80;
     const uint16_t two = d == 0 ? 0x4000 : 0x4000;
     uint16_t h[2 * 4] = {one, ninf, two, 0, ninf, one, 0, two};
-    const double x[2 * 4] = {1.0, -INFINITY, 2.0, 0.0,
-                             -INFINITY, 1.0, 0.0, 2.0};
+    const double x[2 * 4] = {1.0,       -INFINITY, 2.0, 0.0,
+                             -INFINITY, 1.0,       0.0, 2.0};
     int64_t t[2] = {2, 3};
     xent_problem half = half_hard(2, 4, dtype, h, t);
     half.label_smoothing = 0.3;
