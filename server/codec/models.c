@@ -17,8 +17,8 @@ static const struct {
   const char *name;
   size_t size;
 } dtypes[XS_V2_DTYPE_COUNT] = {
-    [XS_V2_FP64] = {"FP64", 8}, [XS_V2_FP32] = {"FP32", 4},
-    [XS_V2_FP16] = {"FP16", 2}, [XS_V2_BF16] = {"BF16", 2},
+    [XS_V2_FP64] = {"FP64", 8},   [XS_V2_FP32] = {"FP32", 4},
+    [XS_V2_FP16] = {"FP16", 2},   [XS_V2_BF16] = {"BF16", 2},
     [XS_V2_INT64] = {"INT64", 8}, [XS_V2_INT32] = {"INT32", 4},
 };
 

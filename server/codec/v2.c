@@ -48,7 +48,7 @@ typedef struct tensor {
   int has_dtype;
   int64_t binary_size; /* -1: not binary                           */
   int has_data;
-  int binary_data; /* an output asked binary (-1: not said)         */
+  int binary_data;   /* an output asked binary (-1: not said)         */
   xs_json_sink sink; /* JSON data, as doubles                       */
   struct v2_state *st;
   void *bin; /* the binary bytes                                     */
@@ -63,14 +63,14 @@ typedef struct param {
 
 /* Where the header's reader stands. */
 typedef enum place {
-  AT_TOP,         /* members of the request object                    */
-  AT_PARAMS,      /* members of "parameters"                          */
-  AT_LIST,        /* elements of "inputs" / "outputs"                 */
-  AT_TENSOR,      /* members of one input / output                    */
-  AT_TPARAMS,     /* members of an input's / output's "parameters"    */
-  AT_SHAPE,       /* elements of "shape"                              */
-  AT_DATA,        /* inside "data"                                    */
-  AT_SKIP         /* inside a value refused already                   */
+  AT_TOP,     /* members of the request object                    */
+  AT_PARAMS,  /* members of "parameters"                          */
+  AT_LIST,    /* elements of "inputs" / "outputs"                 */
+  AT_TENSOR,  /* members of one input / output                    */
+  AT_TPARAMS, /* members of an input's / output's "parameters"    */
+  AT_SHAPE,   /* elements of "shape"                              */
+  AT_DATA,    /* inside "data"                                    */
+  AT_SKIP     /* inside a value refused already                   */
 } place;
 
 typedef struct v2_state {
@@ -84,11 +84,11 @@ typedef struct v2_state {
   /* reading the header */
   int depth;
   place at;
-  int list;        /* 0 inputs, 1 outputs                            */
-  int key;         /* the member being read (KEY_*), -1 none         */
-  int skip_to;     /* depth that ends a skipped value                */
-  place resume;    /* where reading resumes after it                 */
-  int data_depth;  /* depth of the outermost "data" array            */
+  int list;       /* 0 inputs, 1 outputs                            */
+  int key;        /* the member being read (KEY_*), -1 none         */
+  int skip_to;    /* depth that ends a skipped value                */
+  place resume;   /* where reading resumes after it                 */
+  int data_depth; /* depth of the outermost "data" array            */
   tensor in[MAX_TENSORS];
   int nin;
   tensor out[MAX_TENSORS];
@@ -161,8 +161,7 @@ static int data_grow(xs_json_sink *sink, size_t at_least) {
     fail(s, XS_ERR_PAYLOAD_TOO_LARGE,
          "%s has more than %zu elements, the limit of this server "
          "(--max-elements)",
-         t->name[0] != '\0' ? t->name : "an input's data",
-         s->lim.max_elements);
+         t->name[0] != '\0' ? t->name : "an input's data", s->lim.max_elements);
     sink->type = XS_SINK_OFF;
     return -1;
   }
@@ -439,7 +438,8 @@ static void on_scalar(void *ctx, const xs_json_value *v) {
           !(is_key(v->str, v->len, "1") || v->len == 0))
         BAD(s, "\"model_version\" must be \"1\"");
     } else if (key >= 0) {
-      BAD(s, "\"%s\" must be %s", key == KEY_PARAMETERS ? "parameters" : "inputs",
+      BAD(s, "\"%s\" must be %s",
+          key == KEY_PARAMETERS ? "parameters" : "inputs",
           key == KEY_PARAMETERS ? "an object" : "an array of objects");
     }
     return;
@@ -480,8 +480,9 @@ static void on_scalar(void *ctx, const xs_json_value *v) {
         char name[NAME_MAX_LEN + 1] = "";
         if (v->kind == XS_JSON_STRING)
           copy_name(name, v->str, v->len);
-        BAD(s, "%s: datatype \"%s\" is not one xentd reads (FP64, FP32, "
-               "FP16, BF16, INT64, INT32)",
+        BAD(s,
+            "%s: datatype \"%s\" is not one xentd reads (FP64, FP32, "
+            "FP16, BF16, INT64, INT32)",
             t->name[0] != '\0' ? t->name : "an input", name);
       }
     } else if (key >= 0) {
@@ -573,8 +574,9 @@ static void header_done(v2_state *s) {
       return;
     }
     if (t->has_data == (t->binary_size >= 0)) {
-      BAD(s, "%s needs exactly one of \"data\" and parameters."
-             "binary_data_size",
+      BAD(s,
+          "%s needs exactly one of \"data\" and parameters."
+          "binary_data_size",
           t->name);
       return;
     }
@@ -850,8 +852,8 @@ static void bind_input(v2_state *s, tensor *t, xs_request *req, size_t N,
   for (int k = 0; ok && k < f->rank; k++)
     ok = f->dims[k] == XS_DIM_ANY || (uint64_t)t->shape[k] == want[f->dims[k]];
   /* mixup_lambda may also be one value for the batch, [1]. */
-  const int batch_one = id == XS_F_MIXUP_LAMBDA && t->rank == 1 &&
-                        t->shape[0] == 1;
+  const int batch_one =
+      id == XS_F_MIXUP_LAMBDA && t->rank == 1 && t->shape[0] == 1;
   if (!ok && !batch_one) {
     char shape[96] = "";
     size_t used = 0;
@@ -859,8 +861,8 @@ static void bind_input(v2_state *s, tensor *t, xs_request *req, size_t N,
       used += (size_t)snprintf(shape + used, sizeof shape - used, "%s%" PRId64,
                                k > 0 ? ", " : "", t->shape[k]);
     if (f->rank == 2)
-      BAD(s, "%s has shape [%s], the batch needs [%zu, %zu]", t->name, shape,
-          N, C);
+      BAD(s, "%s has shape [%s], the batch needs [%zu, %zu]", t->name, shape, N,
+          C);
     else
       BAD(s, "%s has shape [%s], the batch needs [%zu]", t->name, shape,
           f->dims[0] == XS_DIM_C ? C : N);
@@ -868,28 +870,29 @@ static void bind_input(v2_state *s, tensor *t, xs_request *req, size_t N,
   }
   int overflow;
   const uint64_t count = elements(t, &overflow);
-  const uint64_t have =
-      t->binary_size >= 0
-          ? (uint64_t)t->binary_size / xs_v2_dtype_size(t->dtype)
-          : (uint64_t)t->sink.len;
-  if (overflow || (t->binary_size >= 0 &&
-                   (uint64_t)t->binary_size % xs_v2_dtype_size(t->dtype) != 0) ||
+  const uint64_t have = t->binary_size >= 0 ? (uint64_t)t->binary_size /
+                                                  xs_v2_dtype_size(t->dtype)
+                                            : (uint64_t)t->sink.len;
+  if (overflow ||
+      (t->binary_size >= 0 &&
+       (uint64_t)t->binary_size % xs_v2_dtype_size(t->dtype) != 0) ||
       count != have) {
     if (t->binary_size >= 0)
-      BAD(s, "%s: shape holds %" PRIu64 " %s elements (%" PRIu64
-             " bytes), binary_data_size is %" PRId64,
+      BAD(s,
+          "%s: shape holds %" PRIu64 " %s elements (%" PRIu64
+          " bytes), binary_data_size is %" PRId64,
           t->name, count, xs_v2_dtype_name(t->dtype),
           count * xs_v2_dtype_size(t->dtype), t->binary_size);
     else
-      BAD(s, "%s: shape holds %" PRIu64 " elements, data has %" PRIu64,
-          t->name, count, have);
+      BAD(s, "%s: shape holds %" PRIu64 " elements, data has %" PRIu64, t->name,
+          count, have);
     return;
   }
   const xs_form *form = &f->array;
   const int keep = id == XS_F_LOGITS;
   uint64_t bytes = 0;
-  void *data = convert(s, t, (size_t)count, form->store == XS_S_I64_PTR, keep,
-                       &bytes);
+  void *data =
+      convert(s, t, (size_t)count, form->store == XS_S_I64_PTR, keep, &bytes);
   if (data == NULL)
     return;
   req->owned[id] = data;
@@ -933,8 +936,9 @@ static void bind_param(v2_state *s, const param *p, xs_request *req,
     return;
   const xs_field_id id = xs__v2_param_field(p->name, s->model);
   if (id == XS_F_NONE) {
-    BAD(s, "parameter %s is not one model %s reads (GET /v2/models/%s lists "
-           "them)",
+    BAD(s,
+        "parameter %s is not one model %s reads (GET /v2/models/%s lists "
+        "them)",
         p->name, xs_model_name(s->model), xs_model_name(s->model));
     return;
   }
@@ -1008,8 +1012,9 @@ int xs__v2_finish(v2_state *s, xs_request *req, xs_error *err) {
   if (!s->failed) {
     const int i = next_binary(s);
     if (i >= 0)
-      BAD(s, "%s: binary data is %" PRIu64 " bytes short of its "
-             "binary_data_size %" PRId64,
+      BAD(s,
+          "%s: binary data is %" PRIu64 " bytes short of its "
+          "binary_data_size %" PRId64,
           s->in[i].name, (uint64_t)s->in[i].binary_size - s->in[i].bin_have,
           s->in[i].binary_size);
   }
@@ -1028,12 +1033,10 @@ int xs__v2_finish(v2_state *s, xs_request *req, xs_error *err) {
     if (m->body == XS_BODY_LOSS)
       C = def->rank >= 2 ? (size_t)def->shape[1] : 0;
     const int want_rank = m->body == XS_BODY_LOSS ? 2 : 1;
-    if (def->rank != want_rank || N == 0 ||
-        (m->body == XS_BODY_LOSS && C == 0))
+    if (def->rank != want_rank || N == 0 || (m->body == XS_BODY_LOSS && C == 0))
       BAD(s, "%s must have shape [%s] with N >= 1%s", shaper,
           want_rank == 2 ? "N, C" : "N", want_rank == 2 ? " and C >= 1" : "");
-    else if (N > s->lim.max_rows ||
-             (C > 0 && C > s->lim.max_elements / N))
+    else if (N > s->lim.max_rows || (C > 0 && C > s->lim.max_elements / N))
       fail(s, XS_ERR_PAYLOAD_TOO_LARGE,
            "%s: %zu x %zu is over the limits of this server (--max-rows "
            "%zu, --max-elements %zu)",
@@ -1061,8 +1064,7 @@ int xs__v2_finish(v2_state *s, xs_request *req, xs_error *err) {
   for (int i = 0; i < s->nin && !s->failed; i++) {
     const xs_field_id id = xs__v2_input_field(s->in[i].name, m);
     if (id != XS_F_NONE && req->forms[id] != XS_FORM_ABSENT) {
-      BAD(s, "%s is given both as an input and as a parameter",
-          s->in[i].name);
+      BAD(s, "%s is given both as an input and as a parameter", s->in[i].name);
       break;
     }
     bind_input(s, &s->in[i], req, N, C);

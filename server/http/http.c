@@ -37,6 +37,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "codec.h"
 #include "log.h"
@@ -83,7 +84,22 @@ typedef struct job {
   xs_response *resp;
   uint64_t bytes_out;
   int refs;
+  /* Content-Encoding of the answer (Accept-Encoding): a deflate stream
+   * between the printer and the socket. */
+  int deflating;
+  z_stream zout;
+  char *plain; /* printed, not yet compressed */
+  size_t plain_len, plain_at;
+  int flushed; /* the compressed stream has ended */
 } job;
+
+/* Content-Encoding of a request body: an inflate stream before the
+ * parser. */
+typedef struct inflater {
+  z_stream z;
+  int on;
+  int ended;
+} inflater;
 
 /* One request, from its headers to its completion callback. */
 typedef struct req_state {
@@ -99,6 +115,9 @@ typedef struct req_state {
   int status;          /* 0 until an answer is queued */
   int counted;         /* holds a compute place */
   uint64_t header_len; /* of a binary answer's JSON header, else 0 */
+  inflater in;         /* a gzip / deflate request body               */
+  uint64_t inflated;   /* bytes the parser has had                    */
+  int encoding;        /* the answer's: 0 none, 1 gzip, 2 deflate     */
   struct timespec t0;
   char method[16];
   char path[256];
@@ -168,7 +187,44 @@ static void job_release(job *j) {
     return;
   xs_response_free(j->resp);
   xs_mem_close(&j->mem);
+  if (j->deflating)
+    deflateEnd(&j->zout);
+  free(j->plain);
   free(j);
+}
+
+enum { PLAIN_BLOCK = 64 * 1024 };
+
+/* The next compressed bytes of the answer into buf: the printer fills
+ * `plain` a block at a time and deflate empties it. Returns the bytes
+ * written (0 once the stream has ended), or -1 on a zlib error. */
+static ssize_t read_deflated(job *j, char *buf, size_t max) {
+  z_stream *z = &j->zout;
+  z->next_out = (Bytef *)buf;
+  z->avail_out = (uInt)(max > UINT32_MAX ? UINT32_MAX : max);
+  while (z->avail_out > 0 && !j->flushed) {
+    if (j->plain_at == j->plain_len && j->resp != NULL) {
+      j->plain_len = xs_response_read(j->resp, j->plain, PLAIN_BLOCK);
+      j->plain_at = 0;
+      if (j->plain_len == 0) {
+        xs_response_free(j->resp);
+        j->resp = NULL;
+        xs_mem_close(&j->mem);
+      }
+    }
+    z->next_in = (Bytef *)j->plain + j->plain_at;
+    z->avail_in = (uInt)(j->plain_len - j->plain_at);
+    const int rc = deflate(z, j->resp == NULL ? Z_FINISH : Z_NO_FLUSH);
+    j->plain_at = j->plain_len - z->avail_in;
+    if (rc == Z_STREAM_END)
+      j->flushed = 1;
+    else if (rc != Z_OK && rc != Z_BUF_ERROR)
+      return -1;
+    if (rc == Z_BUF_ERROR && z->avail_out > 0 && j->resp != NULL &&
+        j->plain_at < j->plain_len)
+      return -1; /* no progress with room and input: a bug */
+  }
+  return (ssize_t)(max - z->avail_out);
 }
 
 /* The streamed body: the next block as libmicrohttpd asks for it. Once the
@@ -177,6 +233,15 @@ static void job_release(job *j) {
 static ssize_t read_job(void *cls, uint64_t pos, char *buf, size_t max) {
   (void)pos;
   job *j = cls;
+  if (j->deflating) {
+    const ssize_t n = read_deflated(j, buf, max);
+    if (n < 0)
+      return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (n == 0)
+      return MHD_CONTENT_READER_END_OF_STREAM;
+    j->bytes_out += (uint64_t)n;
+    return n;
+  }
   if (j->resp == NULL)
     return MHD_CONTENT_READER_END_OF_STREAM;
   const size_t n = xs_response_read(j->resp, buf, max);
@@ -387,6 +452,36 @@ static int accepted_type(const req_state *r, const char *ct) {
          (ct[sizeof octet - 1] == '\0' || ct[sizeof octet - 1] == ';');
 }
 
+/* The answer's encoding from Accept-Encoding: 1 gzip, 2 deflate, 0 none
+ * (a token with q=0 is refused, not chosen). */
+static int accepted_encoding(const char *ae) {
+  int best = 0;
+  for (const char *p = ae; p != NULL && *p != '\0';) {
+    while (*p == ' ' || *p == '\t' || *p == ',')
+      p++;
+    const char *end = strchr(p, ',');
+    const size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+    char tok[64];
+    snprintf(tok, sizeof tok, "%.*s", (int)(len < 63 ? len : 63), p);
+    char *semi = strchr(tok, ';');
+    int zero = 0;
+    if (semi != NULL) {
+      const char *q = strstr(semi, "q=");
+      zero = q != NULL && strtod(q + 2, NULL) == 0.0;
+      *semi = '\0';
+    }
+    for (char *t = tok + strlen(tok);
+         t > tok && (t[-1] == ' ' || t[-1] == '\t');)
+      *--t = '\0';
+    if (!zero && strcasecmp(tok, "gzip") == 0)
+      best = 1;
+    else if (!zero && strcasecmp(tok, "deflate") == 0 && best == 0)
+      best = 2;
+    p = end;
+  }
+  return best;
+}
+
 /* Judges a request from its headers alone (first call). */
 static void judge_headers(xs_http *h, struct MHD_Connection *c, const char *url,
                           const char *method, req_state *r) {
@@ -459,6 +554,26 @@ static void judge_headers(xs_http *h, struct MHD_Connection *c, const char *url,
                                     "application/json");
     return;
   }
+  /* A compressed body is inflated before the parser; the body limit
+   * applies to what comes out too. */
+  const char *ce = MHD_lookup_connection_value(
+      c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
+  if (ce != NULL && strcasecmp(ce, "identity") != 0) {
+    if (strcasecmp(ce, "gzip") != 0 && strcasecmp(ce, "x-gzip") != 0 &&
+        strcasecmp(ce, "deflate") != 0) {
+      xs_error_set(&r->err, XS_ERR_UNSUPPORTED_MEDIA,
+                   "Content-Encoding '%.32s' is not gzip or deflate", ce);
+      return;
+    }
+    /* 15 + 32: a zlib or a gzip header, whichever comes. */
+    if (inflateInit2(&r->in.z, 15 + 32) != Z_OK) {
+      xs_error_set(&r->err, XS_ERR_INTERNAL, "out of memory");
+      return;
+    }
+    r->in.on = 1;
+  }
+  r->encoding = accepted_encoding(MHD_lookup_connection_value(
+      c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
   /* The binary tensor data extension: the JSON header's length. */
   unsigned long long header_len = 0;
   const char *ihcl = MHD_lookup_connection_value(
@@ -517,13 +632,80 @@ static void take_body(xs_http *h, req_state *r, const char *data, size_t n) {
   }
   /* After a failure the parser only checks the syntax, which decides the
    * error reported; it stores nothing more. */
-  xs_parser_feed(r->parser, data, n);
+  if (!r->in.on) {
+    r->inflated += n;
+    xs_parser_feed(r->parser, data, n);
+    return;
+  }
+  char out[64 * 1024];
+  z_stream *z = &r->in.z;
+  z->next_in = (Bytef *)data;
+  z->avail_in = (uInt)n;
+  while (z->avail_in > 0 && !r->in.ended && r->err.kind == XS_ERR_NONE) {
+    z->next_out = (Bytef *)out;
+    z->avail_out = sizeof out;
+    const int rc = inflate(z, Z_NO_FLUSH);
+    const size_t got = sizeof out - z->avail_out;
+    if (rc != Z_OK && rc != Z_STREAM_END && !(rc == Z_BUF_ERROR && got > 0)) {
+      xs_error_set(&r->err, XS_ERR_INVALID_ARGUMENT,
+                   "the body is not valid %s data",
+                   z->msg != NULL ? "gzip or deflate" : "compressed");
+      return;
+    }
+    r->inflated += got;
+    if (r->inflated > h->cfg.max_body_bytes) {
+      /* A body that inflates past the limit: refused, never inflated. */
+      xs_error_set(&r->err, XS_ERR_PAYLOAD_TOO_LARGE,
+                   "the inflated body is over the limit of %llu bytes "
+                   "(--max-body-bytes)",
+                   (unsigned long long)h->cfg.max_body_bytes);
+      return;
+    }
+    xs_parser_feed(r->parser, out, got);
+    if (rc == Z_STREAM_END)
+      r->in.ended = 1;
+  }
+  if (r->in.ended && z->avail_in > 0 && r->err.kind == XS_ERR_NONE)
+    xs_error_set(&r->err, XS_ERR_INVALID_ARGUMENT,
+                 "the body has bytes after its compressed stream");
+}
+
+/* A compressed answer (Accept-Encoding): always streamed, chunked. */
+static enum MHD_Result queue_deflated(xs_http *h, struct MHD_Connection *c,
+                                      req_state *r, job *j, const char *type) {
+  /* windowBits 15 (+16: a gzip wrapper); level 1: the answer is on its
+   * way while it is compressed, and numbers compress well at any level. */
+  const int bits = r->encoding == 1 ? 15 + 16 : 15;
+  j->plain = malloc(PLAIN_BLOCK);
+  if (j->plain == NULL || deflateInit2(&j->zout, 1, Z_DEFLATED, bits, 8,
+                                       Z_DEFAULT_STRATEGY) != Z_OK)
+    return MHD_NO;
+  j->deflating = 1;
+  struct MHD_Response *mr = MHD_create_response_from_callback(
+      MHD_SIZE_UNKNOWN, XS_STREAM_BLOCK, read_job, j, free_job);
+  if (mr == NULL)
+    return MHD_NO;
+  j->refs++; /* the response's reference */
+  if (MHD_add_response_header(mr, MHD_HTTP_HEADER_VARY, "Accept-Encoding") !=
+      MHD_YES) {
+    MHD_destroy_response(mr);
+    return MHD_NO;
+  }
+  return queue_response(h, c, r, 200, mr, type,
+                        MHD_HTTP_HEADER_CONTENT_ENCODING,
+                        r->encoding == 1 ? "gzip" : "deflate");
 }
 
 static enum MHD_Result answer_compute(xs_http *h, struct MHD_Connection *c,
                                       req_state *r) {
   xs_request req;
   xs_error err;
+  if (r->in.on && !r->in.ended) {
+    xs_error_set(&err, XS_ERR_INVALID_ARGUMENT,
+                 "the compressed body ends before its stream does");
+    release_place(h, r);
+    return queue_error(h, c, r, &err);
+  }
   const int parsed = xs_parser_finish(r->parser, &req, &err);
   xs_parser_free(r->parser);
   r->parser = NULL;
@@ -546,6 +728,8 @@ static enum MHD_Result answer_compute(xs_http *h, struct MHD_Connection *c,
   const char *type = r->header_len > 0 ? "application/octet-stream" : json_type;
   const uint64_t length = xs_response_length(resp);
   const uint64_t bound = length > 0 ? length : xs_response_bound(resp);
+  if (r->encoding != 0)
+    return queue_deflated(h, c, r, j, type);
   if (bound <= XS_BUFFERED_MAX) {
     xs_buf out;
     xs_buf_init(&out);
@@ -697,6 +881,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     return;
   release_place(h, r);
   xs_parser_free(r->parser);
+  if (r->in.on)
+    inflateEnd(&r->in.z);
   if (r->job != NULL)
     r->bytes_out += r->job->bytes_out;
   job_release(r->job);
