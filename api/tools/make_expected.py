@@ -318,6 +318,143 @@ def expected_targets(req):
     return {"targets": q.tolist()}
 
 
+# ------------------------------------------------ Open Inference Protocol --
+
+V2_DTYPES = ("FP64", "FP32", "FP16", "BF16", "INT64", "INT32")
+
+
+def as_dtype(values, dtype):
+    """The values a tensor of this datatype holds (floats as Python floats,
+    -inf for null; FP32/FP16/BF16 rounded to the type, once)."""
+    if dtype in ("INT64", "INT32"):
+        return [int(v) for v in values]
+    x = torch.tensor([-math.inf if v is None else float(v) for v in values],
+                     dtype=torch.float64)
+    if dtype == "FP32":
+        x = x.float().double()
+    elif dtype == "FP16":
+        x = x.half().double()
+    elif dtype == "BF16":
+        x = x.bfloat16().double()
+    return x.tolist()
+
+
+def flat(data):
+    if isinstance(data, list):
+        return [v for e in data for v in flat(e)]
+    return [data]
+
+
+def v2_tensors(req, tensors):
+    """name -> (datatype, shape, values) of every input: data from the
+    header, or, for a binary input, from request.tensors.json."""
+    out = {}
+    for t in req["inputs"]:
+        if "data" in t:
+            values = flat(t["data"])
+        else:
+            values = flat((tensors or {})[t["name"]])
+        out[t["name"]] = (t["datatype"], t["shape"], as_dtype(values, t["datatype"]))
+    return out
+
+
+def rows(values, shape):
+    c = shape[1]
+    return [values[i * c:(i + 1) * c] for i in range(shape[0])]
+
+
+class F32(list):
+    """Output data printed as float32 text."""
+
+
+V2_OUTPUTS = {
+    "cross_entropy": [("loss", "FP64"), ("per_sample", "FP64"), ("grad", "L"),
+                      ("targets", "L"), ("probs", "L"), ("predicted", "INT64"),
+                      ("accuracy", "FP64"), ("mean_confidence", "FP64"),
+                      ("ece", "FP64"), ("mean_entropy", "FP64")],
+    "mixup_target": [("targets", "FP64")],
+}
+V2_DEFAULTS = {"cross_entropy": ["loss", "per_sample", "grad"],
+               "mixup_target": ["targets"]}
+
+
+def expected_v2(path, req, tensors):
+    model = path.split("/")[3]
+    params = dict(req.get("parameters", {}))
+    ins = v2_tensors(req, tensors)
+    v1 = {}
+    for key in ("label_smoothing", "smoothing", "ignore_index", "reduction"):
+        if key in params:
+            v1[key] = params[key]
+    mixup = {}
+    if "mixup_lambda" in params:
+        mixup["lambda"] = params["mixup_lambda"]
+    if "mixup_lambda" in ins:
+        lam = ins["mixup_lambda"][2]
+        mixup["lambda"] = lam[0] if ins["mixup_lambda"][1] == [1] else lam
+    if "mixup_pairing" in params:
+        mixup["pairing"] = params["mixup_pairing"]
+    if "mixup_partner" in ins:
+        mixup["pairing"] = ins["mixup_partner"][2]
+    if mixup:
+        v1["mixup"] = mixup
+    if "targets" in ins:
+        v1["targets"] = ins["targets"][2]
+    f32 = False
+    if model == "cross_entropy":
+        dt, shape, x = ins["logits"]
+        f32 = dt != "FP64"
+        v1["logits"] = [[None if v == -math.inf else v for v in r]
+                        for r in rows(x, shape)]
+        if "soft_targets" in ins:
+            v1["soft_targets"] = rows(ins["soft_targets"][2], ins["soft_targets"][1])
+        if "class_weights" in ins:
+            v1["class_weights"] = ins["class_weights"][2]
+        v1["outputs"] = ["loss", "per_sample", "grad", "targets", "probs", "stats"]
+        body = expected_loss(v1)
+        n, c = shape
+        if "loss" not in body:  # reduction none: the sum of the rows
+            body["loss"] = math.fsum(body["per_sample"])
+    else:
+        v1["num_classes"] = params["num_classes"]
+        body = expected_targets(v1)
+        n, c = len(v1["targets"]), int(params["num_classes"])
+    st = body.get("stats", {})
+    values = {"loss": [body.get("loss")], "per_sample": body.get("per_sample"),
+              "grad": flat(body.get("grad", [])), "targets": flat(body["targets"]),
+              "probs": flat(body.get("probs", [])), "predicted": st.get("predicted"),
+              "accuracy": [st.get("accuracy")], "mean_confidence": [st.get("mean_confidence")],
+              "ece": [st.get("ece")], "mean_entropy": [st.get("mean_entropy")]}
+    shapes = {"loss": [1], "per_sample": [n], "grad": [n, c], "targets": [n, c],
+              "probs": [n, c], "predicted": [n], "accuracy": [1],
+              "mean_confidence": [1], "ece": [1], "mean_entropy": [1]}
+    kinds = dict(V2_OUTPUTS[model])
+    asked = req.get("outputs")
+    binary_all = bool(params.get("binary_data_output", False))
+    names = [o["name"] for o in asked] if asked else V2_DEFAULTS[model]
+    outs = []
+    for i, name in enumerate(names):
+        kind = kinds[name]
+        dtype = ("FP32" if f32 else "FP64") if kind == "L" else kind
+        data = values[name]
+        if dtype == "FP32":
+            data = F32(float(np.float32(v)) for v in data)
+        o = {"name": name, "datatype": dtype, "shape": shapes[name]}
+        binary = binary_all
+        if asked and "binary_data" in asked[i].get("parameters", {}):
+            binary = asked[i]["parameters"]["binary_data"]
+        if binary:
+            size = {"FP64": 8, "FP32": 4, "INT64": 8}[dtype] * len(data)
+            o["parameters"] = {"binary_data_size": size}
+        o["data"] = data
+        outs.append(o)
+    out = {"model_name": model, "model_version": "1"}
+    if "id" in req:
+        out["id"] = req["id"]
+    out["outputs"] = outs
+    return out
+
+
 # -------------------------------------------------------------- printing --
 
 
@@ -336,6 +473,8 @@ def dump(v, f32, key=None):
     if isinstance(v, float):
         v = v + 0.0  # no negative zero
         return f32_text(v) if f32 else repr(v)
+    if isinstance(v, F32):
+        return "[" + ", ".join(f32_text(e) for e in v) + "]"
     if isinstance(v, list):
         inner = ", ".join(dump(e, f32) for e in v)
         return "[" + inner + "]"
@@ -359,6 +498,14 @@ def expected_body(case_dir):
     path = (read("path", "/v1/loss") or "/v1/loss").strip()
     if method == "GET" and path in ("/healthz", "/readyz"):
         return json.dumps({"status": "ok", "version": version()}) + "\n"
+    if method == "GET" and path == "/v2":
+        return json.dumps({"name": "xent", "version": version(),
+                           "extensions": ["binary_tensor_data"]}) + "\n"
+    if method == "POST" and path.startswith("/v2/models/") and path.endswith("/infer"):
+        req = strict_json(read("request.json"))
+        tensors = read("request.tensors.json")
+        body = expected_v2(path, req, strict_json(tensors) if tensors else None)
+        return dump(body, False) + "\n"
     if method != "POST" or path not in ("/v1/loss", "/v1/targets"):
         return None
     req = strict_json(read("request.json"))

@@ -24,8 +24,8 @@ const specPath = process.argv[2] ?? join(here, '..', 'openapi.yaml');
 const examplesDir = process.argv[3] ?? join(here, '..', 'examples');
 
 const KNOWN_FILES = new Set([
-  'request.json', 'request.txt', 'response.json', 'status', 'method', 'path',
-  'headers', 'response_headers',
+  'request.json', 'request.txt', 'request.tensors.json', 'response.json',
+  'status', 'method', 'path', 'headers', 'response_headers',
 ]);
 const METHODS = ['get', 'post', 'put', 'delete', 'patch', 'head', 'options'];
 const DEFAULT_OUTPUTS = ['loss', 'per_sample', 'grad'];
@@ -103,6 +103,15 @@ function isMatrix(m, rows, cols) {
 
 // Shapes of a 200 body that JSON Schema cannot relate to the request.
 function checkShapes(path, req, body) {
+  if (path.startsWith('/v2/')) {
+    for (const o of body.outputs) {
+      const count = o.shape.reduce((a, b) => a * b, 1);
+      if (!Array.isArray(o.data) || o.data.length !== count) {
+        throw new Error(`${o.name}: shape ${JSON.stringify(o.shape)} but ${o.data?.length} values`);
+      }
+    }
+    return;
+  }
   if (path === '/v1/targets') {
     const n = req.targets.length;
     if (!isMatrix(body.targets, n, req.num_classes)) {
@@ -157,13 +166,15 @@ function checkCase(dir) {
   const item = spec.paths[path];
   let response;
   let operation = null;
+  // Under /v2 the errors are the Open Inference Protocol's.
+  const v2 = path === '/v2' || path.startsWith('/v2/');
   if (item === undefined) {
     if (status !== '404') throw new Error(`path ${path} is not in the contract, status must be 404`);
-    response = resolve({ $ref: '#/components/responses/NotFound' });
+    response = resolve({ $ref: v2 ? '#/components/responses/V2Failure404' : '#/components/responses/NotFound' });
   } else if (item[method.toLowerCase()] === undefined &&
              !(method === 'HEAD' && item.get !== undefined)) {
     if (status !== '405') throw new Error(`${method} ${path} is not in the contract, status must be 405`);
-    response = resolve({ $ref: '#/components/responses/MethodNotAllowed' });
+    response = resolve({ $ref: v2 ? '#/components/responses/V2Failure405' : '#/components/responses/MethodNotAllowed' });
   } else {
     operation = item[method.toLowerCase()];
     if (operation.responses[status] === undefined) {
@@ -182,6 +193,11 @@ function checkCase(dir) {
     for (const line of expectHeaders.split('\n').filter((l) => l !== '')) {
       const m = line.match(/^([A-Za-z0-9-]+): (.+)$/);
       if (!m) throw new Error(`bad response_headers line ${line}`);
+      if (m[1].toLowerCase() === 'content-type') {
+        // A media type the response declares a body for.
+        if (!response.content?.[m[2]]) throw new Error(`Content-Type ${m[2]} is not declared for this response`);
+        continue;
+      }
       const declared = Object.keys(response.headers ?? {}).map((h) => h.toLowerCase());
       if (!declared.includes(m[1].toLowerCase())) {
         throw new Error(`header ${m[1]} is not declared for this response`);

@@ -32,7 +32,7 @@
 #include "v2.h"
 
 enum {
-  MAX_TENSORS = 8, /* inputs, and outputs asked for                    */
+  MAX_TENSORS = XS_V2_MAX_OUTPUTS, /* inputs, and outputs asked for    */
   MAX_RANK = 8,
   MAX_PARAMS = 24,
   NAME_MAX_LEN = 63
