@@ -19,9 +19,6 @@ enum {
   OUT_PROBS,
   OUT_PREDICTED,
   OUT_WORKSPACE,
-  OUT_F32_GRAD, /* FP32 copies of binary outputs */
-  OUT_F32_TARGETS,
-  OUT_F32_PROBS,
   OUT_COUNT
 };
 
@@ -180,15 +177,24 @@ static int run_targets(const xs_request *req, xs_response *r, xs_error *err) {
 
 /* ------------------------------------------- Open Inference Protocol -- */
 
-/* An N x C output as FP32: the doubles rounded once, into slot f32. */
-static const float *as_f32(xs_response *r, int slot, const double *v,
-                           size_t count, xs_error *err) {
-  if (alloc_out(r, slot, 1, count, sizeof(float), err) != 0)
+/* An output slot of doubles turned into FP32 in place (each double rounded
+ * once; float i is written over bytes [4i, 4i + 4), which hold doubles
+ * already read), and the storage shrunk to the floats: a binary FP32
+ * answer needs no second buffer. */
+static const float *as_f32(xs_response *r, int slot, size_t count,
+                           xs_error *err) {
+  char *b = r->buf[slot]; /* bytes: the two types overlap */
+  for (size_t i = 0; i < count; i++) {
+    double x;
+    memcpy(&x, b + i * sizeof x, sizeof x);
+    const float v = (float)x;
+    memcpy(b + i * sizeof v, &v, sizeof v);
+  }
+  if (xs__realloc(r->mem, &r->buf[slot], r->bytes[slot],
+                  count * sizeof(float), err) != 0)
     return NULL;
-  float *f = r->buf[slot];
-  for (size_t i = 0; i < count; i++)
-    f[i] = (float)v[i];
-  return f;
+  r->bytes[slot] = count * sizeof(float) == 0 ? 1 : count * sizeof(float);
+  return r->buf[slot];
 }
 
 /* The response of an infer request: a JSON object of outputs in the order
@@ -247,7 +253,7 @@ static int layout_v2(const xs_request *req, xs_response *r, xs_error *err) {
     /* The values. */
     const double *d = NULL;
     const int64_t *ints = NULL;
-    int slot32 = -1;
+    int slot = -1;
     switch (o->value) {
     case XS_OV_LOSS:
       r->scalars[i] = r->loss;
@@ -269,15 +275,15 @@ static int layout_v2(const xs_request *req, xs_response *r, xs_error *err) {
       break;
     case XS_OV_GRAD:
       d = r->buf[OUT_GRAD];
-      slot32 = OUT_F32_GRAD;
+      slot = OUT_GRAD;
       break;
     case XS_OV_TARGETS:
       d = r->buf[OUT_TARGETS];
-      slot32 = OUT_F32_TARGETS;
+      slot = OUT_TARGETS;
       break;
     case XS_OV_PROBS:
       d = r->buf[OUT_PROBS];
-      slot32 = OUT_F32_PROBS;
+      slot = OUT_PROBS;
       break;
     case XS_OV_PREDICTED:
       ints = r->buf[OUT_PREDICTED];
@@ -288,8 +294,8 @@ static int layout_v2(const xs_request *req, xs_response *r, xs_error *err) {
     if (binary) {
       const void *bytes = ints != NULL ? (const void *)ints : (const void *)d;
       size_t len = count * 8;
-      if (f32 && slot32 >= 0) {
-        bytes = as_f32(r, slot32, d, count, err);
+      if (f32 && slot >= 0) {
+        bytes = as_f32(r, slot, count, err);
         if (bytes == NULL)
           return -1;
         len = count * 4;
