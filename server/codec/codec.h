@@ -148,7 +148,7 @@ typedef struct xs_request {
   xs_precision precision;
   unsigned char forms[XS_F_COUNT];
   void *owned[XS_F_COUNT];
-  uint64_t owned_bytes;
+  size_t owned_size[XS_F_COUNT]; /* bytes of each, as allocated    */
   xs_mem *mem;
   xs_v2_request v2;
 } xs_request;

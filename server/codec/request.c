@@ -796,7 +796,7 @@ static int bind(xs_parser *p, xs_field_id id, xs_request *req, xs_error *err) {
         return -1;
       *one = v->d;
       req->owned[id] = one;
-      req->owned_bytes += sizeof *one;
+      req->owned_size[id] = sizeof *one;
       const double *cp = one;
       memcpy(member(req, fm->member), &cp, sizeof cp);
       if (f->count_member != 0) {
@@ -827,7 +827,7 @@ static int bind(xs_parser *p, xs_field_id id, xs_request *req, xs_error *err) {
                   err) == 0)
     a->sink.cap = a->sink.len;
   req->owned[id] = a->sink.data;
-  req->owned_bytes += (a->sink.cap == 0 ? 1 : a->sink.cap) * es;
+  req->owned_size[id] = (a->sink.cap == 0 ? 1 : a->sink.cap) * es;
   const void *ptr = a->sink.data;
   memcpy(member(req, fm->member), &ptr, sizeof ptr);
   a->sink.data = NULL;
@@ -896,9 +896,8 @@ void xs_request_free(xs_request *req) {
   if (req == NULL)
     return;
   for (int i = 0; i < XS_F_COUNT; i++)
-    free(req->owned[i]);
+    xs__free(req->mem, req->owned[i], req->owned_size[i]);
   free(req->v2.id);
-  xs_mem_give(req->mem, req->owned_bytes);
   request_init(req, req->body, req->mem);
 }
 

@@ -190,8 +190,8 @@ static const float *as_f32(xs_response *r, int slot, size_t count,
     const float v = (float)x;
     memcpy(b + i * sizeof v, &v, sizeof v);
   }
-  if (xs__realloc(r->mem, &r->buf[slot], r->bytes[slot],
-                  count * sizeof(float), err) != 0)
+  if (xs__realloc(r->mem, &r->buf[slot], r->bytes[slot], count * sizeof(float),
+                  err) != 0)
     return NULL;
   r->bytes[slot] = count * sizeof(float) == 0 ? 1 : count * sizeof(float);
   return r->buf[slot];

@@ -896,7 +896,7 @@ static void bind_input(v2_state *s, tensor *t, xs_request *req, size_t N,
   if (data == NULL)
     return;
   req->owned[id] = data;
-  req->owned_bytes += bytes;
+  req->owned_size[id] = (size_t)bytes;
   req->forms[id] = batch_one ? XS_FORM_SCALAR : XS_FORM_ARRAY;
   const void *ptr = data;
   memcpy(member_of(req, form->member), &ptr, sizeof ptr);
@@ -958,7 +958,7 @@ static void bind_param(v2_state *s, const param *p, xs_request *req,
       }
       *one = d;
       req->owned[id] = one;
-      req->owned_bytes += sizeof *one;
+      req->owned_size[id] = sizeof *one;
       const double *cp = one;
       memcpy(member_of(req, form->member), &cp, sizeof cp);
       const size_t n = 1;

@@ -606,9 +606,19 @@ static void judge_headers(xs_http *h, struct MHD_Connection *c, const char *url,
     xs_error_set(&r->err, XS_ERR_INTERNAL, "out of memory");
     return;
   }
-  /* The parsed arrays take about as many bytes as their text: reserve
-   * that much now; the parser reserves more if a body needs it. */
-  if (xs_mem_reserve(&r->job->mem, length, &r->err) != 0) {
+  /* Reserve the request's peak before reading it, estimated from its
+   * length: parsed arrays plus outputs take at most about four times the
+   * body (a JSON number of two bytes, "0,", is eight parsed and eight or
+   * more printed out; binary FP32 logits are four, their double gradient
+   * eight). Requests admitted this way do not starve each other halfway;
+   * the estimate is trimmed to the real need once the shape is known, and a
+   * body that needs more takes more as it goes. A body whose estimate is
+   * over the whole budget reserves the whole budget: whether it fits is
+   * known only from what it holds. */
+  uint64_t estimate = length > UINT64_MAX / 4 ? UINT64_MAX : 4 * length;
+  if (estimate > h->budget.limit)
+    estimate = h->budget.limit;
+  if (xs_mem_reserve(&r->job->mem, estimate, &r->err) != 0) {
     xs_parser_free(r->parser);
     r->parser = NULL;
   }
@@ -713,11 +723,12 @@ static enum MHD_Result answer_compute(xs_http *h, struct MHD_Connection *c,
   xs_response *resp = NULL;
   int rc = parsed;
   if (rc == 0) {
-    xs_mem_trim(&j->mem); /* the estimate from Content-Length is done */
+    /* The outputs come out of what was reserved at the headers. */
     rc = xs_run(&req, &j->mem, &resp, &err);
     if (rc == 0)
       xs_metrics_add_rows(&h->metrics, req.problem.n);
     xs_request_free(&req);
+    xs_mem_trim(&j->mem); /* what is left is the answer's */
   }
   /* Computed: the place goes back before the answer is queued. */
   release_place(h, r);
