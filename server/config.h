@@ -19,9 +19,14 @@ typedef struct xs_config {
   char port_file[1024]; /* "" or a file that receives the bound port     */
   uint64_t threads;     /* 0: one per online core                        */
   uint64_t max_body_bytes;
-  uint64_t max_elements;     /* largest n * classes                           */
-  uint64_t max_rows;         /* largest n                                     */
-  uint64_t timeout;          /* idle seconds before a connection is closed    */
+  uint64_t max_elements;    /* largest n * classes                           */
+  uint64_t max_rows;        /* largest n                                     */
+  uint64_t timeout;         /* idle seconds before a connection is closed    */
+  uint64_t header_timeout;  /* seconds for a request's headers              */
+  uint64_t body_timeout;    /* seconds for a request's body                 */
+  uint64_t max_connections; /* connections at once                          */
+  uint64_t max_connections_per_ip; /* 0: no limit                         */
+  uint64_t drain_delay;      /* seconds serving after SIGTERM, readyz 503    */
   uint64_t shutdown_timeout; /* seconds to wait for requests in flight     */
   uint64_t max_in_flight;    /* POSTs at once; more are answered 429       */
   uint64_t max_memory;       /* bytes all requests may reserve at once     */

@@ -28,6 +28,7 @@
 #include <microhttpd.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -40,6 +41,7 @@
 #include <zlib.h>
 
 #include "codec.h"
+#include "guard.h"
 #include "log.h"
 #include "metrics.h"
 #include "xent.h"
@@ -66,9 +68,10 @@ struct xs_http {
   xs_limits limits;
   xs_budget budget;
   xs_metrics metrics;
-  atomic_int draining;
+  atomic_int draining;   /* SIGTERM came: readyz 503, answers close     */
+  atomic_int late;       /* past --drain-delay: later requests get 503  */
   atomic_uint computing; /* compute places taken (--max-in-flight) */
-  MHD_socket quiesced_fd;
+  xs_guard *guard;       /* connection deadlines                        */
   unsigned port;
   xs_buf health;
   xs_buf info;
@@ -84,6 +87,10 @@ typedef struct job {
   xs_response *resp;
   uint64_t bytes_out;
   int refs;
+  /* A place of --max-in-flight, held from the end of the body until the
+   * last byte of the answer is handed to libmicrohttpd. */
+  atomic_uint *places;
+  int holding;
   /* Content-Encoding of the answer (Accept-Encoding): a deflate stream
    * between the printer and the socket. */
   int deflating;
@@ -112,8 +119,11 @@ typedef struct req_state {
   job *job;
   uint64_t bytes_in;
   uint64_t bytes_out;
-  int status;          /* 0 until an answer is queued */
-  int counted;         /* holds a compute place */
+  int status;     /* 0 until an answer is queued */
+  int started;    /* the headers have been judged */
+  int late;       /* begun on a kept-alive connection after the drain delay */
+  int answer_now; /* refused from its headers: answered at once, closed  */
+  xs_guard_conn *conn;
   uint64_t header_len; /* of a binary answer's JSON header, else 0 */
   inflater in;         /* a gzip / deflate request body               */
   uint64_t inflated;   /* bytes the parser has had                    */
@@ -179,12 +189,33 @@ static job *job_new(xs_http *h) {
     return NULL;
   j->mem.budget = &h->budget;
   j->refs = 1;
+  j->places = &h->computing;
   return j;
+}
+
+/* Takes a place of --max-in-flight for the job: 1, or 0 when they are all
+ * taken. */
+static int take_place(xs_http *h, job *j) {
+  const unsigned n = atomic_fetch_add(j->places, 1u);
+  if (n >= h->cfg.max_in_flight) {
+    atomic_fetch_sub(j->places, 1u);
+    return 0;
+  }
+  j->holding = 1;
+  return 1;
+}
+
+static void drop_place(job *j) {
+  if (j != NULL && j->holding) {
+    atomic_fetch_sub(j->places, 1u);
+    j->holding = 0;
+  }
 }
 
 static void job_release(job *j) {
   if (j == NULL || --j->refs > 0)
     return;
+  drop_place(j);
   xs_response_free(j->resp);
   xs_mem_close(&j->mem);
   if (j->deflating)
@@ -210,6 +241,7 @@ static ssize_t read_deflated(job *j, char *buf, size_t max) {
         xs_response_free(j->resp);
         j->resp = NULL;
         xs_mem_close(&j->mem);
+        drop_place(j);
       }
     }
     z->next_in = (Bytef *)j->plain + j->plain_at;
@@ -249,6 +281,7 @@ static ssize_t read_job(void *cls, uint64_t pos, char *buf, size_t max) {
     xs_response_free(j->resp);
     j->resp = NULL;
     xs_mem_close(&j->mem);
+    drop_place(j);
   }
   if (n == 0)
     return MHD_CONTENT_READER_END_OF_STREAM;
@@ -358,11 +391,49 @@ static int is_chunked(struct MHD_Connection *c) {
   return te != NULL && strstr(te, "chunked") != NULL;
 }
 
-static void release_place(xs_http *h, req_state *r) {
-  if (r->counted) {
-    atomic_fetch_sub(&h->computing, 1u);
-    r->counted = 0;
+/* How often a header occurs (names are case-insensitive). */
+typedef struct header_count {
+  const char *name;
+  unsigned n;
+} header_count;
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind,
+                                    const char *key, const char *value) {
+  (void)kind;
+  (void)value;
+  header_count *hc = cls;
+  if (key != NULL && strcasecmp(key, hc->name) == 0)
+    hc->n++;
+  return MHD_YES;
+}
+
+static unsigned header_times(struct MHD_Connection *c, const char *name) {
+  header_count hc = {name, 0};
+  MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &hc);
+  return hc.n;
+}
+
+/* RFC 9112 6.3: a body's length must be one, unambiguous: a repeated
+ * Content-Length, or one beside Transfer-Encoding, would let a proxy in
+ * front and xentd disagree on where the request ends. Refused at once;
+ * the connection closes. (A negative or non-numeric Content-Length never
+ * reaches here: libmicrohttpd answers 400 and closes itself.) */
+static int bad_framing(struct MHD_Connection *c, xs_error *err) {
+  const unsigned cl = header_times(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+  const unsigned te = header_times(c, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+  if (cl > 1) {
+    xs_error_set(err, XS_ERR_INVALID_ARGUMENT,
+                 "Content-Length is given %u times; the body's length must "
+                 "be given once",
+                 cl);
+    return 1;
   }
+  if (cl == 1 && te > 0) {
+    xs_error_set(err, XS_ERR_INVALID_ARGUMENT,
+                 "Content-Length and Transfer-Encoding together; send one");
+    return 1;
+  }
+  return 0;
 }
 
 /* "/v2..." into its route and model; 0, or -1 with a 404 in err. Models
@@ -485,6 +556,16 @@ static int accepted_encoding(const char *ae) {
 /* Judges a request from its headers alone (first call). */
 static void judge_headers(xs_http *h, struct MHD_Connection *c, const char *url,
                           const char *method, req_state *r) {
+  if (bad_framing(c, &r->err)) {
+    r->answer_now = 1;
+    return;
+  }
+  if (r->late) {
+    xs_error_set(&r->err, XS_ERR_SHUTTING_DOWN,
+                 "xentd is shutting down; send the request to another "
+                 "replica");
+    return;
+  }
   const route_def *def = NULL;
   route_kind kind = ROUTE_GET;
   const char *path = url;
@@ -588,14 +669,6 @@ static void judge_headers(xs_http *h, struct MHD_Connection *c, const char *url,
       return;
     }
   }
-  const unsigned n = atomic_fetch_add(&h->computing, 1u);
-  if (n >= h->cfg.max_in_flight) {
-    atomic_fetch_sub(&h->computing, 1u);
-    xs_error_set(&r->err, XS_ERR_OVERLOADED,
-                 "%u requests are in flight (--max-in-flight); retry later", n);
-    return;
-  }
-  r->counted = 1;
   r->job = job_new(h);
   if (r->job != NULL)
     r->parser =
@@ -713,7 +786,14 @@ static enum MHD_Result answer_compute(xs_http *h, struct MHD_Connection *c,
   if (r->in.on && !r->in.ended) {
     xs_error_set(&err, XS_ERR_INVALID_ARGUMENT,
                  "the compressed body ends before its stream does");
-    release_place(h, r);
+    return queue_error(h, c, r, &err);
+  }
+  /* The place is taken now that the body is in, not while it trickles. */
+  if (!take_place(h, r->job)) {
+    xs_error_set(&err, XS_ERR_OVERLOADED,
+                 "%llu requests are computing or answering "
+                 "(--max-in-flight); retry later",
+                 (unsigned long long)h->cfg.max_in_flight);
     return queue_error(h, c, r, &err);
   }
   const int parsed = xs_parser_finish(r->parser, &req, &err);
@@ -730,10 +810,10 @@ static enum MHD_Result answer_compute(xs_http *h, struct MHD_Connection *c,
     xs_request_free(&req);
     xs_mem_trim(&j->mem); /* what is left is the answer's */
   }
-  /* Computed: the place goes back before the answer is queued. */
-  release_place(h, r);
-  if (rc != 0)
+  if (rc != 0) {
+    drop_place(j);
     return queue_error(h, c, r, &err);
+  }
   j->resp = resp;
   r->header_len = xs_response_header_length(resp);
   const char *type = r->header_len > 0 ? "application/octet-stream" : json_type;
@@ -751,6 +831,7 @@ static enum MHD_Result answer_compute(xs_http *h, struct MHD_Connection *c,
     xs_response_free(resp);
     j->resp = NULL;
     xs_mem_close(&j->mem);
+    drop_place(j); /* the whole answer is in the buffer */
     return queue(h, c, r, 200, &out, type, NULL, NULL);
   }
   /* Streamed: with its length when it is known (binary tensors), else
@@ -799,10 +880,8 @@ static enum MHD_Result answer_v2(xs_http *h, struct MHD_Connection *c,
 
 static enum MHD_Result answer(xs_http *h, struct MHD_Connection *c,
                               req_state *r) {
-  if (r->err.kind != XS_ERR_NONE) {
-    release_place(h, r);
+  if (r->err.kind != XS_ERR_NONE)
     return queue_error(h, c, r, &r->err);
-  }
   switch (r->route) {
   case XS_ROUTE_LOSS:
   case XS_ROUTE_TARGETS:
@@ -844,6 +923,50 @@ static enum MHD_Result answer(xs_http *h, struct MHD_Connection *c,
   return queue_error(h, c, r, &err);
 }
 
+/* The guard's record of a connection (its socket context). */
+static xs_guard_conn *conn_of(struct MHD_Connection *c) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* A request's state, from its request line on. */
+static req_state *begin_request(xs_http *h, struct MHD_Connection *c) {
+  req_state *r = calloc(1, sizeof *r);
+  if (r == NULL)
+    return NULL;
+  clock_gettime(CLOCK_MONOTONIC, &r->t0);
+  r->conn = conn_of(c);
+  xs_guard_phase(h->guard, r->conn, XS_PHASE_HEADERS);
+  /* After the drain delay a connection's first request is still served
+   * (it may have waited in the listen backlog since before the signal);
+   * a later one on a kept-alive connection is told to go elsewhere. */
+  r->late = atomic_load(&h->late) && xs_guard_requests(r->conn) > 0;
+  xs_metrics_request_begin(&h->metrics);
+  return r;
+}
+
+/* The request line is in: the request begins (its headers' deadline). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
+  (void)uri;
+  return begin_request(cls, c);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+  xs_http *h = cls;
+  if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    *socket_context =
+        ci != NULL ? xs_guard_open(h->guard, (int)ci->connect_fd) : NULL;
+  } else {
+    xs_guard_close(h->guard, *socket_context);
+    *socket_context = NULL;
+  }
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *url, const char *method,
                                   const char *version, const char *upload_data,
@@ -851,21 +974,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
   (void)version;
   xs_http *h = cls;
   req_state *r = *req_cls;
-  if (r == NULL) {
-    r = calloc(1, sizeof *r);
-    if (r == NULL)
-      return MHD_NO;
-    clock_gettime(CLOCK_MONOTONIC, &r->t0);
+  if (r == NULL) /* the request line came without the URI callback */
+    *req_cls = r = begin_request(h, c);
+  if (r == NULL)
+    return MHD_NO;
+  if (!r->started) {
+    r->started = 1;
     copy_field(r->method, sizeof r->method, method);
     copy_field(r->path, sizeof r->path, url);
-    *req_cls = r;
-    xs_metrics_request_begin(&h->metrics);
     judge_headers(h, c, url, method, r);
-    if (r->err.kind == XS_ERR_PAYLOAD_TOO_LARGE) {
+    if (r->err.kind == XS_ERR_PAYLOAD_TOO_LARGE || r->answer_now) {
       /* Refused before reading: the connection closes after the answer. */
-      release_place(h, r);
       return queue_error(h, c, r, &r->err);
     }
+    xs_guard_phase(h->guard, r->conn,
+                   r->body != 0 ? XS_PHASE_BODY : XS_PHASE_BUSY);
     return MHD_YES;
   }
   if (*upload_data_size > 0) {
@@ -879,6 +1002,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
       return MHD_NO;
     return MHD_YES;
   }
+  xs_guard_phase(h->guard, r->conn, XS_PHASE_BUSY);
   return answer(h, c, r);
 }
 
@@ -890,7 +1014,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
   req_state *r = *req_cls;
   if (r == NULL)
     return;
-  release_place(h, r);
+  xs_guard_phase(h->guard, r->conn, XS_PHASE_IDLE);
   xs_parser_free(r->parser);
   if (r->in.on)
     inflateEnd(&r->in.z);
@@ -1017,7 +1141,6 @@ xs_http *xs_http_start(const xs_config *cfg, char *err, size_t err_size) {
   h->cfg = *cfg;
   h->limits.max_elements = (size_t)cfg->max_elements;
   h->limits.max_rows = (size_t)cfg->max_rows;
-  h->quiesced_fd = MHD_INVALID_SOCKET;
   atomic_init(&h->draining, 0);
   atomic_init(&h->computing, 0u);
   xs_budget_init(&h->budget, cfg->max_memory);
@@ -1055,13 +1178,26 @@ xs_http *xs_http_start(const xs_config *cfg, char *err, size_t err_size) {
     return NULL;
   }
 
+  h->guard = xs_guard_new((double)cfg->timeout, (double)cfg->header_timeout,
+                          (double)cfg->body_timeout);
+  if (h->guard == NULL) {
+    snprintf(err, err_size, "cannot start the connection guard");
+    free_handle(h);
+    return NULL;
+  }
   const unsigned threads = xs_config_threads(cfg);
+  /* Past --max-connections a new connection is closed at once (a client
+   * sees a quick refusal, not a silent wait in the backlog). */
   h->daemon = MHD_start_daemon(
       flags, (uint16_t)cfg->port, NULL, NULL, on_request, h,
       MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_SOCK_ADDR, sa,
       MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->timeout,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+      (unsigned int)cfg->max_connections_per_ip, MHD_OPTION_URI_LOG_CALLBACK,
+      on_uri, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
       MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER,
       on_mhd_log, h, MHD_OPTION_END);
   if (h->daemon == NULL) {
@@ -1081,19 +1217,42 @@ unsigned xs_http_port(const xs_http *h) {
 }
 
 void xs_http_drain(xs_http *h) {
-  if (atomic_exchange(&h->draining, 1) == 0)
-    h->quiesced_fd = MHD_quiesce_daemon(h->daemon);
+  atomic_store(&h->draining, 1);
 }
 
-int64_t xs_http_in_flight(const xs_http *h) {
-  return xs_metrics_in_flight(&h->metrics);
+void xs_http_close_listener(xs_http *h) {
+  if (atomic_exchange(&h->late, 1) != 0)
+    return;
+  const MHD_socket fd = MHD_quiesce_daemon(h->daemon);
+  if (fd == MHD_INVALID_SOCKET)
+    return;
+  /* Connections the kernel has already accepted into the backlog are
+   * served, not reset: hand each to libmicrohttpd, then close. */
+  const int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0)
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+  for (;;) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    const int c = accept(fd, (struct sockaddr *)&ss, &len);
+    if (c < 0)
+      break;
+    if (MHD_add_connection(h->daemon, c, (const struct sockaddr *)&ss, len) !=
+        MHD_YES)
+      xs_log_error("a connection from the backlog could not be served");
+  }
+  close(fd);
+}
+
+uint64_t xs_http_busy(const xs_http *h) {
+  return xs_guard_busy_count(h->guard);
 }
 
 void xs_http_stop(xs_http *h) {
   if (h == NULL)
     return;
   MHD_stop_daemon(h->daemon);
-  if (h->quiesced_fd != MHD_INVALID_SOCKET)
-    close(h->quiesced_fd);
+  xs_guard_free(h->guard);
+  h->guard = NULL;
   free_handle(h);
 }

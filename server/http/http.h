@@ -20,12 +20,18 @@ xs_http *xs_http_start(const xs_config *cfg, char *err, size_t err_size);
 /* The TCP port actually bound (useful with port 0). */
 unsigned xs_http_port(const xs_http *h);
 
-/* Starts the graceful shutdown: /readyz answers 503 from now on, no new
- * connection is accepted, answers carry "Connection: close". */
+/* Starts the graceful shutdown: /readyz and /v2/health/ready answer 503
+ * from now on and answers carry "Connection: close"; requests are still
+ * served (--drain-delay lets a load balancer take the replica out). */
 void xs_http_drain(xs_http *h);
 
-/* Requests started and not yet answered. */
-int64_t xs_http_in_flight(const xs_http *h);
+/* Then: no new connection is accepted (those already in the listen
+ * backlog are served); a later request on a kept-alive connection gets
+ * 503 shutting_down with "Connection: close". */
+void xs_http_close_listener(xs_http *h);
+
+/* Requests begun (request line in) and not yet answered. */
+uint64_t xs_http_busy(const xs_http *h);
 
 /* Stops the daemon (closing every connection) and frees h; NULL is fine. */
 void xs_http_stop(xs_http *h);
