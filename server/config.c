@@ -111,6 +111,17 @@ static const option_def options[] = {
      "stderr log lines: text, or one JSON object per line"},
     {"access-log", "B", "XENTD_ACCESS_LOG", OPT_ENUM, FIELD(access_log), "on",
      NULL, 0, 0, on_off, NULL, "one stderr line per request (on or off)"},
+    {"tls-cert", "FILE", "XENTD_TLS_CERT", OPT_STRING, FIELD(tls_cert), "",
+     "none", 0, 0, NULL, NULL,
+     "PEM certificate chain: serve HTTPS (TLS 1.2, 1.3); SIGHUP reloads"},
+    {"tls-key", "FILE", "XENTD_TLS_KEY", OPT_STRING, FIELD(tls_key), "", "none",
+     0, 0, NULL, NULL, "PEM private key of --tls-cert"},
+    {"auth-token-file", "FILE", "XENTD_AUTH_TOKEN_FILE", OPT_STRING,
+     FIELD(auth_token_file), "", "none", 0, 0, NULL, NULL,
+     "bearer tokens, one per line, asked of every route; SIGHUP reloads"},
+    {"metrics-public", "B", "XENTD_METRICS_PUBLIC", OPT_ENUM,
+     FIELD(metrics_public), "off", NULL, 0, 0, on_off, NULL,
+     "serve /metrics without a token (on or off)"},
     {"replica-name", "NAME", "XENTD_REPLICA_NAME", OPT_STRING,
      FIELD(replica_name), NULL, "hostname", 0, 0, NULL, check_header_value,
      "X-Xent-Replica header value; default $XENTD_REPLICA, else hostname"},
@@ -349,6 +360,10 @@ xs_config_result xs_config_load(xs_config *cfg, int argc, char *const argv[],
       snprintf(err, err_size, "--%s '%.64s': %s", o->name, value, why);
       return XS_CONFIG_ERROR;
     }
+  }
+  if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
+    snprintf(err, err_size, "--tls-cert and --tls-key go together");
+    return XS_CONFIG_ERROR;
   }
   return XS_CONFIG_RUN;
 }

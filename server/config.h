@@ -33,6 +33,10 @@ typedef struct xs_config {
   int log_format;            /* xs_log_format                                 */
   int access_log;            /* 1 on, 0 off                                   */
   char replica_name[256];    /* X-Xent-Replica value; "" sends no header      */
+  char tls_cert[1024];       /* PEM certificate chain; "" is plain HTTP       */
+  char tls_key[1024];        /* PEM private key                               */
+  char auth_token_file[1024]; /* one bearer token per line; "" is no auth    */
+  int metrics_public; /* /metrics without a token                      */
 } xs_config;
 
 /* What xs_config_load asks the caller to do next. */

@@ -56,6 +56,11 @@ static uint64_t wait_for(const xs_http *h, const sigset_t *set,
   return xs_http_busy(h);
 }
 
+/* 127.0.0.0/8 or ::1. */
+static int is_loopback(const char *addr) {
+  return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0;
+}
+
 /* Room for --max-connections descriptors: the soft limit raised towards
  * the hard one. */
 static void raise_fd_limit(uint64_t connections) {
@@ -101,6 +106,7 @@ int main(int argc, char *argv[]) {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   const int mask_rc = pthread_sigmask(SIG_BLOCK, &set, NULL);
   if (mask_rc != 0) {
     xs_log_error("pthread_sigmask: %s", strerror(mask_rc));
@@ -129,9 +135,18 @@ int main(int argc, char *argv[]) {
               (unsigned long long)cfg.timeout,
               cfg.replica_name[0] != '\0' ? cfg.replica_name : "-");
 
+  if (cfg.auth_token_file[0] == '\0' && !is_loopback(cfg.bind))
+    xs_log_error("--bind %s is not a loopback address and no "
+                 "--auth-token-file is set: anyone who reaches the port can "
+                 "use xentd",
+                 cfg.bind);
   int sig = 0;
   for (;;) {
     const int rc = sigwait(&set, &sig);
+    if (rc == 0 && sig == SIGHUP) {
+      xs_http_reload(h);
+      continue;
+    }
     if (rc == 0) {
       break;
     }

@@ -10,7 +10,7 @@ XENTD := $(BUILD)/xentd
 XENTD_SRC := $(wildcard server/*.c server/http/*.c)
 XENTD_OBJ := $(patsubst server/%.c,$(BUILD)/server/%.o,$(XENTD_SRC))
 XENTD_HDR := $(wildcard server/*.h server/http/*.h) $(CODEC_HDR)
-XENTD_PKGS := libmicrohttpd jansson zlib
+XENTD_PKGS := libmicrohttpd jansson zlib gnutls
 # Deferred (=): pkg-config runs in the recipes, after `.ci/install-deps`.
 XENTD_CFLAGS = -Iserver -Iserver/http -I$(CODEC_DIR) -Ilib/include \
     $(shell pkg-config --cflags $(XENTD_PKGS))

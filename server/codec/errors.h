@@ -16,6 +16,9 @@
   X(INVALID_ARGUMENT, 400, "invalid_argument",                                 \
     "a field has the wrong type, shape or range; `field` points at the "       \
     "first offending value")                                                   \
+  X(UNAUTHORIZED, 401, "unauthorized",                                         \
+    "with `WWW-Authenticate: Bearer`: --auth-token-file is set and the "       \
+    "request has no `Authorization: Bearer <token>` of the file")              \
   X(NOT_FOUND, 404, "not_found",                                               \
     "unknown path (`GET /v1` lists the endpoints)")                            \
   X(METHOD_NOT_ALLOWED, 405, "method_not_allowed",                             \

@@ -40,10 +40,12 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "auth.h"
 #include "codec.h"
 #include "guard.h"
 #include "log.h"
 #include "metrics.h"
+#include "tls.h"
 #include "xent.h"
 
 /* Answers up to this size are printed whole and sent with a length; larger
@@ -72,6 +74,8 @@ struct xs_http {
   atomic_int late;       /* past --drain-delay: later requests get 503  */
   atomic_uint computing; /* compute places taken (--max-in-flight) */
   xs_guard *guard;       /* connection deadlines                        */
+  xs_tls *tls;           /* --tls-cert / --tls-key, or NULL             */
+  xs_auth *auth;         /* --auth-token-file, or NULL                  */
   unsigned port;
   xs_buf health;
   xs_buf info;
@@ -378,6 +382,9 @@ static enum MHD_Result queue_error(xs_http *h, struct MHD_Connection *c,
              err->kind == XS_ERR_OVERLOADED) {
     hname = MHD_HTTP_HEADER_RETRY_AFTER;
     hvalue = "1";
+  } else if (err->kind == XS_ERR_UNAUTHORIZED) {
+    hname = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
+    hvalue = "Bearer";
   }
   return queue(h, c, r, xs_error_http_status(err->kind), &out, json_type, hname,
                hvalue);
@@ -553,6 +560,22 @@ static int accepted_encoding(const char *ae) {
   return best;
 }
 
+/* Does the request carry a token, when tokens are asked? The probes
+ * (/healthz, /readyz, /v2/health/...) never need one; /metrics not with
+ * --metrics-public. */
+static int authorized(xs_http *h, struct MHD_Connection *c,
+                      const req_state *r) {
+  if (h->auth == NULL)
+    return 1;
+  if (r->route == XS_ROUTE_HEALTHZ || r->route == XS_ROUTE_READYZ ||
+      r->v2 == V2_LIVE || r->v2 == V2_READY ||
+      (r->route == XS_ROUTE_METRICS && h->cfg.metrics_public))
+    return 1;
+  return xs_auth_check(
+      h->auth, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                           MHD_HTTP_HEADER_AUTHORIZATION));
+}
+
 /* Judges a request from its headers alone (first call). */
 static void judge_headers(xs_http *h, struct MHD_Connection *c, const char *url,
                           const char *method, req_state *r) {
@@ -572,8 +595,13 @@ static void judge_headers(xs_http *h, struct MHD_Connection *c, const char *url,
   if (strncmp(url, "/v2", 3) == 0 && (url[3] == '\0' || url[3] == '/')) {
     r->route = XS_ROUTE_V2;
     r->v2 = V2_SERVER; /* errors in the protocol's shape from here on */
-    if (v2_route(url, &r->v2, &r->model, &r->err) != 0)
+    if (v2_route(url, &r->v2, &r->model, &r->err) != 0) {
+      if (!authorized(h, c, r)) /* no map of the paths without a token */
+        xs_error_set(&r->err, XS_ERR_UNAUTHORIZED,
+                     "send Authorization: Bearer <token> with a token of "
+                     "--auth-token-file");
       return;
+    }
     if (r->v2 == V2_INFER) {
       r->route = XS_ROUTE_V2_INFER;
       kind = ROUTE_POST;
@@ -587,14 +615,25 @@ static void judge_headers(xs_http *h, struct MHD_Connection *c, const char *url,
       }
     if (def == NULL) {
       r->route = XS_ROUTE_OTHER;
-      xs_error_set(&r->err, XS_ERR_NOT_FOUND,
-                   "no such path; GET /v1 lists the endpoints");
+      if (!authorized(h, c, r)) /* no map of the paths without a token */
+        xs_error_set(&r->err, XS_ERR_UNAUTHORIZED,
+                     "send Authorization: Bearer <token> with a token of "
+                     "--auth-token-file");
+      else
+        xs_error_set(&r->err, XS_ERR_NOT_FOUND,
+                     "no such path; GET /v1 lists the endpoints");
       return;
     }
     r->route = def->route;
     r->body = def->body;
     kind = def->kind;
     path = def->path;
+  }
+  if (!authorized(h, c, r)) {
+    xs_error_set(&r->err, XS_ERR_UNAUTHORIZED,
+                 "send Authorization: Bearer <token> with a token of "
+                 "--auth-token-file");
+    return;
   }
   if (kind == ROUTE_GET) {
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
@@ -1124,6 +1163,8 @@ static int build_bodies(xs_http *h) {
 }
 
 static void free_handle(xs_http *h) {
+  xs_tls_free(h->tls);
+  xs_auth_free(h->auth);
   xs_buf_free(&h->health);
   xs_buf_free(&h->info);
   xs_buf_free(&h->v2_server);
@@ -1185,9 +1226,38 @@ xs_http *xs_http_start(const xs_config *cfg, char *err, size_t err_size) {
     free_handle(h);
     return NULL;
   }
+  if (cfg->tls_cert[0] != '\0') {
+    h->tls = xs_tls_new(cfg->tls_cert, cfg->tls_key, err, err_size);
+    if (h->tls == NULL) {
+      free_handle(h);
+      return NULL;
+    }
+    xs_tls_install(h->tls);
+    flags |= MHD_USE_TLS;
+  }
+  if (cfg->auth_token_file[0] != '\0') {
+    h->auth = xs_auth_new(cfg->auth_token_file, err, err_size);
+    if (h->auth == NULL) {
+      free_handle(h);
+      return NULL;
+    }
+  }
   const unsigned threads = xs_config_threads(cfg);
   /* Past --max-connections a new connection is closed at once (a client
    * sees a quick refusal, not a silent wait in the backlog). */
+  /* The callback travels as the option's pointer, as POSIX lets a function
+   * pointer be one (dlsym's contract); memcpy says so without a cast ISO C
+   * refuses. */
+  gnutls_certificate_retrieve_function2 *cb = xs_tls_callback();
+  void *cb_ptr = NULL;
+  _Static_assert(sizeof cb == sizeof cb_ptr, "a function pointer fits");
+  memcpy(&cb_ptr, &cb, sizeof cb_ptr);
+  struct MHD_OptionItem tls[] = {
+      {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, cb_ptr},
+      {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)xs_tls_priorities},
+      {MHD_OPTION_END, 0, NULL}};
+  if (h->tls == NULL)
+    tls[0].option = MHD_OPTION_END;
   h->daemon = MHD_start_daemon(
       flags, (uint16_t)cfg->port, NULL, NULL, on_request, h,
       MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_SOCK_ADDR, sa,
@@ -1198,8 +1268,8 @@ xs_http *xs_http_start(const xs_config *cfg, char *err, size_t err_size) {
       MHD_OPTION_PER_IP_CONNECTION_LIMIT,
       (unsigned int)cfg->max_connections_per_ip, MHD_OPTION_URI_LOG_CALLBACK,
       on_uri, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
-      MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER,
-      on_mhd_log, h, MHD_OPTION_END);
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_ARRAY, tls,
+      MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_END);
   if (h->daemon == NULL) {
     snprintf(err, err_size, "cannot listen on %s port %llu (in use?)",
              cfg->bind, (unsigned long long)cfg->port);
@@ -1242,6 +1312,23 @@ void xs_http_close_listener(xs_http *h) {
       xs_log_error("a connection from the backlog could not be served");
   }
   close(fd);
+}
+
+void xs_http_reload(xs_http *h) {
+  char why[300];
+  if (h->tls != NULL) {
+    if (xs_tls_reload(h->tls, why, sizeof why) == 0)
+      xs_log_info("SIGHUP: reloaded --tls-cert and --tls-key");
+    else
+      xs_log_error("SIGHUP: kept the certificate in use: %s", why);
+  }
+  if (h->auth != NULL) {
+    if (xs_auth_reload(h->auth, why, sizeof why) == 0)
+      xs_log_info("SIGHUP: reloaded --auth-token-file (%zu tokens)",
+                  xs_auth_count(h->auth));
+    else
+      xs_log_error("SIGHUP: kept the tokens in use: %s", why);
+  }
 }
 
 uint64_t xs_http_busy(const xs_http *h) {

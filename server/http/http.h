@@ -30,6 +30,10 @@ void xs_http_drain(xs_http *h);
  * 503 shutting_down with "Connection: close". */
 void xs_http_close_listener(xs_http *h);
 
+/* SIGHUP: reads the certificate, key and tokens again; what cannot be
+ * read is kept as it was (with a log line). Connections stay up. */
+void xs_http_reload(xs_http *h);
+
 /* Requests begun (request line in) and not yet answered. */
 uint64_t xs_http_busy(const xs_http *h);
 

@@ -1460,8 +1460,7 @@ START_TEST(test_overloaded) {
     const char *at = strstr(ans.data, "\"loss\":");
     ck_assert_msg(at != NULL, "%.200s", ans.data);
     const double loss = strtod(at + 7, NULL);
-    ck_assert_msg(fabs(loss - log(4000.0)) <= 1e-12 * loss, "loss %.17g",
-                  loss);
+    ck_assert_msg(fabs(loss - log(4000.0)) <= 1e-12 * loss, "loss %.17g", loss);
     xt_request(NULL, d.url, "POST", "/v1/loss", NULL, small, strlen(small), &r);
     ck_assert_msg(r.status == 200,
                   "round %d: a request sent after the answer got %ld", round,
