@@ -12,23 +12,34 @@ const char *xent_version_string(void) {
   return XENT_VERSION_STRING;
 }
 
+/* The metrics statuses are constants, not enumerators (see
+ * XENT_METRICS_STATUS_MAP): each must equal its entry in the list. */
+#define XENT__STATUS_PINNED(name, value, message)                              \
+  _Static_assert((int)XENT_##name == (value), "XENT_" #name);
+XENT_METRICS_STATUS_MAP(XENT__STATUS_PINNED)
+#undef XENT__STATUS_PINNED
+
+/* The switches are on int: case values outside the enumerators are the
+ * metrics statuses. */
 const char *xent_strerror(xent_status status) {
-  switch (status) {
+  switch ((int)status) {
 #define XENT__STATUS_TEXT(name, value, message)                                \
   case XENT_##name:                                                            \
     return message;
     XENT_STATUS_MAP(XENT__STATUS_TEXT)
+    XENT_METRICS_STATUS_MAP(XENT__STATUS_TEXT)
 #undef XENT__STATUS_TEXT
   }
   return "unknown status";
 }
 
 const char *xent_status_name(xent_status status) {
-  switch (status) {
+  switch ((int)status) {
 #define XENT__STATUS_NAME(name, value, message)                                \
   case XENT_##name:                                                            \
     return #name;
     XENT_STATUS_MAP(XENT__STATUS_NAME)
+    XENT_METRICS_STATUS_MAP(XENT__STATUS_NAME)
 #undef XENT__STATUS_NAME
   }
   return "UNKNOWN";
