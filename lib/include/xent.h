@@ -441,11 +441,16 @@ XENT_API xent_status xent_evaluate_explicit(const xent_problem *problem,
  *   confidence  max_c p_c = 1 / s
  *   rank        #{c : p_c > p_y} + #{c < y : p_c == p_y}: the label's place
  *               in the order argmax uses (rank 0 <=> predicted == y)
- *   nll         -lp_y = -((x_y - m) - log s)     (xent_evaluate per_sample)
+ *   nll         -lp_y = -((x_y - m) - log s)    (log_softmax as PyTorch)
  *   brier       sum_c (p_c - [c == y])^2
- *   entropy     -sum_c p_c log p_c              (xent_stats.entropy)
+ *   entropy     -sum_c p_c log p_c = log s - sum_c p_c (x_c - m)
  *   bin         b with conf in (b/B, (b+1)/B], the first bin closed at 0
  *               (bin edges are the doubles b/B; B = config.bins)
+ * Nearly certain rows (s - 1 tiny) keep their relative precision: log s is
+ * log1p(s - 1), and a confidence above 1/2 enters the sums as 1 - (s - 1)/s,
+ * with s - 1 summed without the max's term e^0 = 1 (xent_evaluate's
+ * per_sample, confidence and entropy agree to about 1e-16 absolute; they
+ * round log s and 1 / s first).
  *
  * Exactness: a row's values depend on the row alone (and on the exp
  * kernel). Counts are integers and every sum of per-row doubles is kept

@@ -166,9 +166,10 @@ xent_status xent_metrics_get_config(const xent_metrics *state,
 
 /* ------------------------------------------------------------- per row -- */
 
-/* What one counted row contributes; computed before the state is touched. */
+/* What one counted row contributes; computed before the state is touched.
+ * conf = 1 / s and doubt = (s - 1) / s (see row_values). */
 typedef struct row_rec {
-  double conf, nll, brier, entropy;
+  double conf, doubt, nll, brier, entropy;
   size_t label, pred, rank, bin;
 } row_rec;
 
@@ -251,26 +252,37 @@ static size_t label_rank(const double *x, size_t C, double m, double s,
   return ahead;
 }
 
-/* sum_c (p_c - [c == y])^2 = ((1 - p_y)^2 + sum_{c != y} p_c^2) with
- * 1 - p_y = sum_{c != y} e_c / s: no cancellation when p_y is near 1. Four
- * partial sums by class index, so the value depends on the row alone. */
-static double brier_row(const double *e, size_t C, size_t y, double s) {
-  double r[4] = {0.0, 0.0, 0.0, 0.0}, q[4] = {0.0, 0.0, 0.0, 0.0};
-  for (size_t c = 0; c < y; c++) {
+/* Sums of e_c and e_c^2 over c in [from, to), four partial sums by class
+ * index, so that a row's values depend on the row alone. */
+static void sum_range(const double *e, size_t from, size_t to, double *r,
+                      double *q) {
+  for (size_t c = from; c < to; c++) {
     r[c % 4] += e[c];
     q[c % 4] += e[c] * e[c];
   }
-  for (size_t c = y + 1; c < C; c++) {
-    r[c % 4] += e[c];
-    q[c % 4] += e[c] * e[c];
-  }
-  const double rest = (r[0] + r[1]) + (r[2] + r[3]);
-  const double sq = (q[0] + q[1]) + (q[2] + q[3]);
-  return (rest * rest + sq) / (s * s);
 }
 
-/* Validates row n (the checks xent__validate makes on logits, and the nll's
- * overflow) and computes its values, as xent_evaluate would. */
+/*
+ * Validates row n (the checks xent__validate makes on logits, and the nll's
+ * overflow) and computes its values.
+ *
+ * With e_c = exp(x_c - m) and s = sum_c e_c as xent_evaluate, the class a
+ * at the max has e_a = 1 exactly, so rest = s - 1 is summed without it:
+ * log s = log1p(rest) and 1 - confidence = rest / s keep their relative
+ * precision when a row is nearly certain (s - 1 below 1e-6, as for most
+ * rows of a trained classifier), where log(s) and 1 - 1/s would keep only
+ * about 1e-16 / (s - 1) of it. So
+ *   nll     = log1p(rest) - (x_y - m)   (= -((x_y - m) - log s), the
+ *             log_softmax of xent_evaluate, with log s computed this way)
+ *   entropy = log1p(rest) - sum_c e_c (x_c - m) / s
+ *   doubt   = rest / s                  (1 - max p)
+ *   brier   = ((1 - p_y)^2 + sum_{c != y} p_c^2), 1 - p_y = sum_{c != y} e_c /
+ * s The prediction, the rank and the bin use p = exp(x - m) / s and the
+ * confidence 1 / s exactly as xent_evaluate's statistics. The confidence a
+ * row adds to the sums is 1 / s up to 1/2 and the exact real 1 - doubt
+ * above (add_confidence): each keeps the relative precision of both the
+ * confidence and 1 - confidence, which the calibration gaps are made of.
+ */
 static xent_status row_values(const xent__kernels *k, const double *x, size_t C,
                               size_t B, size_t n, size_t y, double *e,
                               row_rec *r, xent_error *err) {
@@ -296,11 +308,27 @@ static xent_status row_values(const xent__kernels *k, const double *x, size_t C,
                       (int64_t)y);
   xent__sums sums;
   k->expsum(x, C, m, NULL, e, &sums);
-  const double s = sums.s, logs = log(s);
+  const double s = sums.s;
+  size_t a = 0;
+  while (x[a] != m)
+    a++;
+  /* rest and the brier sums from one pass that skips a and y */
+  const size_t lo = a < y ? a : y, hi = a < y ? y : a;
+  double rs[4] = {0.0, 0.0, 0.0, 0.0}, qs[4] = {0.0, 0.0, 0.0, 0.0};
+  sum_range(e, 0, lo, rs, qs);
+  sum_range(e, lo + 1, hi, rs, qs);
+  sum_range(e, hi + 1, C, rs, qs);
+  const double others = (rs[0] + rs[1]) + (rs[2] + rs[3]); /* not a, y */
+  const double others_sq = (qs[0] + qs[1]) + (qs[2] + qs[3]);
+  const double rest = a == y ? others : others + e[y];
+  const double not_y = a == y ? others : others + 1.0;
+  const double not_y_sq = a == y ? others_sq : others_sq + 1.0;
+  const double logs = log1p(rest);
   const double entropy = logs - sums.b / s;
   r->conf = 1.0 / s;
-  r->nll = -(dy - logs);
-  r->brier = brier_row(e, C, y, s);
+  r->doubt = rest / s;
+  r->nll = logs - dy;
+  r->brier = (not_y * not_y + not_y_sq) / (s * s);
   r->entropy = entropy > 0.0 ? entropy : 0.0;
   r->label = y;
   r->pred = argmax_p(x, C, m, s);
@@ -311,14 +339,25 @@ static xent_status row_values(const xent__kernels *k, const double *x, size_t C,
 
 /* ---------------------------------------------------------- the update -- */
 
+/* Adds a row's confidence: 1 / s, or above 1/2 the exact 1 - doubt (two
+ * adds). */
+static void add_confidence(xent__acc *a, const row_rec *r) {
+  if (r->conf > 0.5) {
+    xent__acc_add_int(a, 1, 0);
+    xent__acc_add(a, -r->doubt);
+  } else {
+    xent__acc_add(a, r->conf);
+  }
+}
+
 static void normalize_all(xent_metrics *st, const xent__metrics_layout *l) {
   xent__acc_normalize(&st->confidence);
   xent__acc_normalize(&st->nll);
   xent__acc_normalize(&st->brier);
   xent__acc_normalize(&st->entropy);
-  xent__acc *bconf = xent__acc_at(st, l->bin_conf);
+  xent__acc *bin_conf = xent__acc_at(st, l->bin_conf);
   for (size_t b = 0; b < st->config.bins; b++)
-    xent__acc_normalize(&bconf[b]);
+    xent__acc_normalize(&bin_conf[b]);
 }
 
 static void commit(xent_metrics *st, const row_rec *rec, size_t count) {
@@ -341,13 +380,13 @@ static void commit(xent_metrics *st, const row_rec *rec, size_t count) {
     st->correct += right;
     for (size_t j = 0; j < cfg->top_k_count; j++)
       st->top_correct[j] += r->rank < cfg->top_k[j];
-    xent__acc_add(&st->confidence, r->conf);
+    add_confidence(&st->confidence, r);
     xent__acc_add(&st->nll, r->nll);
     xent__acc_add(&st->brier, r->brier);
     xent__acc_add(&st->entropy, r->entropy);
     bin_count[r->bin]++;
     bin_correct[r->bin] += right;
-    xent__acc_add(&bin_conf[r->bin], r->conf);
+    add_confidence(&bin_conf[r->bin], r);
     if (confusion != NULL) {
       confusion[r->label * C + r->pred]++;
     } else if (support != NULL) {
@@ -355,7 +394,8 @@ static void commit(xent_metrics *st, const row_rec *rec, size_t count) {
       predicted[r->pred]++;
       tp[r->label] += right;
     }
-    if (++pending == XENT__ACC_MAX_PENDING) {
+    /* at most two adds per row to each accumulator */
+    if (++pending == XENT__ACC_MAX_PENDING / 2) {
       normalize_all(st, &l);
       pending = 0;
     }
@@ -598,9 +638,10 @@ static void per_class(const xent_metrics *st, const xent__metrics_layout *l,
   res->weighted.f1 = w[2];
 }
 
-/* Calibration: the reliability bins, ece, ece_l2 and mce. For a bin,
- * correct_b - S_b is formed exactly; ece sums its absolute values exactly.
- * ece_l2 squares it once rounded (a square cannot be kept exactly). */
+/* Calibration: the reliability bins, ece, ece_l2 and mce. A bin's gap
+ * correct_b - S_b, S_b the sum of its confidences, is formed exactly; ece
+ * sums the gaps' absolute values exactly. ece_l2 squares each gap once
+ * rounded (a square is not kept exactly). */
 static void calibration(const xent_metrics *st, const xent__metrics_layout *l,
                         xent_metrics_result *res) {
   const uint64_t *count = xent__cu64_at(st, l->bin_count);
@@ -621,16 +662,16 @@ static void calibration(const xent_metrics *st, const xent__metrics_layout *l,
     }
     if (count[b] == 0)
       continue;
-    xent__acc diff = conf[b];
-    xent__acc_negate(&diff);
-    xent__acc_add_int(&diff, correct[b], 0);
-    xent__acc_normalize(&diff);
-    const double gap = xent__acc_div(&diff, 1);
-    xent__acc_add(&l2, gap * gap / (double)count[b]);
-    if (xent__acc_sign(&diff) < 0)
-      xent__acc_negate(&diff);
-    xent__acc_merge(&ece, &diff);
-    const double bin_gap = xent__acc_div(&diff, count[b]);
+    xent__acc gap = conf[b];
+    xent__acc_negate(&gap);
+    xent__acc_add_int(&gap, correct[b], 0);
+    xent__acc_normalize(&gap);
+    const double g = xent__acc_div(&gap, 1);
+    xent__acc_add(&l2, g * g / (double)count[b]);
+    if (xent__acc_sign(&gap) < 0)
+      xent__acc_negate(&gap);
+    xent__acc_merge(&ece, &gap);
+    const double bin_gap = xent__acc_div(&gap, count[b]);
     mce = bin_gap > mce ? bin_gap : mce;
   }
   if (st->counted == 0)

@@ -70,9 +70,11 @@ double xent__acc_div(const xent__acc *a, uint64_t den);
  * The state's fixed part; the arrays follow at the offsets of its layout.
  * Every counted row adds to counted, to correct when predicted == label, to
  * top_correct[j] when its rank < top_k[j], its four values to the four
- * accumulators, and to its bin: bin_count, bin_correct and its confidence to
- * bin_conf. Per class (per_class without confusion): support[label],
+ * accumulators, and to its bin: bin_count, bin_correct and its confidence
+ * to bin_conf. Per class (per_class without confusion): support[label],
  * predicted[pred], tp[label] when right. Confusion: confusion[label][pred].
+ * A confidence above 1/2 is added as 1 - (s - 1) / s (metrics.c), an exact
+ * real that keeps 1 - confidence precise when the confidence rounds near 1.
  */
 struct xent_metrics {
   uint64_t magic;

@@ -334,9 +334,11 @@ static int get_header(reader *r, xent_metrics_config *c) {
   return 1;
 }
 
-/* Bins: counts that add up to `counted` and `correct`, sums of confidences
- * inside the bin's edges (b/B, (b+1)/B] times its count, adding up to the
- * total confidence. dst NULL: check only. */
+/* Bins: counts that add up to `counted` and `correct`, and sums of
+ * confidences that add up to the total. A row of bin b has 1 / s in
+ * (b/B, (b+1)/B]; the confidence it adds may be 1 - (s - 1) / s instead
+ * (metrics.c), a few units of 2^-53 per class away: the bounds allow 2^-20
+ * either side. dst NULL: check only. */
 static int get_bins(reader *r, const xent_metrics *head, xent_metrics *dst,
                     const xent__metrics_layout *l) {
   const size_t B = head->config.bins;
@@ -353,13 +355,11 @@ static int get_bins(reader *r, const xent_metrics *head, xent_metrics *dst,
       return 0;
     left -= n;
     right_left -= right;
-    /* conf > b/B for b > 0 and conf > 0 in bin 0; conf <= (b+1)/B */
-    scaled(&lo, (double)b / (double)B, n);
-    scaled(&hi, b + 1 < B ? (double)(b + 1) / (double)B : 1.0, n);
-    const int inside =
-        n == 0 ? xent__acc_sign(&sum) == 0
-               : xent__acc_cmp(&sum, &lo) > 0 && xent__acc_cmp(&sum, &hi) <= 0;
-    if (!inside)
+    const double edge_lo = (double)b / (double)B;
+    const double edge_hi = b + 1 < B ? (double)(b + 1) / (double)B : 1.0;
+    scaled(&lo, fmax(0.0, edge_lo - 0x1p-20), n);
+    scaled(&hi, fmin(1.0, edge_hi + 0x1p-20), n);
+    if (xent__acc_cmp(&sum, &lo) < 0 || xent__acc_cmp(&sum, &hi) > 0)
       return bad(r, XENT_ERR_STATE_FORMAT, XENT_ARG_SERIALIZED, at);
     xent__acc_merge(&total, &sum);
     if (dst != NULL) {

@@ -508,8 +508,9 @@ START_TEST(top_k_ties) {
 END_TEST
 
 /* Predicted class and the per-row values agree with xent_evaluate's
- * statistics and per-row loss, bit for bit, one row at a time (the mean of
- * one row is the row's value). */
+ * statistics and per-row loss, one row at a time (the mean of one row is the
+ * row's value): the prediction bit for bit, the values to 1e-15 absolute
+ * (log1p(s - 1) and (s - 1) / s against log s and 1 / s). */
 START_TEST(rows_match_evaluate) {
   xt_rng rng = {77};
   for (int trial = 0; trial < 300; trial++) {
@@ -547,10 +548,13 @@ START_TEST(rows_match_evaluate) {
     XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, NULL), XENT_OK);
     XT_BITS_EQ(f.r.accuracy, pred[0] == t[0] ? 1.0 : 0.0);
     XT_BITS_EQ(f.r.top_k_accuracy[0], f.r.accuracy);
-    XT_BITS_EQ(f.r.mean_confidence, conf[0]);
-    XT_BITS_EQ(f.r.mean_entropy, ent[0]);
-    XT_BITS_EQ(f.r.nll + 0.0, per[0] + 0.0);
-    XT_CLOSE(f.r.ece, st.ece, 1e-15, 0.0);
+    /* xent_evaluate rounds log s and 1 / s first: a few 1e-16 apart */
+    XT_CLOSE(f.r.mean_confidence, conf[0], 0.0, 1e-15);
+    XT_CLOSE(f.r.mean_entropy, ent[0], 1e-15, 1e-15);
+    XT_CLOSE(f.r.nll, per[0], 1e-15, 1e-15);
+    XT_CLOSE(f.r.ece, st.ece, 1e-15, 1e-15);
+    if (conf[0] <= 0.5) /* such a confidence enters the sums as it is */
+      XT_BITS_EQ(f.r.mean_confidence, conf[0]);
     free_result(&f);
     free(m);
   }
