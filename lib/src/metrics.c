@@ -196,17 +196,23 @@ static size_t conf_bin(double conf, size_t B) {
   return k;
 }
 
-/* evaluate.c's argmax_p, kept identical (test_metrics compares them): the
- * first class whose p = exp(x - m) / s equals the largest, 1 / s. A logit
- * below the max by more than 1e-12 cannot round to it. */
-static size_t argmax_p(const double *x, size_t C, double m, double s) {
+/* evaluate.c's argmax_p (test_metrics holds the two together): the first
+ * class whose p = exp(x - m) / s equals the largest, 1 / s; a logit below
+ * the max by more than 1e-12 cannot round to it. The same pass finds
+ * *at_max, the first class at the max itself (where argmax_p stops at the
+ * latest: its p is 1 / s). */
+static size_t argmax_p(const double *x, double m, double s, size_t *at_max) {
   const double top = 1.0 / s;
-  for (size_t c = 0; c < C; c++) {
+  size_t pred = SIZE_MAX, c = 0;
+  for (;; c++) {
     const double d = x[c] - m;
-    if (d == 0.0 || (d > -1e-12 && exp(d) / s == top))
-      return c;
+    if (d == 0.0)
+      break;
+    if (pred == SIZE_MAX && d > -1e-12 && exp(d) / s == top)
+      pred = c;
   }
-  return 0;
+  *at_max = c;
+  return pred == SIZE_MAX ? c : pred;
 }
 
 /*
@@ -219,14 +225,16 @@ static size_t argmax_p(const double *x, size_t C, double m, double s) {
  * exp (under 1 ulp) and one of the division cannot undo: P_c > P_y
  * (P_c < P_y, or P_c is subnormal and so below P_y). Only classes in the
  * window, or every class when P_y is tiny, need their P.
+ * Only ranks below `limit` (the largest k) matter: the count may stop at
+ * `limit` (checked every 64 classes, to keep the loop branch-free).
  */
 static size_t label_rank(const double *x, size_t C, double m, double s,
-                         size_t y) {
+                         size_t y, size_t limit) {
   const double dy = x[y] - m;
   const double py = exp(dy) / s;
   size_t ahead = 0;
   if (!(py >= 0x1p-1000)) {
-    for (size_t c = 0; c < C; c++) {
+    for (size_t c = 0; c < C && ahead < limit; c++) {
       if (c == y)
         continue;
       const double pc = exp(x[c] - m) / s;
@@ -236,11 +244,16 @@ static size_t label_rank(const double *x, size_t C, double m, double s,
   }
   const double hi = dy + 1e-12, lo = dy - 1e-12;
   size_t near = 0;
-  for (size_t c = 0; c < C; c++) {
-    const double d = x[c] - m;
-    ahead += d > hi;
-    near += d >= lo && d <= hi;
+  for (size_t c0 = 0; c0 < C && ahead < limit; c0 += 64) {
+    const size_t end = C - c0 < 64 ? C : c0 + 64;
+    for (size_t c = c0; c < end; c++) {
+      const double d = x[c] - m;
+      ahead += (size_t)(d > hi);
+      near += (size_t)((d >= lo) & (d <= hi));
+    }
   }
+  if (ahead >= limit)
+    return ahead;
   if (near > 1) /* y itself is in the window */
     for (size_t c = 0; c < C; c++) {
       const double d = x[c] - m;
@@ -252,11 +265,36 @@ static size_t label_rank(const double *x, size_t C, double m, double s,
   return ahead;
 }
 
-/* Sums of e_c and e_c^2 over c in [from, to), four partial sums by class
- * index, so that a row's values depend on the row alone. */
+/* Sums of e_c and e_c^2 over c in [from, to) into four partial sums by
+ * class index (c mod 4), so that a row's values depend on the row alone. */
 static void sum_range(const double *e, size_t from, size_t to, double *r,
                       double *q) {
-  for (size_t c = from; c < to; c++) {
+  size_t c = from;
+  for (; c < to && c % 4 != 0; c++) {
+    r[c % 4] += e[c];
+    q[c % 4] += e[c] * e[c];
+  }
+  double r0 = r[0], r1 = r[1], r2 = r[2], r3 = r[3];
+  double q0 = q[0], q1 = q[1], q2 = q[2], q3 = q[3];
+  for (; c + 4 <= to; c += 4) {
+    r0 += e[c];
+    r1 += e[c + 1];
+    r2 += e[c + 2];
+    r3 += e[c + 3];
+    q0 += e[c] * e[c];
+    q1 += e[c + 1] * e[c + 1];
+    q2 += e[c + 2] * e[c + 2];
+    q3 += e[c + 3] * e[c + 3];
+  }
+  r[0] = r0;
+  r[1] = r1;
+  r[2] = r2;
+  r[3] = r3;
+  q[0] = q0;
+  q[1] = q1;
+  q[2] = q2;
+  q[3] = q3;
+  for (; c < to; c++) {
     r[c % 4] += e[c];
     q[c % 4] += e[c] * e[c];
   }
@@ -276,16 +314,17 @@ static void sum_range(const double *e, size_t from, size_t to, double *r,
  *             log_softmax of xent_evaluate, with log s computed this way)
  *   entropy = log1p(rest) - sum_c e_c (x_c - m) / s
  *   doubt   = rest / s                  (1 - max p)
- *   brier   = ((1 - p_y)^2 + sum_{c != y} p_c^2), 1 - p_y = sum_{c != y} e_c /
- * s The prediction, the rank and the bin use p = exp(x - m) / s and the
+ *   brier   = (1 - p_y)^2 + sum_{c != y} p_c^2
+ *           = ((sum_{c != y} e_c)^2 + sum_{c != y} e_c^2) / s^2
+ * The prediction, the rank and the bin use p = exp(x - m) / s and the
  * confidence 1 / s exactly as xent_evaluate's statistics. The confidence a
  * row adds to the sums is 1 / s up to 1/2 and the exact real 1 - doubt
  * above (add_confidence): each keeps the relative precision of both the
  * confidence and 1 - confidence, which the calibration gaps are made of.
  */
 static xent_status row_values(const xent__kernels *k, const double *x, size_t C,
-                              size_t B, size_t n, size_t y, double *e,
-                              row_rec *r, xent_error *err) {
+                              size_t B, size_t top_k, size_t n, size_t y,
+                              double *e, row_rec *r, xent_error *err) {
   xent__scan sc;
   k->scan(x, C, &sc);
   if (sc.bad) {
@@ -309,9 +348,8 @@ static xent_status row_values(const xent__kernels *k, const double *x, size_t C,
   xent__sums sums;
   k->expsum(x, C, m, NULL, e, &sums);
   const double s = sums.s;
-  size_t a = 0;
-  while (x[a] != m)
-    a++;
+  size_t a;
+  const size_t pred = argmax_p(x, m, s, &a);
   /* rest and the brier sums from one pass that skips a and y */
   const size_t lo = a < y ? a : y, hi = a < y ? y : a;
   double rs[4] = {0.0, 0.0, 0.0, 0.0}, qs[4] = {0.0, 0.0, 0.0, 0.0};
@@ -321,8 +359,8 @@ static xent_status row_values(const xent__kernels *k, const double *x, size_t C,
   const double others = (rs[0] + rs[1]) + (rs[2] + rs[3]); /* not a, y */
   const double others_sq = (qs[0] + qs[1]) + (qs[2] + qs[3]);
   const double rest = a == y ? others : others + e[y];
-  const double not_y = a == y ? others : others + 1.0;
-  const double not_y_sq = a == y ? others_sq : others_sq + 1.0;
+  const double not_y = a == y ? others : others + e[a];
+  const double not_y_sq = a == y ? others_sq : others_sq + e[a] * e[a];
   const double logs = log1p(rest);
   const double entropy = logs - sums.b / s;
   r->conf = 1.0 / s;
@@ -331,8 +369,10 @@ static xent_status row_values(const xent__kernels *k, const double *x, size_t C,
   r->brier = (not_y * not_y + not_y_sq) / (s * s);
   r->entropy = entropy > 0.0 ? entropy : 0.0;
   r->label = y;
-  r->pred = argmax_p(x, C, m, s);
-  r->rank = label_rank(x, C, m, s, y);
+  r->pred = pred;
+  /* rank 0 exactly when the prediction is right; else only ranks below the
+   * largest k matter */
+  r->rank = pred == y ? 0 : top_k == 0 ? 1 : label_rank(x, C, m, s, y, top_k);
   r->bin = conf_bin(r->conf, B);
   return XENT_OK;
 }
@@ -447,13 +487,14 @@ xent_status xent_metrics_update(xent_metrics *state,
   double *row = workspace;
   double *e = row + C;
   row_rec *rec = (row_rec *)(void *)(e + C);
+  const size_t top_k = cfg->top_k_count ? cfg->top_k[cfg->top_k_count - 1] : 0;
   size_t i = 0;
   for (size_t n = 0; n < N; n++) {
     if (batch->targets[n] == cfg->ignore_index)
       continue;
     const double *x = xent__row(&p, plan.k, n, row);
-    st = row_values(plan.k, x, C, cfg->bins, n, (size_t)batch->targets[n], e,
-                    &rec[i++], err);
+    st = row_values(plan.k, x, C, cfg->bins, top_k, n,
+                    (size_t)batch->targets[n], e, &rec[i++], err);
     if (st != XENT_OK)
       return st;
   }

@@ -827,6 +827,48 @@ START_TEST(identical_rows_give_the_row) {
 }
 END_TEST
 
+/*
+ * Nearly certain rows keep their relative precision: logits [30, 0, 0] with
+ * label 0 give s - 1 = 2 e^-30 = 1.87e-13, so nll = log1p(2 e^-30), 1 -
+ * confidence = 2 e^-30 / s (the ece and mce of one right row), brier =
+ * ((2 e^-30)^2 + 2 e^-60) / s^2 = 6 e^-60 / s^2, entropy = log1p(2 e^-30) +
+ * 60 e^-30 / s. Computed as log(s) and 1 - 1/s they would keep about 4 of
+ * their 16 digits. With label 1, the nll is 30 + log1p(2 e^-30).
+ */
+START_TEST(nearly_certain_rows) {
+  const double x[2 * 3] = {30.0, 0.0, 0.0, 30.0, 0.0, 0.0};
+  const double rest = 2.0 * exp(-30.0), s = 1.0 + rest;
+  const int64_t t0[1] = {0}, t1[1] = {1};
+  xent_metrics_config cfg;
+  xent_metrics_config_init(&cfg, 3);
+  xent_metrics *m = new_state(&cfg);
+  update(m, 1, x, t0);
+  full_result f;
+  compute(m, &f);
+  XT_CLOSE(f.r.nll, log1p(rest), 1e-15, 0.0);
+  XT_CLOSE(f.r.ece, rest / s, 1e-15, 0.0);
+  XT_CLOSE(f.r.mce, rest / s, 1e-15, 0.0);
+  XT_CLOSE(f.r.ece_l2, rest / s, 1e-15, 0.0);
+  XT_CLOSE(f.r.brier, 6.0 * exp(-60.0) / (s * s), 1e-15, 0.0);
+  XT_CLOSE(f.r.mean_entropy, log1p(rest) + 60.0 * exp(-30.0) / s, 1e-15, 0.0);
+  XT_CLOSE(1.0 - f.r.mean_confidence, rest / s, 1e-3, 0.0);   /* rounded */
+  ck_assert(fabs(log(s) - log1p(rest)) > 1e-5 * log1p(rest)); /* the point */
+  free_result(&f);
+  free(m);
+  m = new_state(&cfg);
+  update(m, 1, x + 3, t1);
+  compute(m, &f);
+  XT_CLOSE(f.r.nll, 30.0 + log1p(rest), 1e-15, 0.0);
+  XT_CLOSE(f.r.ece, 1.0 - rest / s, 1e-15, 0.0); /* confident and wrong */
+  XT_CLOSE(f.r.brier,
+           (1.0 + exp(-30.0)) * (1.0 + exp(-30.0)) / (s * s) +
+               (1.0 + exp(-60.0)) / (s * s),
+           1e-15, 0.0);
+  free_result(&f);
+  free(m);
+}
+END_TEST
+
 /* Float logits: the state of the same values given as doubles. */
 START_TEST(float_logits) {
   xt_rng rng = {5};
@@ -1488,6 +1530,7 @@ int main(void) {
   XT_ADD(s, all_ignored);
   XT_ADD(s, per_class_by_hand);
   XT_ADD(s, identical_rows_give_the_row);
+  XT_ADD(s, nearly_certain_rows);
   XT_ADD(s, float_logits);
   XT_ADD(s, update_errors_leave_state);
   XT_ADD(s, state_errors);
