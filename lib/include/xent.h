@@ -449,7 +449,7 @@ XENT_API xent_status xent_evaluate_explicit(const xent_problem *problem,
  * Nearly certain rows (s - 1 tiny) keep their relative precision: log s is
  * log1p(s - 1), and a confidence above 1/2 enters the sums as 1 - (s - 1)/s,
  * with s - 1 summed without the max's term e^0 = 1 (xent_evaluate's
- * per_sample, confidence and entropy agree to about 1e-16 absolute; they
+ * per_sample, confidence and entropy agree to a few 1e-16 absolute; they
  * round log s and 1 / s first).
  *
  * Exactness: a row's values depend on the row alone (and on the exp
@@ -569,8 +569,8 @@ typedef struct xent_metrics_batch {
 
 /*
  * Scratch bytes xent_metrics_update needs for a batch of n rows of
- * `config`: two rows of doubles and 64 bytes per row. 0 when the
- * configuration is invalid or the size does not fit in size_t.
+ * `config`: two rows of doubles and 72 bytes per row (on 64-bit targets). 0
+ * when the configuration is invalid or the size does not fit in size_t.
  */
 XENT_API size_t xent_metrics_workspace_size(const xent_metrics_config *config,
                                             size_t n);
@@ -662,7 +662,8 @@ typedef struct xent_metrics_average {
  * ece              sum_b (n_b / N) |acc_b - conf_b|, computed exactly as
  *                  sum_b |correct_b - S_b| / N, S_b the exact sum of the
  *                  bin's confidences.
- * ece_l2           sqrt(sum_b (n_b / N) (acc_b - conf_b)^2).
+ * ece_l2           sqrt(sum_b (n_b / N) (acc_b - conf_b)^2), each bin's
+ *                  exact gap correct_b - S_b rounded once before squaring.
  * mce              max over non-empty bins of |acc_b - conf_b|.
  * mean_confidence, mean_entropy   means of the per-row values.
  * per_class_defined  N > 0 and the state keeps per-class counts (per_class
