@@ -97,7 +97,22 @@ XENT_API const char *xent_version_string(void);
     "the mean is undefined: its denominator is zero (every row ignored or "    \
     "zero class weights)")                                                     \
   X(ERR_OVERFLOW, 18, "a result would overflow the double range")              \
-  X(ERR_WORKSPACE, 19, "the workspace is missing or too small")
+  X(ERR_WORKSPACE, 19, "the workspace is missing or too small")                \
+  X(ERR_CONFIG, 30,                                                            \
+    "a metrics configuration value is out of range, or the state does not "    \
+    "keep what was asked for")                                                 \
+  X(ERR_CONFIG_MISMATCH, 31,                                                   \
+    "the two metrics states have different configurations")                    \
+  X(ERR_STATE, 32,                                                             \
+    "the metrics state is not initialised, or its memory was overwritten")     \
+  X(ERR_STATE_FORMAT, 33,                                                      \
+    "the serialized metrics state is malformed or inconsistent")               \
+  X(ERR_STATE_VERSION, 34,                                                     \
+    "the serialized metrics state has a format version this library does "     \
+    "not read")                                                                \
+  X(ERR_BUFFER, 35, "a buffer is too small or misaligned")                     \
+  X(ERR_COUNT_LIMIT, 36, "more than 2^63 - 1 rows would be counted")           \
+  X(ERR_VALUE, 37, "a value is NaN or infinite")
 
 typedef enum xent_status {
 #define XENT__STATUS_ENUM(name, value, message) XENT_##name = value,
@@ -132,7 +147,16 @@ XENT_API const char *xent_status_name(xent_status status);
   X(SHAPE, 11, "shape")                                                        \
   X(OUTPUTS, 12, "outputs")                                                    \
   X(WORKSPACE, 13, "workspace")                                                \
-  X(KERNEL, 14, "kernel")
+  X(KERNEL, 14, "kernel")                                                      \
+  X(CLASSES, 30, "classes")                                                    \
+  X(BINS, 31, "bins")                                                          \
+  X(TOP_K, 32, "top_k")                                                        \
+  X(CONFUSION, 33, "confusion")                                                \
+  X(PER_CLASS, 34, "per_class")                                                \
+  X(STATE, 35, "state")                                                        \
+  X(SOURCE, 36, "source")                                                      \
+  X(SERIALIZED, 37, "serialized")                                              \
+  X(VALUES, 38, "values")
 
 typedef enum xent_arg {
 #define XENT__ARG_ENUM(name, value, field) XENT_ARG_##name = value,
@@ -382,6 +406,358 @@ XENT_API xent_status xent_targets(const xent_problem *problem, double *out,
 XENT_API xent_status xent_evaluate_explicit(const xent_problem *problem,
                                             const xent_outputs *out,
                                             double *scratch, xent_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Whole-dataset metrics                                                    */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Classification metrics over a whole evaluation set that arrives in
+ * batches, possibly to several workers: each worker updates its own state
+ * with its batches, states are merged (in any order and grouping), and the
+ * metrics are produced from any state at any time. States serialise to a
+ * portable byte format (xent_metrics_serialize / xent_metrics_parse).
+ *
+ * Per counted row n (label y_n != ignore_index), with m = max_c x_c,
+ * s = sum_c exp(x_c - m) and p_c = exp(x_c - m) / s as xent_evaluate
+ * computes them (semantics 4 and 5):
+ *   predicted   argmax_c p_c, lowest index on ties (xent_stats.predicted)
+ *   confidence  max_c p_c = 1 / s
+ *   rank        #{c : p_c > p_y} + #{c < y : p_c == p_y}: the label's place
+ *               in the order argmax uses (rank 0 <=> predicted == y)
+ *   nll         -lp_y = -((x_y - m) - log s)    (log_softmax as PyTorch)
+ *   brier       sum_c (p_c - [c == y])^2
+ *   entropy     -sum_c p_c log p_c = log s - sum_c p_c (x_c - m)
+ *   bin         b with conf in (b/B, (b+1)/B], the first bin closed at 0
+ *               (bin edges are the doubles b/B; B = config.bins)
+ * Nearly certain rows (s - 1 tiny) keep their relative precision: log s is
+ * log1p(s - 1), and a confidence above 1/2 enters the sums as 1 - (s - 1)/s,
+ * with s - 1 summed without the max's term e^0 = 1 (xent_evaluate's
+ * per_sample, confidence and entropy agree to a few 1e-16 absolute; they
+ * round log s and 1 / s first).
+ *
+ * Exactness: a row's values depend on the row alone (and on the exp
+ * kernel). Counts are integers and every sum of per-row doubles is kept
+ * exactly (a fixed-point accumulator covering every double with room for
+ * 2^63 additions), rounded once, to nearest even, when the metrics are
+ * produced. So any split of the rows into batches, updated and merged in any
+ * order and grouping, gives the same state byte for byte and the same
+ * metrics bit for bit as one update with every row. The exp kernel changes
+ * the last bits of per-row values: states meant to be merged should come
+ * from the same kernel (XENT_KERNEL_SCALAR is the same on every x86-64 CPU
+ * with the same libm).
+ *
+ * Memory: the caller owns the state (xent_metrics_state_size bytes, aligned
+ * for uint64_t and double, as malloc returns) and the workspace of an
+ * update. Nothing is allocated. On failure nothing reachable through the
+ * output arguments is written (a state is untouched), except `err`.
+ * Errors of the configuration name the field (arg CLASSES, BINS, TOP_K with
+ * `row` the index in top_k, CONFUSION, PER_CLASS, IGNORE_INDEX).
+ */
+
+/* At most this many top-k values, and this many bins. */
+#define XENT_METRICS_MAX_TOP_K 8
+#define XENT_METRICS_MAX_BINS 10000
+/* At most this many classes. */
+#define XENT_METRICS_MAX_CLASSES ((size_t)1 << 24)
+
+/*
+ * What a state counts. Initialise with xent_metrics_config_init().
+ *
+ * classes      C, in [1, XENT_METRICS_MAX_CLASSES].
+ * bins         B, the number of equal-width confidence bins of ece, ece_l2,
+ *              mce and the reliability diagram, in [1, XENT_METRICS_MAX_BINS]
+ *              (default 15, as xent_stats.ece).
+ * top_k        top_k_count values (0 .. XENT_METRICS_MAX_TOP_K), strictly
+ *              increasing (no duplicates), each in [1, classes]; entries past
+ *              top_k_count are ignored. A k above classes is refused, not
+ *              capped: only the default is capped (see config_init).
+ * confusion    nonzero: keep the C x C confusion matrix (C^2 counts: the
+ *              state is 8 C^2 bytes larger); per-class figures come from it.
+ * per_class    nonzero: keep per-class counts (3 C counts) for precision,
+ *              recall, F1 and support. Not needed when confusion is set.
+ * ignore_index a label that removes its row (default -100), as in
+ *              xent_problem.
+ */
+typedef struct xent_metrics_config {
+  size_t classes;
+  size_t bins;
+  size_t top_k_count;
+  size_t top_k[XENT_METRICS_MAX_TOP_K];
+  int confusion;
+  int per_class;
+  int64_t ignore_index;
+} xent_metrics_config;
+
+/*
+ * The defaults for `classes`: bins 15, top_k {1, 5} capped at classes (each
+ * k becomes min(k, classes), and a k equal to the one before is dropped:
+ * {1, 5} for C >= 5, {1, C} for 2 <= C < 5, {1} for C = 1), confusion and
+ * per_class off, ignore_index -100. `config` may be NULL (nothing happens).
+ */
+XENT_API void xent_metrics_config_init(xent_metrics_config *config,
+                                       size_t classes);
+
+/*
+ * Checks a configuration: ERR_CONFIG with arg CLASSES, BINS or TOP_K (row
+ * is the offending index in top_k; -1 for top_k_count) when a value is out
+ * of its range above; arg CONFUSION when the confusion matrix of `classes`
+ * would not fit in memory (its size overflows size_t). ERR_NULL when `cfg`
+ * is NULL. `err` may be NULL.
+ */
+XENT_API xent_status xent_metrics_config_check(const xent_metrics_config *cfg,
+                                               xent_error *err);
+
+/* Bytes of the state for `config`; 0 when the configuration is invalid
+ * (xent_metrics_config_check says why) or NULL. */
+XENT_API size_t xent_metrics_state_size(const xent_metrics_config *config);
+
+/* The state: caller-owned memory of xent_metrics_state_size bytes. */
+typedef struct xent_metrics xent_metrics;
+
+/*
+ * Makes `state` (state_size bytes, aligned for uint64_t) an empty state for
+ * `config`: nothing counted. ERR_NULL (state or config NULL), ERR_CONFIG as
+ * xent_metrics_config_check, ERR_BUFFER (arg STATE) when state_size is below
+ * xent_metrics_state_size(config) or the memory is misaligned. Bytes past
+ * xent_metrics_state_size(config) are not used.
+ */
+XENT_API xent_status xent_metrics_init(xent_metrics *state, size_t state_size,
+                                       const xent_metrics_config *config,
+                                       xent_error *err);
+
+/* The configuration of an initialised state, into *config (not NULL).
+ * ERR_STATE (arg STATE) when `state` is not an initialised state. */
+XENT_API xent_status xent_metrics_get_config(const xent_metrics *state,
+                                             xent_metrics_config *config,
+                                             xent_error *err);
+
+/*
+ * A batch for xent_metrics_update. Zero-initialise it ({0} gives the
+ * defaults: double logits, kernel AUTO), then set:
+ * n        rows, >= 1.
+ * dtype    the type of the logits (every xent_dtype).
+ * logits   n x classes (classes of the state's configuration); -INFINITY
+ *          masks a class. Ignored rows are not read.
+ * targets  n hard labels in [0, classes) or == the configuration's
+ *          ignore_index.
+ * kernel   the exp kernel (XENT_KERNEL_AUTO picks the best).
+ */
+typedef struct xent_metrics_batch {
+  size_t n;
+  xent_dtype dtype;
+  const void *logits;
+  const int64_t *targets;
+  xent_kernel kernel;
+} xent_metrics_batch;
+
+/*
+ * Scratch bytes xent_metrics_update needs for a batch of n rows of
+ * `config`: two rows of doubles and 72 bytes per row (on 64-bit targets). 0
+ * when the configuration is invalid or the size does not fit in size_t.
+ */
+XENT_API size_t xent_metrics_workspace_size(const xent_metrics_config *config,
+                                            size_t n);
+
+/*
+ * Adds a batch to a state. The whole batch is validated and every row's
+ * values computed into the workspace first; the state is written only when
+ * all of it is valid, so a failed update leaves the state as it was.
+ *
+ * Errors (with their position in `err`, as xent_evaluate): ERR_NULL (state,
+ * batch, logits (arg LOGITS) or targets (arg TARGETS) NULL), ERR_STATE (arg
+ * STATE), ERR_SHAPE (n is 0), ERR_OPTION (dtype or kernel), ERR_WORKSPACE
+ * (missing, smaller than xent_metrics_workspace_size or not aligned for
+ * double), ERR_LABEL (targets[row] outside [0, classes) and not
+ * ignore_index), ERR_LOGIT (logits[row][col] NaN or +inf), ERR_ROW_MASKED
+ * (every class of a row is -inf), ERR_MASKED_TARGET (arg TARGETS: the label's
+ * logit is -inf, its nll is infinite), ERR_OVERFLOW (arg LOGITS, row and the
+ * label's column: x_y - m overflows, |x| near the double range),
+ * ERR_COUNT_LIMIT (the state would count more than 2^63 - 1 rows).
+ * An all-ignored batch is valid and counts nothing.
+ */
+XENT_API xent_status xent_metrics_update(xent_metrics *state,
+                                         const xent_metrics_batch *batch,
+                                         void *workspace, size_t workspace_size,
+                                         xent_error *err);
+
+/*
+ * dst += src: afterwards dst is the state of the rows of both. Exact: the
+ * result does not depend on the order or grouping of merges. src may be dst
+ * (the counts double). ERR_NULL; ERR_STATE (arg STATE for dst, SOURCE for
+ * src); ERR_CONFIG_MISMATCH when the configurations differ, arg naming the
+ * first field that does, in this order: CLASSES, BINS, TOP_K (row = first
+ * differing index, or -1 when only the counts differ), CONFUSION, PER_CLASS,
+ * IGNORE_INDEX; ERR_COUNT_LIMIT when more than 2^63 - 1 rows would be counted.
+ */
+XENT_API xent_status xent_metrics_merge(xent_metrics *dst,
+                                        const xent_metrics *src,
+                                        xent_error *err);
+
+/* One confidence bin of the reliability diagram. */
+typedef struct xent_metrics_bin {
+  uint64_t count;         /* n_b: rows whose confidence falls in the bin    */
+  uint64_t correct;       /* rows of the bin whose prediction is right      */
+  double mean_confidence; /* conf_b = (sum of their confidences) / n_b      */
+  double accuracy;        /* acc_b = correct / n_b                          */
+  int empty;              /* n_b == 0: conf_b and acc_b are undefined (0)   */
+} xent_metrics_bin;
+
+/*
+ * One class, as scikit-learn's precision_recall_fscore_support with its
+ * default zero_division (0/0 is 0): with tp = correct, fp = predicted - tp,
+ * fn = support - tp.
+ */
+typedef struct xent_metrics_class {
+  uint64_t support;   /* rows whose label is c: tp + fn                     */
+  uint64_t predicted; /* rows predicted as c: tp + fp                       */
+  uint64_t correct;   /* tp                                                 */
+  double precision;   /* tp / predicted, 0 when predicted is 0              */
+  double recall;      /* tp / support, 0 when support is 0                  */
+  double f1;          /* 2 tp / (support + predicted), 0 when both are 0    */
+  int in_macro;       /* support > 0 or predicted > 0: counts in macro      */
+} xent_metrics_class;
+
+/* An average of the per-class figures. */
+typedef struct xent_metrics_average {
+  double precision;
+  double recall;
+  double f1;
+} xent_metrics_average;
+
+/*
+ * The metrics of a state (xent_metrics_compute). N = counted rows; every
+ * mean is the exact sum rounded once (to nearest even) after the division:
+ * round(S / N).
+ *
+ * counted          N.
+ * defined          N > 0. When 0, every figure below is undefined and set
+ *                  to 0 (arrays: counts 0, ratios 0, bins empty, no class in
+ *                  the macro average): report them as null.
+ * accuracy         share of rows with predicted == label.
+ * top_k, top_k_accuracy  the configuration's k values and, for each, the
+ *                  share of rows whose rank < k (the label is among the k
+ *                  largest p, ties to the lower index: top-1 == accuracy;
+ *                  scikit-learn's top_k_accuracy_score breaks ties toward
+ *                  the higher index instead).
+ * nll              mean nll (scikit-learn log_loss without its clipping).
+ * brier            mean over rows of sum_c (p_c - [c == y])^2 (the
+ *                  multi-class Brier score, not divided by classes).
+ * ece              sum_b (n_b / N) |acc_b - conf_b|, computed exactly as
+ *                  sum_b |correct_b - S_b| / N, S_b the exact sum of the
+ *                  bin's confidences.
+ * ece_l2           sqrt(sum_b (n_b / N) (acc_b - conf_b)^2), each bin's
+ *                  exact gap correct_b - S_b rounded once before squaring.
+ * mce              max over non-empty bins of |acc_b - conf_b|.
+ * mean_confidence, mean_entropy   means of the per-row values.
+ * per_class_defined  N > 0 and the state keeps per-class counts (per_class
+ *                  or confusion): macro, weighted and macro_classes are set.
+ * macro            unweighted mean over the classes with in_macro set (as
+ *                  scikit-learn's average='macro' over the labels present in
+ *                  y_true or y_pred); macro_classes is their number.
+ * weighted         sum_c support_c * figure_c / N (average='weighted').
+ *
+ * Arrays the caller provides (NULL: not written):
+ * reliability      `bins` entries.
+ * per_class        `classes` entries; needs per_class or confusion in the
+ *                  configuration, else ERR_CONFIG (arg PER_CLASS).
+ * confusion        classes x classes counts, row = true label, column =
+ *                  prediction; needs confusion, else ERR_CONFIG (arg
+ *                  CONFUSION).
+ */
+typedef struct xent_metrics_result {
+  uint64_t counted;
+  int defined;
+  double accuracy;
+  size_t top_k_count;
+  size_t top_k[XENT_METRICS_MAX_TOP_K];
+  double top_k_accuracy[XENT_METRICS_MAX_TOP_K];
+  double nll;
+  double brier;
+  double ece;
+  double ece_l2;
+  double mce;
+  double mean_confidence;
+  double mean_entropy;
+  int per_class_defined;
+  size_t macro_classes;
+  xent_metrics_average macro;
+  xent_metrics_average weighted;
+  xent_metrics_bin *reliability;
+  xent_metrics_class *per_class;
+  uint64_t *confusion;
+} xent_metrics_result;
+
+/*
+ * The metrics of a state into *result (not NULL; its three array pointers
+ * are read, the rest is written). Every figure is a deterministic function
+ * of the state: equal states give bit-identical results. Never NaN or
+ * infinite. ERR_NULL, ERR_STATE (arg STATE), ERR_CONFIG (an array asked for
+ * that the state does not keep).
+ */
+XENT_API xent_status xent_metrics_compute(const xent_metrics *state,
+                                          xent_metrics_result *result,
+                                          xent_error *err);
+
+/* The version of the serialized state that this library writes and reads. */
+#define XENT_METRICS_FORMAT_VERSION 1
+
+/*
+ * The state as portable bytes (little-endian; layout in
+ * lib/src/metrics_io.c): magic "XENTMTRC", format version, total length,
+ * configuration, then counts (LEB128 varints) and accumulators (their
+ * non-zero 32-bit digits). Equal states give equal bytes.
+ *
+ * buf NULL: *written receives the size needed and nothing else happens
+ * (size is ignored). Otherwise the bytes go to buf (at least that many
+ * bytes, else ERR_BUFFER, arg SERIALIZED) and *written is their number.
+ * written may not be NULL (ERR_NULL). ERR_STATE (arg STATE).
+ */
+XENT_API xent_status xent_metrics_serialize(const xent_metrics *state,
+                                            void *buf, size_t size,
+                                            size_t *written, xent_error *err);
+
+/*
+ * The configuration of serialized bytes, to size the state before
+ * xent_metrics_parse. Reads and checks the header and the configuration
+ * only. Errors as xent_metrics_parse.
+ */
+XENT_API xent_status xent_metrics_parse_config(const void *bytes, size_t size,
+                                               xent_metrics_config *config,
+                                               xent_error *err);
+
+/*
+ * Rebuilds a state from `size` bytes of xent_metrics_serialize. Every byte
+ * is checked before the state is written: the magic and the total length
+ * (ERR_STATE_FORMAT), the version (ERR_STATE_VERSION: only
+ * XENT_METRICS_FORMAT_VERSION is read; older and newer versions are
+ * refused), the configuration (ERR_STATE_FORMAT with arg CLASSES, BINS,
+ * TOP_K, CONFUSION or PER_CLASS when out of range), every count and
+ * accumulator in its canonical encoding, and their consistency (bins sum to
+ * the rows counted, correct <= count, top-k counts ordered, sums of
+ * confidences within [0, count], ...). For ERR_STATE_FORMAT and
+ * ERR_STATE_VERSION, arg is SERIALIZED (or the configuration field) and
+ * `row` is the byte offset where the bytes stop making sense.
+ * state: state_size bytes (ERR_BUFFER, arg STATE, when below
+ * xent_metrics_state_size of the parsed configuration, or misaligned); the
+ * bytes are checked first, so malformed bytes are refused whatever the
+ * state's size.
+ * bytes may be NULL only when size is 0.
+ */
+XENT_API xent_status xent_metrics_parse(const void *bytes, size_t size,
+                                        xent_metrics *state, size_t state_size,
+                                        xent_error *err);
+
+/*
+ * sum_i values[i] computed exactly and rounded once to the nearest double
+ * (ties to even), as Python's math.fsum; the accumulator the metrics use.
+ * values may be NULL when n is 0 (the sum is +0). ERR_NULL (sum, or values
+ * with n > 0); ERR_VALUE (arg VALUES, row i) when values[i] is NaN or
+ * infinite; ERR_OVERFLOW when the rounded sum is outside the double range.
+ * *sum is written only on success.
+ */
+XENT_API xent_status xent_fsum(const double *values, size_t n, double *sum,
+                               xent_error *err);
 
 #ifdef __cplusplus
 }

@@ -51,8 +51,10 @@ static int load(const char *path, tokens *out, char *err, size_t err_size) {
     size_t n = strlen(line);
     total += n;
     if (n == sizeof line - 1 && line[n - 1] != '\n') {
-      snprintf(err, err_size, "--auth-token-file: a line is longer than %d "
-               "bytes", MAX_TOKEN);
+      snprintf(err, err_size,
+               "--auth-token-file: a line is longer than %d "
+               "bytes",
+               MAX_TOKEN);
       rc = -1;
       break;
     }

@@ -75,8 +75,8 @@ static pair *pair_load(const char *cert_file, const char *key_file, char *err,
     }
   }
   if (rc == 0 && (rc = gnutls_privkey_init(&p->key)) == 0) {
-    rc = gnutls_privkey_import_x509_raw(p->key, &key, GNUTLS_X509_FMT_PEM,
-                                        NULL, 0);
+    rc = gnutls_privkey_import_x509_raw(p->key, &key, GNUTLS_X509_FMT_PEM, NULL,
+                                        0);
     if (rc < 0)
       snprintf(err, err_size, "--tls-key %s: not a PEM private key: %s",
                key_file, gnutls_strerror(rc));

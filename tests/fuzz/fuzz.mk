@@ -1,10 +1,12 @@
 # tests/fuzz: libFuzzer targets for the request codec (see the root Makefile).
 #
-# fuzz_loss / fuzz_targets feed one input to server/codec.h as a request
+# fuzz_loss / fuzz_targets feed one input to server/codec/ as a request
 # body (parse, run or print the error body) and abort on a broken
 # invariant; fuzz_diff_loss / fuzz_diff_targets hold the streaming parser
 # (whole and in pieces) to the jansson oracle of tests/codec/oracle.c, bit
 # for bit; see fuzz_check.h.
+# fuzz_metrics_state parses bytes as a serialized metrics state (libxent
+# only; see its header comment).
 # Built with clang-14, libFuzzer, ASan (+ LeakSanitizer) and UBSan; the
 # codec and library sources are compiled here with the same sanitizers and
 # coverage, whatever CC and SANITIZE say.
@@ -21,7 +23,8 @@ FUZZ_SECONDS ?= 60
 FUZZ_CHECK_RUNS ?= 20000
 FUZZ_DIR := tests/fuzz
 FUZZ_OUT := $(BUILD)/fuzz
-FUZZ_TARGETS := fuzz_loss fuzz_targets fuzz_diff_loss fuzz_diff_targets
+FUZZ_TARGETS := fuzz_loss fuzz_targets fuzz_diff_loss fuzz_diff_targets \
+                fuzz_metrics_state
 FUZZ_BINS := $(addprefix $(FUZZ_OUT)/,$(FUZZ_TARGETS))
 FUZZ_DICT := $(FUZZ_DIR)/request.dict
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
@@ -64,8 +67,8 @@ $(FUZZ_OUT)/obj/oracle.o: tests/codec/oracle.c tests/codec/oracle.h $(CODEC_HDR)
 $(FUZZ_BINS): $(FUZZ_OUT)/%: $(FUZZ_DIR)/%.c $(FUZZ_DIR)/fuzz_check.h \
     $(FUZZ_CHECK_OBJ) $(FUZZ_CODEC_OBJ) $(FUZZ_LIB_OBJ)
 	@echo "  CCLD    $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $< $(FUZZ_CHECK_OBJ) \
-	    $(FUZZ_CODEC_OBJ) $(FUZZ_LIB_OBJ) -o $@ $(FUZZ_LIBS)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -Ilib/include -fsanitize=fuzzer $< \
+	    $(FUZZ_CHECK_OBJ) $(FUZZ_CODEC_OBJ) $(FUZZ_LIB_OBJ) -o $@ $(FUZZ_LIBS)
 
 # Seeds (the diff targets share them): every api/examples body (request.json and the deliberately broken
 # request.txt) for the endpoint its folder names, plus the committed
@@ -88,6 +91,8 @@ fuzz-corpus:
 	$(Q)cp $(FUZZ_DIR)/corpus/targets/* $(FUZZ_OUT)/corpus/fuzz_targets/
 	$(Q)cp -r $(FUZZ_OUT)/corpus/fuzz_loss $(FUZZ_OUT)/corpus/fuzz_diff_loss
 	$(Q)cp -r $(FUZZ_OUT)/corpus/fuzz_targets $(FUZZ_OUT)/corpus/fuzz_diff_targets
+	$(Q)mkdir -p $(FUZZ_OUT)/corpus/fuzz_metrics_state
+	$(Q)cp $(FUZZ_DIR)/corpus/metrics_state/* $(FUZZ_OUT)/corpus/fuzz_metrics_state/
 	@echo "fuzz-corpus: $$(ls $(FUZZ_OUT)/corpus/fuzz_loss | wc -l) loss seeds," \
 	    "$$(ls $(FUZZ_OUT)/corpus/fuzz_targets | wc -l) targets seeds"
 

@@ -31,3 +31,34 @@ check-reference: $(LIB_SO)
 	[ "$$rc" -eq 0 ] && [ "$$fail" -eq 0 ]
 
 CHECK_STAGES += check-reference
+
+# check-metrics-reference  the whole-dataset metrics (xent_metrics_*, through
+#                    ctypes) against scikit-learn and numpy/math.fsum
+#                    formulas: random seeded datasets, every option, batches
+#                    merged in random order. MREF_SEED=S and MREF_CASES=N
+#                    override the defaults; the output is kept in
+#                    $(BUILD)/tests/reference/metrics-reference.log.
+MREF_ARGS := $(if $(MREF_SEED),--seed $(MREF_SEED)) $(if $(MREF_CASES),--cases $(MREF_CASES))
+
+.PHONY: check-metrics-reference
+check-metrics-reference: $(LIB_SO)
+	@mkdir -p $(REF_DIR)
+	@echo "  REF     tests/reference/test_metrics_reference.py"
+	$(Q)$(PYTHON) tests/reference/test_metrics_reference.py $(LIB_SO) \
+	    $(MREF_ARGS) > $(REF_DIR)/metrics-reference.log 2>&1; rc=$$?; \
+	tail -n 40 $(REF_DIR)/metrics-reference.log; \
+	line=$$(grep -E '^metrics-reference: [0-9]+ passed, [0-9]+ failed$$' \
+	    $(REF_DIR)/metrics-reference.log | tail -n 1); \
+	if [ -z "$$line" ]; then \
+	  echo "check-metrics-reference: no closing line (exit $$rc)" >&2; \
+	  tests/record $(BUILD)/results.txt check-metrics-reference 0 1; exit 1; \
+	fi; \
+	set -- $$line; pass=$$2; fail=$$4; \
+	if [ "$$rc" -ne 0 ] && [ "$$fail" -eq 0 ]; then \
+	  echo "check-metrics-reference: exit $$rc with no failed case" >&2; \
+	  fail=1; \
+	fi; \
+	tests/record $(BUILD)/results.txt check-metrics-reference $$pass $$fail; \
+	[ "$$rc" -eq 0 ] && [ "$$fail" -eq 0 ]
+
+CHECK_STAGES += check-metrics-reference
