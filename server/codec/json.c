@@ -36,6 +36,7 @@ typedef enum state {
 typedef enum carry_kind {
   CARRY_NONE,
   CARRY_STRING, /* from the opening quote                             */
+  CARRY_PLAIN,  /* inside a string going to a byte sink, all plain so far */
   CARRY_NUMBER,
   CARRY_LITERAL
 } carry_kind;
@@ -58,6 +59,8 @@ struct xs_json {
   int carry_escaped; /* the carried string ends inside an escape */
   char *cbuf;
   size_t clen, ccap;
+  /* The byte sink of the next value, and of the string being read. */
+  xs_json_sink *ss_next, *ss;
   uint64_t carry_line, carry_col, carry_offset;
   /* Unescaped string text. */
   char *sbuf;
@@ -90,6 +93,10 @@ void xs_json_free(xs_json *j) {
   free(j->cbuf);
   free(j->sbuf);
   free(j);
+}
+
+void xs_json_string_sink(xs_json *j, xs_json_sink *sink) {
+  j->ss_next = sink;
 }
 
 size_t xs_json_held(const xs_json *j) {
@@ -669,10 +676,74 @@ static const char *sink_run(xs_json *j, xs_json_sink *s, const char *p,
   }
 }
 
+/* Appends n bytes to a byte sink, switching it off when it cannot grow. */
+static void bytes_take(xs_json_sink *s, const char *p, size_t n) {
+  if (s->type != XS_SINK_BYTES || n == 0)
+    return;
+  if (s->cap - s->len < n &&
+      (s->len + n < n || s->grow == NULL || s->grow(s, s->len + n) != 0)) {
+    s->type = XS_SINK_OFF;
+    return;
+  }
+  memcpy((char *)s->data + s->len, p, n);
+  s->len += n;
+}
+
+/*
+ * The content of a string going to the byte sink j->ss, from p (just
+ * after the opening quote, or the start of a piece). The plain run goes to
+ * the sink; the rest, if any, is read as an ordinary string whose errors
+ * point at the opening quote (its position is in carry_line/col/offset).
+ */
+static const char *plain_string(xs_json *j, const char *p, const char *end) {
+  const char *q = p;
+  while (q < end && (unsigned char)*q >= 0x20 && (unsigned char)*q < 0x80 &&
+         *q != '"' && *q != '\\')
+    q++;
+  bytes_take(j->ss, p, (size_t)(q - p));
+  if (q == end) {
+    j->carry = CARRY_PLAIN;
+    return end;
+  }
+  j->carry = CARRY_NONE;
+  j->ss = NULL;
+  if (*q == '"') {
+    string_done(j, q, 0, 0);
+    return q + 1;
+  }
+  /* q - 1 stands for the opening quote: read_string starts after it. */
+  const char *s = NULL;
+  size_t n = 0;
+  const char *after = read_string(j, q - 1, end, 1, &s, &n);
+  if (after != NULL) {
+    string_done(j, s, n, 0);
+    return after;
+  }
+  if (n != 0)
+    return NULL;
+  /* Cut by the piece: carry the rest as a string of its own. */
+  j->carry = CARRY_STRING;
+  j->carry_is_key = 0;
+  j->clen = 0;
+  j->carry_escaped = 0;
+  for (const char *e = q; e < end; e++)
+    j->carry_escaped = j->carry_escaped ? 0 : *e == '\\';
+  if (carry_append(j, "\"", 1) != 0)
+    return NULL;
+  return carry_append(j, q, (size_t)(end - q)) == 0 ? end : NULL;
+}
+
 /* A value starting at p (not whitespace). */
 static const char *value(xs_json *j, const char *p, const char *end) {
   const char c = *p;
+  xs_json_sink *ss = j->ss_next;
+  j->ss_next = NULL;
   j->tok = p;
+  if (c == '"' && ss != NULL && ss->type == XS_SINK_BYTES) {
+    position(j, p, &j->carry_line, &j->carry_col, &j->carry_offset);
+    j->ss = ss;
+    return plain_string(j, p + 1, end);
+  }
   if (c == '{' || c == '[') {
     if (open_container(j, p, c == '{') != 0)
       return NULL;
@@ -720,6 +791,12 @@ static const char *value(xs_json *j, const char *p, const char *end) {
 static const char *carry_continue(xs_json *j, const char *p, const char *end,
                                   int final) {
   j->tok = NULL;
+  if (j->carry == CARRY_PLAIN) {
+    if (!final)
+      return plain_string(j, p, end);
+    fail(j, NULL, "premature end of input in a string");
+    return NULL;
+  }
   if (j->carry == CARRY_STRING) {
     const char *q = p;
     int esc = j->carry_escaped;

@@ -69,7 +69,8 @@ typedef struct xs_json_value {
 typedef enum xs_sink_type {
   XS_SINK_OFF = 0,
   XS_SINK_F64,
-  XS_SINK_I64
+  XS_SINK_I64,
+  XS_SINK_BYTES /* a string's bytes: see xs_json_string_sink */
 } xs_sink_type;
 
 typedef struct xs_json_sink {
@@ -120,6 +121,19 @@ const xs_json_error *xs_json_get_error(const xs_json *j);
  * position of the token just reported. */
 void xs_json_fail(xs_json *j, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/*
+ * The next value, when it is a string, goes to `sink` (XS_SINK_BYTES) as it
+ * is read: its leading run of plain bytes (printable ASCII, no escape) is
+ * appended to sink->data (char) as the pieces arrive, with no length limit
+ * but what sink->grow allows, and the string's scalar event then carries
+ * only the rest, unescaped (len 0 when the whole string was plain; the rest
+ * is carried as any string, up to XS_JSON_MAX_TOKEN). A grow that fails
+ * switches the sink off; the string is still read. Long strings (a base64
+ * state) so cost no copy and no carry. Call it from `key`, for that
+ * member's value; it applies to one value, whatever its kind.
+ */
+void xs_json_string_sink(xs_json *j, xs_json_sink *sink);
 
 /* Bytes held by the tokenizer itself (carried token, string scratch). */
 size_t xs_json_held(const xs_json *j);
