@@ -19,8 +19,9 @@ typedef struct xs_config {
   char port_file[1024]; /* "" or a file that receives the bound port     */
   uint64_t threads;     /* 0: one per online core                        */
   uint64_t max_body_bytes;
-  uint64_t max_elements;    /* largest n * classes                           */
-  uint64_t max_rows;        /* largest n                                     */
+  uint64_t max_elements; /* largest n * classes                           */
+  uint64_t max_rows;     /* largest n                                     */
+  uint64_t max_confusion_classes; /* largest C of a confusion matrix     */
   uint64_t timeout;         /* idle seconds before a connection is closed    */
   uint64_t header_timeout;  /* seconds for a request's headers              */
   uint64_t body_timeout;    /* seconds for a request's body                 */

@@ -102,8 +102,9 @@ void xs_mem_close(xs_mem *m);
 /* Limits the codec enforces while it reads (the HTTP layer enforces body
  * bytes). Going over one is 413 payload_too_large. */
 typedef struct xs_limits {
-  size_t max_elements; /* largest n * classes                            */
-  size_t max_rows;     /* largest n                                       */
+  size_t max_elements;          /* largest n * classes                  */
+  size_t max_rows;              /* largest n                            */
+  size_t max_confusion_classes; /* largest C of a confusion matrix      */
 } xs_limits;
 
 typedef enum xs_precision { XS_FLOAT64 = 0, XS_FLOAT32 = 1 } xs_precision;
@@ -135,6 +136,22 @@ typedef struct xs_v2_request {
   int out_f32;     /* logits-typed outputs are FP32, else FP64      */
 } xs_v2_request;
 
+/* What a whole-dataset metrics request adds to a problem (the batch's
+ * logits, targets and ignore_index are the problem's). */
+typedef struct xs_metrics_req {
+  const int64_t *top_k; /* top_k as given (forms[XS_F_TOP_K] says if) */
+  size_t top_k_count;
+  size_t bins;   /* 0: the default                                 */
+  int confusion; /* answer the confusion matrix                    */
+  int per_class; /* answer per-class figures                       */
+  int report;    /* answer the picture (POST /v1/metrics/report)   */
+  /* XS_BODY_MERGE: the states merged while they were read (owned,
+   * state_size bytes) and the rows they have seen. */
+  xent_metrics *state;
+  size_t state_size;
+  uint64_t rows;
+} xs_metrics_req;
+
 /* How a field was given (xs_request.forms). */
 enum { XS_FORM_ABSENT = 0, XS_FORM_SCALAR = 1, XS_FORM_ARRAY = 2 };
 
@@ -151,13 +168,16 @@ typedef struct xs_request {
   size_t owned_size[XS_F_COUNT]; /* bytes of each, as allocated    */
   xs_mem *mem;
   xs_v2_request v2;
+  xs_metrics_req metrics;
 } xs_request;
 
 /* The streaming parser of one request body. */
 typedef struct xs_parser xs_parser;
 
-/* A parser for `body` (XS_BODY_LOSS or XS_BODY_TARGETS); lim NULL: no
- * limit; mem NULL: no budget. NULL when out of memory. */
+/* A parser for `body` (one XS_BODY_*); lim NULL: no limit; mem NULL: no
+ * budget. NULL when out of memory. A report body (XS_BODY_REPORT) is
+ * parsed as a metrics or a merge body, whichever it holds: req->body says
+ * which, req->metrics.report is set. */
 xs_parser *xs_parser_new(unsigned body, const xs_limits *lim, xs_mem *mem);
 /* The next n bytes of the body. Returns 0, or -1 once the request has
  * failed (feeding more is allowed and only checks the JSON syntax, which
@@ -217,6 +237,9 @@ uint64_t xs_response_bound(const xs_response *r);
 /* The exact length of the body, or 0 when it is only known as it is
  * printed (then stream it chunked). */
 uint64_t xs_response_length(const xs_response *r);
+/* The body's media type: "application/json", "application/octet-stream"
+ * (binary tensors follow a JSON header) or "image/svg+xml" (a report). */
+const char *xs_response_content_type(const xs_response *r);
 /* For a body with binary tensors: the length of its JSON header
  * (Inference-Header-Content-Length), else 0. */
 uint64_t xs_response_header_length(const xs_response *r);

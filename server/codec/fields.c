@@ -21,14 +21,16 @@ static const char *const precision_names[] = {"float64", "float32", NULL};
 #define NO_FORM                                                                \
   { XS_E_NONE, XS_S_NONE, 0 }
 #define BOTH (XS_BODY_LOSS | XS_BODY_TARGETS)
+#define METRICS (XS_BODY_METRICS | XS_BODY_REPORT)
+#define OPTIONS (XS_BODY_METRICS | XS_BODY_MERGE | XS_BODY_REPORT)
 
 static const xs_field table[XS_F_COUNT] = {
     [XS_F_LOGITS] =
         {.path = "logits",
          .key = "logits",
          .parent = XS_F_NONE,
-         .bodies = XS_BODY_LOSS,
-         .required = XS_BODY_LOSS,
+         .bodies = XS_BODY_LOSS | METRICS,
+         .required = XS_BODY_LOSS | XS_BODY_METRICS,
          .scalar = NO_FORM,
          .array = {XS_E_NUMBER, XS_S_F64_PTR, AT(problem.logits)},
          .rank = 2,
@@ -43,8 +45,8 @@ static const xs_field table[XS_F_COUNT] = {
         {.path = "targets",
          .key = "targets",
          .parent = XS_F_NONE,
-         .bodies = BOTH,
-         .required = XS_BODY_TARGETS,
+         .bodies = BOTH | METRICS,
+         .required = XS_BODY_TARGETS | XS_BODY_METRICS,
          .scalar = NO_FORM,
          .array = {XS_E_INTEGER, XS_S_I64_PTR, AT(problem.targets)},
          .rank = 1,
@@ -179,7 +181,7 @@ static const xs_field table[XS_F_COUNT] = {
     [XS_F_IGNORE_INDEX] = {.path = "ignore_index",
                            .key = "ignore_index",
                            .parent = XS_F_NONE,
-                           .bodies = BOTH,
+                           .bodies = BOTH | OPTIONS,
                            .scalar = {XS_E_INTEGER, XS_S_I64,
                                       AT(problem.ignore_index)},
                            .array = NO_FORM,
@@ -223,6 +225,75 @@ static const xs_field table[XS_F_COUNT] = {
                       .def = "[\"loss\",\"per_sample\",\"grad\"]",
                       .arg = XENT_ARG_OUTPUTS,
                       .doc = "which results to answer"},
+    [XS_F_TOP_K] = {.path = "top_k",
+                    .key = "top_k",
+                    .parent = XS_F_NONE,
+                    .bodies = OPTIONS,
+                    .scalar = NO_FORM,
+                    .array = {XS_E_INTEGER, XS_S_I64_PTR, AT(metrics.top_k)},
+                    .rank = 1,
+                    .dims = {XS_DIM_ANY},
+                    .count_member = AT(metrics.top_k_count),
+                    .def = "[1,5]",
+                    .arg = XENT_ARG_TOP_K,
+                    .v2_input = "top_k",
+                    .v2_dtypes = "INT64 INT32",
+                    .doc = "the k of top_k_accuracy, at most 8, increasing, "
+                           "each in [1, C]; the default [1, 5] is capped at "
+                           "C"},
+    [XS_F_BINS] = {.path = "bins",
+                   .key = "bins",
+                   .parent = XS_F_NONE,
+                   .bodies = OPTIONS,
+                   .scalar = {XS_E_INTEGER, XS_S_SIZE, AT(metrics.bins)},
+                   .array = NO_FORM,
+                   .has_min = 1,
+                   .has_max = 1,
+                   .min = 1,
+                   .max = XENT_METRICS_MAX_BINS,
+                   .def = "15",
+                   .arg = XENT_ARG_BINS,
+                   .v2_param = "bins",
+                   .doc = "equal-width confidence bins of ece, ece_l2, mce "
+                          "and the reliability diagram"},
+    [XS_F_CONFUSION] = {.path = "confusion",
+                        .key = "confusion",
+                        .parent = XS_F_NONE,
+                        .bodies = OPTIONS,
+                        .scalar = {XS_E_BOOL, XS_S_INT, AT(metrics.confusion)},
+                        .array = NO_FORM,
+                        .def = "false",
+                        .arg = XENT_ARG_CONFUSION,
+                        .v2_param = "confusion",
+                        .doc = "answer the C x C confusion matrix (rows the "
+                               "label, columns the prediction; C at most "
+                               "--max-confusion-classes)"},
+    [XS_F_PER_CLASS] = {.path = "per_class",
+                        .key = "per_class",
+                        .parent = XS_F_NONE,
+                        .bodies = OPTIONS,
+                        .scalar = {XS_E_BOOL, XS_S_INT, AT(metrics.per_class)},
+                        .array = NO_FORM,
+                        .def = "false",
+                        .arg = XENT_ARG_PER_CLASS,
+                        .v2_param = "per_class",
+                        .doc = "answer precision, recall, F1 and support per "
+                               "class, with their macro and weighted "
+                               "averages"},
+    [XS_F_STATES] = {.path = "states",
+                     .key = "states",
+                     .parent = XS_F_NONE,
+                     .bodies = XS_BODY_MERGE | XS_BODY_REPORT,
+                     .required = XS_BODY_MERGE,
+                     .scalar = NO_FORM,
+                     .array = {XS_E_OBJECT, XS_S_NONE, 0},
+                     .rank = 1,
+                     .dims = {XS_DIM_ANY},
+                     .arg = XENT_ARG_STATE,
+                     .v2_input = "states",
+                     .v2_dtypes = "BYTES",
+                     .doc = "metrics states of earlier answers, merged as "
+                            "if their rows had come in one request"},
 };
 
 const xs_field *xs_field_get(xs_field_id id) {
@@ -263,8 +334,8 @@ xs_field_id xs_field_of_arg(xent_arg arg, unsigned body) {
 
 /* ------------------------------------------------------------ describe -- */
 
-static const char *const elem_type[] = {"", "number", "integer", "string",
-                                        "object"};
+static const char *const elem_type[] = {"",       "number", "integer",
+                                        "string", "object", "boolean"};
 static const char *const dim_name[] = {"any", "N", "C"};
 
 static int lit(xs_buf *out, const char *s) {

@@ -20,8 +20,11 @@
 
 /* The request bodies the table describes (bits). */
 enum {
-  XS_BODY_LOSS = 1u << 0,   /* POST /v1/loss    */
-  XS_BODY_TARGETS = 1u << 1 /* POST /v1/targets */
+  XS_BODY_LOSS = 1u << 0,    /* POST /v1/loss                          */
+  XS_BODY_TARGETS = 1u << 1, /* POST /v1/targets                       */
+  XS_BODY_METRICS = 1u << 2, /* POST /v1/metrics                       */
+  XS_BODY_MERGE = 1u << 3,   /* POST /v1/metrics/merge                 */
+  XS_BODY_REPORT = 1u << 4   /* POST /v1/metrics/report: either above  */
 };
 
 /* The fields, in the table's order: the order in which a request's errors
@@ -42,6 +45,11 @@ typedef enum xs_field_id {
   XS_F_PRECISION,
   XS_F_REDUCTION,
   XS_F_OUTPUTS,
+  XS_F_TOP_K,
+  XS_F_BINS,
+  XS_F_CONFUSION,
+  XS_F_PER_CLASS,
+  XS_F_STATES,
   XS_F_COUNT,
   XS_F_NONE = -1
 } xs_field_id;
@@ -52,7 +60,9 @@ typedef enum xs_elem {
   XS_E_NUMBER,   /* a JSON number                                      */
   XS_E_INTEGER,  /* a JSON integer (no fraction, no exponent)          */
   XS_E_ENUM,     /* a string out of `names`                            */
-  XS_E_OBJECT    /* an object whose members are the rows with parent  */
+  XS_E_OBJECT,   /* an object: as a scalar, its members are the rows   */
+                 /* with this parent; as elements, metrics states      */
+  XS_E_BOOL      /* true or false                                      */
 } xs_elem;
 
 /* A dimension of an array form. */

@@ -37,6 +37,7 @@
 #include "codec.h"
 #include "codec_priv.h"
 #include "json.h"
+#include "mstate.h"
 #include "v2.h"
 
 /* An array value being read: its storage (a sink for numbers) and shape. */
@@ -69,6 +70,7 @@ struct xs_parser {
   v2_state *v2; /* an Open Inference Protocol body: v2.c reads it */
   xs_json *json;
   unsigned body;
+  unsigned eff; /* the body a report turned out to be (else body)    */
   xs_limits lim;
   xs_mem *mem;
   val v[XS_F_COUNT];
@@ -88,6 +90,11 @@ struct xs_parser {
   char unknown_key[2][64];
   size_t unknown_len[2];
   int unknown_seen[2];
+  /* The element of "states" being read (depth of its object, 0: none),
+   * its reader, and the states merged so far. */
+  int st_depth;
+  xs_mstate_reader *mr;
+  xs_mstate merged;
 };
 
 /* ---------------------------------------------------------------- errors -- */
@@ -116,7 +123,11 @@ static void describe_elem(const xs_field *f, xs_elem e, char *buf,
                                i > 0 ? ", " : "", f->names[i]);
     break;
   case XS_E_OBJECT:
-    snprintf(buf, size, "an object");
+    snprintf(buf, size,
+             f->array.elem == XS_E_OBJECT ? "a metrics state" : "an object");
+    break;
+  case XS_E_BOOL:
+    snprintf(buf, size, "true or false");
     break;
   case XS_E_NONE:
     break;
@@ -126,8 +137,8 @@ static void describe_elem(const xs_field *f, xs_elem e, char *buf,
 /* What the whole value must be: "a number or an array of N numbers". */
 static void describe_value(const xs_field *f, char *buf, size_t size) {
   static const char *const dim_names[] = {"", "N ", "C "};
-  static const char *const plural[] = {"", "numbers", "integers", "names",
-                                       "objects"};
+  static const char *const plural[] = {"",      "numbers",        "integers",
+                                       "names", "metrics states", "booleans"};
   char scalar[128] = "";
   char array[128] = "";
   if (f->scalar.elem != XS_E_NONE)
@@ -247,7 +258,7 @@ static void push_i64(xs_parser *p, arr *a, int64_t x) {
 static xs_json_sink *leaf_open(xs_parser *p, arr *a) {
   const xs_field *f = xs_field_get(a->id);
   a->row_start = a->sink.len;
-  if (f->array.elem == XS_E_ENUM || p->stopped)
+  if (f->array.elem == XS_E_ENUM || f->array.elem == XS_E_OBJECT || p->stopped)
     return NULL;
   a->sink.type = f->array.elem == XS_E_INTEGER ? XS_SINK_I64 : XS_SINK_F64;
   a->sink.allow_null = f->nullable;
@@ -258,7 +269,7 @@ static xs_json_sink *leaf_open(xs_parser *p, arr *a) {
 /* Elements of the current leaf so far. */
 static size_t leaf_count(const arr *a) {
   const xs_field *f = xs_field_get(a->id);
-  if (f->array.elem == XS_E_ENUM)
+  if (f->array.elem == XS_E_ENUM || f->array.elem == XS_E_OBJECT)
     return a->idx[a->level - 1];
   return a->sink.len - a->row_start;
 }
@@ -272,6 +283,53 @@ static void stop(xs_parser *p, const xs_error *err) {
   p->global = *err;
   for (int i = 0; i < XS_F_COUNT; i++)
     arr_release(p, &p->v[i].a);
+  xs_mstate_free(&p->merged, p->mem);
+  if (p->mr != NULL)
+    xs_mstate_reader_begin(p->mr); /* gives its bytes back */
+}
+
+/* ------------------------------------------------------ metrics states -- */
+
+/* An element of "states" opens: its events go to the state reader. */
+static void state_begin(xs_parser *p) {
+  val *v = &p->v[XS_F_STATES];
+  if (v->has_err) { /* the field is refused already: skip the rest */
+    v->a.idx[0]++;
+    p->skip = p->depth;
+    return;
+  }
+  if (p->mr == NULL)
+    p->mr = xs_mstate_reader_new(p->json, p->mem);
+  if (p->mr == NULL) {
+    xs_error err;
+    xs_error_set(&err, XS_ERR_INTERNAL, "out of memory");
+    stop(p, &err);
+    return;
+  }
+  xs_mstate_reader_begin(p->mr);
+  p->st_depth = p->depth;
+}
+
+/* The element's object closed: read it and merge it into the others. */
+static void state_end(xs_parser *p) {
+  val *v = &p->v[XS_F_STATES];
+  char where[32];
+  snprintf(where, sizeof where, "states[%zu]", v->a.idx[0]);
+  p->st_depth = 0;
+  v->a.idx[0]++;
+  xs_mstate one;
+  xs_error err;
+  if (xs_mstate_reader_end(p->mr, where, &one, &err) == 0 &&
+      xs_mstate_merge(&p->merged, &one, where, p->mem, &err) == 0)
+    return;
+  if (err.kind != XS_ERR_INVALID_ARGUMENT) { /* budget, limits, ours */
+    stop(p, &err);
+    return;
+  }
+  v->err = err;
+  v->has_err = 1;
+  v->err_row = -1;
+  xs_mstate_free(&p->merged, p->mem);
 }
 
 static void skip_value(xs_parser *p) {
@@ -282,6 +340,8 @@ static void skip_value(xs_parser *p) {
 static xs_json_sink *on_open(void *ctx, int is_object) {
   xs_parser *p = ctx;
   p->depth++;
+  if (p->st_depth != 0 && !p->stopped)
+    return xs_mstate_reader_open(p->mr, is_object);
   if (p->depth == 1) {
     if (!is_object) {
       xs_error err;
@@ -338,6 +398,10 @@ static xs_json_sink *on_open(void *ctx, int is_object) {
   const xs_field *f = xs_field_get(id);
   arr *a = &p->v[id].a;
   const int level = a->level + 1;
+  if (is_object && f->array.elem == XS_E_OBJECT && a->level == f->rank) {
+    state_begin(p);
+    return NULL;
+  }
   if (is_object || level > f->rank) {
     /* An array or an object where an element belongs. */
     size_t at[XS_MAX_RANK];
@@ -354,7 +418,8 @@ static xs_json_sink *on_open(void *ctx, int is_object) {
     field_error(p, id, at, a->level, XS_ERR_INVALID_ARGUMENT, "must be %s",
                 what);
     /* It still counts as an element, so that the row's length stays right. */
-    if (a->level < f->rank || f->array.elem == XS_E_ENUM)
+    if (a->level < f->rank || f->array.elem == XS_E_ENUM ||
+        f->array.elem == XS_E_OBJECT)
       a->idx[a->level - 1]++;
     else if (f->array.elem == XS_E_INTEGER)
       push_i64(p, a, 0);
@@ -382,6 +447,13 @@ static void on_close(void *ctx, int is_object) {
   const int d = p->depth--;
   if (p->stopped)
     return;
+  if (p->st_depth != 0) {
+    if (d > p->st_depth)
+      xs_mstate_reader_close(p->mr, is_object);
+    else
+      state_end(p);
+    return;
+  }
   if (p->skip != 0) {
     if (d == p->skip)
       p->skip = 0;
@@ -429,6 +501,10 @@ static void on_close(void *ctx, int is_object) {
 
 static void on_key(void *ctx, const char *s, size_t len) {
   xs_parser *p = ctx;
+  if (p->st_depth != 0 && !p->stopped) {
+    xs_mstate_reader_key(p->mr, s, len);
+    return;
+  }
   if (p->skip != 0 || p->depth != p->obj_depth)
     return;
   const xs_field_id id = xs_field_find(p->obj, s, len, p->body);
@@ -489,6 +565,9 @@ static void take_scalar(xs_parser *p, xs_field_id id, const xs_json_value *x) {
       return;
     }
     v->i = x->num.i;
+  } else if (e == XS_E_BOOL &&
+             (x->kind == XS_JSON_TRUE || x->kind == XS_JSON_FALSE)) {
+    v->e = x->kind == XS_JSON_TRUE;
   } else if (e == XS_E_ENUM && x->kind == XS_JSON_STRING) {
     int which = -1;
     for (int i = 0; f->names[i] != NULL; i++)
@@ -513,6 +592,10 @@ static void on_scalar(void *ctx, const xs_json_value *x) {
   xs_parser *p = ctx;
   if (p->stopped || p->skip != 0)
     return;
+  if (p->st_depth != 0) {
+    xs_mstate_reader_scalar(p->mr, x);
+    return;
+  }
   if (p->pending) {
     p->pending = 0;
     if (p->cur != XS_F_NONE)
@@ -564,6 +647,9 @@ static void on_scalar(void *ctx, const xs_json_value *x) {
     a->idx[level - 1]++;
     break;
   case XS_E_OBJECT:
+    a->idx[level - 1]++;
+    break;
+  case XS_E_BOOL:
   case XS_E_NONE:
     break;
   }
@@ -598,6 +684,8 @@ xs_parser *xs_parser_new(unsigned body, const xs_limits *lim, xs_mem *mem) {
   p->body = body;
   p->lim.max_elements = lim != NULL ? lim->max_elements : SIZE_MAX;
   p->lim.max_rows = lim != NULL ? lim->max_rows : SIZE_MAX;
+  p->lim.max_confusion_classes =
+      lim != NULL ? lim->max_confusion_classes : SIZE_MAX;
   p->mem = mem;
   p->obj = XS_F_NONE;
   p->cur = XS_F_NONE;
@@ -629,6 +717,8 @@ void xs_parser_free(xs_parser *p) {
   }
   for (int i = 0; i < XS_F_COUNT; i++)
     arr_release(p, &p->v[i].a);
+  xs_mstate_free(&p->merged, p->mem);
+  xs_mstate_reader_free(p->mr);
   xs_json_free(p->json);
   free(p);
 }
@@ -661,8 +751,15 @@ static int check_fields(xs_parser *p, size_t N, size_t C, xs_error *err) {
     const xs_field_id id = (xs_field_id)i;
     const xs_field *f = xs_field_get(id);
     const val *v = &p->v[id];
-    if ((f->bodies & p->body) == 0)
+    if ((f->bodies & p->eff) == 0) {
+      if (v->present) { /* a report's field of the other kind */
+        xs__set_error(err, XS_ERR_INVALID_ARGUMENT, f->path,
+                      "%s cannot be given with %s", f->path,
+                      p->eff == XS_BODY_MERGE ? "states" : "logits");
+        return -1;
+      }
       continue;
+    }
     if (f->parent != XS_F_NONE && !p->v[f->parent].present)
       continue;
     if (id == XS_F_TARGETS && p->body == XS_BODY_LOSS) {
@@ -676,7 +773,7 @@ static int check_fields(xs_parser *p, size_t N, size_t C, xs_error *err) {
       }
     }
     if (!v->present) {
-      if ((f->required & p->body) != 0) {
+      if ((f->required & p->eff) != 0) {
         xs__set_error(err, XS_ERR_INVALID_ARGUMENT, f->path, "%s is required",
                       f->path);
         return -1;
@@ -687,7 +784,7 @@ static int check_fields(xs_parser *p, size_t N, size_t C, xs_error *err) {
      * error inside it (as a reader of the whole tree checks them). The
      * fields that define N and C are what they are. */
     const int defines =
-        p->body == XS_BODY_LOSS ? id == XS_F_LOGITS : id == XS_F_TARGETS;
+        p->eff == XS_BODY_TARGETS ? id == XS_F_TARGETS : id == XS_F_LOGITS;
     if (v->form == XS_FORM_ARRAY && !defines) {
       const arr *a = &v->a;
       const size_t want[3] = {0, N, C};
@@ -724,7 +821,9 @@ static int check_fields(xs_parser *p, size_t N, size_t C, xs_error *err) {
 /* N and C of the batch: from logits (loss), or targets and num_classes. */
 static int batch_shape(xs_parser *p, size_t *N, size_t *C, xs_error *err) {
   const val *lg = &p->v[XS_F_LOGITS];
-  if (p->body == XS_BODY_LOSS) {
+  if (p->eff == XS_BODY_MERGE)
+    return 0; /* the states know their classes */
+  if (p->eff == XS_BODY_LOSS || p->eff == XS_BODY_METRICS) {
     if (!lg->present || lg->has_err || lg->form != XS_FORM_ARRAY)
       return 0; /* reported in the table's order */
     *N = lg->a.dims[0];
@@ -759,6 +858,94 @@ static int batch_shape(xs_parser *p, size_t *N, size_t *C, xs_error *err) {
                   "targets: %zu x %zu is over the limits of this server "
                   "(--max-rows %zu, --max-elements %zu)",
                   *N, *C, p->lim.max_rows, p->lim.max_elements);
+    return -1;
+  }
+  return 0;
+}
+
+/* A report is of one batch (logits) or of merged states: which one. */
+static int report_kind(xs_parser *p, xs_error *err) {
+  p->eff = p->body;
+  if (p->body != XS_BODY_REPORT)
+    return 0;
+  const int lg = p->v[XS_F_LOGITS].present, st = p->v[XS_F_STATES].present;
+  if (lg == st) {
+    xs__set_error(err, XS_ERR_INVALID_ARGUMENT, lg ? "states" : "logits", "%s",
+                  lg ? "states cannot be given with logits: a report "
+                       "is of one batch or of merged states"
+                     : "logits and targets are required, or states");
+    return -1;
+  }
+  p->eff = lg ? XS_BODY_METRICS : XS_BODY_MERGE;
+  return 0;
+}
+
+/* An option of a merge against the states' configuration: the same, or
+ * refused naming the option. */
+static int same_option(const char *field, int given, int64_t asked,
+                       int64_t made, xs_error *err) {
+  if (!given || asked == made)
+    return 0;
+  xs__set_error(err, XS_ERR_INVALID_ARGUMENT, field,
+                "%s is %" PRId64 " but the states were made with %" PRId64,
+                field, asked, made);
+  return -1;
+}
+
+/* The metrics bodies: the merged states move into req, the options of a
+ * merge must be the states', and the confusion matrix has a size limit. */
+static int finish_metrics(xs_parser *p, xs_request *req, xs_error *err) {
+  xs_metrics_req *m = &req->metrics;
+  size_t C = req->problem.classes;
+  if (p->eff == XS_BODY_METRICS) {
+    m->rows = req->problem.n;
+    req->problem.dtype = XENT_F64;
+  } else {
+    if (p->merged.state == NULL) {
+      xs__set_error(err, XS_ERR_INVALID_ARGUMENT, "states",
+                    "states must hold at least one metrics state");
+      return -1;
+    }
+    m->state = p->merged.state;
+    m->state_size = p->merged.size;
+    m->rows = p->merged.rows;
+    req->owned[XS_F_STATES] = p->merged.state;
+    req->owned_size[XS_F_STATES] = p->merged.size;
+    memset(&p->merged, 0, sizeof p->merged);
+    xent_metrics_config c;
+    xent_error xe;
+    if (xent_metrics_get_config(m->state, &c, &xe) != XENT_OK) {
+      xs_error_set(err, XS_ERR_INTERNAL, "a merged metrics state is broken");
+      return -1;
+    }
+    C = c.classes;
+    if (req->forms[XS_F_TOP_K] != 0) {
+      int same = m->top_k_count == c.top_k_count;
+      for (size_t k = 0; same && k < c.top_k_count; k++)
+        same = m->top_k[k] == (int64_t)c.top_k[k];
+      if (!same) {
+        xs__set_error(err, XS_ERR_INVALID_ARGUMENT, "top_k",
+                      "top_k differs from the states' top_k");
+        return -1;
+      }
+    }
+    if (same_option("bins", req->forms[XS_F_BINS] != 0, (int64_t)m->bins,
+                    (int64_t)c.bins, err) != 0 ||
+        same_option("confusion", req->forms[XS_F_CONFUSION] != 0, m->confusion,
+                    c.confusion != 0, err) != 0 ||
+        same_option("per_class", req->forms[XS_F_PER_CLASS] != 0, m->per_class,
+                    c.per_class != 0, err) != 0 ||
+        same_option("ignore_index", req->forms[XS_F_IGNORE_INDEX] != 0,
+                    req->problem.ignore_index, c.ignore_index, err) != 0)
+      return -1;
+    m->confusion = c.confusion;
+    m->per_class = c.per_class;
+  }
+  if (m->confusion && C > p->lim.max_confusion_classes) {
+    xs__set_error(err, XS_ERR_PAYLOAD_TOO_LARGE, "confusion",
+                  "confusion: a matrix of %zu classes is over the limit of "
+                  "this server (--max-confusion-classes %zu)",
+                  C, p->lim.max_confusion_classes);
     return -1;
   }
   return 0;
@@ -816,6 +1003,8 @@ static int bind(xs_parser *p, xs_field_id id, xs_request *req, xs_error *err) {
     return 0;
   const xs_form *fm = &f->array;
   arr *a = &v->a;
+  if (fm->store == XS_S_NONE) /* states: merged while they were read */
+    return 0;
   if (fm->store == XS_S_BITS) {
     memcpy(member(req, fm->member), &v->bits, sizeof v->bits);
     return 0;
@@ -869,6 +1058,8 @@ int xs_parser_finish(xs_parser *p, xs_request *req, xs_error *err) {
     *err = p->unknown;
     return -1;
   }
+  if (report_kind(p, err) != 0)
+    return -1;
   size_t N = 0, C = 0;
   if (batch_shape(p, &N, &C, err) != 0 || check_fields(p, N, C, err) != 0)
     return -1;
@@ -880,6 +1071,14 @@ int xs_parser_finish(xs_parser *p, xs_request *req, xs_error *err) {
     }
   req->problem.n = N;
   req->problem.classes = C;
+  req->body = p->eff;
+  req->metrics.report = p->body == XS_BODY_REPORT;
+  if ((p->eff == XS_BODY_METRICS || p->eff == XS_BODY_MERGE) &&
+      finish_metrics(p, req, err) != 0) {
+    xs_request_free(req);
+    request_init(req, p->body, p->mem);
+    return -1;
+  }
   if (p->body == XS_BODY_LOSS) {
     req->problem.dtype = XENT_F64;
     if (!p->v[XS_F_OUTPUTS].present)

@@ -4,12 +4,16 @@
  * request's share before it is allocated; the body is printed later, block
  * by block, from the outputs themselves.
  */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
 #include "codec_priv.h"
 #include "models.h"
+#include "mstate.h"
+#include "numtext.h"
 #include "writer.h"
 
 enum {
@@ -19,6 +23,13 @@ enum {
   OUT_PROBS,
   OUT_PREDICTED,
   OUT_WORKSPACE,
+  OUT_M_STATE,     /* a metrics state computed here                 */
+  OUT_M_BINS,      /* xent_metrics_bin[bins]                        */
+  OUT_M_CLASSES,   /* xent_metrics_class[C]                         */
+  OUT_M_PER_CLASS, /* precision, recall, f1 (double), support (int64) */
+  OUT_M_CONFUSION, /* uint64[C * C]                                 */
+  OUT_M_TEXT,      /* the metrics' scalars and reliability, as text */
+  OUT_M_JSON,      /* the state's JSON text                         */
   OUT_COUNT
 };
 
@@ -35,6 +46,10 @@ struct xs_response {
   size_t header_len;
   uint64_t length; /* the exact length, or 0 (streamed)                 */
   char *id_json;   /* the request's id as a JSON string                 */
+  /* Whole-dataset metrics (their arrays are in buf[OUT_M_*]). */
+  xent_metrics_result metrics;
+  xent_metrics_config metrics_cfg;
+  int svg; /* the body is a report's picture */
 };
 
 void xs_response_free(xs_response *r) {
@@ -147,6 +162,288 @@ static int run_loss(const xs_request *req, xs_response *r, xs_error *err) {
     xs_writer_int(w, (int64_t)r->stats.counted);
     xs_writer_lit(w, "}");
   }
+  xs_writer_lit(w, "}");
+  return 0;
+}
+
+/* ------------------------------------------------ whole-dataset metrics -- */
+
+/* Text appended to a buffer of known room (the caller sized it). */
+typedef struct text {
+  char *p;
+  size_t len, cap;
+} text;
+
+static void put(text *t, const char *s) {
+  const size_t n = strlen(s);
+  if (t->len + n <= t->cap) {
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+  }
+}
+
+static void put_num(text *t, double v, int defined) {
+  char b[40];
+  if (!defined) {
+    put(t, "null");
+    return;
+  }
+  b[xs_format_double(v, b)] = '\0';
+  put(t, b);
+}
+
+static void put_u64(text *t, uint64_t v) {
+  char b[24];
+  snprintf(b, sizeof b, "%" PRIu64, v);
+  put(t, b);
+}
+
+/* The configuration of a /v1/metrics request: the defaults for C, then
+ * what the request gives (top_k is checked here, to name the entry). */
+static int metrics_config(const xs_request *req, xent_metrics_config *c,
+                          xs_error *err) {
+  const xs_metrics_req *m = &req->metrics;
+  const size_t C = req->problem.classes;
+  xent_metrics_config_init(c, C);
+  if (req->forms[XS_F_BINS] != 0)
+    c->bins = m->bins;
+  if (req->forms[XS_F_TOP_K] != 0) {
+    if (m->top_k_count > XENT_METRICS_MAX_TOP_K) {
+      xs__set_error(err, XS_ERR_INVALID_ARGUMENT, "top_k",
+                    "top_k has %zu values, at most %d are kept", m->top_k_count,
+                    XENT_METRICS_MAX_TOP_K);
+      return -1;
+    }
+    for (size_t i = 0; i < m->top_k_count; i++) {
+      const int64_t k = m->top_k[i];
+      char field[32];
+      snprintf(field, sizeof field, "top_k[%zu]", i);
+      if (k < 1 || (uint64_t)k > C || (i > 0 && k <= m->top_k[i - 1])) {
+        xs__set_error(err, XS_ERR_INVALID_ARGUMENT, field,
+                      "%s is %" PRId64 ": each k must be in [1, %zu] (the "
+                      "classes), increasing, without repeats",
+                      field, k, C);
+        return -1;
+      }
+      c->top_k[i] = (size_t)k;
+    }
+    c->top_k_count = m->top_k_count;
+  }
+  c->confusion = m->confusion;
+  c->per_class = m->per_class;
+  c->ignore_index = req->problem.ignore_index;
+  xent_error xe;
+  if (xent_metrics_config_check(c, &xe) != XENT_OK) {
+    xs__error_from_xent(err, req, &xe);
+    return -1;
+  }
+  return 0;
+}
+
+/* The state of a metrics request: one batch's rows (its own state), or
+ * the merged states the request holds. */
+static const xent_metrics *metrics_state(const xs_request *req, xs_response *r,
+                                         xs_error *err) {
+  if (req->body == XS_BODY_MERGE)
+    return req->metrics.state;
+  const xent_problem *pb = &req->problem;
+  xent_metrics_config c;
+  if (metrics_config(req, &c, err) != 0)
+    return NULL;
+  const size_t size = xent_metrics_state_size(&c);
+  const size_t ws = xent_metrics_workspace_size(&c, pb->n);
+  if (size == 0 || ws == 0) {
+    xs_error_set(err, XS_ERR_PAYLOAD_TOO_LARGE, "the metrics are too large");
+    return NULL;
+  }
+  if (alloc_out(r, OUT_M_STATE, 1, size, 1, err) != 0 ||
+      alloc_out(r, OUT_WORKSPACE, 1, ws, 1, err) != 0)
+    return NULL;
+  xent_metrics *st = r->buf[OUT_M_STATE];
+  xent_error xe;
+  xent_metrics_batch b;
+  memset(&b, 0, sizeof b);
+  b.n = pb->n;
+  b.dtype = pb->dtype;
+  b.logits = pb->logits;
+  b.targets = pb->targets;
+  /* One kernel on every machine: states from different replicas merge
+   * bit for bit. */
+  b.kernel = XENT_KERNEL_SCALAR;
+  if (xent_metrics_init(st, size, &c, &xe) != XENT_OK ||
+      xent_metrics_update(st, &b, r->buf[OUT_WORKSPACE], ws, &xe) != XENT_OK) {
+    xs__error_from_xent(err, req, &xe);
+    return NULL;
+  }
+  xs__free(r->mem, r->buf[OUT_WORKSPACE], r->bytes[OUT_WORKSPACE]);
+  r->buf[OUT_WORKSPACE] = NULL;
+  return st;
+}
+
+/* The scalars, top_k_accuracy and reliability of a result as the text of
+ * the "metrics" object's first members, without its braces. */
+static void metrics_text(text *t, const xent_metrics_result *m,
+                         const xent_metrics_config *c) {
+  const int d = m->defined;
+  const struct {
+    const char *key;
+    double v;
+  } first[] = {{"\"accuracy\":", m->accuracy}};
+  put(t, first[0].key);
+  put_num(t, first[0].v, d);
+  put(t, ",\"top_k_accuracy\":");
+  if (!d) {
+    put(t, "null");
+  } else {
+    put(t, "{");
+    for (size_t k = 0; k < m->top_k_count; k++) {
+      put(t, k > 0 ? ",\"" : "\"");
+      put_u64(t, m->top_k[k]);
+      put(t, "\":");
+      put_num(t, m->top_k_accuracy[k], 1);
+    }
+    put(t, "}");
+  }
+  const struct {
+    const char *key;
+    double v;
+  } rest[] = {{",\"nll\":", m->nll},
+              {",\"brier\":", m->brier},
+              {",\"ece\":", m->ece},
+              {",\"ece_l2\":", m->ece_l2},
+              {",\"mce\":", m->mce},
+              {",\"mean_confidence\":", m->mean_confidence},
+              {",\"mean_entropy\":", m->mean_entropy}};
+  for (size_t i = 0; i < sizeof rest / sizeof rest[0]; i++) {
+    put(t, rest[i].key);
+    put_num(t, rest[i].v, d);
+  }
+  put(t, ",\"reliability\":");
+  if (!d) {
+    put(t, "null");
+    return;
+  }
+  for (size_t b = 0; b < c->bins; b++) {
+    const xent_metrics_bin *bin = &m->reliability[b];
+    put(t, b == 0 ? "[{\"count\":" : ",{\"count\":");
+    put_u64(t, bin->count);
+    put(t, ",\"mean_confidence\":");
+    put_num(t, bin->mean_confidence, !bin->empty);
+    put(t, ",\"accuracy\":");
+    put_num(t, bin->accuracy, !bin->empty);
+    put(t, "}");
+  }
+  put(t, "]");
+}
+
+static void average(xs_writer *w, const char *key,
+                    const xent_metrics_average *a) {
+  xs_writer_lit(w, key);
+  xs_writer_lit(w, "{\"precision\":");
+  xs_writer_num(w, a->precision);
+  xs_writer_lit(w, ",\"recall\":");
+  xs_writer_num(w, a->recall);
+  xs_writer_lit(w, ",\"f1\":");
+  xs_writer_num(w, a->f1);
+}
+
+static int run_metrics(const xs_request *req, xs_response *r, xs_error *err) {
+  const xent_metrics *st = metrics_state(req, r, err);
+  if (st == NULL)
+    return -1;
+  xent_metrics_config c;
+  xent_error xe;
+  if (xent_metrics_get_config(st, &c, &xe) != XENT_OK) {
+    xs_error_set(err, XS_ERR_INTERNAL, "a metrics state is broken");
+    return -1;
+  }
+  const size_t C = c.classes;
+  const int per_class = c.per_class != 0;
+  if (alloc_out(r, OUT_M_BINS, 1, c.bins, sizeof(xent_metrics_bin), err) != 0 ||
+      alloc_out(r, OUT_M_CLASSES, per_class, C, sizeof(xent_metrics_class),
+                err) != 0 ||
+      alloc_out(r, OUT_M_PER_CLASS, per_class, C, 4 * sizeof(double), err) !=
+          0 ||
+      alloc_out(r, OUT_M_CONFUSION, c.confusion, C * C, sizeof(uint64_t),
+                err) != 0)
+    return -1;
+  xent_metrics_result m;
+  memset(&m, 0, sizeof m);
+  m.reliability = r->buf[OUT_M_BINS];
+  m.per_class = r->buf[OUT_M_CLASSES];
+  m.confusion = r->buf[OUT_M_CONFUSION];
+  if (xent_metrics_compute(st, &m, &xe) != XENT_OK) {
+    xs_error_set(err, XS_ERR_INTERNAL, "the metrics of a state failed: %s",
+                 xent_strerror(xe.status));
+    return -1;
+  }
+  r->metrics = m;
+  r->metrics_cfg = c;
+  if (req->metrics.report)
+    return 0;
+  /* The scalars and the bins as text: at most 48 bytes a number. */
+  const size_t room = 1024 + 64 * 48 + (size_t)c.bins * 160;
+  if (alloc_out(r, OUT_M_TEXT, 1, room, 1, err) != 0)
+    return -1;
+  text t = {r->buf[OUT_M_TEXT], 0, room};
+  metrics_text(&t, &m, &c);
+  char *json = NULL;
+  size_t json_len = 0;
+  if (req->proto == XS_PROTO_V1 &&
+      xs_mstate_write(st, req->metrics.rows, r->mem, &json, &json_len,
+                      &r->bytes[OUT_M_JSON], err) != 0)
+    return -1;
+  r->buf[OUT_M_JSON] = json;
+  if (req->proto == XS_PROTO_V2)
+    return 0;
+
+  xs_writer *w = &r->w;
+  xs_writer_lit(w, "{\"n\":");
+  xs_writer_int(w, (int64_t)req->metrics.rows);
+  xs_writer_lit(w, ",\"classes\":");
+  xs_writer_int(w, (int64_t)C);
+  xs_writer_lit(w, ",\"counted\":");
+  xs_writer_int(w, (int64_t)m.counted);
+  xs_writer_lit(w, ",\"metrics\":{");
+  xs_writer_raw(w, t.p, t.len);
+  if (per_class) {
+    xs_writer_lit(w, ",\"per_class\":");
+    if (!m.defined) {
+      xs_writer_lit(w, "null");
+    } else {
+      double *pr = r->buf[OUT_M_PER_CLASS], *rc = pr + C, *f1 = rc + C;
+      int64_t *sup = (int64_t *)(f1 + C);
+      for (size_t k = 0; k < C; k++) {
+        pr[k] = m.per_class[k].precision;
+        rc[k] = m.per_class[k].recall;
+        f1[k] = m.per_class[k].f1;
+        sup[k] = (int64_t)m.per_class[k].support;
+      }
+      xs_writer_lit(w, "{\"precision\":");
+      xs_writer_vec(w, pr, C);
+      xs_writer_lit(w, ",\"recall\":");
+      xs_writer_vec(w, rc, C);
+      xs_writer_lit(w, ",\"f1\":");
+      xs_writer_vec(w, f1, C);
+      xs_writer_lit(w, ",\"support\":");
+      xs_writer_ivec(w, sup, C);
+      average(w, ",\"macro\":", &m.macro);
+      xs_writer_lit(w, ",\"classes\":");
+      xs_writer_int(w, (int64_t)m.macro_classes);
+      xs_writer_lit(w, "}");
+      average(w, ",\"weighted\":", &m.weighted);
+      xs_writer_lit(w, "}}");
+    }
+  }
+  if (c.confusion) {
+    xs_writer_lit(w, ",\"confusion\":");
+    if (!m.defined)
+      xs_writer_lit(w, "null");
+    else
+      xs_writer_imat(w, (const int64_t *)m.confusion, C, C);
+  }
+  xs_writer_lit(w, "},\"state\":");
+  xs_writer_raw(w, json, json_len);
   xs_writer_lit(w, "}");
   return 0;
 }
@@ -350,7 +647,8 @@ int xs_run(const xs_request *req, xs_mem *mem, xs_response **resp,
   r->mem = mem;
   xs_writer_init(&r->w, req->precision);
   int rc = req->body == XS_BODY_TARGETS ? run_targets(req, r, err)
-                                        : run_loss(req, r, err);
+           : req->body == XS_BODY_LOSS  ? run_loss(req, r, err)
+                                        : run_metrics(req, r, err);
   if (rc == 0 && req->proto == XS_PROTO_V2)
     rc = layout_v2(req, r, err);
   if (rc == 0 && r->w.overflow) {
@@ -376,6 +674,13 @@ uint64_t xs_response_bound(const xs_response *r) {
 
 uint64_t xs_response_length(const xs_response *r) {
   return r->length;
+}
+
+const char *xs_response_content_type(const xs_response *r) {
+  if (r->svg)
+    return "image/svg+xml";
+  return xs_response_header_length(r) > 0 ? "application/octet-stream"
+                                          : "application/json";
 }
 
 uint64_t xs_response_header_length(const xs_response *r) {

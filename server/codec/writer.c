@@ -75,6 +75,15 @@ void xs_writer_mat(xs_writer *w, const double *m, size_t n, size_t cols) {
   }
 }
 
+void xs_writer_imat(xs_writer *w, const int64_t *m, size_t n, size_t cols) {
+  xs_part *p = add(w, XS_P_IMAT);
+  if (p != NULL) {
+    p->data = m;
+    p->n = n;
+    p->cols = cols;
+  }
+}
+
 void xs_writer_raw(xs_writer *w, const void *bytes, size_t n) {
   xs_part *p = add(w, XS_P_RAW);
   if (p != NULL) {
@@ -110,6 +119,7 @@ static size_t tokens(const xs_part *p) {
   case XS_P_IVEC:
     return p->n + 1;
   case XS_P_MAT:
+  case XS_P_IMAT:
     return p->n == 0 || p->cols == 0 ? p->n + 1 : p->n * p->cols;
   case XS_P_RAW:
     return p->n; /* bytes: read() copies them in runs */
@@ -147,7 +157,8 @@ static size_t token(const xs_writer *w, const xs_part *p, size_t k, char *out) {
   case XS_P_RAW:
     out[0] = ((const char *)p->data)[k];
     return 1;
-  case XS_P_MAT: {
+  case XS_P_MAT:
+  case XS_P_IMAT: {
     if (p->n == 0) {
       memcpy(out, "[]", 2);
       return 2;
@@ -167,7 +178,10 @@ static size_t token(const xs_writer *w, const xs_part *p, size_t k, char *out) {
     } else {
       out[o++] = ',';
     }
-    o += num(w, p, ((const double *)p->data)[k], out + o);
+    if (p->kind == XS_P_MAT)
+      o += num(w, p, ((const double *)p->data)[k], out + o);
+    else
+      o += xs__format_int(((const int64_t *)p->data)[k], out + o);
     if (c + 1 == p->cols) {
       out[o++] = ']';
       if (r + 1 == p->n)

@@ -21,6 +21,7 @@ typedef enum xs_part_kind {
   XS_P_VEC,  /* [x, ...] of n doubles                                */
   XS_P_MAT,  /* [[x, ...], ...] of n rows of cols doubles            */
   XS_P_IVEC, /* [i, ...] of n int64                                  */
+  XS_P_IMAT, /* [[i, ...], ...] of n rows of cols int64              */
   XS_P_RAW   /* n bytes as they are (binary tensor data, JSON text)  */
 } xs_part_kind;
 
@@ -53,6 +54,7 @@ void xs_writer_int(xs_writer *w, int64_t v);
 void xs_writer_vec(xs_writer *w, const double *v, size_t n);
 void xs_writer_mat(xs_writer *w, const double *m, size_t n, size_t cols);
 void xs_writer_ivec(xs_writer *w, const int64_t *v, size_t n);
+void xs_writer_imat(xs_writer *w, const int64_t *m, size_t n, size_t cols);
 void xs_writer_raw(xs_writer *w, const void *bytes, size_t n);
 
 /* The next at most max bytes; 0 when the body is complete. */

@@ -149,6 +149,9 @@ typedef struct route_def {
 static const route_def routes[] = {
     {"/v1/loss", XS_ROUTE_LOSS, ROUTE_POST, XS_BODY_LOSS},
     {"/v1/targets", XS_ROUTE_TARGETS, ROUTE_POST, XS_BODY_TARGETS},
+    {"/v1/metrics", XS_ROUTE_EVAL_METRICS, ROUTE_POST, XS_BODY_METRICS},
+    {"/v1/metrics/merge", XS_ROUTE_EVAL_MERGE, ROUTE_POST, XS_BODY_MERGE},
+    {"/v1/metrics/report", XS_ROUTE_EVAL_REPORT, ROUTE_POST, XS_BODY_REPORT},
     {"/healthz", XS_ROUTE_HEALTHZ, ROUTE_GET, 0},
     {"/readyz", XS_ROUTE_READYZ, ROUTE_GET, 0},
     {"/metrics", XS_ROUTE_METRICS, ROUTE_GET, 0},
@@ -855,7 +858,7 @@ static enum MHD_Result answer_compute(xs_http *h, struct MHD_Connection *c,
   }
   j->resp = resp;
   r->header_len = xs_response_header_length(resp);
-  const char *type = r->header_len > 0 ? "application/octet-stream" : json_type;
+  const char *type = xs_response_content_type(resp);
   const uint64_t length = xs_response_length(resp);
   const uint64_t bound = length > 0 ? length : xs_response_bound(resp);
   if (r->encoding != 0)
@@ -924,6 +927,9 @@ static enum MHD_Result answer(xs_http *h, struct MHD_Connection *c,
   switch (r->route) {
   case XS_ROUTE_LOSS:
   case XS_ROUTE_TARGETS:
+  case XS_ROUTE_EVAL_METRICS:
+  case XS_ROUTE_EVAL_MERGE:
+  case XS_ROUTE_EVAL_REPORT:
   case XS_ROUTE_V2_INFER:
     return answer_compute(h, c, r);
   case XS_ROUTE_V2:
@@ -1182,6 +1188,7 @@ xs_http *xs_http_start(const xs_config *cfg, char *err, size_t err_size) {
   h->cfg = *cfg;
   h->limits.max_elements = (size_t)cfg->max_elements;
   h->limits.max_rows = (size_t)cfg->max_rows;
+  h->limits.max_confusion_classes = (size_t)cfg->max_confusion_classes;
   atomic_init(&h->draining, 0);
   atomic_init(&h->computing, 0u);
   xs_budget_init(&h->budget, cfg->max_memory);

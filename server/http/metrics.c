@@ -24,9 +24,18 @@ enum { BUCKETS = XS_LATENCY_BUCKETS };
 _Static_assert(sizeof bucket_le / sizeof bucket_le[0] == XS_LATENCY_BUCKETS,
                "one bound per bucket");
 
-static const char *const route_names[XS_ROUTE_COUNT] = {
-    "loss", "targets",  "healthz", "readyz", "metrics",
-    "v1",   "v2_infer", "v2",      "other"};
+static const char *const route_names[XS_ROUTE_COUNT] = {"loss",
+                                                        "targets",
+                                                        "metrics_eval",
+                                                        "metrics_merge",
+                                                        "metrics_report",
+                                                        "healthz",
+                                                        "readyz",
+                                                        "metrics",
+                                                        "v1",
+                                                        "v2_infer",
+                                                        "v2",
+                                                        "other"};
 
 void xs_metrics_init(xs_metrics *m) {
   for (int r = 0; r < XS_ROUTE_COUNT; r++) {

@@ -16,6 +16,9 @@
 typedef enum xs_route {
   XS_ROUTE_LOSS = 0,
   XS_ROUTE_TARGETS,
+  XS_ROUTE_EVAL_METRICS, /* POST /v1/metrics                         */
+  XS_ROUTE_EVAL_MERGE,   /* POST /v1/metrics/merge                   */
+  XS_ROUTE_EVAL_REPORT,  /* POST /v1/metrics/report                  */
   XS_ROUTE_HEALTHZ,
   XS_ROUTE_READYZ,
   XS_ROUTE_METRICS,

@@ -48,7 +48,7 @@ int main(void) {
                             (i * 7) % C);
   len += (size_t)snprintf(body + len, cap - len, "]}");
 
-  const xs_limits lim = {(size_t)N * C, N};
+  const xs_limits lim = {(size_t)N * C, N, 1000};
   double best_jansson = 1e9, best_stream = 1e9, best_pieces = 1e9;
   int same = 1;
   for (int r = 0; r < ROUNDS; r++) {

@@ -451,7 +451,7 @@ static json_t *begin(const char *body, size_t len, const xs_limits *lim,
   err->kind = XS_ERR_NONE;
   err->message[0] = '\0';
   err->field[0] = '\0';
-  static const xs_limits unlimited = {SIZE_MAX, SIZE_MAX};
+  static const xs_limits unlimited = {SIZE_MAX, SIZE_MAX, SIZE_MAX};
   c->lim = lim != NULL ? lim : &unlimited;
   c->err = err;
   c->pb = &req->problem;

@@ -17,7 +17,7 @@
 #include "codec.h"
 #include "codec_priv.h"
 
-static const xs_limits limits = {1000000, 10000};
+static const xs_limits limits = {1000000, 10000, 1000};
 
 /* The text with ' replaced by ", in a static buffer. */
 static const char *q(const char *s) {
@@ -229,7 +229,7 @@ START_TEST(logit_types) {
 END_TEST
 
 START_TEST(limits_are_413) {
-  const xs_limits small = {100, 4};
+  const xs_limits small = {100, 4, 1000};
   parse_fails_lim(LOSS,
                   "{'logits': [[1],[1],[1],[1],[1]], 'targets': [0,0,0,0,0]}",
                   &small, 413, "payload_too_large", "logits");

@@ -166,8 +166,9 @@ START_TEST(longer_than_a_token) {
   char *doc = malloc(n + 32);
   size_t len = (size_t)sprintf(doc, "{\"data\":\"");
   for (size_t i = 0; i < n; i++)
-    doc[len + i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678"
-                   "9+/"[i % 64];
+    doc[len + i] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678"
+        "9+/"[i % 64];
   len += n;
   len += (size_t)sprintf(doc + len, "\"}");
   ctx c;

@@ -29,7 +29,7 @@
 
 typedef enum { LOSS, TARGETS } endpoint;
 
-static const xs_limits limits = {1000000, 10000};
+static const xs_limits limits = {1000000, 10000, 1000};
 
 /* ----------------------------------------------------------- comparing -- */
 
@@ -604,9 +604,9 @@ START_TEST(generated_requests_agree) {
     t.len = 0;
     request(&t, ep, n, C);
     /* Limits: none, ample, exactly met, or one short (then 413). */
-    const xs_limits exact = {n * C, n};
-    const xs_limits short_rows = {n * C, n - 1};
-    const xs_limits short_elems = {n * C - 1, n};
+    const xs_limits exact = {n * C, n, 1000};
+    const xs_limits short_rows = {n * C, n - 1, 1000};
+    const xs_limits short_elems = {n * C - 1, n, 1000};
     const xs_limits *const lims[] = {NULL,   &limits,     &limits,
                                      &exact, &short_rows, &short_elems};
     const unsigned which = pick(6);
@@ -882,7 +882,7 @@ START_TEST(types_and_shapes) {
 END_TEST
 
 START_TEST(limits_are_413) {
-  const xs_limits small = {6, 2};
+  const xs_limits small = {6, 2, 1000};
   const char *const too_big[] = {
       "{\"logits\":[[1,2,3,4,5,6,7]],\"targets\":[0]}",
       "{\"logits\":[[1],[2],[3]],\"targets\":[0,0,0]}",

@@ -195,7 +195,7 @@ static void check_failure(const xs_error *err) {
 }
 
 int fuzz_check_request(const uint8_t *data, size_t size, fuzz_endpoint ep) {
-  const xs_limits lim = {FUZZ_MAX_ELEMENTS, FUZZ_MAX_ROWS};
+  const xs_limits lim = {FUZZ_MAX_ELEMENTS, FUZZ_MAX_ROWS, 1000};
   const char *body = (const char *)data;
   xs_request req;
   xs_error err;
@@ -325,7 +325,7 @@ static int parse_in_pieces(fuzz_endpoint ep, const char *body, size_t size,
 }
 
 int fuzz_check_diff(const uint8_t *data, size_t size, fuzz_endpoint ep) {
-  const xs_limits lim = {FUZZ_MAX_ELEMENTS, FUZZ_MAX_ROWS};
+  const xs_limits lim = {FUZZ_MAX_ELEMENTS, FUZZ_MAX_ROWS, 1000};
   const char *body = (const char *)data;
   xs_request stream, pieces, oracle;
   xs_error es, ep_, eo;

@@ -11,6 +11,8 @@
 #   check-crosslang    Python client vs PyTorch float64 / timm formulas
 #   check-memory       peak RSS of xentd under the bodies that used to swell
 #                      it, held to the request path's budget
+#   check-metrics-http /v1/metrics and its merge against libxent (bit for
+#                      bit) and scikit-learn; merges exact whatever the split
 
 INTEG_DIR := tests/integration
 INTEG_BIN := $(BUILD)/tests/integration
@@ -31,7 +33,7 @@ $(INTEG_BIN)/test_http: $(INTEG_SRC) $(INTEG_HDR)
 	    $(INTEG_JANSSON_LIBS) -pthread -lm
 
 .PHONY: check-integration check-examples check-readme check-crosslang \
-        check-memory
+        check-memory check-metrics-http
 check-integration: $(INTEG_BIN)/test_http $(BUILD)/xentd
 	$(Q)XENTD=$(BUILD)/xentd CK_DEFAULT_TIMEOUT=60 \
 	    tests/run-check $(BUILD)/results.txt integration $(INTEG_BIN)/test_http
@@ -50,10 +52,14 @@ check-crosslang: $(BUILD)/xentd
 	$(Q)$(INTEG_DIR)/run-py $(BUILD)/results.txt crosslang \
 	    $(PYTHON) $(INTEG_DIR)/test_crosslang.py --xentd $(BUILD)/xentd
 
+check-metrics-http: $(BUILD)/xentd $(LIB_SO)
+	$(Q)$(INTEG_DIR)/run-py $(BUILD)/results.txt metrics-http \
+	    $(PYTHON) $(INTEG_DIR)/test_metrics.py --xentd $(BUILD)/xentd \
+	    --lib $(LIB_SO)
 check-memory: $(BUILD)/xentd
 	$(Q)$(INTEG_DIR)/run-py $(BUILD)/results.txt memory \
 	    $(PYTHON) $(INTEG_DIR)/test_memory.py --xentd $(BUILD)/xentd
 
 CHECK_STAGES += check-integration check-examples check-readme check-crosslang \
-                check-memory
+                check-memory check-metrics-http
 SAN_STAGES += check-integration
