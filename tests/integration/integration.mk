@@ -11,6 +11,8 @@
 #   check-crosslang    Python client vs PyTorch float64 / timm formulas
 #   check-memory       peak RSS of xentd under the bodies that used to swell
 #                      it, held to the request path's budget
+#   check-v2           the Open Inference Protocol routes: statuses, datatypes,
+#                      outputs, binary framing, compression, draining
 
 INTEG_DIR := tests/integration
 INTEG_BIN := $(BUILD)/tests/integration
@@ -54,6 +56,11 @@ check-memory: $(BUILD)/xentd
 	$(Q)$(INTEG_DIR)/run-py $(BUILD)/results.txt memory \
 	    $(PYTHON) $(INTEG_DIR)/test_memory.py --xentd $(BUILD)/xentd
 
+.PHONY: check-v2
+check-v2: $(BUILD)/xentd
+	$(Q)$(INTEG_DIR)/run-py $(BUILD)/results.txt v2 \
+	    $(PYTHON) $(INTEG_DIR)/test_v2.py --xentd $(BUILD)/xentd
+
 CHECK_STAGES += check-integration check-examples check-readme check-crosslang \
-                check-memory
+                check-memory check-v2
 SAN_STAGES += check-integration
