@@ -13,6 +13,8 @@
 #                      it, held to the request path's budget
 #   check-v2           the Open Inference Protocol routes: statuses, datatypes,
 #                      outputs, binary framing, compression, draining
+#   check-v2-clients   tritonclient's and KServe's requests byte for byte,
+#                      their answers parsed as those clients do
 
 INTEG_DIR := tests/integration
 INTEG_BIN := $(BUILD)/tests/integration
@@ -56,11 +58,15 @@ check-memory: $(BUILD)/xentd
 	$(Q)$(INTEG_DIR)/run-py $(BUILD)/results.txt memory \
 	    $(PYTHON) $(INTEG_DIR)/test_memory.py --xentd $(BUILD)/xentd
 
-.PHONY: check-v2
+.PHONY: check-v2 check-v2-clients
 check-v2: $(BUILD)/xentd
 	$(Q)$(INTEG_DIR)/run-py $(BUILD)/results.txt v2 \
 	    $(PYTHON) $(INTEG_DIR)/test_v2.py --xentd $(BUILD)/xentd
 
+check-v2-clients: $(BUILD)/xentd
+	$(Q)$(INTEG_DIR)/run-py $(BUILD)/results.txt v2-clients \
+	    $(PYTHON) $(INTEG_DIR)/test_v2_clients.py --xentd $(BUILD)/xentd
+
 CHECK_STAGES += check-integration check-examples check-readme check-crosslang \
-                check-memory check-v2
+                check-memory check-v2 check-v2-clients
 SAN_STAGES += check-integration
