@@ -1,0 +1,144 @@
+#!/usr/bin/python3
+"""Open Inference Protocol bugs of xentd found while writing the /v2 tests:
+each test here states what the protocol (or PyTorch) says and fails
+while the bug is there. The stage check-v2-known-bugs runs them; it is not
+in `make check`'s list until they are fixed (then move each test into
+test_v2.py / test_v2_clients.py and drop this file).
+
+1. all_outputs_in_one_request: cross_entropy has ten outputs (its metadata
+   lists them), but a request that names them all is refused with 400
+   "more than 8 outputs" (v2.c reads at most MAX_TENSORS = 8 outputs;
+   codec.h allows XS_V2_MAX_OUTPUTS = 16). The protocol puts no bound on
+   the outputs a request may name; tritonclient users who want every
+   statistic name each output.
+2. compressed_binary_body_shorter_than_its_header: tritonclient's
+   infer(..., request_compression_algorithm="gzip" or "deflate") with
+   binary inputs sends Inference-Header-Content-Length = the length of the
+   uncompressed JSON header and Content-Length = the compressed body's.
+   http.c judge_headers refuses the request when the header length is
+   over Content-Length ("Inference-Header-Content-Length '300' is not a
+   length within the body's 167 bytes"), which is true of every
+   compressible request (a small batch, or logits with repeated values).
+   The header length counts inflated bytes; only the inflated body can be
+   checked against it (v2.c's finish does).
+3. row_error_names_the_rows_flat_index: an error about a whole row of the
+   [N, C] logits (every class masked) names "logits[<row>]", which in the
+   v2 messages' flat indexing is element (0, row), not row <row>
+   (errors.c v2_path takes idx[0] as the flat index when only the row is
+   known). /v1 prints the same path, where it is right: a JSON path.
+
+Closing line: "oipbugs: N passed, M failed".
+"""
+
+import argparse
+import gzip
+import math
+import os
+import sys
+import traceback
+import zlib
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import v2common as v  # noqa: E402
+import xentd_harness as xh  # noqa: E402
+
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+class Fail(AssertionError):
+    pass
+
+
+def check(cond, fmt, *args):
+    if not cond:
+        raise Fail(fmt % args if args else fmt)
+
+
+@test
+def all_outputs_in_one_request(url):
+    conn = v.Raw(url)
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 2, (4, 5))
+    t = rng.integers(0, 5, 4)
+    case = v.Case()
+    case.add("logits", "FP64", "binary", x).add("targets", "INT64", "flat", t)
+    case.spec = {"x": x, "t": t}
+    case.outputs = [(n, None) for n in v.ALL_OUTPUTS]
+    body, hlen = case.body()
+    r = v.post_infer(conn, "cross_entropy", body, hlen)
+    why = v.check_case(case, r)
+    check(why is None, "%d outputs asked: %s", len(v.ALL_OUTPUTS), why)
+
+
+@test
+def compressed_binary_body_shorter_than_its_header(url):
+    conn = v.Raw(url)
+    x = np.zeros((4, 8), np.float32)  # equal logits: loss ln 8 by hand
+    t = np.array([0, 3, 5, 7], np.int64)
+    ins = [v.tensor("logits", "FP32", x, True),
+           v.tensor("targets", "INT64", t, True)]
+    body, hlen = v.infer_body(ins, [{"name": "loss",
+                                     "parameters": {"binary_data": False}}])
+    for enc, squeeze in (("gzip", gzip.compress), ("deflate",
+                                                   zlib.compress)):
+        sent = squeeze(body)
+        check(len(sent) < hlen, "the %s body (%d bytes) is not shorter than "
+              "its header (%d): the test shows nothing", enc, len(sent),
+              hlen)
+        r = v.post_infer(conn, "cross_entropy", sent, hlen,
+                         [("Content-Encoding", enc)])
+        check(r.status == 200, "Content-Encoding %s, header %d bytes, body "
+              "%d compressed: %d %s", enc, hlen, len(sent), r.status,
+              r.body[:200])
+        _, got = v.decode_infer(r)
+        check(got["loss"].tolist() == [math.log(8)], "loss %r, expected ln 8",
+              got["loss"])
+
+
+@test
+def row_error_names_the_rows_flat_index(url):
+    conn = v.Raw(url)
+    x = np.array([[1.0, 2.0, 3.0], [-math.inf] * 3, [1.0, 2.0, 3.0]])
+    ins = [v.tensor("logits", "FP64", x, True),
+           v.tensor("targets", "INT64", [0, 1, 2], True)]
+    body, hlen = v.infer_body(ins)
+    r = v.post_infer(conn, "cross_entropy", body, hlen)
+    check(r.status == 400, "status %d", r.status)
+    msg = r.json()["error"]
+    check("logits[3]" in msg, "row 1 of a [3, 3] logits starts at flat "
+          "index 3; the message says: %s", msg)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--xentd", default="build/xentd")
+    opts = ap.parse_args()
+    passed = failed = 0
+    try:
+        with xh.daemon(opts.xentd, ["--access-log", "off"]) as url:
+            for fn in TESTS:
+                try:
+                    fn(url)
+                    passed += 1
+                    print("ok   %s" % fn.__name__)
+                except Exception as e:
+                    failed += 1
+                    print("FAIL %s: %s" % (fn.__name__, e))
+                    if not isinstance(e, Fail):
+                        traceback.print_exc(limit=4, file=sys.stdout)
+    except xh.DaemonError as e:
+        print("oipbugs: daemon: %s" % e)
+        failed += 1
+    print("oipbugs: %d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
