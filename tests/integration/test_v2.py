@@ -1255,6 +1255,8 @@ def main():
     except xh.DaemonError as e:
         print("oip: daemon: %s" % e)
         failed += 1
+    for line in v.allowance_report():
+        print("oip: %s" % line)
     print("oip: %d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 else 1
 

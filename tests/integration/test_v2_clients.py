@@ -958,10 +958,8 @@ def main():
     except xh.DaemonError as e:
         print("oipclients: daemon: %s" % e)
         failed += 1
-    if v.ALLOWANCE["elements"]:
-        print("oipclients: %d grad elements within 1e-12 of their terms' "
-              "scale only (cancellation; worst %.3g)"
-              % (v.ALLOWANCE["elements"], v.ALLOWANCE["worst"]))
+    for line in v.allowance_report():
+        print("oipclients: %s" % line)
     print("oipclients: %d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 else 1
 

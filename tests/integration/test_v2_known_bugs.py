@@ -26,6 +26,23 @@ test_v2.py / test_v2_clients.py and drop this file).
    v2 messages' flat indexing is element (0, row), not row <row>
    (errors.c v2_path takes idx[0] as the flat index when only the row is
    known). /v1 prints the same path, where it is right: a JSON path.
+4. label_column_gradient_when_on_target_is_below_off_target: with the
+   "others" convention and eps = 1 the label's target weight is 0 and the
+   other classes' 1/(K-1), so the label column's gradient is p_t S - 0 =
+   p_t. xentd answers p_t with an absolute error of about an ulp of 1/3
+   (logits [-30, 0, -40, -50], label 0, reduction sum: grad[0] =
+   9.35918009759007e-14 where PyTorch's autograd of the definition, and
+   e^-30 / (1 + e^-30 + e^-40 + e^-50) by hand, give 9.3576229688393e-14:
+   1.7e-4 relative). lib/src/evaluate.c grad_row subtracts w off / D from
+   every class, then own = peak lam with peak = 1 - eps - off < 0 from the
+   label's: (p_t S - w_t off) - w_t peak cancels artificially whenever
+   on < off, where p_t S - w_t q_t does not (hard_loss has a by-class
+   fallback for peak < 0; grad_row has none).
+5. targets_not_negative_when_on_target_is_below_off_target: the same
+   closed form in the targets output (xent__q: off + own + other): with
+   mixup, a label that is also its partner's gets q = off + peak lam +
+   peak (1 - lam) = -1.7e-18 instead of 0 (off = 1/18, lam = 0.857), a
+   negative probability. Both are the library's: /v1 answers the same.
 
 Closing line: "oipbugs: N passed, M failed".
 """
@@ -114,6 +131,49 @@ def row_error_names_the_rows_flat_index(url):
     msg = r.json()["error"]
     check("logits[3]" in msg, "row 1 of a [3, 3] logits starts at flat "
           "index 3; the message says: %s", msg)
+
+
+@test
+def label_column_gradient_when_on_target_is_below_off_target(url):
+    conn = v.Raw(url)
+    x = np.array([[-30.0, 0.0, -40.0, -50.0], [0.0, -30.0, -40.0, -50.0]])
+    t = np.array([0, 1])
+    case = v.Case()
+    case.add("logits", "FP64", "binary", x).add("targets", "INT64", "flat", t)
+    case.parameters = {"label_smoothing": 1.0, "smoothing": "others",
+                       "reduction": "sum"}
+    case.spec = {"x": x, "t": t, "label_smoothing": 1.0,
+                 "smoothing": "others", "reduction": "sum"}
+    case.outputs = [("grad", True), ("per_sample", False)]
+    body, hlen = case.body()
+    r = v.post_infer(conn, "cross_entropy", body, hlen)
+    ref = v.case_reference(case)
+    by_hand = math.exp(-30) / (1 + math.exp(-30) + math.exp(-40) +
+                               math.exp(-50))
+    check(abs(ref["grad"][0, 0] - by_hand) <= 1e-13 * by_hand,
+          "reference %.17g, by hand %.17g", ref["grad"][0, 0], by_hand)
+    why = v.check_case(case, r, ref)
+    check(why is None, "%s", why)
+
+
+@test
+def targets_not_negative_when_on_target_is_below_off_target(url):
+    conn = v.Raw(url)
+    # mixup: rows 0 and 2 are each other's partner (flip) with the same
+    # label 2, so q[row, 2] = lam (1 - eps) + (1 - lam)(1 - eps) = 0
+    x = np.zeros((3, 19))
+    t = np.array([2, 5, 2])
+    case = v.Case()
+    case.add("logits", "FP64", "binary", x).add("targets", "INT64", "flat", t)
+    case.parameters = {"label_smoothing": 1.0, "smoothing": "others",
+                       "mixup_lambda": 0.8569274032367578}
+    case.outputs = [("targets", True)]
+    body, hlen = case.body()
+    _, got = v.decode_infer(v.post_infer(conn, "cross_entropy", body, hlen))
+    q = got["targets"]
+    check(q[0, 2] == 0.0 and q[2, 2] == 0.0 and (q >= 0).all(),
+          "q[0, 2] = %.17g, q[2, 2] = %.17g, min %.17g: expected 0, 0, >= 0",
+          q[0, 2], q[2, 2], q.min())
 
 
 def main():
