@@ -43,6 +43,25 @@ test_v2.py / test_v2_clients.py and drop this file).
    mixup, a label that is also its partner's gets q = off + peak lam +
    peak (1 - lam) = -1.7e-18 instead of 0 (off = 1/18, lam = 0.857), a
    negative probability. Both are the library's: /v1 answers the same.
+6. duplicate_member_names_are_refused: the header reader refuses a
+   repeated "inputs", "outputs" or parameter (as /v1 refuses every
+   duplicate key), but takes a repeated member of a tensor or of the
+   request object: "shape":[2],"shape":[3] is read as shape [2, 3] and
+   "data":[1,2,3],"data":[4,5,6] as six numbers (v2.c appends to the
+   shape and to the data sink), "datatype" and "id" last wins. A JSON
+   library that keeps the last value (Python's json, jansson, orjson) reads
+   another request from the same bytes.
+7. trailing_bytes_counted_in_full: "the body has N bytes after the last
+   binary tensor" counts the piece of body that carried them (v2.c
+   take_binary fails on the first such piece), so a body with 10 extra
+   bytes sent in 1-byte chunks is answered "1 bytes".
+8. binary_data_size_beyond_the_body_holds_no_memory: a binary input's
+   binary_data_size is reserved from --max-memory and allocated whole when
+   its first byte arrives (v2.c take_binary), without a look at
+   Content-Length or --max-body-bytes: a 190-byte request declaring 199 MiB
+   holds 199 MiB of a 200 MiB budget for as long as its client keeps the
+   body open, and every other request that needs more than the 1 MiB left
+   is answered 429.
 
 Closing line: "oipbugs: N passed, M failed".
 """
@@ -52,6 +71,7 @@ import gzip
 import math
 import os
 import sys
+import time
 import traceback
 import zlib
 
@@ -176,6 +196,104 @@ def targets_not_negative_when_on_target_is_below_off_target(url):
           q[0, 2], q[2, 2], q.min())
 
 
+@test
+def duplicate_member_names_are_refused(url):
+    conn = v.Raw(url)
+    targets = (b'{"name":"targets","datatype":"INT64","shape":[2],'
+               b'"data":[0,1]}')
+    for what, logits in (
+            ("shape", b'{"name":"logits","datatype":"FP64","shape":[2],'
+                      b'"shape":[3],"data":[1,2,3,4,5,6]}'),
+            ("data", b'{"name":"logits","datatype":"FP64","shape":[2,3],'
+                     b'"data":[1,2,3],"data":[4,5,6]}'),
+            ("datatype", b'{"name":"logits","datatype":"FP64",'
+                         b'"datatype":"FP32","shape":[2,3],'
+                         b'"data":[1,2,3,4,5,6]}')):
+        body = b'{"inputs":[' + logits + b',' + targets + b']}'
+        r = v.post_infer(conn, "cross_entropy", body, None)
+        check(r.status == 400 and "duplicate" in r.json().get("error", ""),
+              "a repeated \"%s\" in a tensor: %d %s", what, r.status,
+              r.body[:120])
+    body = (b'{"id":"a","id":"b","inputs":[{"name":"logits","datatype":"FP64",'
+            b'"shape":[2,3],"data":[1,2,3,4,5,6]},' + targets + b']}')
+    r = v.post_infer(conn, "cross_entropy", body, None)
+    check(r.status == 400 and "duplicate" in r.json().get("error", ""),
+          "a repeated \"id\": %d %s", r.status, r.body[:120])
+
+
+@test
+def trailing_bytes_counted_in_full(url):
+    conn = v.Raw(url)
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    body, hlen = v.infer_body([v.tensor("logits", "FP32", x, True),
+                               v.tensor("targets", "INT64", [0, 2], True)])
+    body += b"\0" * 10
+    chunks = b"".join(b"1\r\n" + body[i:i + 1] + b"\r\n"
+                      for i in range(len(body))) + b"0\r\n\r\n"
+    r = conn.request("POST", "/v2/models/cross_entropy/infer", [
+        ("Host", conn.hostport), ("Transfer-Encoding", "chunked"),
+        ("Inference-Header-Content-Length", str(hlen))], chunks)
+    check(r.status == 400 and "has 10 bytes after" in r.json()["error"],
+          "10 bytes after the last tensor, sent a byte at a time: %d %s",
+          r.status, r.body)
+
+
+def reserved_bytes(conn):
+    r = conn.request("GET", "/metrics", v.std_headers(conn))
+    for line in r.body.decode().splitlines():
+        if line.startswith("xentd_memory_reserved_bytes "):
+            return float(line.split()[1])
+    raise Fail("no xentd_memory_reserved_bytes in /metrics")
+
+
+@test
+def binary_data_size_beyond_the_body_holds_no_memory(url, xentd):
+    """A daemon of its own (--max-memory 200 MiB). The small request's
+    first 8 binary bytes are sent, the rest never is; the daemon's
+    reservation is polled (deadline 3 s) and another request of about 8 MB
+    must then be answered 200."""
+    budget, big = 200 << 20, 199 << 20
+    with xh.daemon_process(xentd, ["--max-memory", str(budget),
+                                   "--access-log", "off"]) as (durl, _):
+        hog = v.Raw(durl)
+        other = v.Raw(durl)
+        hdr = v.dumps({"inputs": [
+            {"name": "logits", "datatype": "FP64", "shape": [1, big // 8],
+             "parameters": {"binary_data_size": big}},
+            {"name": "targets", "datatype": "INT64", "shape": [1],
+             "data": [0]}]}).encode()
+        hog.send(v.build_request("POST", "/v2/models/cross_entropy/infer", [
+            ("Host", hog.hostport), ("Content-Length", str(len(hdr) + 16)),
+            ("Inference-Header-Content-Length", str(len(hdr)))]) + hdr +
+            b"\0" * 8)
+        deadline = time.monotonic() + 3
+        held = reserved_bytes(other)
+        while held < big and time.monotonic() < deadline:
+            held = reserved_bytes(other)
+        rng = np.random.default_rng(3)
+        x = rng.normal(0, 1, (256, 2000))
+        t = rng.integers(0, 2000, 256)
+        case = v.Case()
+        case.add("logits", "FP64", "binary", x).add("targets", "INT64",
+                                                    "binary", t)
+        case.outputs = [("loss", None)]
+        case.spec = {"x": x, "t": t}
+        body, hlen = case.body()
+        r = v.post_infer(other, "cross_entropy", body, hlen)
+        hog.close()
+        other.close()
+        check(r.status == 200, "a %d-byte request declaring %d MiB holds %d "
+              "MiB of the %d MiB budget; an %d-byte request is answered %d "
+              "%s", len(hdr) + 16, big >> 20, int(held) >> 20, budget >> 20,
+              len(body), r.status, r.body[:100])
+        no_diff(v.check_case(case, r))
+
+
+def no_diff(why):
+    if why:
+        raise Fail(why)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--xentd", default="build/xentd")
@@ -185,7 +303,10 @@ def main():
         with xh.daemon(opts.xentd, ["--access-log", "off"]) as url:
             for fn in TESTS:
                 try:
-                    fn(url)
+                    if fn.__code__.co_argcount == 2:
+                        fn(url, opts.xentd)
+                    else:
+                        fn(url)
                     passed += 1
                     print("ok   %s" % fn.__name__)
                 except Exception as e:
