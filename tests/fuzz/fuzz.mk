@@ -24,7 +24,7 @@ FUZZ_CHECK_RUNS ?= 20000
 FUZZ_DIR := tests/fuzz
 FUZZ_OUT := $(BUILD)/fuzz
 FUZZ_TARGETS := fuzz_loss fuzz_targets fuzz_diff_loss fuzz_diff_targets \
-                fuzz_metrics_state
+                fuzz_metrics_state fuzz_v2
 FUZZ_BINS := $(addprefix $(FUZZ_OUT)/,$(FUZZ_TARGETS))
 FUZZ_DICT := $(FUZZ_DIR)/request.dict
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
@@ -64,6 +64,11 @@ $(FUZZ_OUT)/obj/oracle.o: tests/codec/oracle.c tests/codec/oracle.h $(CODEC_HDR)
 	@echo "  CC      $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(CODEC_CFLAGS) -c $< -o $@
 
+# fuzz_v2 (an Open Inference Protocol body: its first 2 bytes are the model
+# and the header length) includes the codec's own headers.
+$(FUZZ_OUT)/fuzz_v2: FUZZ_FLAGS += $(CODEC_CFLAGS)
+$(FUZZ_OUT)/fuzz_v2: $(CODEC_HDR)
+
 $(FUZZ_BINS): $(FUZZ_OUT)/%: $(FUZZ_DIR)/%.c $(FUZZ_DIR)/fuzz_check.h \
     $(FUZZ_CHECK_OBJ) $(FUZZ_CODEC_OBJ) $(FUZZ_LIB_OBJ)
 	@echo "  CCLD    $@"
@@ -93,6 +98,8 @@ fuzz-corpus:
 	$(Q)cp -r $(FUZZ_OUT)/corpus/fuzz_targets $(FUZZ_OUT)/corpus/fuzz_diff_targets
 	$(Q)mkdir -p $(FUZZ_OUT)/corpus/fuzz_metrics_state
 	$(Q)cp $(FUZZ_DIR)/corpus/metrics_state/* $(FUZZ_OUT)/corpus/fuzz_metrics_state/
+	$(Q)mkdir -p $(FUZZ_OUT)/corpus/fuzz_v2
+	$(Q)cp $(FUZZ_DIR)/corpus/v2/* $(FUZZ_OUT)/corpus/fuzz_v2/
 	@echo "fuzz-corpus: $$(ls $(FUZZ_OUT)/corpus/fuzz_loss | wc -l) loss seeds," \
 	    "$$(ls $(FUZZ_OUT)/corpus/fuzz_targets | wc -l) targets seeds"
 
