@@ -191,9 +191,12 @@ void xs_parser_free(xs_parser *p);
 
 /* A parser of an Open Inference Protocol infer body for model m: a JSON
  * header of header_len bytes (0: the whole body is JSON) followed by the
- * binary tensor data of the inputs that declare binary_data_size. */
+ * binary tensor data of the inputs that declare binary_data_size; body_len
+ * is the body's length when it is known (0: chunked or compressed), which
+ * the binary sizes must then fill exactly. */
 xs_parser *xs_parser_new_v2(const xs_model *m, uint64_t header_len,
-                            const xs_limits *lim, xs_mem *mem);
+                            uint64_t body_len, const xs_limits *lim,
+                            xs_mem *mem);
 
 /* The whole body at once (tests, fuzzers): new, feed, finish, free. */
 int xs_parse(unsigned body, const char *text, size_t len, const xs_limits *lim,

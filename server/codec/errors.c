@@ -186,10 +186,13 @@ static void v2_path(char *buf, size_t size, const xs_request *req,
     return;
   }
   int64_t flat = idx[0];
-  if (*nidx == 2)
-    flat = idx[0] * (int64_t)req->problem.classes + idx[1];
+  const int whole_row = f->rank == 2 && *nidx == 1;
+  if (*nidx == 2 || whole_row)
+    flat = idx[0] * (int64_t)req->problem.classes + (*nidx == 2 ? idx[1] : 0);
   snprintf(buf, size, "%s[%" PRId64 "]", name, flat);
-  *nidx = 1;
+  /* A whole row of a flat tensor is named by its first element, and the
+   * message says which row (nidx 0). */
+  *nidx = whole_row ? 0 : 1;
 }
 
 void xs__error_from_xent(xs_error *err, const xs_request *req,

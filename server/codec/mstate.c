@@ -47,11 +47,9 @@ static const member members[M_COUNT] = {
     [M_CLASSES] = {"classes", T_INT, 0, "C"},
     [M_BINS] = {"bins", T_INT, 0, "confidence bins"},
     [M_TOP_K] = {"top_k", T_INTS, 0, "the k of top_k_accuracy"},
-    [M_CONFUSION] = {"confusion", T_BOOL, 0,
-                     "the confusion matrix is kept"},
+    [M_CONFUSION] = {"confusion", T_BOOL, 0, "the confusion matrix is kept"},
     [M_PER_CLASS] = {"per_class", T_BOOL, 0, "per-class counts are kept"},
-    [M_IGNORE_INDEX] = {"ignore_index", T_INT, 0,
-                        "the label of rows left out"},
+    [M_IGNORE_INDEX] = {"ignore_index", T_INT, 0, "the label of rows left out"},
     [M_DATA] = {"data", T_STRING, 1,
                 "base64 of libxent's portable state: integer counts and "
                 "exact sums (xent_metrics_serialize)"},
@@ -90,14 +88,16 @@ static size_t b64_len(size_t n) {
 static void b64_encode(const unsigned char *in, size_t n, char *out) {
   size_t o = 0, i = 0;
   for (; i + 3 <= n; i += 3) {
-    const uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+    const uint32_t v =
+        (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
     out[o++] = b64[v >> 18];
     out[o++] = b64[(v >> 12) & 63];
     out[o++] = b64[(v >> 6) & 63];
     out[o++] = b64[v & 63];
   }
   if (i < n) {
-    const uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
+    const uint32_t v =
+        (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
     out[o++] = b64[v >> 18];
     out[o++] = b64[(v >> 12) & 63];
     out[o++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
@@ -221,8 +221,7 @@ static size_t header(char *buf, size_t size, const summary *s, uint64_t rows) {
                             s->cfg.per_class ? "true" : "false");
       break;
     case M_IGNORE_INDEX:
-      o += (size_t)snprintf(buf + o, size - o, "%" PRId64,
-                            s->cfg.ignore_index);
+      o += (size_t)snprintf(buf + o, size - o, "%" PRId64, s->cfg.ignore_index);
       break;
     case M_DATA:
     case M_COUNT:
@@ -230,7 +229,8 @@ static size_t header(char *buf, size_t size, const summary *s, uint64_t rows) {
     }
   }
   if (o < size)
-    o += (size_t)snprintf(buf + o, size - o, ",\"%s\":\"", members[M_DATA].name);
+    o +=
+        (size_t)snprintf(buf + o, size - o, ",\"%s\":\"", members[M_DATA].name);
   return o;
 }
 
@@ -510,8 +510,8 @@ static int check_members(xs_mstate_reader *r, const xent_metrics_config *c) {
   return 0;
 }
 
-int xs_mstate_reader_end(xs_mstate_reader *r, const char *where,
-                         xs_mstate *out, xs_error *err) {
+int xs_mstate_reader_end(xs_mstate_reader *r, const char *where, xs_mstate *out,
+                         xs_error *err) {
   memset(out, 0, sizeof *out);
   if (r->grow_failed) {
     *err = r->grow_err;
@@ -540,9 +540,8 @@ int xs_mstate_reader_end(xs_mstate_reader *r, const char *where,
   }
   xent_metrics_config cfg;
   xent_error xe;
-  if (!r->has_err &&
-      xent_metrics_parse_config(r->data.data, (size_t)bytes, &cfg, &xe) ==
-          XENT_OK)
+  if (!r->has_err && xent_metrics_parse_config(r->data.data, (size_t)bytes,
+                                               &cfg, &xe) == XENT_OK)
     check_members(r, &cfg);
   else if (!r->has_err)
     member_error(r, "data", "is not a metrics state this server reads: %s",
@@ -586,8 +585,9 @@ int xs_mstate_reader_end(xs_mstate_reader *r, const char *where,
                    "is %" PRId64 " but the state's data says %" PRIu64,
                    r->ival[M_COUNTED], s.counted);
     else
-      member_error(r, "n", "is %" PRIu64 ", fewer than the %" PRIu64
-                   " rows counted", out->rows, s.counted);
+      member_error(r, "n",
+                   "is %" PRIu64 ", fewer than the %" PRIu64 " rows counted",
+                   out->rows, s.counted);
     placed(err, &r->err, where);
     xs_mstate_free(out, r->mem);
     return -1;

@@ -62,8 +62,8 @@ void xs_mstate_reader_scalar(xs_mstate_reader *r, const xs_json_value *v);
 /* The object ended: 0 with *out (owned by the caller), or -1 with err
  * (field relative to the object, message without the place); `where`
  * ("states[3]") is put before field and message. */
-int xs_mstate_reader_end(xs_mstate_reader *r, const char *where,
-                         xs_mstate *out, xs_error *err);
+int xs_mstate_reader_end(xs_mstate_reader *r, const char *where, xs_mstate *out,
+                         xs_error *err);
 
 /* A whole state document (a BYTES element of the Open Inference
  * Protocol): 0 with *out, or -1 with err, its place `where`. */

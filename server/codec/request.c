@@ -695,11 +695,12 @@ xs_parser *xs_parser_new(unsigned body, const xs_limits *lim, xs_mem *mem) {
 }
 
 xs_parser *xs_parser_new_v2(const xs_model *m, uint64_t header_len,
-                            const xs_limits *lim, xs_mem *mem) {
+                            uint64_t body_len, const xs_limits *lim,
+                            xs_mem *mem) {
   xs_parser *p = calloc(1, sizeof *p);
   if (p == NULL)
     return NULL;
-  p->v2 = xs__v2_new(m, header_len, lim, mem);
+  p->v2 = xs__v2_new(m, header_len, body_len, lim, mem);
   if (p->v2 == NULL) {
     free(p);
     return NULL;

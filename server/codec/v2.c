@@ -53,6 +53,9 @@ typedef struct tensor {
   struct v2_state *st;
   void *bin; /* the binary bytes                                     */
   uint64_t bin_have;
+  uint64_t bin_cap; /* bytes of bin: it grows as they come (<= size)  */
+  unsigned seen;    /* members read (bit per KEY_*): no duplicates    */
+  unsigned seen_params;
 } tensor;
 
 typedef struct param {
@@ -76,7 +79,10 @@ typedef enum place {
 typedef struct v2_state {
   const xs_model *model;
   uint64_t header_len; /* 0: the whole body is the header */
+  uint64_t body_len;   /* the body's bytes when known, else 0 */
   uint64_t fed;
+  uint64_t trailing; /* bytes after the last binary tensor */
+  unsigned seen_top; /* top-level members read (bit per KEY_*) */
   xs_limits lim;
   xs_mem *mem;
   xs_json *json;
@@ -329,6 +335,17 @@ static int is_key(const char *s, size_t n, const char *want) {
 
 /* Keys of the top object, in the order below (duplicates are refused, as
  * by the /v1 parser: seen[] holds them). */
+/* A member read twice in one object is invalid JSON here, as for /v1
+ * (jansson's JSON_REJECT_DUPLICATES): readers that keep the first or the
+ * last would see different requests in the same bytes. */
+static void once(v2_state *s, unsigned *seen) {
+  if (s->key < 0 || s->key == KEY_PARAM)
+    return;
+  if (*seen & (1u << s->key))
+    xs_json_fail(s->json, "duplicate object key");
+  *seen |= 1u << s->key;
+}
+
 static void on_key(void *ctx, const char *k, size_t n) {
   v2_state *s = ctx;
   if (s->at == AT_SKIP || s->failed)
@@ -353,12 +370,11 @@ static void on_key(void *ctx, const char *k, size_t n) {
       copy_name(name, k, n);
       BAD(s, "\"%s\" is not a member of an inference request", name);
     }
-    if (s->key == KEY_INPUTS || s->key == KEY_OUTPUTS) {
-      int *seen = s->key == KEY_INPUTS ? &s->has_inputs : &s->has_outputs;
-      if (*seen)
-        xs_json_fail(s->json, "duplicate object key");
-      *seen = 1;
-    }
+    once(s, &s->seen_top);
+    if (s->key == KEY_INPUTS)
+      s->has_inputs = 1;
+    if (s->key == KEY_OUTPUTS)
+      s->has_outputs = 1;
     return;
   case AT_PARAMS:
     if (s->nparams == MAX_PARAMS) {
@@ -388,6 +404,7 @@ static void on_key(void *ctx, const char *k, size_t n) {
       BAD(s, "\"%s\" is not a member of an %s", name,
           s->list == 0 ? "input" : "output");
     }
+    once(s, &cur_tensor(s)->seen);
     return;
   case AT_TPARAMS:
     if (s->list == 0 && is_key(k, n, "binary_data_size"))
@@ -402,6 +419,7 @@ static void on_key(void *ctx, const char *k, size_t n) {
           t != NULL && t->name[0] != '\0' ? t->name : "a tensor", name,
           s->list == 0 ? "binary_data_size" : "binary_data");
     }
+    once(s, &cur_tensor(s)->seen_params);
     return;
   case AT_LIST:
   case AT_SHAPE:
@@ -586,6 +604,32 @@ static void header_done(v2_state *s) {
         return;
       }
   }
+  /* The binary tensors fill the body after the header exactly, when its
+   * length is known: a size declared beyond it is refused before any
+   * memory is taken for it. */
+  if (s->body_len > 0 && s->header_len > 0) {
+    const uint64_t avail = s->body_len - s->header_len;
+    uint64_t cum = 0;
+    for (int i = 0; i < s->nin; i++) {
+      const tensor *t = &s->in[i];
+      if (t->binary_size < 0)
+        continue;
+      const uint64_t b = (uint64_t)t->binary_size;
+      if (b > avail - cum) {
+        BAD(s,
+            "%s: binary data is %" PRIu64 " bytes short of its "
+            "binary_data_size %" PRId64,
+            t->name, b - (avail - cum), t->binary_size);
+        return;
+      }
+      cum += b;
+    }
+    if (cum < avail) {
+      BAD(s, "the body has %" PRIu64 " bytes after the last binary tensor",
+          avail - cum);
+      return;
+    }
+  }
   for (int i = 0; i < s->nout; i++) {
     if (!s->out[i].has_name) {
       BAD(s, "outputs[%d] has no \"name\"", i);
@@ -613,22 +657,34 @@ static void take_binary(v2_state *s, const char *data, size_t n) {
   while (n > 0 && !s->failed) {
     const int i = next_binary(s);
     if (i < 0) {
-      BAD(s, "the body has %zu bytes after the last binary tensor", n);
+      s->trailing += n; /* reported when the body ends */
       return;
     }
     tensor *t = &s->in[i];
-    if (t->bin == NULL) {
+    uint64_t k = (uint64_t)t->binary_size - t->bin_have;
+    if (k > n)
+      k = n;
+    if (t->bin_have + k > t->bin_cap) {
+      /* The whole tensor when the body's length vouches for it; else
+       * room doubles with the bytes that came, so that a size declared
+       * beyond the body takes no memory it does not fill. */
+      uint64_t cap = (uint64_t)t->binary_size;
+      if (s->body_len == 0) {
+        cap = t->bin_cap < 65536 ? 65536 : t->bin_cap * 2;
+        if (cap < t->bin_have + k)
+          cap = t->bin_have + k;
+        if (cap > (uint64_t)t->binary_size)
+          cap = (uint64_t)t->binary_size;
+      }
       xs_error err;
-      t->bin = xs__alloc(s->mem, (size_t)t->binary_size, &err);
-      if (t->bin == NULL) {
+      if (xs__realloc(s->mem, &t->bin, (size_t)t->bin_cap, (size_t)cap, &err) !=
+          0) {
         s->err = err;
         s->failed = 1;
         return;
       }
+      t->bin_cap = cap;
     }
-    uint64_t k = (uint64_t)t->binary_size - t->bin_have;
-    if (k > n)
-      k = n;
     memcpy((char *)t->bin + t->bin_have, data, (size_t)k);
     t->bin_have += k;
     data += k;
@@ -638,7 +694,7 @@ static void take_binary(v2_state *s, const char *data, size_t n) {
 
 /* ------------------------------------------------------------- plumbing -- */
 
-v2_state *xs__v2_new(const xs_model *m, uint64_t header_len,
+v2_state *xs__v2_new(const xs_model *m, uint64_t header_len, uint64_t body_len,
                      const xs_limits *lim, xs_mem *mem) {
   v2_state *s = calloc(1, sizeof *s);
   if (s == NULL)
@@ -650,6 +706,7 @@ v2_state *xs__v2_new(const xs_model *m, uint64_t header_len,
   }
   s->model = m;
   s->header_len = header_len;
+  s->body_len = body_len;
   s->lim.max_elements = lim != NULL ? lim->max_elements : SIZE_MAX;
   s->lim.max_rows = lim != NULL ? lim->max_rows : SIZE_MAX;
   s->mem = mem;
@@ -663,8 +720,9 @@ static void release(v2_state *s, tensor *t) {
   t->sink.data = NULL;
   t->sink.cap = t->sink.len = 0;
   if (t->bin != NULL)
-    xs__free(s->mem, t->bin, (size_t)t->binary_size);
+    xs__free(s->mem, t->bin, (size_t)t->bin_cap);
   t->bin = NULL;
+  t->bin_cap = 0;
 }
 
 void xs__v2_free(v2_state *s) {
@@ -1009,6 +1067,9 @@ int xs__v2_finish(v2_state *s, xs_request *req, xs_error *err) {
          "Inference-Header-Content-Length is %" PRIu64
          ", the body has only %" PRIu64 " bytes",
          s->header_len, s->fed);
+  if (!s->failed && s->trailing > 0)
+    BAD(s, "the body has %" PRIu64 " bytes after the last binary tensor",
+        s->trailing);
   if (!s->failed) {
     const int i = next_binary(s);
     if (i >= 0)

@@ -13,7 +13,7 @@
 
 typedef struct v2_state v2_state;
 
-v2_state *xs__v2_new(const xs_model *m, uint64_t header_len,
+v2_state *xs__v2_new(const xs_model *m, uint64_t header_len, uint64_t body_len,
                      const xs_limits *lim, xs_mem *mem);
 int xs__v2_feed(v2_state *s, const char *data, size_t n);
 int xs__v2_finish(v2_state *s, xs_request *req, xs_error *err);

@@ -586,12 +586,6 @@ static void judge_headers(xs_http *h, struct MHD_Connection *c, const char *url,
     r->answer_now = 1;
     return;
   }
-  if (r->late) {
-    xs_error_set(&r->err, XS_ERR_SHUTTING_DOWN,
-                 "xentd is shutting down; send the request to another "
-                 "replica");
-    return;
-  }
   const route_def *def = NULL;
   route_kind kind = ROUTE_GET;
   const char *path = url;
@@ -650,6 +644,14 @@ static void judge_headers(xs_http *h, struct MHD_Connection *c, const char *url,
                  "%.200s takes POST, not %.16s", path, method);
     return;
   }
+  /* Begun after the drain delay on a connection kept alive: no new work
+   * (health and metadata GETs are still answered, readiness 503). */
+  if (r->late) {
+    xs_error_set(&r->err, XS_ERR_SHUTTING_DOWN,
+                 "xentd is shutting down; send the request to another "
+                 "replica");
+    return;
+  }
   const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                MHD_HTTP_HEADER_CONTENT_LENGTH);
   unsigned long long length = 0;
@@ -702,8 +704,10 @@ static void judge_headers(xs_http *h, struct MHD_Connection *c, const char *url,
   const char *ihcl = MHD_lookup_connection_value(
       c, MHD_HEADER_KIND, "Inference-Header-Content-Length");
   if (r->v2 == V2_INFER && ihcl != NULL) {
+    /* A compressed body's header length counts inflated bytes
+     * (tritonclient's): the parser checks it against what comes out. */
     if (header_u64(ihcl, &header_len) != 0 || header_len == 0 ||
-        (cl != NULL && header_len > length)) {
+        (cl != NULL && !r->in.on && header_len > length)) {
       xs_error_set(&r->err, XS_ERR_INVALID_ARGUMENT,
                    "Inference-Header-Content-Length '%.32s' is not a length "
                    "within the body's %llu bytes",
@@ -713,10 +717,11 @@ static void judge_headers(xs_http *h, struct MHD_Connection *c, const char *url,
   }
   r->job = job_new(h);
   if (r->job != NULL)
-    r->parser =
-        r->v2 == V2_INFER
-            ? xs_parser_new_v2(r->model, header_len, &h->limits, &r->job->mem)
-            : xs_parser_new(r->body, &h->limits, &r->job->mem);
+    r->parser = r->v2 == V2_INFER
+                    ? xs_parser_new_v2(r->model, header_len,
+                                       cl != NULL && !r->in.on ? length : 0,
+                                       &h->limits, &r->job->mem)
+                    : xs_parser_new(r->body, &h->limits, &r->job->mem);
   if (r->parser == NULL) {
     xs_error_set(&r->err, XS_ERR_INTERNAL, "out of memory");
     return;
