@@ -115,7 +115,10 @@ enum { /* bits of xs_request.outputs, in the order of the `outputs` names */
        XS_OUT_GRAD = 1 << 2,
        XS_OUT_TARGETS = 1 << 3,
        XS_OUT_PROBS = 1 << 4,
-       XS_OUT_STATS = 1 << 5
+       XS_OUT_STATS = 1 << 5,
+       /* what a classification_metrics output needs of its state */
+       XS_OUT_M_PER_CLASS = 1 << 6,
+       XS_OUT_M_CONFUSION = 1 << 7
 };
 
 /* The protocol a request came in. */
@@ -124,7 +127,7 @@ typedef enum xs_proto { XS_PROTO_V1 = 0, XS_PROTO_V2 = 1 } xs_proto;
 /* A model of the Open Inference Protocol (models.c). */
 typedef struct xs_model xs_model;
 
-enum { XS_V2_MAX_OUTPUTS = 16 };
+enum { XS_V2_MAX_OUTPUTS = 32 };
 
 /* What an Open Inference Protocol request adds to a problem. */
 typedef struct xs_v2_request {

@@ -20,6 +20,7 @@ static const struct {
     [XS_V2_FP64] = {"FP64", 8},   [XS_V2_FP32] = {"FP32", 4},
     [XS_V2_FP16] = {"FP16", 2},   [XS_V2_BF16] = {"BF16", 2},
     [XS_V2_INT64] = {"INT64", 8}, [XS_V2_INT32] = {"INT32", 4},
+    [XS_V2_BYTES] = {"BYTES", 0},
 };
 
 const char *xs_v2_dtype_name(xs_v2_dtype t) {
@@ -78,6 +79,52 @@ static const xs_output_def targets_outputs[] = {
      "q, timm's mixup_target: N rows of num_classes values"},
 };
 
+static const xs_output_def metrics_outputs[] = {
+    {"n", XS_OT_INT64, XS_OS_ONE, XS_OV_M_ROWS, 0,
+     "rows seen, ignored rows included"},
+    {"counted", XS_OT_INT64, XS_OS_ONE, XS_OV_M_COUNTED, 0,
+     "rows counted (label not ignore_index); with 0, every figure is NaN"},
+    {"accuracy", XS_OT_FP64, XS_OS_ONE, XS_OV_M_ACCURACY, 0,
+     "share of rows whose argmax (lowest index on ties) is the label"},
+    {"top_k", XS_OT_INT64, XS_OS_K, XS_OV_M_TOP_K, 0,
+     "the k of top_k_accuracy"},
+    {"top_k_accuracy", XS_OT_FP64, XS_OS_K, XS_OV_M_TOP_K_ACCURACY, 0,
+     "share of rows whose label is among the k largest logits (ties to the "
+     "lower index)"},
+    {"nll", XS_OT_FP64, XS_OS_ONE, XS_OV_M_NLL, 0,
+     "mean of -log softmax(x)[y]"},
+    {"brier", XS_OT_FP64, XS_OS_ONE, XS_OV_M_BRIER, 0,
+     "mean over rows of sum_c (p_c - [c = y])^2"},
+    {"ece", XS_OT_FP64, XS_OS_ONE, XS_OV_M_ECE, 0,
+     "expected calibration error over the bins"},
+    {"ece_l2", XS_OT_FP64, XS_OS_ONE, XS_OV_M_ECE_L2, 0,
+     "sqrt of sum_b (n_b / N) (acc_b - conf_b)^2"},
+    {"mce", XS_OT_FP64, XS_OS_ONE, XS_OV_M_MCE, 0,
+     "largest |acc_b - conf_b| of a non-empty bin"},
+    {"mean_confidence", XS_OT_FP64, XS_OS_ONE, XS_OV_M_MEAN_CONFIDENCE, 0,
+     "mean of the rows' largest probability"},
+    {"mean_entropy", XS_OT_FP64, XS_OS_ONE, XS_OV_M_MEAN_ENTROPY, 0,
+     "mean of the rows' entropy -sum p log p"},
+    {"reliability_count", XS_OT_INT64, XS_OS_B, XS_OV_M_BIN_COUNT, 0,
+     "rows per confidence bin (k/B, (k+1)/B], the first closed at 0"},
+    {"reliability_confidence", XS_OT_FP64, XS_OS_B, XS_OV_M_BIN_CONFIDENCE, 0,
+     "mean confidence per bin; NaN for an empty bin"},
+    {"reliability_accuracy", XS_OT_FP64, XS_OS_B, XS_OV_M_BIN_ACCURACY, 0,
+     "accuracy per bin; NaN for an empty bin"},
+    {"precision", XS_OT_FP64, XS_OS_C, XS_OV_M_PRECISION, XS_OUT_M_PER_CLASS,
+     "per class tp / predicted, 0 when nothing is predicted (per_class)"},
+    {"recall", XS_OT_FP64, XS_OS_C, XS_OV_M_RECALL, XS_OUT_M_PER_CLASS,
+     "per class tp / support, 0 without support (per_class)"},
+    {"f1", XS_OT_FP64, XS_OS_C, XS_OV_M_F1, XS_OUT_M_PER_CLASS,
+     "per class 2 tp / (support + predicted) (per_class)"},
+    {"support", XS_OT_INT64, XS_OS_C, XS_OV_M_SUPPORT, XS_OUT_M_PER_CLASS,
+     "rows per true label (per_class)"},
+    {"confusion", XS_OT_INT64, XS_OS_CC, XS_OV_M_CONFUSION, XS_OUT_M_CONFUSION,
+     "counts, rows the label, columns the prediction (confusion)"},
+    {"state", XS_OT_BYTES, XS_OS_ONE, XS_OV_M_STATE, 0,
+     "the metrics state as JSON text, for a later merge (input states)"},
+};
+
 static const xs_model models[] = {
     {"cross_entropy", XS_BODY_LOSS, loss_outputs,
      sizeof loss_outputs / sizeof loss_outputs[0], 0x7,
@@ -85,6 +132,10 @@ static const xs_model models[] = {
     {"mixup_target", XS_BODY_TARGETS, targets_outputs,
      sizeof targets_outputs / sizeof targets_outputs[0], 0x1,
      "what POST /v1/targets does: timm's mixup_target"},
+    {"classification_metrics", XS_BODY_METRICS | XS_BODY_MERGE, metrics_outputs,
+     sizeof metrics_outputs / sizeof metrics_outputs[0], 0x107fff,
+     "what POST /v1/metrics and /v1/metrics/merge do: whole-dataset "
+     "metrics of logits and targets, or of merged states"},
 };
 
 enum { MODELS = sizeof models / sizeof models[0] };
@@ -135,8 +186,8 @@ static int first_dtype(xs_buf *out, const char *list) {
   return lit(out, "\"") | xs_buf_append(out, list, n) | lit(out, "\"");
 }
 
-static const char *const json_type[] = {"", "number", "integer", "string",
-                                        "object"};
+static const char *const json_type[] = {"",       "number", "integer",
+                                        "string", "object", "boolean"};
 
 int xs_model_metadata(const xs_model *m, xs_buf *out) {
   int rc = lit(out, "{\"name\":");
@@ -157,8 +208,9 @@ int xs_model_metadata(const xs_model *m, xs_buf *out) {
   rc |= lit(out, "],\"outputs\":[");
   for (int i = 0; i < m->noutputs; i++) {
     const xs_output_def *o = &m->outputs[i];
-    static const char *const types[] = {"FP64", "INT64", "FP32"};
-    static const char *const shapes[] = {"[1]", "[-1]", "[-1,-1]"};
+    static const char *const types[] = {"FP64", "INT64", "FP32", "BYTES"};
+    static const char *const shapes[] = {"[1]",  "[-1]", "[-1,-1]", "[-1]",
+                                         "[-1]", "[-1]", "[-1,-1]"};
     rc |= lit(out, i > 0 ? ",{\"name\":\"" : "{\"name\":\"");
     rc |= lit(out, o->name);
     rc |= lit(out, "\",\"datatype\":\"");

@@ -21,6 +21,8 @@ typedef enum xs_v2_dtype {
   XS_V2_BF16,
   XS_V2_INT64,
   XS_V2_INT32,
+  XS_V2_BYTES, /* elements of any length: a 4-byte little-endian length,
+                  then the bytes (binary); strings (JSON)          */
   XS_V2_DTYPE_COUNT,
   XS_V2_NONE = -1
 } xs_v2_dtype;
@@ -34,12 +36,23 @@ int xs_v2_dtype_in(xs_v2_dtype t, const char *list);
 
 /* What an output's datatype follows. */
 typedef enum xs_out_type {
-  XS_OT_FP64,  /* always FP64                                         */
-  XS_OT_INT64, /* always INT64                                        */
-  XS_OT_LOGITS /* the logits' datatype: FP64, or FP32 for the others  */
+  XS_OT_FP64,   /* always FP64                                         */
+  XS_OT_INT64,  /* always INT64                                        */
+  XS_OT_LOGITS, /* the logits' datatype: FP64, or FP32 for the others  */
+  XS_OT_BYTES   /* one BYTES element                                   */
 } xs_out_type;
 
-typedef enum xs_out_shape { XS_OS_ONE, XS_OS_N, XS_OS_NC } xs_out_shape;
+/* [1], [N], [N, C]; and the metrics': [K] top-k values, [B] bins, [C]
+ * classes, [C, C]. */
+typedef enum xs_out_shape {
+  XS_OS_ONE,
+  XS_OS_N,
+  XS_OS_NC,
+  XS_OS_K,
+  XS_OS_B,
+  XS_OS_C,
+  XS_OS_CC
+} xs_out_shape;
 
 /* What an output prints. */
 typedef enum xs_out_value {
@@ -52,7 +65,29 @@ typedef enum xs_out_value {
   XS_OV_ACCURACY,
   XS_OV_MEAN_CONFIDENCE,
   XS_OV_ECE,
-  XS_OV_MEAN_ENTROPY
+  XS_OV_MEAN_ENTROPY,
+  /* classification_metrics */
+  XS_OV_M_ROWS,
+  XS_OV_M_COUNTED,
+  XS_OV_M_ACCURACY,
+  XS_OV_M_TOP_K,
+  XS_OV_M_TOP_K_ACCURACY,
+  XS_OV_M_NLL,
+  XS_OV_M_BRIER,
+  XS_OV_M_ECE,
+  XS_OV_M_ECE_L2,
+  XS_OV_M_MCE,
+  XS_OV_M_MEAN_CONFIDENCE,
+  XS_OV_M_MEAN_ENTROPY,
+  XS_OV_M_BIN_COUNT,
+  XS_OV_M_BIN_CONFIDENCE,
+  XS_OV_M_BIN_ACCURACY,
+  XS_OV_M_PRECISION,
+  XS_OV_M_RECALL,
+  XS_OV_M_F1,
+  XS_OV_M_SUPPORT,
+  XS_OV_M_CONFUSION,
+  XS_OV_M_STATE
 } xs_out_value;
 
 typedef struct xs_output_def {

@@ -77,6 +77,13 @@ int xs_mstate_parse(const char *text, size_t len, const char *where,
 int xs_mstate_merge(xs_mstate *acc, xs_mstate *s, const char *where,
                     xs_mem *mem, xs_error *err);
 
+/* A metrics request (req->body XS_BODY_METRICS or XS_BODY_MERGE) after
+ * its fields are bound: a merge's states (`merged`, emptied) move into
+ * req, its options must be the states' (400 naming the option), and a
+ * confusion matrix of more than max_confusion_classes is 413. */
+int xs__metrics_finish(xs_request *req, xs_mstate *merged,
+                       size_t max_confusion_classes, xs_error *err);
+
 /* The members of a state as a JSON array of {"name", "type", "required",
  * "doc"} (api/openapi.yaml's MetricsState is checked against it). */
 int xs_mstate_describe(xs_buf *out);

@@ -881,77 +881,6 @@ static int report_kind(xs_parser *p, xs_error *err) {
   return 0;
 }
 
-/* An option of a merge against the states' configuration: the same, or
- * refused naming the option. */
-static int same_option(const char *field, int given, int64_t asked,
-                       int64_t made, xs_error *err) {
-  if (!given || asked == made)
-    return 0;
-  xs__set_error(err, XS_ERR_INVALID_ARGUMENT, field,
-                "%s is %" PRId64 " but the states were made with %" PRId64,
-                field, asked, made);
-  return -1;
-}
-
-/* The metrics bodies: the merged states move into req, the options of a
- * merge must be the states', and the confusion matrix has a size limit. */
-static int finish_metrics(xs_parser *p, xs_request *req, xs_error *err) {
-  xs_metrics_req *m = &req->metrics;
-  size_t C = req->problem.classes;
-  if (p->eff == XS_BODY_METRICS) {
-    m->rows = req->problem.n;
-    req->problem.dtype = XENT_F64;
-  } else {
-    if (p->merged.state == NULL) {
-      xs__set_error(err, XS_ERR_INVALID_ARGUMENT, "states",
-                    "states must hold at least one metrics state");
-      return -1;
-    }
-    m->state = p->merged.state;
-    m->state_size = p->merged.size;
-    m->rows = p->merged.rows;
-    req->owned[XS_F_STATES] = p->merged.state;
-    req->owned_size[XS_F_STATES] = p->merged.size;
-    memset(&p->merged, 0, sizeof p->merged);
-    xent_metrics_config c;
-    xent_error xe;
-    if (xent_metrics_get_config(m->state, &c, &xe) != XENT_OK) {
-      xs_error_set(err, XS_ERR_INTERNAL, "a merged metrics state is broken");
-      return -1;
-    }
-    C = c.classes;
-    if (req->forms[XS_F_TOP_K] != 0) {
-      int same = m->top_k_count == c.top_k_count;
-      for (size_t k = 0; same && k < c.top_k_count; k++)
-        same = m->top_k[k] == (int64_t)c.top_k[k];
-      if (!same) {
-        xs__set_error(err, XS_ERR_INVALID_ARGUMENT, "top_k",
-                      "top_k differs from the states' top_k");
-        return -1;
-      }
-    }
-    if (same_option("bins", req->forms[XS_F_BINS] != 0, (int64_t)m->bins,
-                    (int64_t)c.bins, err) != 0 ||
-        same_option("confusion", req->forms[XS_F_CONFUSION] != 0, m->confusion,
-                    c.confusion != 0, err) != 0 ||
-        same_option("per_class", req->forms[XS_F_PER_CLASS] != 0, m->per_class,
-                    c.per_class != 0, err) != 0 ||
-        same_option("ignore_index", req->forms[XS_F_IGNORE_INDEX] != 0,
-                    req->problem.ignore_index, c.ignore_index, err) != 0)
-      return -1;
-    m->confusion = c.confusion;
-    m->per_class = c.per_class;
-  }
-  if (m->confusion && C > p->lim.max_confusion_classes) {
-    xs__set_error(err, XS_ERR_PAYLOAD_TOO_LARGE, "confusion",
-                  "confusion: a matrix of %zu classes is over the limit of "
-                  "this server (--max-confusion-classes %zu)",
-                  C, p->lim.max_confusion_classes);
-    return -1;
-  }
-  return 0;
-}
-
 static void *member(xs_request *req, size_t at) {
   return (char *)req + (at - 1);
 }
@@ -1075,7 +1004,8 @@ int xs_parser_finish(xs_parser *p, xs_request *req, xs_error *err) {
   req->body = p->eff;
   req->metrics.report = p->body == XS_BODY_REPORT;
   if ((p->eff == XS_BODY_METRICS || p->eff == XS_BODY_MERGE) &&
-      finish_metrics(p, req, err) != 0) {
+      xs__metrics_finish(req, &p->merged, p->lim.max_confusion_classes, err) !=
+          0) {
     xs_request_free(req);
     request_init(req, p->body, p->mem);
     return -1;

@@ -5,6 +5,7 @@
  * by block, from the outputs themselves.
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,8 @@ enum {
   OUT_M_CONFUSION, /* uint64[C * C]                                 */
   OUT_M_TEXT,      /* the metrics' scalars and reliability, as text */
   OUT_M_JSON,      /* the state's JSON text                         */
+  OUT_M_V2,        /* top_k, bin counts, confidences, accuracies    */
+  OUT_M_V2STATE,   /* the state as one BYTES element                */
   OUT_COUNT
 };
 
@@ -42,14 +45,16 @@ struct xs_response {
   xent_stats stats;
   /* Open Inference Protocol answers */
   double scalars[XS_V2_MAX_OUTPUTS]; /* one-element outputs            */
-  char *header;                      /* the JSON header, when binary   */
+  int64_t iscalars[XS_V2_MAX_OUTPUTS];
+  char *header; /* the JSON header, when binary   */
   size_t header_len;
   uint64_t length; /* the exact length, or 0 (streamed)                 */
   char *id_json;   /* the request's id as a JSON string                 */
   /* Whole-dataset metrics (their arrays are in buf[OUT_M_*]). */
   xent_metrics_result metrics;
   xent_metrics_config metrics_cfg;
-  int svg; /* the body is a report's picture */
+  int svg;          /* the body is a report's picture */
+  size_t state_len; /* of the state's JSON text in buf[OUT_M_JSON] */
 };
 
 void xs_response_free(xs_response *r) {
@@ -347,6 +352,82 @@ static void average(xs_writer *w, const char *key,
   xs_writer_num(w, a->f1);
 }
 
+/* The arrays of a classification_metrics answer that the result does not
+ * hold as they print: top_k as int64, the bins as columns (NaN for an
+ * empty bin), the state's JSON text when it is asked; every figure NaN
+ * when no row was counted. */
+static int metrics_v2(const xs_request *req, xs_response *r,
+                      const xent_metrics *st, xs_error *err) {
+  xent_metrics_result *m = &r->metrics;
+  const size_t K = m->top_k_count, B = r->metrics_cfg.bins;
+  if (alloc_out(r, OUT_M_V2, 1, K + 3 * B, 8, err) != 0)
+    return -1;
+  int64_t *tk = r->buf[OUT_M_V2], *count = tk + K;
+  double *conf = (double *)(count + B), *acc = conf + B;
+  for (size_t k = 0; k < K; k++) {
+    tk[k] = (int64_t)m->top_k[k];
+    if (!m->defined)
+      m->top_k_accuracy[k] = NAN;
+  }
+  for (size_t b = 0; b < B; b++) {
+    const xent_metrics_bin *bin = &m->reliability[b];
+    count[b] = (int64_t)bin->count;
+    conf[b] = bin->empty ? NAN : bin->mean_confidence;
+    acc[b] = bin->empty ? NAN : bin->accuracy;
+  }
+  const xs_model *model = req->v2.model;
+  for (int i = 0; i < req->v2.noutputs; i++)
+    if (model->outputs[req->v2.outputs[i]].value == XS_OV_M_STATE) {
+      char *json = NULL;
+      size_t len = 0;
+      if (xs_mstate_write(st, req->metrics.rows, r->mem, &json, &len,
+                          &r->bytes[OUT_M_JSON], err) != 0)
+        return -1;
+      r->buf[OUT_M_JSON] = json;
+      r->state_len = len;
+    }
+  return 0;
+}
+
+/* The state output as one BYTES element: binary, a 4-byte little-endian
+ * length and the text; JSON, a string of the text (it holds quotes, never
+ * a backslash or a control byte). Into OUT_M_V2STATE. */
+static const char *state_element(xs_response *r, int binary, size_t *len,
+                                 xs_error *err) {
+  const char *js = r->buf[OUT_M_JSON];
+  const size_t n = r->state_len;
+  size_t quotes = 0;
+  for (size_t i = 0; !binary && i < n; i++)
+    quotes += js[i] == '"';
+  const size_t size = binary ? 4 + n : n + quotes + 4;
+  xs__free(r->mem, r->buf[OUT_M_V2STATE], r->bytes[OUT_M_V2STATE]);
+  r->buf[OUT_M_V2STATE] = NULL;
+  if (alloc_out(r, OUT_M_V2STATE, 1, size, 1, err) != 0)
+    return NULL;
+  unsigned char *o = r->buf[OUT_M_V2STATE];
+  if (binary) {
+    const uint32_t n32 = (uint32_t)n;
+    o[0] = (unsigned char)n32;
+    o[1] = (unsigned char)(n32 >> 8);
+    o[2] = (unsigned char)(n32 >> 16);
+    o[3] = (unsigned char)(n32 >> 24);
+    memcpy(o + 4, js, n);
+  } else {
+    size_t k = 0;
+    o[k++] = '[';
+    o[k++] = '"';
+    for (size_t i = 0; i < n; i++) {
+      if (js[i] == '"')
+        o[k++] = '\\';
+      o[k++] = (unsigned char)js[i];
+    }
+    o[k++] = '"';
+    o[k++] = ']';
+  }
+  *len = size;
+  return (const char *)o;
+}
+
 static int run_metrics(const xs_request *req, xs_response *r, xs_error *err) {
   const xent_metrics *st = metrics_state(req, r, err);
   if (st == NULL)
@@ -381,6 +462,18 @@ static int run_metrics(const xs_request *req, xs_response *r, xs_error *err) {
   r->metrics_cfg = c;
   if (req->metrics.report)
     return 0;
+  if (per_class) {
+    double *pr = r->buf[OUT_M_PER_CLASS], *rc = pr + C, *f1 = rc + C;
+    int64_t *sup = (int64_t *)(f1 + C);
+    for (size_t k = 0; k < C; k++) {
+      pr[k] = m.defined ? m.per_class[k].precision : NAN;
+      rc[k] = m.defined ? m.per_class[k].recall : NAN;
+      f1[k] = m.defined ? m.per_class[k].f1 : NAN;
+      sup[k] = (int64_t)m.per_class[k].support;
+    }
+  }
+  if (req->proto == XS_PROTO_V2)
+    return metrics_v2(req, r, st, err);
   /* The scalars and the bins as text: at most 48 bytes a number. */
   const size_t room = 1024 + 64 * 48 + (size_t)c.bins * 160;
   if (alloc_out(r, OUT_M_TEXT, 1, room, 1, err) != 0)
@@ -389,13 +482,10 @@ static int run_metrics(const xs_request *req, xs_response *r, xs_error *err) {
   metrics_text(&t, &m, &c);
   char *json = NULL;
   size_t json_len = 0;
-  if (req->proto == XS_PROTO_V1 &&
-      xs_mstate_write(st, req->metrics.rows, r->mem, &json, &json_len,
+  if (xs_mstate_write(st, req->metrics.rows, r->mem, &json, &json_len,
                       &r->bytes[OUT_M_JSON], err) != 0)
     return -1;
   r->buf[OUT_M_JSON] = json;
-  if (req->proto == XS_PROTO_V2)
-    return 0;
 
   xs_writer *w = &r->w;
   xs_writer_lit(w, "{\"n\":");
@@ -411,14 +501,8 @@ static int run_metrics(const xs_request *req, xs_response *r, xs_error *err) {
     if (!m.defined) {
       xs_writer_lit(w, "null");
     } else {
-      double *pr = r->buf[OUT_M_PER_CLASS], *rc = pr + C, *f1 = rc + C;
-      int64_t *sup = (int64_t *)(f1 + C);
-      for (size_t k = 0; k < C; k++) {
-        pr[k] = m.per_class[k].precision;
-        rc[k] = m.per_class[k].recall;
-        f1[k] = m.per_class[k].f1;
-        sup[k] = (int64_t)m.per_class[k].support;
-      }
+      const double *pr = r->buf[OUT_M_PER_CLASS], *rc = pr + C, *f1 = rc + C;
+      const int64_t *sup = (const int64_t *)(f1 + C);
       xs_writer_lit(w, "{\"precision\":");
       xs_writer_vec(w, pr, C);
       xs_writer_lit(w, ",\"recall\":");
@@ -526,32 +610,128 @@ static int layout_v2(const xs_request *req, xs_response *r, xs_error *err) {
     const xs_output_def *o = &m->outputs[req->v2.outputs[i]];
     const int f32 = o->type == XS_OT_LOGITS && req->v2.out_f32;
     const int binary = (req->v2.binary >> i) & 1;
-    const char *dtype = o->type == XS_OT_INT64 ? "INT64"
-                        : f32                  ? "FP32"
-                                               : "FP64";
+    const char *dtype = o->type == XS_OT_INT64   ? "INT64"
+                        : o->type == XS_OT_BYTES ? "BYTES"
+                        : f32                    ? "FP32"
+                                                 : "FP64";
     xs_writer_lit(w, i > 0 ? ",{\"name\":\"" : "{\"name\":\"");
     xs_writer_lit(w, o->name);
     xs_writer_lit(w, "\",\"datatype\":\"");
     xs_writer_lit(w, dtype);
     xs_writer_lit(w, "\",\"shape\":[");
-    size_t count = 1;
-    if (o->shape == XS_OS_ONE) {
-      xs_writer_lit(w, "1]");
-    } else {
-      xs_writer_int(w, (int64_t)n);
-      count = n;
-      if (o->shape == XS_OS_NC) {
-        xs_writer_lit(w, ",");
-        xs_writer_int(w, (int64_t)C);
-        count = n * C;
-      }
-      xs_writer_lit(w, "]");
+    /* The shape's dimensions. */
+    const size_t MC = r->metrics_cfg.classes;
+    size_t dims[2] = {1, 0};
+    switch (o->shape) {
+    case XS_OS_ONE:
+      break;
+    case XS_OS_N:
+      dims[0] = n;
+      break;
+    case XS_OS_NC:
+      dims[0] = n;
+      dims[1] = C;
+      break;
+    case XS_OS_K:
+      dims[0] = r->metrics.top_k_count;
+      break;
+    case XS_OS_B:
+      dims[0] = r->metrics_cfg.bins;
+      break;
+    case XS_OS_C:
+      dims[0] = MC;
+      break;
+    case XS_OS_CC:
+      dims[0] = MC;
+      dims[1] = MC;
+      break;
     }
+    xs_writer_int(w, (int64_t)dims[0]);
+    if (dims[1] > 0) {
+      xs_writer_lit(w, ",");
+      xs_writer_int(w, (int64_t)dims[1]);
+    }
+    xs_writer_lit(w, "]");
+    const size_t count = dims[1] > 0 ? dims[0] * dims[1] : dims[0];
     /* The values. */
     const double *d = NULL;
     const int64_t *ints = NULL;
+    const char *bytes_el = NULL; /* a BYTES element, as it prints */
+    size_t bytes_len = 0;
     int slot = -1;
+    const xent_metrics_result *mr = &r->metrics;
+    const double undef = mr->defined ? 0.0 : NAN; /* NaN: no counted row */
+    const int64_t *mv2 = r->buf[OUT_M_V2];
+    const size_t K = mr->top_k_count, B = r->metrics_cfg.bins;
+    const double *pc = r->buf[OUT_M_PER_CLASS];
     switch (o->value) {
+    case XS_OV_M_ROWS:
+      r->iscalars[i] = (int64_t)req->metrics.rows;
+      ints = &r->iscalars[i];
+      break;
+    case XS_OV_M_COUNTED:
+      r->iscalars[i] = (int64_t)mr->counted;
+      ints = &r->iscalars[i];
+      break;
+    case XS_OV_M_ACCURACY:
+      r->scalars[i] = mr->accuracy + undef;
+      break;
+    case XS_OV_M_NLL:
+      r->scalars[i] = mr->nll + undef;
+      break;
+    case XS_OV_M_BRIER:
+      r->scalars[i] = mr->brier + undef;
+      break;
+    case XS_OV_M_ECE:
+      r->scalars[i] = mr->ece + undef;
+      break;
+    case XS_OV_M_ECE_L2:
+      r->scalars[i] = mr->ece_l2 + undef;
+      break;
+    case XS_OV_M_MCE:
+      r->scalars[i] = mr->mce + undef;
+      break;
+    case XS_OV_M_MEAN_CONFIDENCE:
+      r->scalars[i] = mr->mean_confidence + undef;
+      break;
+    case XS_OV_M_MEAN_ENTROPY:
+      r->scalars[i] = mr->mean_entropy + undef;
+      break;
+    case XS_OV_M_TOP_K:
+      ints = mv2;
+      break;
+    case XS_OV_M_TOP_K_ACCURACY:
+      d = mr->top_k_accuracy;
+      break;
+    case XS_OV_M_BIN_COUNT:
+      ints = mv2 + K;
+      break;
+    case XS_OV_M_BIN_CONFIDENCE:
+      d = (const double *)(mv2 + K + B);
+      break;
+    case XS_OV_M_BIN_ACCURACY:
+      d = (const double *)(mv2 + K + 2 * B);
+      break;
+    case XS_OV_M_PRECISION:
+      d = pc;
+      break;
+    case XS_OV_M_RECALL:
+      d = pc + MC;
+      break;
+    case XS_OV_M_F1:
+      d = pc + 2 * MC;
+      break;
+    case XS_OV_M_SUPPORT:
+      ints = (const int64_t *)(pc + 3 * MC);
+      break;
+    case XS_OV_M_CONFUSION:
+      ints = (const int64_t *)mr->confusion;
+      break;
+    case XS_OV_M_STATE:
+      bytes_el = state_element(r, binary, &bytes_len, err);
+      if (bytes_el == NULL)
+        return -1;
+      break;
     case XS_OV_LOSS:
       r->scalars[i] = r->loss;
       break;
@@ -586,11 +766,13 @@ static int layout_v2(const xs_request *req, xs_response *r, xs_error *err) {
       ints = r->buf[OUT_PREDICTED];
       break;
     }
-    if (o->shape == XS_OS_ONE)
+    if (o->shape == XS_OS_ONE && ints == NULL && bytes_el == NULL)
       d = &r->scalars[i];
     if (binary) {
-      const void *bytes = ints != NULL ? (const void *)ints : (const void *)d;
-      size_t len = count * 8;
+      const void *bytes = bytes_el != NULL ? (const void *)bytes_el
+                          : ints != NULL   ? (const void *)ints
+                                           : (const void *)d;
+      size_t len = bytes_el != NULL ? bytes_len : count * 8;
       if (f32 && slot >= 0) {
         bytes = as_f32(r, slot, count, err);
         if (bytes == NULL)
@@ -606,7 +788,9 @@ static int layout_v2(const xs_request *req, xs_response *r, xs_error *err) {
     } else {
       xs_writer_lit(w, ",\"data\":");
       w->f32 = f32;
-      if (ints != NULL)
+      if (bytes_el != NULL)
+        xs_writer_raw(w, bytes_el, bytes_len);
+      else if (ints != NULL)
         xs_writer_ivec(w, ints, count);
       else
         xs_writer_vec(w, d, count);

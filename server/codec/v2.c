@@ -29,6 +29,7 @@
 #include "codec_priv.h"
 #include "json.h"
 #include "models.h"
+#include "mstate.h"
 #include "v2.h"
 
 enum {
@@ -54,6 +55,7 @@ typedef struct tensor {
   void *bin; /* the binary bytes                                     */
   uint64_t bin_have;
   uint64_t bin_cap; /* bytes of bin: it grows as they come (<= size)  */
+  size_t strings;   /* BYTES elements read from JSON data (states)   */
   unsigned seen;    /* members read (bit per KEY_*): no duplicates    */
   unsigned seen_params;
 } tensor;
@@ -107,6 +109,8 @@ typedef struct v2_state {
   char key_text[NAME_MAX_LEN + 1]; /* a parameter's name */
   /* binary data */
   int bin_at; /* the input receiving bytes */
+  /* the metrics states read so far (input "states"), merged */
+  xs_mstate merged;
   /* the first error */
   int failed;
   xs_error err;
@@ -429,6 +433,23 @@ static void on_key(void *ctx, const char *k, size_t n) {
   }
 }
 
+/* One BYTES element of the input "states": a metrics state's JSON text,
+ * read and merged into the others at once (mstate.h). */
+static void take_state(v2_state *s, tensor *t, const char *text, size_t len) {
+  char where[NAME_MAX_LEN + 32];
+  snprintf(where, sizeof where, "%s[%zu]",
+           t->name[0] != '\0' ? t->name : "states", t->strings++);
+  xs_mstate one;
+  xs_error err;
+  if (xs_mstate_parse(text, len, where, s->mem, &one, &err) != 0 ||
+      xs_mstate_merge(&s->merged, &one, where, s->mem, &err) != 0) {
+    if (!s->failed) {
+      s->err = err;
+      s->failed = 1;
+    }
+  }
+}
+
 static void on_scalar(void *ctx, const xs_json_value *v) {
   v2_state *s = ctx;
   if (s->at == AT_SKIP || s->failed)
@@ -500,7 +521,7 @@ static void on_scalar(void *ctx, const xs_json_value *v) {
           copy_name(name, v->str, v->len);
         BAD(s,
             "%s: datatype \"%s\" is not one xentd reads (FP64, FP32, "
-            "FP16, BF16, INT64, INT32)",
+            "FP16, BF16, INT64, INT32, BYTES)",
             t->name[0] != '\0' ? t->name : "an input", name);
       }
     } else if (key >= 0) {
@@ -540,6 +561,11 @@ static void on_scalar(void *ctx, const xs_json_value *v) {
     return;
   case AT_DATA: {
     double x;
+    if (v->kind == XS_JSON_STRING &&
+        (t->name[0] == '\0' || strcmp(t->name, "states") == 0)) {
+      take_state(s, t, v->str, v->len);
+      return;
+    }
     if (v->kind == XS_JSON_NUMBER)
       x = xs_json_number(&v->num);
     else if (v->kind == XS_JSON_TRUE || v->kind == XS_JSON_FALSE)
@@ -709,6 +735,8 @@ v2_state *xs__v2_new(const xs_model *m, uint64_t header_len, uint64_t body_len,
   s->body_len = body_len;
   s->lim.max_elements = lim != NULL ? lim->max_elements : SIZE_MAX;
   s->lim.max_rows = lim != NULL ? lim->max_rows : SIZE_MAX;
+  s->lim.max_confusion_classes =
+      lim != NULL ? lim->max_confusion_classes : SIZE_MAX;
   s->mem = mem;
   s->key = -1;
   return s;
@@ -730,6 +758,7 @@ void xs__v2_free(v2_state *s) {
     return;
   for (int i = 0; i < s->nin; i++)
     release(s, &s->in[i]);
+  xs_mstate_free(&s->merged, s->mem);
   xs_json_free(s->json);
   free(s);
 }
@@ -835,6 +864,7 @@ static void *convert(v2_state *s, tensor *t, size_t count, int want_i64,
       }
       case XS_V2_FP16:
       case XS_V2_BF16:
+      case XS_V2_BYTES:
       case XS_V2_DTYPE_COUNT:
       case XS_V2_NONE:
         break;
@@ -889,6 +919,46 @@ static void *member_of(xs_request *req, size_t at) {
   return (char *)req + (at - 1);
 }
 
+/* The input "states" (BYTES): JSON strings were merged as they came; a
+ * binary tensor's elements (4-byte little-endian length, then the bytes)
+ * are merged now. Their number must be the shape's. */
+static void bind_states(v2_state *s, tensor *t, xs_request *req) {
+  if (t->rank != 1) {
+    BAD(s, "%s must have shape [k], k >= 1 states", t->name);
+    return;
+  }
+  if (t->binary_size >= 0) {
+    const unsigned char *b = t->bin;
+    uint64_t at = 0;
+    const uint64_t size = (uint64_t)t->binary_size;
+    while (at < size && !s->failed) {
+      if (size - at < 4) {
+        BAD(s, "%s: element %zu has a cut length prefix", t->name, t->strings);
+        return;
+      }
+      const uint64_t len = (uint64_t)b[at] | (uint64_t)b[at + 1] << 8 |
+                           (uint64_t)b[at + 2] << 16 |
+                           (uint64_t)b[at + 3] << 24;
+      at += 4;
+      if (len > size - at) {
+        BAD(s, "%s: element %zu says %" PRIu64 " bytes, %" PRIu64 " are left",
+            t->name, t->strings, len, size - at);
+        return;
+      }
+      take_state(s, t, (const char *)b + at, (size_t)len);
+      at += len;
+    }
+  } else if (t->sink.len > 0) {
+    BAD(s, "%s: data must hold strings (BYTES)", t->name);
+    return;
+  }
+  if (!s->failed && (uint64_t)t->shape[0] != t->strings)
+    BAD(s, "%s: shape says %" PRId64 " elements, data has %zu", t->name,
+        t->shape[0], t->strings);
+  if (!s->failed)
+    req->forms[XS_F_STATES] = XS_FORM_ARRAY;
+}
+
 /* One input into the request: its field, its datatype, shape and count. */
 static void bind_input(v2_state *s, tensor *t, xs_request *req, size_t N,
                        size_t C) {
@@ -902,6 +972,14 @@ static void bind_input(v2_state *s, tensor *t, xs_request *req, size_t N,
   if (!xs_v2_dtype_in(t->dtype, f->v2_dtypes)) {
     BAD(s, "%s: datatype %s is not one of %s", t->name,
         xs_v2_dtype_name(t->dtype), f->v2_dtypes);
+    return;
+  }
+  if (t->strings > 0 && id != XS_F_STATES) {
+    BAD(s, "%s: data must hold numbers", t->name);
+    return;
+  }
+  if (id == XS_F_STATES) {
+    bind_states(s, t, req);
     return;
   }
   /* The shape against the batch. */
@@ -1034,6 +1112,10 @@ static void bind_param(v2_state *s, const param *p, xs_request *req,
     } else {
       memcpy(member_of(req, form->member), &v->num.i, sizeof v->num.i);
     }
+  } else if (form->elem == XS_E_BOOL &&
+             (v->kind == XS_JSON_TRUE || v->kind == XS_JSON_FALSE)) {
+    const int b = v->kind == XS_JSON_TRUE;
+    memcpy(member_of(req, form->member), &b, sizeof b);
   } else if (form->elem == XS_E_ENUM && v->kind == XS_JSON_STRING) {
     int which = -1;
     for (int i = 0; f->names[i] != NULL; i++)
@@ -1053,6 +1135,7 @@ static void bind_param(v2_state *s, const param *p, xs_request *req,
     BAD(s, "parameter %s must be %s", p->name,
         form->elem == XS_E_NUMBER    ? "a number"
         : form->elem == XS_E_INTEGER ? "an integer"
+        : form->elem == XS_E_BOOL    ? "true or false"
                                      : "a string");
     return;
   }
@@ -1079,22 +1162,32 @@ int xs__v2_finish(v2_state *s, xs_request *req, xs_error *err) {
           s->in[i].name, (uint64_t)s->in[i].binary_size - s->in[i].bin_have,
           s->in[i].binary_size);
   }
-  /* The batch: N and C from the input that defines them. */
+  /* Which body: classification_metrics reads a batch, or states. */
   const xs_model *m = s->model;
+  unsigned body = m->body;
+  if (body == (XS_BODY_METRICS | XS_BODY_MERGE)) {
+    body = XS_BODY_METRICS;
+    for (int i = 0; i < s->nin; i++)
+      if (strcmp(s->in[i].name, "states") == 0)
+        body = XS_BODY_MERGE;
+  }
+  /* The batch: N and C from the input that defines them. */
   size_t N = 0, C = 0;
-  const char *shaper = m->body == XS_BODY_LOSS ? "logits" : "targets";
+  const int by_logits = body != XS_BODY_TARGETS;
+  const char *shaper = by_logits ? "logits" : "targets";
   const tensor *def = NULL;
-  for (int i = 0; i < s->nin; i++)
+  for (int i = 0; i < s->nin && body != XS_BODY_MERGE; i++)
     if (strcmp(s->in[i].name, shaper) == 0)
       def = &s->in[i];
-  if (!s->failed && def == NULL)
-    BAD(s, "model %s needs the input %s", xs_model_name(m), shaper);
-  if (!s->failed) {
+  if (!s->failed && def == NULL && body != XS_BODY_MERGE)
+    BAD(s, "model %s needs the input %s%s", xs_model_name(m), shaper,
+        body == XS_BODY_METRICS ? " (or states)" : "");
+  if (!s->failed && def != NULL) {
     N = def->rank >= 1 ? (size_t)def->shape[0] : 0;
-    if (m->body == XS_BODY_LOSS)
+    if (by_logits)
       C = def->rank >= 2 ? (size_t)def->shape[1] : 0;
-    const int want_rank = m->body == XS_BODY_LOSS ? 2 : 1;
-    if (def->rank != want_rank || N == 0 || (m->body == XS_BODY_LOSS && C == 0))
+    const int want_rank = by_logits ? 2 : 1;
+    if (def->rank != want_rank || N == 0 || (by_logits && C == 0))
       BAD(s, "%s must have shape [%s] with N >= 1%s", shaper,
           want_rank == 2 ? "N, C" : "N", want_rank == 2 ? " and C >= 1" : "");
     else if (N > s->lim.max_rows || (C > 0 && C > s->lim.max_elements / N))
@@ -1106,7 +1199,7 @@ int xs__v2_finish(v2_state *s, xs_request *req, xs_error *err) {
   memset(req, 0, sizeof *req);
   xent_problem_init(&req->problem);
   req->proto = XS_PROTO_V2;
-  req->body = m->body;
+  req->body = body;
   req->mem = s->mem;
   req->v2.model = m;
   int binary_output = 0;
@@ -1133,6 +1226,31 @@ int xs__v2_finish(v2_state *s, xs_request *req, xs_error *err) {
   if (!s->failed && req->forms[XS_F_MIXUP_PAIRING] != XS_FORM_ABSENT &&
       req->forms[XS_F_MIXUP_LAMBDA] == XS_FORM_ABSENT)
     BAD(s, "mixup_pairing and mixup_partner need mixup_lambda");
+  /* The inputs the body needs, and none of the other body's. */
+  for (int i = 0; i < XS_F_COUNT && !s->failed; i++) {
+    const xs_field *f = xs_field_get((xs_field_id)i);
+    if (f->v2_input == NULL || (f->bodies & m->body) == 0)
+      continue;
+    if ((f->bodies & body) == 0 && req->forms[i] != XS_FORM_ABSENT)
+      BAD(s, "%s cannot be given with %s", f->v2_input,
+          body == XS_BODY_MERGE ? "states" : "logits");
+    else if ((body == XS_BODY_METRICS || body == XS_BODY_MERGE) &&
+             (f->required & body) != 0 && req->forms[i] == XS_FORM_ABSENT)
+      BAD(s, "model %s needs the input %s", xs_model_name(m), f->v2_input);
+  }
+  req->problem.n = N;
+  req->problem.classes = C;
+  if (!s->failed && (body == XS_BODY_METRICS || body == XS_BODY_MERGE)) {
+    xs_error e;
+    if (xs__metrics_finish(req, &s->merged, s->lim.max_confusion_classes, &e) !=
+        0) {
+      s->err = e;
+      s->failed = 1;
+    }
+  }
+  /* What a metrics output needs of the state. */
+  const unsigned kept = (req->metrics.per_class ? XS_OUT_M_PER_CLASS : 0u) |
+                        (req->metrics.confusion ? XS_OUT_M_CONFUSION : 0u);
   /* The outputs asked for, or the model's defaults. */
   if (!s->failed) {
     if (s->has_outputs) {
@@ -1143,6 +1261,13 @@ int xs__v2_finish(v2_state *s, xs_request *req, xs_error *err) {
           BAD(s, "%s is not an output of model %s", o->name, xs_model_name(m));
           break;
         }
+        const unsigned need =
+            m->outputs[k].needs & (XS_OUT_M_PER_CLASS | XS_OUT_M_CONFUSION);
+        if ((need & ~kept) != 0) {
+          BAD(s, "output %s needs the parameter %s set to true", o->name,
+              need == XS_OUT_M_CONFUSION ? "confusion" : "per_class");
+          break;
+        }
         req->v2.outputs[req->v2.noutputs] = k;
         if (o->binary_data == 1 || (o->binary_data < 0 && binary_output))
           req->v2.binary |= 1u << req->v2.noutputs;
@@ -1150,7 +1275,7 @@ int xs__v2_finish(v2_state *s, xs_request *req, xs_error *err) {
       }
     } else {
       for (int k = 0; k < m->noutputs; k++)
-        if (m->defaults & (1u << k)) {
+        if ((m->defaults & (1u << k)) || (m->outputs[k].needs & kept) != 0) {
           if (binary_output)
             req->v2.binary |= 1u << req->v2.noutputs;
           req->v2.outputs[req->v2.noutputs++] = k;
@@ -1169,8 +1294,6 @@ int xs__v2_finish(v2_state *s, xs_request *req, xs_error *err) {
     xent_problem_init(&req->problem);
     return -1;
   }
-  req->problem.n = N;
-  req->problem.classes = C;
   for (int i = 0; i < req->v2.noutputs; i++)
     req->outputs |= m->outputs[req->v2.outputs[i]].needs;
   return 0;

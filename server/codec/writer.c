@@ -101,6 +101,11 @@ void xs_writer_ivec(xs_writer *w, const int64_t *v, size_t n) {
 }
 
 static size_t num(const xs_writer *w, const xs_part *p, double v, char *out) {
+  /* JSON has no NaN: an undefined figure (a metric of no rows) is null. */
+  if (!isfinite(v)) {
+    memcpy(out, "null", 4);
+    return 4;
+  }
   /* float32 text only where a float can hold the value; a double beyond
    * FLT_MAX prints in full rather than as an infinity. */
   if ((w->precision == XS_FLOAT32 || p->f32) && fabs(v) <= FLT_MAX)

@@ -12,8 +12,10 @@
 
 #include "codec.h"
 
-enum { XS_WRITER_PARTS = 192 };
+enum { XS_WRITER_PARTS = 512 };
 
+/* Numbers print as the shortest text that reads back to them; a NaN or an
+ * infinity prints as null. */
 typedef enum xs_part_kind {
   XS_P_LIT,  /* text, at most 64 bytes                               */
   XS_P_NUM,  /* one number                                           */
