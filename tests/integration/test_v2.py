@@ -805,6 +805,7 @@ def errors_of_names_and_datatypes(env):
                  "both")
     # datatypes: a known one the input does not take, and unknown ones
     for name, dt, vals in (("logits", "INT64", [[1, 2, 3], [4, 5, 6]]),
+                           ("logits", "BYTES", [[1, 2, 3], [4, 5, 6]]),
                            ("targets", "FP32", [0, 2]),
                            ("targets", "FP16", [0, 2])):
         ins = logits_targets()
@@ -814,7 +815,7 @@ def errors_of_names_and_datatypes(env):
                    "data": np.asarray(vals).reshape(-1).tolist()}, None)
         expect_error(post(ins), 400, "%s: datatype %s is not one of" % (
             name, dt))
-    for dt in ("UINT8", "BOOL", "BYTES", "fp32"):
+    for dt in ("UINT8", "BOOL", "bytes", "fp32"):
         ins = logits_targets()
         ins[0] = ({"name": "logits", "datatype": dt, "shape": [2, 3],
                    "data": [1, 2, 3, 4, 5, 6]}, None)
