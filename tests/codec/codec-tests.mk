@@ -9,7 +9,7 @@ CODECT_CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 CODECT_JANSSON_LIBS = $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 CODECT_BINS := $(CODECT_DIR)/test_numfmt $(CODECT_DIR)/test_codec \
                $(CODECT_DIR)/test_json \
-               $(CODECT_DIR)/test_parser
+               $(CODECT_DIR)/test_parser $(CODECT_DIR)/test_report
 CODECT_BENCH := $(CODECT_DIR)/bench_parse $(CODECT_DIR)/bench_numfmt
 
 # The jansson oracle of the parser's differential tests (and fuzzers).
