@@ -216,6 +216,8 @@ help:
 	@echo "  install       PREFIX=$(PREFIX) DESTDIR=: library, header, xent.pc, xentd"
 	@echo "  uninstall     remove what install wrote"
 	@echo "  format        clang-format every C file; format-check checks only"
+	@echo "  report-example-update  rewrite api/report-example.svg, the README's"
+	@echo "                metrics picture (check-report compares it)"
 	@echo "  docker-check  build the image, test the container and the compose stack"
 	@echo "  clean         remove build folders"
 	@echo "  V=1           show full commands"
