@@ -181,7 +181,7 @@ static void field_error(xs_parser *p, xs_field_id id, const size_t *idx,
 }
 
 static void type_error(xs_parser *p, xs_field_id id) {
-  char what[256];
+  char what[2 * 128 + 8]; /* scalar, " or ", array */
   describe_value(xs_field_get(id), what, sizeof what);
   field_error(p, id, NULL, 0, XS_ERR_INVALID_ARGUMENT, "must be %s", what);
 }
