@@ -15,6 +15,7 @@
 #include "models.h"
 #include "mstate.h"
 #include "numtext.h"
+#include "report.h"
 #include "writer.h"
 
 enum {
@@ -54,6 +55,8 @@ struct xs_response {
   xent_metrics_result metrics;
   xent_metrics_config metrics_cfg;
   int svg;          /* the body is a report's picture */
+  xs_buf svg_text;  /* the picture                    */
+  uint64_t svg_mem; /* bytes of the budget it holds   */
   size_t state_len; /* of the state's JSON text in buf[OUT_M_JSON] */
 };
 
@@ -64,6 +67,8 @@ void xs_response_free(xs_response *r) {
     xs__free(r->mem, r->buf[i], r->bytes[i]);
   free(r->header);
   free(r->id_json);
+  xs_buf_free(&r->svg_text);
+  xs_mem_give(r->mem, r->svg_mem);
   free(r);
 }
 
@@ -428,6 +433,28 @@ static const char *state_element(xs_response *r, int binary, size_t *len,
   return (const char *)o;
 }
 
+/* POST /v1/metrics/report: the picture of the metrics, its bytes taken
+ * from the budget at their bound before it is drawn. */
+static int report(xs_response *r, const xent_metrics_config *c,
+                  const xent_metrics_result *m, xs_error *err) {
+  const size_t bound = xs_report_svg_bound(c);
+  if (bound == SIZE_MAX) {
+    xs_error_set(err, XS_ERR_PAYLOAD_TOO_LARGE, "the picture is too large");
+    return -1;
+  }
+  if (xs_mem_take(r->mem, bound, err) != 0)
+    return -1;
+  r->svg_mem = bound;
+  if (xs_report_svg(&r->svg_text, c, m) != 0) {
+    xs_error_set(err, XS_ERR_INTERNAL, "out of memory");
+    return -1;
+  }
+  r->svg = 1;
+  r->length = r->svg_text.len;
+  xs_writer_raw(&r->w, r->svg_text.data, r->svg_text.len);
+  return 0;
+}
+
 static int run_metrics(const xs_request *req, xs_response *r, xs_error *err) {
   const xent_metrics *st = metrics_state(req, r, err);
   if (st == NULL)
@@ -461,7 +488,7 @@ static int run_metrics(const xs_request *req, xs_response *r, xs_error *err) {
   r->metrics = m;
   r->metrics_cfg = c;
   if (req->metrics.report)
-    return 0;
+    return report(r, &c, &m, err);
   if (per_class) {
     double *pr = r->buf[OUT_M_PER_CLASS], *rc = pr + C, *f1 = rc + C;
     int64_t *sup = (int64_t *)(f1 + C);

@@ -21,6 +21,10 @@
 4. Hand cases: ties in top-k, a confidence exactly on a bin edge, one class,
    a batch of ignored rows only (200, counted 0, every metric null, a state
    that merges).
+5. /v1/metrics/report, of a batch and of merged states: image/svg+xml,
+   well-formed SVG whose title gives the answer's ECE, rendered by
+   rsvg-convert into a PNG that is not blank; a body with both logits and
+   states, or neither, is refused.
 
 Prints "metrics-http: N passed, M failed".
 """
@@ -28,6 +32,9 @@ Prints "metrics-http: N passed, M failed".
 import argparse
 import base64
 import http.client
+import shutil
+import subprocess
+import tempfile
 import json
 import math
 import os
@@ -45,6 +52,8 @@ import xent_ctypes as xc  # noqa: E402
 import metrics_ctypes as mc  # noqa: E402
 import test_metrics_reference as ref  # noqa: E402
 from xentd_harness import daemon, host_port  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, "..", "codec"))
+import check_report as picture  # noqa: E402
 
 PASSED = 0
 FAILED = 0
@@ -65,7 +74,7 @@ class Client:
         self.host, self.port = host_port(url)
         self.conn = None
 
-    def post(self, path, body):
+    def post(self, path, body, want_type=False):
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         for attempt in range(2):
             if self.conn is None:
@@ -75,6 +84,8 @@ class Client:
                 self.conn.request("POST", path, body=data,
                                   headers={"Content-Type": "application/json"})
                 r = self.conn.getresponse()
+                if want_type:
+                    return r.status, r.getheader("Content-Type"), r.read()
                 return r.status, r.read()
             except (http.client.HTTPException, OSError):
                 self.conn.close()
@@ -393,6 +404,49 @@ def hand_cases(cl):
           f"two rows by hand: {real['metrics']}")
 
 
+def reports(cl):
+    rsvg = shutil.which("rsvg-convert")
+    if not check(rsvg is not None, "rsvg-convert (librsvg2-bin) is installed"):
+        return
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((400, 6)) * 2.5
+    y = rng.integers(0, 6, 400)
+    batch = {"logits": x.tolist(), "targets": y.tolist(), "confusion": True}
+    st, ans = cl.post("/v1/metrics", batch)
+    ans = json.loads(ans)
+    halves = []
+    for lo, hi in ((0, 150), (150, 400)):
+        b = dict(batch, logits=x[lo:hi].tolist(), targets=y[lo:hi].tolist())
+        halves.append(json.loads(cl.post("/v1/metrics", b)[1])["state"])
+    with tempfile.TemporaryDirectory(prefix="xent-report-") as tmp:
+        for name, body in (("batch", batch), ("merged", {"states": halves})):
+            st, ctype, svg = cl.post("/v1/metrics/report", body, want_type=True)
+            if not check(st == 200 and ctype == "image/svg+xml",
+                         f"report of a {name}: {st} {ctype} {svg[:200]!r}"):
+                continue
+            root = picture.svg_checks(f"report of a {name}", svg.decode())
+            if root is None:
+                continue
+            title = root.find(f"{{{picture.SVG_NS}}}title").text
+            ece = "%.4g" % ans["metrics"]["ece"]
+            check(ece in title and "N = 400" in title,
+                  f"report of a {name}: title {title!r} lacks ECE {ece}")
+            path = os.path.join(tmp, name + ".svg")
+            with open(path, "wb") as f:
+                f.write(svg)
+            img = picture.render(rsvg, name, path, path + ".png")
+            if img is not None:
+                colours, share, ok = picture.not_blank(img, None, 8, 0.03)
+                check(ok, f"report of a {name}: {colours} colours, "
+                          f"{share:.3f} not background")
+    error(cl, "/v1/metrics/report", {**batch, "states": halves}, 400,
+          "states", "cannot be given with logits")
+    error(cl, "/v1/metrics/report", {"bins": 4}, 400, "logits",
+          "or states")
+    error(cl, "/v1/metrics/report", {"states": halves, "targets": [1]}, 400,
+          "targets", "cannot be given with states")
+
+
 def confusion_limit(xentd):
     with daemon(xentd, ["--max-confusion-classes", "5"]) as url:
         cl = Client(url)
@@ -420,10 +474,13 @@ def main():
         merge_exactness(cl, args.seed, 3, args.splits)
         refusals(cl)
         hand_cases(cl)
+        reports(cl)
     if not os.environ.get("XENT_URL"):
         confusion_limit(args.xentd)
-    print(f"metrics-http: {PASSED} passed, {FAILED} failed")
-    return 0 if FAILED == 0 else 1
+    # the picture's own checks (check_report's counters)
+    passed, failed = PASSED + picture.passed, FAILED + picture.failed
+    print(f"metrics-http: {passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
 
 
 if __name__ == "__main__":
