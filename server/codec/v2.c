@@ -1221,6 +1221,11 @@ int xs__v2_finish(v2_state *s, xs_request *req, xs_error *err) {
       BAD(s, "%s is given both as an input and as a parameter", s->in[i].name);
       break;
     }
+    if (id != XS_F_NONE && (xs_field_get(id)->bodies & body) == 0) {
+      BAD(s, "%s cannot be given with %s", s->in[i].name,
+          body == XS_BODY_MERGE ? "states" : "logits");
+      break;
+    }
     bind_input(s, &s->in[i], req, N, C);
   }
   if (!s->failed && req->forms[XS_F_MIXUP_PAIRING] != XS_FORM_ABSENT &&

@@ -21,7 +21,12 @@
 4. Hand cases: ties in top-k, a confidence exactly on a bin edge, one class,
    a batch of ignored rows only (200, counted 0, every metric null, a state
    that merges).
-5. /v1/metrics/report, of a batch and of merged states: image/svg+xml,
+5. The Open Inference Protocol model classification_metrics, JSON and
+   binary tensors: the same figures and the same state as /v1/metrics,
+   states merged as BYTES (JSON strings and length-prefixed binary) equal
+   to /v1/metrics/merge; NaN (null) figures for no counted row; outputs
+   that need per_class or confusion refused without them.
+6. /v1/metrics/report, of a batch and of merged states: image/svg+xml,
    well-formed SVG whose title gives the answer's ECE, rendered by
    rsvg-convert into a PNG that is not blank; a body with both logits and
    states, or neither, is refused.
@@ -33,6 +38,7 @@ import argparse
 import base64
 import http.client
 import shutil
+import struct
 import subprocess
 import tempfile
 import json
@@ -404,6 +410,162 @@ def hand_cases(cl):
           f"two rows by hand: {real['metrics']}")
 
 
+def v2_infer(cl, inputs, outputs=None, params=None, binary=()):
+    """POST /v2/models/classification_metrics/infer; inputs: (name,
+    datatype, shape, values); `binary` names the inputs sent as binary
+    tensors and the outputs asked binary. Returns (status, {name: output}
+    with binary outputs decoded into "data", or the error)."""
+    head = {"inputs": []}
+    tail = b""
+    for name, dt, shape, vals in inputs:
+        t = {"name": name, "datatype": dt, "shape": shape}
+        if name in binary:
+            if dt == "BYTES":
+                raw = b"".join(struct.pack("<I", len(v)) + v for v in vals)
+            else:
+                raw = np.asarray(vals, dtype={"FP64": "<f8", "FP32": "<f4",
+                                              "INT64": "<i8"}[dt]).tobytes()
+            t["parameters"] = {"binary_data_size": len(raw)}
+            tail += raw
+        else:
+            t["data"] = [v.decode() if isinstance(v, bytes) else v
+                         for v in np.asarray(vals, dtype=object).ravel()] \
+                if dt == "BYTES" else np.asarray(vals).ravel().tolist()
+        head["inputs"].append(t)
+    if outputs is not None:
+        head["outputs"] = [{"name": o, "parameters": {"binary_data": o in binary}}
+                           for o in outputs]
+    if params:
+        head["parameters"] = params
+    hj = json.dumps(head).encode()
+    body = hj + tail
+    host, port = cl.host, cl.port
+    conn = http.client.HTTPConnection(host, port, timeout=60)
+    hdrs = {"Content-Type": "application/json"}
+    if tail:
+        hdrs["Inference-Header-Content-Length"] = str(len(hj))
+    conn.request("POST", "/v2/models/classification_metrics/infer", body=body,
+                 headers=hdrs)
+    r = conn.getresponse()
+    data = r.read()
+    hl = r.getheader("Inference-Header-Content-Length")
+    conn.close()
+    if r.status != 200:
+        return r.status, json.loads(data)
+    js = json.loads(data[:int(hl)] if hl else data)
+    rest = data[int(hl):] if hl else b""
+    out = {}
+    for o in js["outputs"]:
+        size = o.get("parameters", {}).get("binary_data_size")
+        if size is not None:
+            raw, rest = rest[:size], rest[size:]
+            if o["datatype"] == "BYTES":
+                n = struct.unpack("<I", raw[:4])[0]
+                o["data"] = [raw[4:4 + n].decode()]
+            else:
+                o["data"] = np.frombuffer(raw, dtype={"FP64": "<f8",
+                                                      "INT64": "<i8"}[
+                    o["datatype"]]).tolist()
+        out[o["name"]] = o
+    return 200, out
+
+
+def v2_as_v1(out):
+    """The v1 answer's metrics from classification_metrics' outputs."""
+    one = lambda k: out[k]["data"][0]
+    m = {k: one(k) for k in ("accuracy", "nll", "brier", "ece", "ece_l2",
+                             "mce", "mean_confidence", "mean_entropy")}
+    m["top_k_accuracy"] = {str(k): v for k, v in zip(
+        out["top_k"]["data"], out["top_k_accuracy"]["data"])}
+    m["reliability"] = [
+        {"count": c, "mean_confidence": f, "accuracy": a} for c, f, a in zip(
+            out["reliability_count"]["data"],
+            out["reliability_confidence"]["data"],
+            out["reliability_accuracy"]["data"])]
+    return m
+
+
+def same_numbers(a, b):
+    """Equal JSON-like values, NaN equal to NaN and to null."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_numbers(a[k], b[k])
+                                            for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_numbers(x, y)
+                                        for x, y in zip(a, b))
+    nan = lambda v: v is None or (isinstance(v, float) and v != v)
+    if nan(a) or nan(b):
+        return nan(a) and nan(b)
+    return a == b
+
+
+def v2_model(cl):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((300, 7)) * 3.0
+    y = rng.integers(0, 7, 300)
+    y[::17] = -100
+    v1 = json.loads(cl.post("/v1/metrics", {
+        "logits": x.tolist(), "targets": y.tolist(), "per_class": True,
+        "top_k": [1, 3]})[1])
+    ins = [("logits", "FP64", [300, 7], x), ("targets", "INT64", [300], y),
+           ("top_k", "INT64", [2], [1, 3])]
+    for binary in ((), ("logits", "targets", "top_k", "accuracy", "state",
+                        "reliability_confidence", "precision", "support")):
+        how = "binary" if binary else "JSON"
+        st, out = v2_infer(cl, ins, params={"per_class": True}, binary=binary)
+        if not check(st == 200, f"v2 {how}: {st} {out}"):
+            continue
+        m = v2_as_v1(out)
+        want = {k: v for k, v in v1["metrics"].items() if k != "per_class"}
+        check(same_numbers(m, want), f"v2 {how}: figures differ from /v1's")
+        pc = v1["metrics"]["per_class"]
+        check(all(out[k]["data"] == pc[k] for k in
+                  ("precision", "recall", "f1", "support")),
+              f"v2 {how}: per-class figures differ")
+        check(out["n"]["data"] == [300] and out["counted"]["data"] ==
+              [v1["counted"]], f"v2 {how}: n, counted")
+        check(json.loads(out["state"]["data"][0]) == v1["state"],
+              f"v2 {how}: the state differs from /v1's")
+    # states as BYTES: two halves merged, as /v1/metrics/merge
+    halves = []
+    for lo, hi in ((0, 120), (120, 300)):
+        st, out = v2_infer(cl, [("logits", "FP64", [hi - lo, 7], x[lo:hi]),
+                                ("targets", "INT64", [hi - lo], y[lo:hi]),
+                                ("top_k", "INT64", [2], [1, 3])],
+                           params={"per_class": True})
+        halves.append(out["state"]["data"][0].encode())
+    for binary in ((), ("states", "state")):
+        how = "binary" if binary else "JSON"
+        st, out = v2_infer(cl, [("states", "BYTES", [2], halves)],
+                           binary=binary)
+        if check(st == 200, f"v2 merge {how}: {st} {out}"):
+            check(same_numbers(v2_as_v1(out), {
+                k: v for k, v in v1["metrics"].items() if k != "per_class"})
+                and json.loads(out["state"]["data"][0]) == v1["state"],
+                f"v2 merge {how}: differs from the whole batch")
+    # no counted row: NaN figures (null in JSON), counts 0
+    st, out = v2_infer(cl, [("logits", "FP64", [1, 2], [[0.0, 1.0]]),
+                            ("targets", "INT64", [1], [-100])],
+                       outputs=["counted", "accuracy", "top_k_accuracy"])
+    check(st == 200 and out["counted"]["data"] == [0]
+          and out["accuracy"]["data"] == [None]
+          and out["top_k_accuracy"]["data"] == [None, None],
+          f"v2, no counted row: {out}")
+    # refusals
+    st, out = v2_infer(cl, ins[:2], outputs=["precision"])
+    check(st == 400 and "per_class" in out.get("error", ""),
+          f"v2 precision without per_class: {st} {out}")
+    st, out = v2_infer(cl, ins[:1])
+    check(st == 400 and "targets" in out.get("error", ""),
+          f"v2 without targets: {st} {out}")
+    st, out = v2_infer(cl, ins[:2] + [("states", "BYTES", [1], halves[:1])])
+    check(st == 400 and "cannot be given with states" in out.get("error", ""),
+          f"v2 logits with states: {st} {out}")
+    st, out = v2_infer(cl, [("states", "BYTES", [2], [halves[0], b"{}"])])
+    check(st == 400 and out.get("error", "").startswith("states[1]"),
+          f"v2 broken state: {st} {out}")
+
+
 def reports(cl):
     rsvg = shutil.which("rsvg-convert")
     if not check(rsvg is not None, "rsvg-convert (librsvg2-bin) is installed"):
@@ -474,6 +636,7 @@ def main():
         merge_exactness(cl, args.seed, 3, args.splits)
         refusals(cl)
         hand_cases(cl)
+        v2_model(cl)
         reports(cl)
     if not os.environ.get("XENT_URL"):
         confusion_limit(args.xentd)
