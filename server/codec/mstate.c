@@ -296,6 +296,7 @@ struct xs_mstate_reader {
   xs_json_sink data; /* first: the sink's grow finds the reader */
   xs_json *json;
   xs_mem *mem;
+  size_t max_classes, max_confusion;
   int depth; /* containers open inside the state object */
   int cur;   /* the member whose value comes next, or -1 */
   int pending;
@@ -331,12 +332,15 @@ static void data_release(xs_mstate_reader *r) {
   r->data.len = r->data.cap = 0;
 }
 
-xs_mstate_reader *xs_mstate_reader_new(xs_json *j, xs_mem *mem) {
+xs_mstate_reader *xs_mstate_reader_new(xs_json *j, xs_mem *mem,
+                                       const xs_limits *lim) {
   xs_mstate_reader *r = calloc(1, sizeof *r);
   if (r == NULL)
     return NULL;
   r->json = j;
   r->mem = mem;
+  r->max_classes = lim != NULL ? lim->max_elements : SIZE_MAX;
+  r->max_confusion = lim != NULL ? lim->max_confusion_classes : SIZE_MAX;
   r->cur = -1;
   return r;
 }
@@ -352,9 +356,12 @@ void xs_mstate_reader_begin(xs_mstate_reader *r) {
   data_release(r);
   xs_json *j = r->json;
   xs_mem *mem = r->mem;
+  const size_t mc = r->max_classes, mx = r->max_confusion;
   memset(r, 0, sizeof *r);
   r->json = j;
   r->mem = mem;
+  r->max_classes = mc;
+  r->max_confusion = mx;
   r->cur = -1;
 }
 
@@ -551,6 +558,19 @@ int xs_mstate_reader_end(xs_mstate_reader *r, const char *where, xs_mstate *out,
     data_release(r);
     return -1;
   }
+  /* The limits a request's own batch has, before the memory is taken. */
+  if (cfg.classes > r->max_classes ||
+      (cfg.confusion && cfg.classes > r->max_confusion)) {
+    const int conf = cfg.classes <= r->max_classes;
+    xs__set_error(err, XS_ERR_PAYLOAD_TOO_LARGE, where,
+                  "%s: a state of %zu classes%s is over the limit of this "
+                  "server (%s %zu)",
+                  where, cfg.classes, conf ? " with a confusion matrix" : "",
+                  conf ? "--max-confusion-classes" : "--max-elements",
+                  conf ? r->max_confusion : r->max_classes);
+    data_release(r);
+    return -1;
+  }
   const size_t size = xent_metrics_state_size(&cfg);
   xs_error e;
   void *st = xs__alloc(r->mem, size, &e);
@@ -632,11 +652,12 @@ static const xs_json_handler doc_handler = {doc_open, doc_close, doc_key,
                                             doc_scalar};
 
 int xs_mstate_parse(const char *text, size_t len, const char *where,
-                    xs_mem *mem, xs_mstate *out, xs_error *err) {
+                    xs_mem *mem, const xs_limits *lim, xs_mstate *out,
+                    xs_error *err) {
   memset(out, 0, sizeof *out);
   doc d = {NULL, 0, 0};
   xs_json *j = xs_json_new(&doc_handler, &d);
-  d.r = j != NULL ? xs_mstate_reader_new(j, mem) : NULL;
+  d.r = j != NULL ? xs_mstate_reader_new(j, mem, lim) : NULL;
   if (d.r == NULL) {
     xs_json_free(j);
     xs_error_set(err, XS_ERR_INTERNAL, "out of memory");

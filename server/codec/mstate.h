@@ -50,8 +50,12 @@ void xs_mstate_free(xs_mstate *s, xs_mem *mem);
  */
 typedef struct xs_mstate_reader xs_mstate_reader;
 
-/* j: the tokenizer, whose byte sink takes `data`; mem: the budget. */
-xs_mstate_reader *xs_mstate_reader_new(xs_json *j, xs_mem *mem);
+/* j: the tokenizer, whose byte sink takes `data`; mem: the budget; lim
+ * (NULL: none): a state of more classes than lim->max_elements, or with a
+ * confusion matrix of more than lim->max_confusion_classes, is refused
+ * (413) before its memory is taken. */
+xs_mstate_reader *xs_mstate_reader_new(xs_json *j, xs_mem *mem,
+                                       const xs_limits *lim);
 void xs_mstate_reader_free(xs_mstate_reader *r);
 /* A new state object begins: forget the last one. */
 void xs_mstate_reader_begin(xs_mstate_reader *r);
@@ -68,7 +72,8 @@ int xs_mstate_reader_end(xs_mstate_reader *r, const char *where, xs_mstate *out,
 /* A whole state document (a BYTES element of the Open Inference
  * Protocol): 0 with *out, or -1 with err, its place `where`. */
 int xs_mstate_parse(const char *text, size_t len, const char *where,
-                    xs_mem *mem, xs_mstate *out, xs_error *err);
+                    xs_mem *mem, const xs_limits *lim, xs_mstate *out,
+                    xs_error *err);
 
 /* acc += s (s is consumed): the first state becomes acc; the next are
  * merged into it, refused when their configuration differs (400 naming

@@ -299,7 +299,7 @@ static void state_begin(xs_parser *p) {
     return;
   }
   if (p->mr == NULL)
-    p->mr = xs_mstate_reader_new(p->json, p->mem);
+    p->mr = xs_mstate_reader_new(p->json, p->mem, &p->lim);
   if (p->mr == NULL) {
     xs_error err;
     xs_error_set(&err, XS_ERR_INTERNAL, "out of memory");
@@ -825,8 +825,13 @@ static int batch_shape(xs_parser *p, size_t *N, size_t *C, xs_error *err) {
   if (p->eff == XS_BODY_MERGE)
     return 0; /* the states know their classes */
   if (p->eff == XS_BODY_LOSS || p->eff == XS_BODY_METRICS) {
-    if (!lg->present || lg->has_err || lg->form != XS_FORM_ARRAY)
+    if (!lg->present || lg->form != XS_FORM_ARRAY)
       return 0; /* reported in the table's order */
+    /* An empty batch or an empty row 0 comes before an error inside. */
+    const int empty = (lg->a.known[0] && lg->a.dims[0] == 0) ||
+                      (lg->a.known[1] && lg->a.dims[1] == 0);
+    if (lg->has_err && !empty)
+      return 0;
     *N = lg->a.dims[0];
     *C = lg->a.dims[1];
     if (*N == 0) {

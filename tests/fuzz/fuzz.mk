@@ -6,7 +6,8 @@
 # (whole and in pieces) to the jansson oracle of tests/codec/oracle.c, bit
 # for bit; see fuzz_check.h.
 # fuzz_metrics_state parses bytes as a serialized metrics state (libxent
-# only; see its header comment).
+# only; see its header comment); fuzz_metrics_body runs /v1/metrics, merge
+# and report bodies whole and in two pieces (fuzz_check_metrics).
 # Built with clang-14, libFuzzer, ASan (+ LeakSanitizer) and UBSan; the
 # codec and library sources are compiled here with the same sanitizers and
 # coverage, whatever CC and SANITIZE say.
@@ -24,7 +25,7 @@ FUZZ_CHECK_RUNS ?= 20000
 FUZZ_DIR := tests/fuzz
 FUZZ_OUT := $(BUILD)/fuzz
 FUZZ_TARGETS := fuzz_loss fuzz_targets fuzz_diff_loss fuzz_diff_targets \
-                fuzz_metrics_state fuzz_v2
+                fuzz_metrics_state fuzz_v2 fuzz_metrics_body
 FUZZ_BINS := $(addprefix $(FUZZ_OUT)/,$(FUZZ_TARGETS))
 FUZZ_DICT := $(FUZZ_DIR)/request.dict
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
@@ -98,6 +99,8 @@ fuzz-corpus:
 	$(Q)cp -r $(FUZZ_OUT)/corpus/fuzz_targets $(FUZZ_OUT)/corpus/fuzz_diff_targets
 	$(Q)mkdir -p $(FUZZ_OUT)/corpus/fuzz_metrics_state
 	$(Q)cp $(FUZZ_DIR)/corpus/metrics_state/* $(FUZZ_OUT)/corpus/fuzz_metrics_state/
+	$(Q)mkdir -p $(FUZZ_OUT)/corpus/fuzz_metrics_body
+	$(Q)cp $(FUZZ_DIR)/corpus/metrics_body/* $(FUZZ_OUT)/corpus/fuzz_metrics_body/
 	$(Q)mkdir -p $(FUZZ_OUT)/corpus/fuzz_v2
 	$(Q)cp $(FUZZ_DIR)/corpus/v2/* $(FUZZ_OUT)/corpus/fuzz_v2/
 	@echo "fuzz-corpus: $$(ls $(FUZZ_OUT)/corpus/fuzz_loss | wc -l) loss seeds," \

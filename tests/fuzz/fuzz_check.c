@@ -225,6 +225,74 @@ int fuzz_check_request(const uint8_t *data, size_t size, fuzz_endpoint ep) {
   return 0;
 }
 
+/* One metrics body through the codec, in one piece or two; the answer or
+ * the error into *out / *err. 0 answered, -1 refused. */
+static int metrics_once(unsigned body, const char *text, size_t len, size_t cut,
+                        xs_buf *out, xs_error *err) {
+  const xs_limits lim = {FUZZ_MAX_ELEMENTS, FUZZ_MAX_ROWS, 8};
+  xs_parser *p = xs_parser_new(body, &lim, NULL);
+  if (p == NULL)
+    fail("out of memory", NULL, 0);
+  xs_parser_feed(p, text, cut);
+  xs_parser_feed(p, text + cut, len - cut);
+  xs_request req;
+  int rc = xs_parser_finish(p, &req, err);
+  xs_parser_free(p);
+  if (rc != 0)
+    return -1;
+  rc = xs_run_to_buf(&req, out, err);
+  xs_request_free(&req);
+  return rc;
+}
+
+int fuzz_check_metrics(const uint8_t *data, size_t size) {
+  if (size < 2)
+    return 0;
+  static const unsigned bodies[] = {XS_BODY_METRICS, XS_BODY_MERGE,
+                                    XS_BODY_REPORT};
+  const unsigned body = bodies[data[0] % 3];
+  const char *text = (const char *)data + 2;
+  const size_t len = size - 2;
+  const size_t cut = len == 0 ? 0 : data[1] % (len + 1);
+  xs_buf whole, pieces;
+  xs_buf_init(&whole);
+  xs_buf_init(&pieces);
+  xs_error e1, e2;
+  memset(&e1, 0, sizeof e1);
+  memset(&e2, 0, sizeof e2);
+  const int r1 = metrics_once(body, text, len, len, &whole, &e1);
+  const int r2 = metrics_once(body, text, len, cut, &pieces, &e2);
+  if (r1 != r2)
+    fail("whole and in pieces, one answered and one refused", text, len);
+  if (r1 != 0) {
+    if (e1.kind != e2.kind || strcmp(e1.field, e2.field) != 0)
+      fail("whole and in pieces refused alike but not with the same error",
+           e1.field, strlen(e1.field));
+    check_failure(&e1);
+  } else {
+    if (whole.len != pieces.len || memcmp(whole.data, pieces.data, whole.len))
+      fail("whole and in pieces answered differently", text, len);
+    if (whole.len > 0 && whole.data[0] == '<') {
+      if (body != XS_BODY_REPORT || strstr(whole.data, "</svg>") == NULL)
+        fail("a picture that is not a whole SVG document", whole.data,
+             whole.len);
+    } else {
+      json_error_t je;
+      json_t *root =
+          json_loadb(whole.data, whole.len, JSON_REJECT_DUPLICATES, &je);
+      if (root == NULL || !json_is_object(root) ||
+          !json_is_object(json_object_get(root, "metrics")) ||
+          !json_is_object(json_object_get(root, "state")))
+        fail("a metrics answer is not {..., metrics, state}", whole.data,
+             whole.len);
+      json_decref(root);
+    }
+  }
+  xs_buf_free(&whole);
+  xs_buf_free(&pieces);
+  return 0;
+}
+
 /* Same length-n array in both (both NULL, or equal bytes). */
 static int same_array(const void *a, const void *b, size_t n, size_t size) {
   if ((a == NULL) != (b == NULL))

@@ -24,6 +24,14 @@ enum { FUZZ_MAX_ELEMENTS = 4096, FUZZ_MAX_ROWS = 256 };
  *    the table's non-empty code and message and field strings. */
 int fuzz_check_request(const uint8_t *data, size_t size, fuzz_endpoint ep);
 
+/* The metrics bodies: the first byte picks /v1/metrics, its merge or its
+ * report (0, 1, 2 mod 3), the second where the rest is cut in two pieces.
+ * The body whole and in two pieces must give the same answer byte for
+ * byte (or the same error); an answer is a JSON object (the picture: an
+ * SVG document), a refusal a 4xx with the one error body. The confusion
+ * limit is small (8 classes). Returns 0; aborts otherwise. */
+int fuzz_check_metrics(const uint8_t *data, size_t size);
+
 /* The differential check of the streaming parser: the body whole, the
  * body in pieces (cut where the input's bytes say) and the jansson oracle
  * (tests/codec/oracle.c) must accept it alike and build the same request,

@@ -70,7 +70,7 @@ enum { FUZZ_BUDGET = 1 << 20 };
 static int parse(const xs_model *m, uint64_t header_len, const char *body,
                  size_t len, int pieces, xs_mem *mem, xs_request *req,
                  xs_error *err) {
-  const xs_limits lim = {FUZZ_MAX_ELEMENTS, FUZZ_MAX_ROWS};
+  const xs_limits lim = {FUZZ_MAX_ELEMENTS, FUZZ_MAX_ROWS, 8};
   xs_parser *p = xs_parser_new_v2(m, header_len, 0, &lim, mem);
   if (p == NULL)
     broken("out of memory");
