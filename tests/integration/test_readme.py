@@ -2,8 +2,9 @@
 """Runs every example of README.md's example sections against a real xentd.
 
 Inside the sections between <!-- curl-examples:begin --> and
-<!-- curl-examples:end --> and between <!-- v2-examples:begin --> and
-<!-- v2-examples:end -->, each ```sh block is run as written with /bin/sh
+<!-- curl-examples:end -->, <!-- v2-examples:begin --> and
+<!-- v2-examples:end -->, <!-- dataset-examples:begin --> and
+<!-- dataset-examples:end -->, each ```sh block is run as written with /bin/sh
 and each ```python block with /usr/bin/python3 (only 127.0.0.1:8080 and its
 port are rewritten to the test daemon's address). A command's output is
 compared with the block that follows it: a ```json block by structure and
@@ -22,7 +23,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import xentd_harness as xh  # noqa: E402
 
-SECTIONS = ("curl-examples", "v2-examples")
+SECTIONS = ("curl-examples", "v2-examples", "dataset-examples")
 FENCE = re.compile(r"^```([a-z]*)\n(.*?)^```\s*$", re.M | re.S)
 
 
