@@ -702,7 +702,6 @@ int xs__metrics_finish(xs_request *req, xs_mstate *merged,
   size_t C = req->problem.classes;
   if (req->body == XS_BODY_METRICS) {
     m->rows = req->problem.n;
-    req->problem.dtype = XENT_F64;
   } else {
     if (merged->state == NULL) {
       xs__set_error(err, XS_ERR_INVALID_ARGUMENT, "states",

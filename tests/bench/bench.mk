@@ -69,8 +69,8 @@ $(BENCH_METRICS): tests/bench/bench_metrics.c lib/include/xent.h $(LIB_A)
 	$(Q)$(CC) $(CFLAGS) $(XCFLAGS) -Ilib/include $< -o $@ $(XENT_LIBS) \
 	    $(XLDFLAGS) $(LDFLAGS)
 
-.PHONY: bench-metrics-run
-bench-metrics-run: $(BENCH_METRICS)
+.PHONY: bench-metrics-run bench-metrics-e2e
+bench-metrics-run: $(BENCH_METRICS) bench-metrics-e2e
 	@echo "bench: bench_metrics, bench_metrics_py.py" >&2
 	$(Q)$(BENCH_METRICS) --tsv $(BENCH_METRICS_ARGS) \
 	    > $(BENCH_DIR)/metrics_xent.tsv
@@ -80,3 +80,12 @@ bench-metrics-run: $(BENCH_METRICS)
 	    $(BENCH_DIR)/metrics_xent.tsv $(BENCH_DIR)/metrics_py.tsv \
 	    > $(BENCH_DIR)/bench_metrics.txt
 	$(Q)cat $(BENCH_DIR)/bench_metrics.txt
+
+# End to end: the same 50,000 x 1,000 array as 200 batches of binary
+# tensors through xentd (classification_metrics) and one merge of their
+# states, wall seconds against numpy + scikit-learn in one process.
+bench-metrics-e2e: $(XENTD)
+	@mkdir -p $(BENCH_DIR)
+	$(Q)$(PYTHON) tests/bench/bench_metrics_e2e.py --xentd $(XENTD) \
+	    > $(BENCH_DIR)/metrics_e2e.txt
+	$(Q)cat $(BENCH_DIR)/metrics_e2e.txt

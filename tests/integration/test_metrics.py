@@ -509,6 +509,18 @@ def v2_model(cl):
         "top_k": [1, 3]})[1])
     ins = [("logits", "FP64", [300, 7], x), ("targets", "INT64", [300], y),
            ("top_k", "INT64", [2], [1, 3])]
+    # FP32 logits (binary and JSON): the figures of the same values in
+    # float64 over /v1
+    x32 = x.astype(np.float32)
+    v1_32 = json.loads(cl.post("/v1/metrics", {
+        "logits": x32.astype(np.float64).tolist(), "targets": y.tolist()})[1])
+    for binary in ((), ("logits",)):
+        st, out = v2_infer(cl, [("logits", "FP32", [300, 7], x32),
+                                ("targets", "INT64", [300], y)], binary=binary)
+        check(st == 200 and same_numbers(v2_as_v1(out), {
+            k: v for k, v in v1_32["metrics"].items()})
+            and json.loads(out["state"]["data"][0]) == v1_32["state"],
+            f"v2 FP32 logits {'binary' if binary else 'JSON'}: {st}")
     for binary in ((), ("logits", "targets", "top_k", "accuracy", "state",
                         "reliability_confidence", "precision", "support")):
         how = "binary" if binary else "JSON"
