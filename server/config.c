@@ -67,9 +67,9 @@ static const option_def options[] = {
     {"port-file", "PATH", "XENTD_PORT_FILE", OPT_STRING, FIELD(port_file), "",
      "none", 0, 0, NULL, NULL,
      "write the bound port to PATH once listening (for tests)"},
-    {"threads", "N", "XENTD_THREADS", OPT_UINT, FIELD(threads), "0", "0=cores",
-     0, 256, NULL, NULL,
-     "worker threads of the connection pool; 0 is one per online core"},
+    {"threads", "N", "XENTD_THREADS", OPT_UINT, FIELD(threads), "0",
+     "0=per conn", 0, 256, NULL, NULL,
+     "0: a thread per connection; N: a pool of N shared by all of them"},
     {"max-body-bytes", "N", "XENTD_MAX_BODY_BYTES", OPT_UINT,
      FIELD(max_body_bytes), "67108864", NULL, 1024, UINT64_C(4294967296), NULL,
      NULL, "largest request body; larger is refused with 413 before reading"},
@@ -248,11 +248,7 @@ void xs_config_print_help(FILE *out) {
 }
 
 unsigned xs_config_threads(const xs_config *cfg) {
-  if (cfg->threads > 0) {
-    return (unsigned)cfg->threads;
-  }
-  const long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? (unsigned)n : 1u;
+  return (unsigned)cfg->threads;
 }
 
 /* A quarter of the memory this process may use: physical memory, or the

@@ -55,7 +55,7 @@ xs_config_result xs_config_load(xs_config *cfg, int argc, char *const argv[],
 /* Prints the option table, exactly what `xentd --help` prints. */
 void xs_config_print_help(FILE *out);
 
-/* The number of threads to run: cfg->threads, or the online cores. */
+/* The threads of the connection pool; 0: a thread per connection. */
 unsigned xs_config_threads(const xs_config *cfg);
 
 #endif /* XENTD_CONFIG_H */

@@ -127,10 +127,16 @@ int main(int argc, char *argv[]) {
     return 1;
   }
   const int v6 = strchr(cfg.bind, ':') != NULL;
-  xs_log_info("listening on %s%s%s:%u (xentd %s, %u threads, max body %llu "
+  char threads[48];
+  if (xs_config_threads(&cfg) == 0)
+    snprintf(threads, sizeof threads, "a thread per connection");
+  else
+    snprintf(threads, sizeof threads, "a pool of %u threads",
+             xs_config_threads(&cfg));
+  xs_log_info("listening on %s%s%s:%u (xentd %s, %s, max body %llu "
               "bytes, idle timeout %llu s, replica %s)",
               v6 ? "[" : "", cfg.bind, v6 ? "]" : "", port,
-              xent_version_string(), xs_config_threads(&cfg),
+              xent_version_string(), threads,
               (unsigned long long)cfg.max_body_bytes,
               (unsigned long long)cfg.timeout,
               cfg.replica_name[0] != '\0' ? cfg.replica_name : "-");

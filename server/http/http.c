@@ -51,6 +51,9 @@
 /* Answers up to this size are printed whole and sent with a length; larger
  * ones are streamed. */
 enum { XS_BUFFERED_MAX = 64 * 1024, XS_STREAM_BLOCK = 64 * 1024 };
+/* Stack of a connection's thread: the codec keeps its state on the heap;
+ * libxent and GnuTLS need a few tens of KiB. */
+enum { XS_THREAD_STACK = 1024 * 1024 };
 enum { XS_V2_MODELS_MAX = 8 };
 
 /* The routes of the Open Inference Protocol (KServe v2 / Triton HTTP). */
@@ -1254,7 +1257,14 @@ xs_http *xs_http_start(const xs_config *cfg, char *err, size_t err_size) {
       return NULL;
     }
   }
+  /* A thread per connection by default: a long batch (its parse, its
+   * computation, its printing) holds its own thread only, and the kernel
+   * shares the cores between it and the small requests beside it. A pool
+   * of N threads shares each thread among the connections it owns. */
   const unsigned threads = xs_config_threads(cfg);
+  if (threads == 0)
+    flags = (flags & ~(unsigned)MHD_USE_EPOLL) | MHD_USE_THREAD_PER_CONNECTION |
+            MHD_USE_POLL;
   /* Past --max-connections a new connection is closed at once (a client
    * sees a quick refusal, not a silent wait in the backlog). */
   /* The callback travels as the option's pointer, as POSIX lets a function
@@ -1270,14 +1280,19 @@ xs_http *xs_http_start(const xs_config *cfg, char *err, size_t err_size) {
       {MHD_OPTION_END, 0, NULL}};
   if (h->tls == NULL)
     tls[0].option = MHD_OPTION_END;
+  struct MHD_OptionItem pool[] = {
+      {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)threads, NULL},
+      {MHD_OPTION_END, 0, NULL}};
+  if (threads == 0)
+    pool[0].option = MHD_OPTION_END;
   h->daemon = MHD_start_daemon(
       flags, (uint16_t)cfg->port, NULL, NULL, on_request, h,
       MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_SOCK_ADDR, sa,
-      MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->timeout,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
-      MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+      MHD_OPTION_ARRAY, pool, MHD_OPTION_THREAD_STACK_SIZE,
+      (size_t)XS_THREAD_STACK, MHD_OPTION_CONNECTION_TIMEOUT,
+      (unsigned int)cfg->timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+      (size_t)(256 * 1024), MHD_OPTION_CONNECTION_LIMIT,
+      (unsigned int)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
       (unsigned int)cfg->max_connections_per_ip, MHD_OPTION_URI_LOG_CALLBACK,
       on_uri, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
       MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_ARRAY, tls,
