@@ -780,6 +780,7 @@ class Examples:
         self.root = root
         self.origins = None
         self.seen = {}  # Batch.key() -> (case, data)
+        self.visiting = set()  # the cases whose rows are being gathered
 
     def batch_of_state(self, state):
         if self.origins is None:
@@ -792,7 +793,14 @@ class Examples:
         if case is None:
             raise BadExample("a state that is not the state of another 200 "
                              "case's answer")
-        return case_batch(self, case)
+        if case in self.visiting:
+            raise BadExample("states that stand for each other (%s)"
+                             % os.path.basename(case))
+        self.visiting.add(case)
+        try:
+            return case_batch(self, case)
+        finally:
+            self.visiting.discard(case)
 
     def record(self, case, b, data):
         prev = self.seen.setdefault(b.key(), (case, data))
