@@ -14,8 +14,11 @@
 #                  what PyTorch float64 / timm's formulas give for its
 #                  request: one count;
 #               4. api/tools/check-fields.mjs: the request schemas against
-#                  xentd's field table (xs-describe fields): one count per
-#                  field.
+#                  xentd's field table (xs-describe fields), and the schema
+#                  MetricsState against the member table of a metrics state
+#                  (xs-describe mstate): one count per field of each body,
+#                  per state member, for the state's version and for the
+#                  answer's state.
 #               The npm tools come from api/tools/package-lock.json
 #               (`npm ci --prefix api/tools` when node_modules is absent).
 #   api-expected  rewrites the 200 bodies from PyTorch (after a new case).
@@ -66,8 +69,9 @@ check-api: api-tools $(XS_DESCRIBE)
 	  echo "check-api: make_expected --check failed" >&2; fail=$$((fail + 1)); \
 	fi; \
 	$(XS_DESCRIBE) fields > $(API_LOG)/fields.json && \
+	$(XS_DESCRIBE) mstate > $(API_LOG)/mstate.json && \
 	node $(API_TOOLS)/check-fields.mjs api/openapi.yaml $(API_LOG)/fields.json \
-	    > $(API_LOG)/fields.log 2>&1; rc=$$?; \
+	    $(API_LOG)/mstate.json > $(API_LOG)/fields.log 2>&1; rc=$$?; \
 	grep -v '^check-fields: ' $(API_LOG)/fields.log; \
 	line=$$(grep -E '^check-fields: [0-9]+ passed [0-9]+ failed$$' \
 	    $(API_LOG)/fields.log | tail -n 1); \

@@ -1,24 +1,38 @@
 // check-fields.mjs - api/openapi.yaml's request schemas against xentd's one
 // description of the request fields (server/codec/fields.c), as
-// `xs-describe fields` prints it.
+// `xs-describe fields` prints it, and the schema MetricsState against the
+// member table of a metrics state (server/codec/mstate.c), as
+// `xs-describe mstate` prints it.
 //
-// For every body ("loss" is the request body of POST /v1/loss, ...) and
-// every field of the table, the schema has the property (nested fields such
-// as mixup.lambda under their object), and they agree on: the JSON types
+// For every body ("loss" is the request body of POST /v1/loss,
+// "metrics/merge" of POST /v1/metrics/merge, ...) and every field of the
+// table, the schema has the property (nested fields such as mixup.lambda
+// under their object; the properties of a schema include those of its
+// allOf branches, and a oneOf body such as the report's, either of two
+// bodies, has the properties of its branches, required when every branch
+// requires them), and they agree on: the JSON types
 // (a scalar, an array, or either), the arrays' element type and rank, null
 // elements, enum names, minimum and maximum, default, whether it is
 // required, and the description, which starts with the table's doc line
 // (whitespace aside).
 // And the schema has no property the table lacks.
 //
-// Usage: node check-fields.mjs OPENAPI FIELDS_JSON
+// For every member of a metrics state, MetricsState has the property, of
+// the same JSON type (and element type), required as the table says, its
+// description starting with the table's doc line; MetricsState has no
+// other property, its version's const is the version xentd reads, and the
+// state of an answer (MetricsResponse.state) requires every member.
+//
+// Usage: node check-fields.mjs OPENAPI FIELDS_JSON [MSTATE_JSON]
 // Prints one line per disagreement and "check-fields: P passed F failed"
-// (one count per field); exits 1 when anything failed.
+// (one count per field, one per state member, one for the version and one
+// for the answer's state); exits 1 when anything failed.
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 
 const spec = YAML.parse(readFileSync(process.argv[2], 'utf8'));
 const table = JSON.parse(readFileSync(process.argv[3], 'utf8'));
+const mstate = process.argv[4] ? JSON.parse(readFileSync(process.argv[4], 'utf8')) : null;
 
 function resolve(node) {
   let n = node;
@@ -61,6 +75,35 @@ function same(a, b) {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
+// The properties of an object schema: its own and those of its allOf
+// branches; for a oneOf of object schemas, those of every branch. Each is
+// { prop, required }: required when the schema (or one of its allOf
+// branches) requires it, and, under a oneOf, when every branch does.
+function members(node) {
+  const n = resolve(node);
+  const out = new Map();
+  if (n.oneOf && !n.properties) {
+    const branches = n.oneOf.map(members);
+    for (const b of branches) {
+      for (const [k, m] of b) {
+        if (!out.has(k)) {
+          const required = branches.every((o) => o.get(k)?.required === true);
+          out.set(k, { prop: m.prop, required });
+        }
+      }
+    }
+    return out;
+  }
+  for (const branch of n.allOf ?? []) {
+    for (const [k, m] of members(branch)) out.set(k, { ...m });
+  }
+  for (const [k, prop] of Object.entries(n.properties ?? {})) out.set(k, { prop, required: false });
+  for (const k of n.required ?? []) {
+    if (out.has(k)) out.get(k).required = true;
+  }
+  return out;
+}
+
 let passed = 0;
 let failed = 0;
 
@@ -77,7 +120,7 @@ for (const [body, fields] of Object.entries(table)) {
     // The schema object holding `name`'s parent's members.
     const parts = name.split('.');
     let obj = root;
-    for (const p of parts.slice(0, -1)) obj = resolve(obj.properties[p]);
+    for (const p of parts.slice(0, -1)) obj = resolve(members(obj).get(p).prop);
     return obj;
   };
   const seen = new Map();
@@ -87,7 +130,8 @@ for (const [body, fields] of Object.entries(table)) {
     const key = f.name.split('.').pop();
     if (!seen.has(obj)) seen.set(obj, new Set());
     seen.get(obj).add(key);
-    const prop = obj.properties?.[key];
+    const member = members(obj).get(key);
+    const prop = member?.prop;
     if (!prop) {
       console.log(`${path} ${f.name}: not in the contract`);
       failed += 1;
@@ -130,7 +174,7 @@ for (const [body, fields] of Object.entries(table)) {
     const def = prop.default ?? res.default;
     if (!same(def, f.default))
       problems.push(`default ${JSON.stringify(def)}, table ${JSON.stringify(f.default)}`);
-    const required = (obj.required ?? []).includes(key);
+    const { required } = member;
     if (required !== f.required)
       problems.push(`required ${required}, table ${f.required}`);
     const flat = (t) => t.replace(/\s+/g, ' ').trim();
@@ -145,7 +189,7 @@ for (const [body, fields] of Object.entries(table)) {
     }
   }
   for (const [obj, keys] of seen) {
-    for (const k of Object.keys(obj.properties ?? {})) {
+    for (const k of members(obj).keys()) {
       if (!keys.has(k)) {
         console.log(`${path}: the contract has "${k}", the field table does not`);
         failed += 1;
@@ -153,6 +197,70 @@ for (const [body, fields] of Object.entries(table)) {
     }
   }
 }
+
+// A metrics state: MetricsState against the member table, both ways.
+function checkState() {
+  const state = spec.components?.schemas?.MetricsState;
+  if (!state) {
+    console.log('MetricsState: not in the contract');
+    failed += 1;
+    return;
+  }
+  const props = members(state);
+  const flat = (t) => t.replace(/\s+/g, ' ').trim();
+  for (const m of mstate.members) {
+    const problems = [];
+    const member = props.get(m.name);
+    if (!member) {
+      console.log(`MetricsState ${m.name}: not in the contract`);
+      failed += 1;
+      continue;
+    }
+    const res = resolve(member.prop);
+    if (!same(types(member.prop), [m.type]))
+      problems.push(`types ${JSON.stringify(types(member.prop))}, table ${JSON.stringify([m.type])}`);
+    if (m.items !== undefined) {
+      const { elem, rank } = elements(member.prop);
+      if (rank !== 1 || !same(types(elem), [m.items]))
+        problems.push(`elements ${JSON.stringify(types(elem))} (rank ${rank}), table ${m.items}`);
+    }
+    if (member.required !== m.required)
+      problems.push(`required ${member.required}, table ${m.required}`);
+    if (!flat(member.prop.description ?? res.description ?? '').startsWith(flat(m.doc)))
+      problems.push(`description does not start with the table's line "${m.doc}"`);
+    if (problems.length > 0) {
+      console.log(`MetricsState ${m.name}: ${problems.join('; ')}`);
+      failed += 1;
+    } else {
+      passed += 1;
+    }
+  }
+  const names = new Set(mstate.members.map((m) => m.name));
+  for (const k of props.keys()) {
+    if (!names.has(k)) {
+      console.log(`MetricsState: the contract has "${k}", the member table does not`);
+      failed += 1;
+    }
+  }
+  const version = props.has('version') ? resolve(props.get('version').prop).const : undefined;
+  if (version !== mstate.version) {
+    console.log(`MetricsState version: const ${version}, xentd reads version ${mstate.version}`);
+    failed += 1;
+  } else {
+    passed += 1;
+  }
+  // The state of an answer has every member.
+  const answer = spec.components.schemas.MetricsResponse?.properties?.state;
+  const required = answer ? [...members(answer)].filter(([, m]) => m.required).map(([k]) => k) : [];
+  const missing = mstate.members.map((m) => m.name).filter((k) => !required.includes(k));
+  if (!answer || missing.length > 0) {
+    console.log(`MetricsResponse.state: does not require ${JSON.stringify(missing)}`);
+    failed += 1;
+  } else {
+    passed += 1;
+  }
+}
+if (mstate) checkState();
 
 console.log(`check-fields: ${passed} passed ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

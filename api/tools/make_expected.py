@@ -2,8 +2,8 @@
 """make_expected.py - the expected response.json of every successful example.
 
 Reads each api/examples/<case>/ folder whose status is 200 and computes the
-body xentd must answer from the request alone, with PyTorch in float64 and
-timm's formulas, never with xent itself:
+body xentd must answer from the request alone, with PyTorch in float64,
+timm's formulas and scikit-learn, never with xent itself:
 
   POST /v1/loss     torch.nn.functional.cross_entropy wherever PyTorch has
                     the case (hard labels with label_smoothing, weight,
@@ -12,8 +12,25 @@ timm's formulas, never with xent itself:
                     timm's mixup_target otherwise (mixup, the "others"
                     convention, masked classes). Gradients come from autograd.
   POST /v1/targets  timm's mixup_target(target, num_classes, lam, smoothing).
+  POST /v1/metrics  scikit-learn (accuracy_score, top_k_accuracy_score where
+                    no logit ties, log_loss, precision_recall_fscore_support,
+                    confusion_matrix) and numpy with math.fsum for the rest
+                    (the formulas of tests/reference/test_metrics_reference.py).
+  POST /v1/metrics/merge
+                    the same over the rows of its states: each state must be
+                    the state of another 200 case's answer, whose rows it
+                    stands for.
+  classification_metrics (v2 infer)
+                    the same, as tensors; its states input likewise.
   GET /healthz, GET /readyz
                     {"status": "ok", "version": <lib/include/xent.h>}.
+
+A state's `data` (libxent's serialization) cannot be computed without libxent:
+it is kept from the current response.json (xentd's answer, saved there when
+the case was made), decoded, and every count in it must equal, every sum
+agree to 1e-12 with, what the request gives; two cases of the same rows and
+options (a merge and the one request) must hold the same data. The replay
+compares its bytes with the daemon's.
 
 Other folders (errors, /v1) hold hand-written bodies and are left alone.
 Numbers are printed with repr() (the shortest text that reads back to the
@@ -24,15 +41,26 @@ Usage: make_expected.py [--check | --write] [EXAMPLES_DIR]
   --write   (default) rewrite response.json of every 200 example
   --check   recompute and compare with the files; exit 1 on a difference
 """
+import base64
 import json
 import math
 import os
 import re
+import struct
 import sys
+import warnings
+from fractions import Fraction
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn import metrics as skm
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__)))), "tests", "reference"))
+from test_metrics_reference import (  # noqa: E402
+    bin_of, exact_sum, fmean, no_ties, rank_lower_index, row_parts)
 
 torch.set_default_dtype(torch.float64)
 
@@ -328,6 +356,8 @@ def as_dtype(values, dtype):
     -inf for null; FP32/FP16/BF16 rounded to the type, once)."""
     if dtype in ("INT64", "INT32"):
         return [int(v) for v in values]
+    if dtype == "BYTES":
+        return [str(v) for v in values]
     x = torch.tensor([-math.inf if v is None else float(v) for v in values],
                      dtype=torch.float64)
     if dtype == "FP32":
@@ -455,6 +485,483 @@ def expected_v2(path, req, tensors):
     return out
 
 
+# --------------------------------------------------------------- metrics --
+#
+# POST /v1/metrics, /v1/metrics/merge and classification_metrics: every
+# figure from scikit-learn and numpy (the formulas of
+# tests/reference/test_metrics_reference.py, which loads no library unless it
+# runs as a program). A state's `data` is libxent's serialization: it cannot
+# be written without libxent, so --write keeps the `data` of the current
+# response.json (xentd's answer, saved when the case was made) and --check
+# decodes it (the layout of lib/src/metrics_io.c) and holds every count in it
+# exactly, and every exact sum to 1e-12, to what the request gives; the
+# replay compares its bytes with the daemon's.
+
+STATE_MEMBERS = ("version", "n", "counted", "classes", "bins", "top_k",
+                 "confusion", "per_class", "ignore_index", "data")
+STATE_VERSION = 1
+METRICS_FIGURES = ("accuracy", "top_k_accuracy", "nll", "brier", "ece",
+                   "ece_l2", "mce", "mean_confidence", "mean_entropy",
+                   "reliability")
+EDGE = 1e-9  # a confidence this near a bin edge must sit on it exactly
+
+
+def metrics_config(opts, classes):
+    """The configuration of a metrics request: the options given, else the
+    defaults (top_k [1, 5] capped at C)."""
+    top_k = opts.get("top_k")
+    if top_k is None:
+        top_k = sorted({min(k, classes) for k in (1, 5)})
+    if any(k < 1 or k > classes for k in top_k) or top_k != sorted(set(top_k)):
+        raise BadExample("top_k %r is refused for C = %d" % (top_k, classes))
+    return {"classes": classes, "bins": int(opts.get("bins", 15)),
+            "top_k": [int(k) for k in top_k],
+            "confusion": bool(opts.get("confusion", False)),
+            "per_class": bool(opts.get("per_class", False)),
+            "ignore_index": int(opts.get("ignore_index", -100))}
+
+
+def logits_array(rows_):
+    return np.array([[-math.inf if v is None else float(v) for v in r]
+                     for r in rows_], dtype=np.float64)
+
+
+class Batch:
+    """Rows seen (n), and the logits and labels of the counted ones."""
+
+    def __init__(self, x, t, n, cfg):
+        self.x, self.t, self.n, self.cfg = x, t, n, cfg
+
+    @staticmethod
+    def of(x, t, cfg):
+        t = np.asarray(t, dtype=np.int64)
+        keep = t != cfg["ignore_index"]
+        return Batch(np.asarray(x, dtype=np.float64)[keep], t[keep], len(t), cfg)
+
+    def key(self):
+        cfg = json.dumps(self.cfg, sort_keys=True)
+        return (self.x.tobytes(), self.t.tobytes(), self.x.shape, cfg)
+
+
+def concat(batches):
+    cfgs = {json.dumps(b.cfg, sort_keys=True) for b in batches}
+    if len(cfgs) != 1:
+        raise BadExample("a 200 merge of states of different configurations")
+    c = batches[0].cfg["classes"]
+    x = np.concatenate([b.x.reshape(-1, c) for b in batches])
+    t = np.concatenate([b.t for b in batches])
+    return Batch(x, t, sum(b.n for b in batches), batches[0].cfg)
+
+
+def figures(b):
+    """The metrics of a batch, and the counts and sums its state must hold."""
+    cfg, x, y = b.cfg, b.x, b.t
+    C, B, ks = cfg["classes"], cfg["bins"], cfg["top_k"]
+    n = len(y)
+    if n == 0:
+        m = {k: None for k in METRICS_FIGURES}
+        if cfg["per_class"]:
+            m["per_class"] = None
+        if cfg["confusion"]:
+            m["confusion"] = None
+        empty = {"counted": 0, "correct": 0, "top": [0] * len(ks),
+                 "sums": [0.0] * 4, "bins": [(0, 0, 0.0)] * B,
+                 "support": [0] * C, "predicted": [0] * C, "tp": [0] * C,
+                 "cells": []}
+        return m, empty
+    if np.isinf(x[np.arange(n), y]).any():
+        raise BadExample("a label on a masked class in a 200 example")
+    p, nll_rows, brier_rows, ent_rows, conf, whole, part = row_parts(x, y)
+    pred = p.argmax(axis=1)  # the first index on ties, as xent's argmax
+    right = (pred == y).astype(np.float64)
+    finite = np.where(np.isfinite(x), x - x.max(axis=1, keepdims=True), 0.0)
+    for i, v in enumerate(conf):
+        k = round(v * B)
+        if abs(v - k / B) < EDGE and (finite[i] != 0).any():
+            raise BadExample("row %d: a confidence near a bin edge that is not "
+                             "exact; change the example" % i)
+    labels = np.arange(C)
+    accuracy = skm.accuracy_score(y, pred)
+    rank = rank_lower_index(p, y)
+    top = [int((rank < k).sum()) for k in ks]
+    for j, k in enumerate(ks):
+        if no_ties(p, y) and k < C and C > 2:
+            sk = skm.top_k_accuracy_score(y, p, k=k, labels=labels)
+            if not close(sk, top[j] / n):
+                raise BadExample("top-%d disagrees with scikit-learn" % k)
+    nll = fmean(nll_rows)
+    if p[np.arange(n), y].min() > 1e-280:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sk = skm.log_loss(y, p, labels=labels, eps=1e-300)
+        if not close(sk, nll):
+            raise BadExample("nll disagrees with scikit-learn's log_loss")
+    onehot = np.eye(C)[y]
+    if not close(fmean(((p - onehot) ** 2).sum(axis=1)), fmean(brier_rows)):
+        raise BadExample("the Brier score disagrees with its definition")
+    bin_ = bin_of(conf, B)
+    rel, bins_state, gaps, sq, mce = [], [], [], [], 0.0
+    for k in range(B):
+        sel = bin_ == k
+        cnt = int(sel.sum())
+        csum = exact_sum(whole[sel], part[sel])
+        bins_state.append((cnt, int(right[sel].sum()), csum))
+        if cnt == 0:
+            rel.append({"count": 0, "mean_confidence": None, "accuracy": None})
+            continue
+        gap = exact_sum(right[sel], -whole[sel], -part[sel])
+        gaps.append(abs(gap))
+        sq.append(gap * gap / cnt)
+        mce = max(mce, abs(gap) / cnt)
+        rel.append({"count": cnt, "mean_confidence": csum / cnt,
+                    "accuracy": float(right[sel].sum()) / cnt})
+    m = {"accuracy": float(accuracy),
+         "top_k_accuracy": {str(k): top[j] / n for j, k in enumerate(ks)},
+         "nll": nll, "brier": fmean(brier_rows),
+         "ece": math.fsum(gaps) / n,
+         "ece_l2": math.sqrt(math.fsum(sq) / n), "mce": mce,
+         "mean_confidence": exact_sum(whole, part) / n,
+         "mean_entropy": fmean(ent_rows), "reliability": rel}
+    if cfg["per_class"]:
+        P, R, F1, S = skm.precision_recall_fscore_support(
+            y, pred, labels=labels, average=None, zero_division=0)
+        # macro: over the labels present in y or pred, as scikit-learn's
+        # own default labels are
+        mac = skm.precision_recall_fscore_support(y, pred, average="macro",
+                                                  zero_division=0)
+        wei = skm.precision_recall_fscore_support(y, pred, average="weighted",
+                                                  zero_division=0)
+        m["per_class"] = {
+            "precision": P.tolist(), "recall": R.tolist(), "f1": F1.tolist(),
+            "support": [int(v) for v in S],
+            "macro": {"precision": float(mac[0]), "recall": float(mac[1]),
+                      "f1": float(mac[2]),
+                      "classes": int(len(np.union1d(y, pred)))},
+            "weighted": {"precision": float(wei[0]), "recall": float(wei[1]),
+                         "f1": float(wei[2])}}
+    cm = skm.confusion_matrix(y, pred, labels=labels)
+    if cfg["confusion"]:
+        m["confusion"] = cm.tolist()
+    counts = {"counted": n, "correct": int(right.sum()), "top": top,
+              "sums": [exact_sum(whole, part), math.fsum(nll_rows.tolist()),
+                       math.fsum(brier_rows.tolist()),
+                       math.fsum(ent_rows.tolist())],
+              "bins": bins_state,
+              "support": np.bincount(y, minlength=C).tolist(),
+              "predicted": np.bincount(pred, minlength=C).tolist(),
+              "tp": np.bincount(y[pred == y], minlength=C).tolist(),
+              "cells": [(i, int(v)) for i, v in enumerate(cm.ravel()) if v]}
+    return m, counts
+
+
+def close(a, b, rel=1e-12):
+    return abs(a - b) <= rel * abs(b) + 1e-300
+
+
+def metrics_body(b, data):
+    """/v1/metrics's answer for a batch; `data` is the state's bytes in
+    base64, as xentd gave them (see above)."""
+    m, counts = figures(b)
+    cfg = b.cfg
+    state = {"version": STATE_VERSION, "n": b.n, "counted": len(b.t),
+             "classes": cfg["classes"], "bins": cfg["bins"],
+             "top_k": cfg["top_k"], "confusion": cfg["confusion"],
+             "per_class": cfg["per_class"],
+             "ignore_index": cfg["ignore_index"], "data": data}
+    return {"n": b.n, "classes": cfg["classes"], "counted": len(b.t),
+            "metrics": m, "state": state}, counts
+
+
+# The state's bytes (lib/src/metrics_io.c, format version 1).
+
+def decode_state(data):
+    if data == "":
+        raise BadExample("state.data: none yet; save xentd's answer as "
+                         "response.json first (api/examples/README.md)")
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except ValueError:
+        raise BadExample("state.data is not base64")
+    if base64.b64encode(raw).decode() != data:
+        raise BadExample("state.data is not canonical base64")
+    at = [0]
+
+    def take(fmt):
+        v = struct.unpack_from("<" + fmt, raw, at[0])
+        at[0] += struct.calcsize("<" + fmt)
+        return v
+
+    def varint():
+        v, shift = 0, 0
+        while True:
+            (c,) = take("B")
+            v |= (c & 0x7f) << shift
+            shift += 7
+            if not c & 0x80:
+                return v
+
+    def acc():
+        low, count = take("BB")
+        digits = take("%dI" % count)
+        v = sum(d << (32 * (low + i)) for i, d in enumerate(digits))
+        return float(Fraction(v, 2 ** 1074))  # one unit is 2^-1074
+
+    try:
+        if raw[:8] != b"XENTMTRC":
+            raise BadExample("state.data: not the magic XENTMTRC")
+        at[0] = 8
+        version, options = take("II")
+        length, classes = take("QQ")
+        bins, k = take("II")
+        (ignore_index,) = take("q")
+        top_k = list(take("%dQ" % k))
+        s = {"version": version, "confusion": bool(options & 1),
+             "per_class": bool(options & 2), "length": length,
+             "classes": classes, "bins": bins, "ignore_index": ignore_index,
+             "top_k": top_k, "counted": varint(), "correct": varint(),
+             "top": [varint() for _ in range(k)],
+             "sums": [acc() for _ in range(4)],
+             "bins_": [(varint(), varint(), acc()) for _ in range(bins)]}
+        if s["per_class"] and not s["confusion"]:
+            per = [(varint(), varint(), varint()) for _ in range(classes)]
+            s["support"], s["predicted"], s["tp"] = (list(v) for v in zip(*per))
+        if s["confusion"]:
+            cells, index = [], -1
+            for _ in range(varint()):
+                index += 1 + varint()
+                cells.append((index, varint()))
+            s["cells"] = cells
+    except struct.error:
+        raise BadExample("state.data ends early")
+    if at[0] != len(raw) or length != len(raw):
+        raise BadExample("state.data has %d bytes, says %d, was read to %d"
+                         % (len(raw), length, at[0]))
+    return s
+
+
+def check_data(state, counts):
+    """The state's data against the request: every count exactly, every sum
+    to 1e-12."""
+    s = decode_state(state["data"])
+    want = {"version": STATE_VERSION}
+    for k in ("classes", "bins", "top_k", "confusion", "per_class",
+              "ignore_index", "counted"):
+        want[k] = state[k]
+    for k in ("correct", "top"):
+        want[k] = counts[k]
+    for k, v in want.items():
+        if s[k] != v:
+            raise BadExample("state.data: %s is %r, the request gives %r"
+                             % (k, s[k], v))
+    sums = [(name, s["sums"][i], counts["sums"][i])
+            for i, name in enumerate(("confidence", "nll", "brier", "entropy"))]
+    for b, (got, want_) in enumerate(zip(s["bins_"], counts["bins"])):
+        if got[:2] != want_[:2]:
+            raise BadExample("state.data: bin %d holds %r, the request gives %r"
+                             % (b, got[:2], want_[:2]))
+        sums.append(("bin %d confidence" % b, got[2], want_[2]))
+    for name, got, want_ in sums:
+        if not close(got, want_):
+            raise BadExample("state.data: the %s sum is %r, the request gives %r"
+                             % (name, got, want_))
+    for k in ("support", "predicted", "tp", "cells"):
+        if k in s and s[k] != counts[k]:
+            raise BadExample("state.data: %s is %r, the request gives %r"
+                             % (k, s[k], counts[k]))
+
+
+class Examples:
+    """The 200 metrics cases of the examples folder: where a state came
+    from (the rows behind it), and which batches every case evaluated, so
+    that a merge can be recomputed from the rows of its states and two cases
+    of the same rows must answer the same data."""
+
+    def __init__(self, root):
+        self.root = root
+        self.origins = None
+        self.seen = {}  # Batch.key() -> (case, data)
+        self.visiting = set()  # the cases whose rows are being gathered
+
+    def batch_of_state(self, state):
+        if self.origins is None:
+            self.origins = {}
+            for name in sorted(os.listdir(self.root)):
+                case = os.path.join(self.root, name)
+                for st in answer_states(case):
+                    self.origins.setdefault(canonical(st), case)
+        case = self.origins.get(canonical(state))
+        if case is None:
+            raise BadExample("a state that is not the state of another 200 "
+                             "case's answer")
+        if case in self.visiting:
+            raise BadExample("states that stand for each other (%s)"
+                             % os.path.basename(case))
+        self.visiting.add(case)
+        try:
+            return case_batch(self, case)
+        finally:
+            self.visiting.discard(case)
+
+    def record(self, case, b, data):
+        prev = self.seen.setdefault(b.key(), (case, data))
+        if prev[1] != data:
+            raise BadExample("the same rows and options as %s, another state.data"
+                             % os.path.basename(prev[0]))
+
+
+def canonical(state):
+    return json.dumps(state, sort_keys=True, separators=(",", ":"))
+
+
+def read_case(case, name, default=None):
+    p = os.path.join(case, name)
+    if not os.path.exists(p):
+        return default
+    with open(p) as f:
+        return f.read()
+
+
+def answer_states(case):
+    """The states in a 200 case's recorded answer."""
+    if (read_case(case, "status") or "").strip() != "200":
+        return []
+    path = (read_case(case, "path", "/v1/loss") or "").strip()
+    try:
+        have = json.loads(read_case(case, "response.json") or "null")
+    except ValueError:
+        return []
+    if path in ("/v1/metrics", "/v1/metrics/merge"):
+        return [have["state"]] if isinstance(have, dict) and "state" in have else []
+    if path == "/v2/models/classification_metrics/infer":
+        return [json.loads(o["data"][0]) for o in have.get("outputs", [])
+                if o.get("name") == "state" and o.get("data")]
+    return []
+
+
+def case_batch(ex, case):
+    """The batch a 200 metrics case evaluates: its rows, or its states'."""
+    path = (read_case(case, "path", "/v1/loss") or "").strip()
+    req = strict_json(read_case(case, "request.json"))
+    if path == "/v1/metrics":
+        cfg = metrics_config(req, len(req["logits"][0]))
+        return Batch.of(logits_array(req["logits"]), req["targets"], cfg)
+    if path == "/v1/metrics/merge":
+        return merge_batch(ex, req["states"], req)
+    tensors = read_case(case, "request.tensors.json")
+    return v2_metrics_batch(ex, req, strict_json(tensors) if tensors else None)
+
+
+def merge_batch(ex, states, opts):
+    b = concat([ex.batch_of_state(s) for s in states])
+    for key in ("top_k", "bins", "confusion", "per_class", "ignore_index"):
+        if key in opts and opts[key] != b.cfg[key]:
+            raise BadExample("option %s differs from the states'" % key)
+    return b
+
+
+def existing_data(case):
+    """state.data of the recorded answer, or "" (see the section's note)."""
+    states = answer_states(case)
+    return states[0].get("data", "") if states else ""
+
+
+def expected_metrics(ex, case, b, data, with_state=True):
+    body, counts = metrics_body(b, data)
+    if with_state:
+        check_data(body["state"], counts)
+        ex.record(case, b, data)
+    return body
+
+
+V2_METRICS_OUTPUTS = [
+    ("n", "INT64"), ("counted", "INT64"), ("accuracy", "FP64"),
+    ("top_k", "INT64"), ("top_k_accuracy", "FP64"), ("nll", "FP64"),
+    ("brier", "FP64"), ("ece", "FP64"), ("ece_l2", "FP64"), ("mce", "FP64"),
+    ("mean_confidence", "FP64"), ("mean_entropy", "FP64"),
+    ("reliability_count", "INT64"), ("reliability_confidence", "FP64"),
+    ("reliability_accuracy", "FP64"), ("precision", "FP64"),
+    ("recall", "FP64"), ("f1", "FP64"), ("support", "INT64"),
+    ("confusion", "INT64"), ("state", "BYTES")]
+V2_METRICS_PER_CLASS = ("precision", "recall", "f1", "support")
+
+
+def v2_metrics_batch(ex, req, tensors):
+    params = req.get("parameters", {})
+    ins = v2_tensors(req, tensors)
+    opts = {k: params[k] for k in ("ignore_index", "bins", "confusion",
+                                   "per_class") if k in params}
+    if "top_k" in ins:
+        opts["top_k"] = ins["top_k"][2]
+    if "states" in ins:
+        if "logits" in ins:
+            raise BadExample("logits and states in a 200 example")
+        return merge_batch(ex, [json.loads(s) for s in ins["states"][2]], opts)
+    dt, shape, x = ins["logits"]
+    cfg = metrics_config(opts, shape[1])
+    return Batch.of(np.array(x, dtype=np.float64).reshape(shape),
+                    ins["targets"][2], cfg)
+
+
+def expected_v2_metrics(ex, case, req, tensors):
+    b = v2_metrics_batch(ex, req, tensors)
+    asked = req.get("outputs")
+    names = ([o["name"] for o in asked] if asked else
+             [n for n, _ in V2_METRICS_OUTPUTS
+              if n not in V2_METRICS_PER_CLASS and n != "confusion"])
+    body = expected_metrics(ex, case, b, existing_data(case), "state" in names)
+    m, cfg = body["metrics"], b.cfg
+    C, B, K = cfg["classes"], cfg["bins"], len(cfg["top_k"])
+    rel = m["reliability"] or [{"count": 0, "mean_confidence": None,
+                                "accuracy": None}] * B
+    pc = m.get("per_class") or {}
+    values = {
+        "n": [b.n], "counted": [body["counted"]], "top_k": cfg["top_k"],
+        "top_k_accuracy": [None] * K if m["top_k_accuracy"] is None else
+        [m["top_k_accuracy"][str(k)] for k in cfg["top_k"]],
+        "reliability_count": [r["count"] for r in rel],
+        "reliability_confidence": [r["mean_confidence"] for r in rel],
+        "reliability_accuracy": [r["accuracy"] for r in rel],
+        "confusion": flat(m.get("confusion") or [[0] * C] * C),
+        "support": pc.get("support", [0] * C),
+        "state": [json.dumps({k: body["state"][k] for k in STATE_MEMBERS},
+                             separators=(",", ":"))]}
+    for k in ("accuracy", "nll", "brier", "ece", "ece_l2", "mce",
+              "mean_confidence", "mean_entropy"):
+        values[k] = [m[k]]
+    for k in ("precision", "recall", "f1"):
+        values[k] = pc.get(k, [None] * C)
+    shapes = {"top_k": [K], "top_k_accuracy": [K], "confusion": [C, C]}
+    for k in ("reliability_count", "reliability_confidence",
+              "reliability_accuracy"):
+        shapes[k] = [B]
+    for k in V2_METRICS_PER_CLASS:
+        shapes[k] = [C]
+    kinds = dict(V2_METRICS_OUTPUTS)
+    binary_all = bool(req.get("parameters", {}).get("binary_data_output", False))
+    outs = []
+    for i, name in enumerate(names):
+        if name in V2_METRICS_PER_CLASS and not cfg["per_class"] or \
+                name == "confusion" and not cfg["confusion"]:
+            raise BadExample("output %s without its parameter" % name)
+        o = {"name": name, "datatype": kinds[name],
+             "shape": shapes.get(name, [1])}
+        binary = binary_all
+        if asked and "binary_data" in asked[i].get("parameters", {}):
+            binary = asked[i]["parameters"]["binary_data"]
+        data = values[name]
+        if binary:
+            size = (sum(4 + len(e.encode()) for e in data) if kinds[name] == "BYTES"
+                    else 8 * len(data))
+            o["parameters"] = {"binary_data_size": size}
+        o["data"] = data
+        outs.append(o)
+    out = {"model_name": "classification_metrics", "model_version": "1"}
+    if "id" in req:
+        out["id"] = req["id"]
+    out["outputs"] = outs
+    return out
+
+
 # -------------------------------------------------------------- printing --
 
 
@@ -483,7 +990,7 @@ def dump(v, f32, key=None):
     return json.dumps(v)
 
 
-def expected_body(case_dir):
+def expected_body(case_dir, ex):
     def read(name, default=None):
         p = os.path.join(case_dir, name)
         if not os.path.exists(p):
@@ -504,7 +1011,15 @@ def expected_body(case_dir):
     if method == "POST" and path.startswith("/v2/models/") and path.endswith("/infer"):
         req = strict_json(read("request.json"))
         tensors = read("request.tensors.json")
-        body = expected_v2(path, req, strict_json(tensors) if tensors else None)
+        tensors = strict_json(tensors) if tensors else None
+        if path.split("/")[3] == "classification_metrics":
+            body = expected_v2_metrics(ex, case_dir, req, tensors)
+        else:
+            body = expected_v2(path, req, tensors)
+        return dump(body, False) + "\n"
+    if method == "POST" and path in ("/v1/metrics", "/v1/metrics/merge"):
+        body = expected_metrics(ex, case_dir, case_batch(ex, case_dir),
+                                existing_data(case_dir))
         return dump(body, False) + "\n"
     if method != "POST" or path not in ("/v1/loss", "/v1/targets"):
         return None
@@ -527,12 +1042,13 @@ def main(argv):
             root = a
     failures = 0
     done = 0
+    ex = Examples(root)
     for name in sorted(os.listdir(root)):
         case = os.path.join(root, name)
         if not os.path.isdir(case):
             continue
         try:
-            text = expected_body(case)
+            text = expected_body(case, ex)
         except BadExample as e:
             print("%s: %s" % (name, e), file=sys.stderr)
             failures += 1
@@ -553,7 +1069,7 @@ def main(argv):
             failures += 1
             continue
         if have != json.loads(text):
-            print("%s: response.json differs from the PyTorch computation" % name,
+            print("%s: response.json differs from the reference computation" % name,
                   file=sys.stderr)
             failures += 1
     verb = "wrote" if mode == "--write" else "checked"

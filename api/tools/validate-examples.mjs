@@ -8,7 +8,10 @@
 // the error `code` of each status); a 2xx request.json is valid against the
 // request body schema; expected response headers are declared for that
 // response; a 200 /v1/loss or /v1/targets body has the shapes its request
-// implies (n, classes, per_sample, N x C matrices, the requested outputs).
+// implies (n, classes, per_sample, N x C matrices, the requested outputs),
+// and a 200 /v1/metrics or /v1/metrics/merge body the configuration its
+// request (or its states) implies (n, classes, the state's members, the
+// top-k, bins, per-class and confusion members, nulls when no row counts).
 //
 // Usage: node validate-examples.mjs [OPENAPI] [EXAMPLES_DIR]
 // Prints one line per failing folder and a summary line
@@ -101,8 +104,77 @@ function isMatrix(m, rows, cols) {
     m.every((r) => Array.isArray(r) && r.length === cols);
 }
 
+// The configuration a metrics request asks for: its options, else the
+// defaults (top_k [1, 5] capped at C); a merge's comes from its states.
+function metricsConfig(path, req) {
+  if (path === '/v1/metrics') {
+    const c = req.logits[0].length;
+    return {
+      n: req.logits.length, classes: c, bins: req.bins ?? 15,
+      top_k: req.top_k ?? [...new Set([1, 5].map((k) => Math.min(k, c)))],
+      confusion: req.confusion ?? false, per_class: req.per_class ?? false,
+      ignore_index: req.ignore_index ?? -100,
+      counted: req.targets.filter((t) => t !== (req.ignore_index ?? -100)).length,
+    };
+  }
+  const cfg = { ...req.states[0] };
+  delete cfg.version;
+  delete cfg.data;
+  cfg.n = req.states.reduce((a, st) => a + st.n, 0);
+  if (req.states.every((st) => st.counted !== undefined))
+    cfg.counted = req.states.reduce((a, st) => a + st.counted, 0);
+  for (const k of ['top_k', 'bins', 'confusion', 'per_class', 'ignore_index'])
+    if (req[k] !== undefined) cfg[k] = req[k];
+  return cfg;
+}
+
+function checkMetrics(path, req, body) {
+  const cfg = metricsConfig(path, req);
+  for (const [k, v] of Object.entries(cfg)) {
+    if (JSON.stringify(body.state[k]) !== JSON.stringify(v))
+      throw new Error(`state.${k} is ${JSON.stringify(body.state[k])}, the request implies ${JSON.stringify(v)}`);
+  }
+  for (const k of ['n', 'classes', 'counted']) {
+    if (body[k] !== body.state[k]) throw new Error(`${k} is ${body[k]}, state.${k} ${body.state[k]}`);
+  }
+  const m = body.metrics;
+  const c = body.classes;
+  if (('per_class' in m) !== body.state.per_class) throw new Error('per_class is there iff asked for');
+  if (('confusion' in m) !== body.state.confusion) throw new Error('confusion is there iff asked for');
+  if (body.counted === 0) {
+    for (const [k, v] of Object.entries(m)) if (v !== null) throw new Error(`no row counted, but ${k} is not null`);
+    return;
+  }
+  for (const [k, v] of Object.entries(m)) if (v === null) throw new Error(`rows counted, but ${k} is null`);
+  const keys = Object.keys(m.top_k_accuracy);
+  if (JSON.stringify(keys) !== JSON.stringify(body.state.top_k.map(String)))
+    throw new Error(`top_k_accuracy has ${JSON.stringify(keys)}, top_k is ${JSON.stringify(body.state.top_k)}`);
+  if (m.reliability.length !== body.state.bins) throw new Error('reliability does not have `bins` bins');
+  if (m.reliability.reduce((a, b) => a + b.count, 0) !== body.counted)
+    throw new Error('the bins do not count the counted rows');
+  for (const b of m.reliability) {
+    if ((b.count === 0) !== (b.mean_confidence === null) || (b.count === 0) !== (b.accuracy === null))
+      throw new Error('a bin is null iff it is empty');
+  }
+  if (m.per_class) {
+    for (const k of ['precision', 'recall', 'f1', 'support'])
+      if (m.per_class[k].length !== c) throw new Error(`per_class.${k} is not C long`);
+    if (m.per_class.support.reduce((a, b) => a + b, 0) !== body.counted)
+      throw new Error('support does not add up to the counted rows');
+  }
+  if (m.confusion) {
+    if (!isMatrix(m.confusion, c, c)) throw new Error('confusion is not C x C');
+    if (m.confusion.flat().reduce((a, b) => a + b, 0) !== body.counted)
+      throw new Error('confusion does not add up to the counted rows');
+  }
+}
+
 // Shapes of a 200 body that JSON Schema cannot relate to the request.
 function checkShapes(path, req, body) {
+  if (path === '/v1/metrics' || path === '/v1/metrics/merge') {
+    checkMetrics(path, req, body);
+    return;
+  }
   if (path.startsWith('/v2/')) {
     for (const o of body.outputs) {
       const count = o.shape.reduce((a, b) => a * b, 1);

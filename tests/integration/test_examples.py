@@ -8,9 +8,11 @@ and path (default POST /v1/loss), headers (request headers, "Name: value" per
 line) and response_headers (headers the answer must carry, same format).
 An Open Inference Protocol case with binary tensors has request.tensors.json
 (the values of the inputs that declare binary_data_size): they are packed in
-their datatype after request.json, with Inference-Header-Content-Length; a
-binary answer is split the same way and its binary outputs decoded into
-"data", which response.json holds for them.
+their datatype after request.json, with Inference-Header-Content-Length (a
+BYTES element, a string, as a 4-byte little-endian length and its UTF-8
+bytes); a binary answer is split the same way and its binary outputs decoded
+into "data", which response.json holds for them (a NaN as null, as the JSON
+form writes it; a BYTES element as a string).
 The status and the response headers must match exactly, the body's JSON
 structure and strings exactly except an error's message (prose: any
 non-empty string, as api/examples/README.md says), numbers to relative 1e-12
@@ -51,6 +53,9 @@ def header_lines(text):
 def pack(values, dtype):
     """Little-endian bytes of a tensor (null is -inf)."""
     flat = np.array(values, dtype=object).reshape(-1).tolist()
+    if dtype == "BYTES":
+        return b"".join(struct.pack("<I", len(e)) + e
+                        for e in (str(v).encode() for v in flat))
     if dtype in ("INT64", "INT32"):
         return np.array(flat, dtype="<i8" if dtype == "INT64" else "<i4").tobytes()
     x = torch.tensor([-float("inf") if v is None else float(v) for v in flat],
@@ -78,6 +83,18 @@ def binary_body(header_bytes, tensors_bytes):
     return bytes(body), len(header_bytes)
 
 
+def decode_bytes(data):
+    """The elements of a binary BYTES tensor, as strings."""
+    out, at = [], 0
+    while at < len(data):
+        (n,) = struct.unpack_from("<I", data, at)
+        if at + 4 + n > len(data):
+            raise ValueError("a BYTES element runs past its tensor")
+        out.append(data[at + 4:at + 4 + n].decode())
+        at += 4 + n
+    return out
+
+
 def decode_binary(data, header_len):
     """An answer with binary outputs as one JSON object whose binary outputs
     carry their decoded values in "data"."""
@@ -87,8 +104,12 @@ def decode_binary(data, header_len):
         size = o.get("parameters", {}).get("binary_data_size")
         if size is None:
             continue
-        np_type = {"FP64": "<f8", "FP32": "<f4", "INT64": "<i8"}[o["datatype"]]
-        o["data"] = np.frombuffer(data[at:at + size], dtype=np_type).tolist()
+        if o["datatype"] == "BYTES":
+            o["data"] = decode_bytes(data[at:at + size])
+        else:
+            np_type = {"FP64": "<f8", "FP32": "<f4", "INT64": "<i8"}[o["datatype"]]
+            o["data"] = [None if v != v else v for v in  # NaN: null
+                         np.frombuffer(data[at:at + size], dtype=np_type).tolist()]
         at += size
     if at != len(data):
         raise ValueError("%d bytes after the binary outputs" % (len(data) - at))
