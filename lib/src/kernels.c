@@ -73,9 +73,19 @@ static void widen_bf16_scalar(const uint16_t *src, size_t n, double *dst) {
     dst[i] = xent__bf16_to_double(src[i]);
 }
 
+static void sigmoid_terms_scalar(const double *x, size_t n, double *ea,
+                                 double *en, double *lg) {
+  for (size_t i = 0; i < n; i++) {
+    ea[i] = exp(-fabs(x[i]));
+    en[i] = exp(-x[i]);
+    lg[i] = log(1.0 + ea[i]);
+  }
+}
+
 const xent__kernels xent__kernels_scalar = {
-    XENT_KERNEL_SCALAR, scan_scalar,      expsum_scalar,    axpw_scalar,
-    widen_scalar,       widen_f16_scalar, widen_bf16_scalar};
+    XENT_KERNEL_SCALAR, scan_scalar,         expsum_scalar,
+    axpw_scalar,        widen_scalar,        widen_f16_scalar,
+    widen_bf16_scalar,  sigmoid_terms_scalar};
 
 int xent_kernel_supported(xent_kernel kernel) {
   switch (kernel) {

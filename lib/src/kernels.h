@@ -72,6 +72,10 @@ typedef struct xent__kernels {
   /* dst_c = src_c for binary16 (widen_f16) and bfloat16 bit patterns */
   void (*widen_f16)(const uint16_t *src, size_t n, double *dst);
   void (*widen_bf16)(const uint16_t *src, size_t n, double *dst);
+  /* The transcendental parts of binary cross-entropy, as PyTorch computes
+   * them: ea_c = exp(-|x_c|), en_c = exp(-x_c), lg_c = log(1 + ea_c). */
+  void (*sigmoid_terms)(const double *x, size_t n, double *ea, double *en,
+                        double *lg);
 } xent__kernels;
 
 /* The kernels for `kernel` (AUTO resolved), or NULL when unsupported. */

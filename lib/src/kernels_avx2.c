@@ -123,13 +123,28 @@ widen_f16_f16c(const uint16_t *src, size_t n, double *dst) {
   xent__kernels_scalar.widen_f16(src + i, n - i, dst + i);
 }
 
+static void sigmoid_terms_avx2(const double *x, size_t n, double *ea,
+                               double *en, double *lg) {
+  const __m256d sign = _mm256_set1_pd(-0.0);
+  const __m256d one = _mm256_set1_pd(1.0);
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const __m256d v = _mm256_loadu_pd(x + i);
+    const __m256d a = Sleef_expd4_u10avx2(_mm256_or_pd(v, sign));
+    _mm256_storeu_pd(ea + i, a);
+    _mm256_storeu_pd(en + i, Sleef_expd4_u10avx2(_mm256_xor_pd(v, sign)));
+    _mm256_storeu_pd(lg + i, Sleef_logd4_u10avx2(_mm256_add_pd(one, a)));
+  }
+  xent__kernels_scalar.sigmoid_terms(x + i, n - i, ea + i, en + i, lg + i);
+}
+
 const xent__kernels xent__kernels_avx2 = {
-    XENT_KERNEL_AVX2, scan_avx2,  expsum_avx2,
-    axpw_avx2,        widen_avx2, widen_f16_scalar_fallback,
-    widen_bf16_avx2};
+    XENT_KERNEL_AVX2, scan_avx2,         expsum_avx2,
+    axpw_avx2,        widen_avx2,        widen_f16_scalar_fallback,
+    widen_bf16_avx2,  sigmoid_terms_avx2};
 const xent__kernels xent__kernels_avx2_f16c = {
-    XENT_KERNEL_AVX2, scan_avx2,      expsum_avx2,    axpw_avx2,
-    widen_avx2,       widen_f16_f16c, widen_bf16_avx2};
+    XENT_KERNEL_AVX2, scan_avx2,      expsum_avx2,     axpw_avx2,
+    widen_avx2,       widen_f16_f16c, widen_bf16_avx2, sigmoid_terms_avx2};
 #else
 typedef int xent__no_avx2; /* ISO C forbids an empty translation unit */
 #endif

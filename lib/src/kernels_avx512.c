@@ -142,9 +142,29 @@ static void widen_bf16_avx512(const uint16_t *src, size_t n, double *dst) {
   xent__kernels_scalar.widen_bf16(src + i, n - i, dst + i);
 }
 
+/* -|x| and -x are sign-bit operations; the tail goes to the scalar code
+ * as in widen. */
+static void sigmoid_terms_avx512(const double *x, size_t n, double *ea,
+                                 double *en, double *lg) {
+  const __m512i sign = _mm512_set1_epi64((long long)0x8000000000000000ULL);
+  const __m512d one = _mm512_set1_pd(1.0);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m512i v = _mm512_castpd_si512(_mm512_loadu_pd(x + i));
+    const __m512d a =
+        Sleef_expd8_u10avx512f(_mm512_castsi512_pd(_mm512_or_si512(v, sign)));
+    _mm512_storeu_pd(ea + i, a);
+    _mm512_storeu_pd(en + i, Sleef_expd8_u10avx512f(_mm512_castsi512_pd(
+                                 _mm512_xor_si512(v, sign))));
+    _mm512_storeu_pd(lg + i, Sleef_logd8_u10avx512f(_mm512_add_pd(one, a)));
+  }
+  xent__kernels_scalar.sigmoid_terms(x + i, n - i, ea + i, en + i, lg + i);
+}
+
 const xent__kernels xent__kernels_avx512 = {
-    XENT_KERNEL_AVX512, scan_avx512,      expsum_avx512,    axpw_avx512,
-    widen_avx512,       widen_f16_avx512, widen_bf16_avx512};
+    XENT_KERNEL_AVX512, scan_avx512,         expsum_avx512,
+    axpw_avx512,        widen_avx512,        widen_f16_avx512,
+    widen_bf16_avx512,  sigmoid_terms_avx512};
 #else
 typedef int xent__no_avx512; /* ISO C forbids an empty translation unit */
 #endif

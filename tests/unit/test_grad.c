@@ -15,7 +15,7 @@
 
 static double loss_at(const xent_problem *pb) {
   double loss = NAN;
-  const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL};
+  const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL, NULL};
   const size_t ws_size = xent_workspace_size(pb);
   double *ws = ws_size ? xt_doubles(ws_size / sizeof(double) + 1) : NULL;
   xent_error err;
@@ -29,7 +29,7 @@ static double loss_at(const xent_problem *pb) {
 
 static double *grad_of(const xent_problem *pb) {
   double *grad = xt_doubles(pb->n * pb->classes);
-  const xent_outputs out = {NULL, NULL, grad, NULL, NULL, NULL};
+  const xent_outputs out = {NULL, NULL, grad, NULL, NULL, NULL, NULL};
   const size_t ws_size = xent_workspace_size(pb);
   double *ws = ws_size ? xt_doubles(ws_size / sizeof(double) + 1) : NULL;
   XT_STATUS(xent_evaluate(pb, &out, ws, ws_size, NULL), XENT_OK);

@@ -50,8 +50,8 @@ static void eval_all(const xent_problem *pb, result *r) {
   r->grad = xt_doubles(nc);
   r->q = xt_doubles(nc);
   r->probs = xt_doubles(nc);
-  const xent_outputs out = {&r->loss, r->per_sample, r->grad,
-                            r->q,     r->probs,      NULL};
+  const xent_outputs out = {&r->loss, r->per_sample, r->grad, r->q,
+                            r->probs, NULL,          NULL};
   const size_t ws_size = xent_workspace_size(pb);
   double *ws = ws_size ? xt_doubles(ws_size / sizeof(double) + 1) : NULL;
   xent_error err;
@@ -94,7 +94,8 @@ static void assert_same(const char *what, const xent_problem *half,
     }
     ck_assert_msg(i == a.n, "%s, %s kernel: per_sample[%zu] %.17g vs %.17g",
                   what, xent_kernel_name(KERNELS[k]), i,
-                  ra.per_sample[i < a.n ? i : 0], rb.per_sample[i < a.n ? i : 0]);
+                  ra.per_sample[i < a.n ? i : 0],
+                  rb.per_sample[i < a.n ? i : 0]);
     i = 0;
     while (i < nc && ra.grad[i] == rb.grad[i] && ra.probs[i] == rb.probs[i] &&
            ra.q[i] == rb.q[i]) {
@@ -104,8 +105,8 @@ static void assert_same(const char *what, const xent_problem *half,
     ck_assert_msg(i == nc,
                   "%s, %s kernel: element %zu grad %.17g/%.17g probs "
                   "%.17g/%.17g q %.17g/%.17g",
-                  what, xent_kernel_name(KERNELS[k]), i, ra.grad[j],
-                  rb.grad[j], ra.probs[j], rb.probs[j], ra.q[j], rb.q[j]);
+                  what, xent_kernel_name(KERNELS[k]), i, ra.grad[j], rb.grad[j],
+                  ra.probs[j], rb.probs[j], ra.q[j], rb.q[j]);
     result_free(&ra);
     result_free(&rb);
   }
@@ -302,7 +303,7 @@ static void nan_inf(xent_dtype dtype) {
       q[i] = -7.0;
     }
     double ws[5];
-    const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL};
+    const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL, NULL};
     xent_error err;
     ck_assert_uint_le(xent_workspace_size(&pb), sizeof ws);
     XT_STATUS(xent_evaluate(&pb, &out, ws, sizeof ws, &err), XENT_ERR_LOGIT);
@@ -344,8 +345,8 @@ START_TEST(minus_inf_masks) {
     const uint16_t one = d == 0 ? 0x3C00 : 0x3F80;
     const uint16_t two = d == 0 ? 0x4000 : 0x4000;
     uint16_t h[2 * 4] = {one, ninf, two, 0, ninf, one, 0, two};
-    const double x[2 * 4] = {1.0, -INFINITY, 2.0, 0.0,
-                             -INFINITY, 1.0, 0.0, 2.0};
+    const double x[2 * 4] = {1.0,       -INFINITY, 2.0, 0.0,
+                             -INFINITY, 1.0,       0.0, 2.0};
     int64_t t[2] = {2, 3};
     xent_problem half = half_hard(2, 4, dtype, h, t);
     half.label_smoothing = 0.3;
@@ -359,8 +360,8 @@ START_TEST(minus_inf_masks) {
     ck_assert(qa[1] == 0.0 && qa[4] == 0.0);
     XT_CLOSE(qa[0], 0.1, 1e-15, 0.0); /* eps / K, K = 3 unmasked */
     double la, lb, scratch[8];
-    const xent_outputs oa = {&la, NULL, NULL, NULL, NULL, NULL};
-    const xent_outputs ob = {&lb, NULL, NULL, NULL, NULL, NULL};
+    const xent_outputs oa = {&la, NULL, NULL, NULL, NULL, NULL, NULL};
+    const xent_outputs ob = {&lb, NULL, NULL, NULL, NULL, NULL, NULL};
     XT_STATUS(xent_evaluate_explicit(&half, &oa, scratch, NULL), XENT_OK);
     XT_STATUS(xent_evaluate_explicit(&dbl, &ob, scratch, NULL), XENT_OK);
     ck_assert(la == lb);
@@ -389,7 +390,7 @@ START_TEST(workspace) {
     xent_problem pb = half_hard(2, 3, d == 0 ? XENT_F16 : XENT_BF16, h, t);
     ck_assert_uint_ge(xent_workspace_size(&pb), 3 * sizeof(double));
     double loss;
-    const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL};
+    const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL, NULL};
     xent_error err;
     XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, &err), XENT_ERR_WORKSPACE);
     ck_assert(err.arg == XENT_ARG_WORKSPACE);

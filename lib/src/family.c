@@ -1,0 +1,329 @@
+/* The loss of one row for each family, with its gradient, q, probabilities
+ * and element losses (formulas in xent.h, "Loss families"). A row arrives
+ * valid, not ignored, with contiguous double logits; evaluate.c handles
+ * layouts, blocks, ignored rows, reductions and statistics. */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+size_t xent__family_scratch(const xent_problem *p) {
+  switch (p->family) {
+  case XENT_LOSS_SOFTMAX_FOCAL:
+  case XENT_LOSS_POLY1:
+    return 1; /* exp(x - m), then p, when probs is not asked for */
+  case XENT_LOSS_BINARY_CROSS_ENTROPY:
+  case XENT_LOSS_SIGMOID_FOCAL:
+    return 4; /* q, exp(-|x|), exp(-x), log(1 + exp(-|x|)) */
+  case XENT_LOSS_CROSS_ENTROPY:
+    break;
+  }
+  return 0;
+}
+
+static void zero_masked(const double *x, size_t C, double *v) {
+  for (size_t c = 0; c < C; c++)
+    if (x[c] == -INFINITY)
+      v[c] = 0.0;
+}
+
+/* ------------------------------------------------------- cross-entropy -- */
+
+/* l_n summed over every class, for rows where the closed form would
+ * subtract large terms: with 'others' and eps > (K-1)/K the one-hot part
+ * `peak` is negative. */
+static double hard_loss_by_class(const xent_problem *p, const double *x,
+                                 const xent__softrow *r, const xent__target *tg,
+                                 double *wq) {
+  double acc = 0, w_sum = 0;
+  for (size_t c = 0; c < p->classes; c++) {
+    if (x[c] == -INFINITY)
+      continue;
+    const double wqc = xent__weight(p, c) * xent__q(tg, c);
+    acc += wqc * (x[c] - r->m - r->logs);
+    w_sum += wqc;
+  }
+  *wq = w_sum;
+  return -acc;
+}
+
+/* l_n for hard labels in closed form (semantics 2); *wq gets sum_c w_c q_c.
+ * a = sum over unmasked c of w_c (x_c - m). Every term has the sign of its
+ * sum while peak >= 0. */
+static double hard_loss(const xent_problem *p, const double *x,
+                        const xent__softrow *r, const xent__target *tg,
+                        double a, double *wq) {
+  if (tg->peak < 0.0)
+    return hard_loss_by_class(p, x, r, tg, wq);
+  double acc = tg->off > 0.0 ? tg->off * (a - r->logs * tg->sw) : 0.0;
+  if (tg->own != 0.0)
+    acc += tg->own * xent__weight(p, tg->t) * (x[tg->t] - r->m - r->logs);
+  if (tg->other != 0.0)
+    acc += tg->other * xent__weight(p, tg->t2) * (x[tg->t2] - r->m - r->logs);
+  *wq = tg->wq;
+  return -acc;
+}
+
+/* Soft targets: the same sum over every class (hard_loss_by_class). */
+#define soft_loss hard_loss_by_class
+
+/* grad row = e * wq / (s D) - w q / D, with e = exp(x - m) already in g
+ * (or the probabilities already in probs). */
+static void ce_grad(const xent_problem *p, const xent__plan *plan,
+                    const double *x, const xent__softrow *r,
+                    const xent__target *tg, double wq, double d,
+                    const double *pr, double *g) {
+  const size_t C = p->classes;
+  const double *w = p->class_weights;
+  if (pr != NULL)
+    plan->k->axpw(g, pr, C, wq / d, tg->off / d, w);
+  else
+    plan->k->axpw(g, g, C, wq / d / r->s, tg->off / d, w);
+  if (tg->y == NULL) {
+    if (tg->own != 0.0)
+      g[tg->t] -= tg->own * xent__weight(p, tg->t) / d;
+    if (tg->other != 0.0)
+      g[tg->t2] -= tg->other * xent__weight(p, tg->t2) / d;
+  } else {
+    for (size_t c = 0; c < C; c++)
+      g[c] -= xent__weight(p, c) * tg->keep * tg->y[c * tg->ys] / d;
+  }
+  if (tg->masked > 0)
+    zero_masked(x, C, g);
+}
+
+static double cross_entropy_row(const xent_problem *p, const xent__plan *plan,
+                                const double *x, const xent__target *tg,
+                                double d,
+                                const xent__rowout *o, xent__softrow *r) {
+  const size_t C = p->classes;
+  const xent__kernels *k = plan->k;
+  xent__sums sums;
+  k->expsum(x, C, r->m, p->class_weights, o->probs != NULL ? o->probs : o->grad,
+            &sums);
+  r->s = sums.s;
+  r->logs = log(sums.s);
+  r->b = sums.b;
+  double wq;
+  const double loss = tg->y == NULL ? hard_loss(p, x, r, tg, sums.a, &wq)
+                                    : soft_loss(p, x, r, tg, &wq);
+  if (o->probs != NULL)
+    k->axpw(o->probs, o->probs, C, 1.0 / r->s, 0.0, NULL);
+  if (o->grad != NULL)
+    ce_grad(p, plan, x, r, tg, wq, d, o->probs, o->grad);
+  return loss;
+}
+
+/* --------------------------------------- softmax focal and poly-1 ------ */
+
+/* u^e with PyTorch's special cases of pow(tensor, scalar), so that the
+ * common exponents round as torch's (1 - p) ** gamma does. */
+static double upow(double u, double e) {
+  if (e == 0.0)
+    return 1.0;
+  if (e == 1.0)
+    return u;
+  if (e == 2.0)
+    return u * u;
+  if (e == 3.0)
+    return u * u * u;
+  if (e == 0.5)
+    return sqrt(u);
+  if (e == -0.5)
+    return 1.0 / sqrt(u);
+  if (e == -1.0)
+    return 1.0 / u;
+  if (e == -2.0)
+    return 1.0 / (u * u);
+  return pow(u, e);
+}
+
+static double focal_alpha(const xent_problem *p, size_t c) {
+  if (p->focal_alpha_per_class != NULL)
+    return p->focal_alpha_per_class[c];
+  return p->focal_alpha < 0.0 ? 1.0 : p->focal_alpha;
+}
+
+/*
+ * Both are sums over classes of w_c q_c f(p_c, lp_c); the gradient has the
+ * cross-entropy shape dl/dx_j = p_j Z - tau_j, Z = sum_c tau_c. One pass
+ * computes the loss, p (into e) and tau (into the gradient row), a second
+ * the gradient. 1 - p_c is taken without cancellation: for the first
+ * largest logit c* it is the sum of the other classes' exp over s,
+ * elsewhere p_c <= 1/2; and c*'s gradient is written
+ * p_c* (Z - tau_c*) - (1 - p_c*) tau_c*, which does not cancel either.
+ */
+static double softmax_family_row(const xent_problem *p, const xent__plan *plan,
+                                 const double *x, const xent__target *tg,
+                                 double d,
+                                 const xent__rowout *o, double *scratch,
+                                 xent__softrow *r) {
+  const size_t C = p->classes;
+  const int focal = p->family == XENT_LOSS_SOFTMAX_FOCAL;
+  const double gamma = p->focal_gamma, eps = p->poly_epsilon;
+  double *e = o->probs != NULL ? o->probs : scratch;
+  double *tau = o->grad;
+  xent__sums sums;
+  plan->k->expsum(x, C, r->m, NULL, e, &sums);
+  r->s = sums.s;
+  r->logs = log(sums.s);
+  r->b = sums.b;
+  size_t top = 0;
+  while (x[top] != r->m)
+    top++;
+  double rest = 0;
+  for (size_t c = 0; c < C; c++)
+    rest += c != top ? e[c] : 0.0;
+  const double inv_s = 1.0 / r->s;
+  double acc = 0, poly = 0, z_rest = 0, u_top = 0;
+  for (size_t c = 0; c < C; c++) {
+    if (x[c] == -INFINITY) {
+      e[c] = 0.0;
+      if (tau != NULL)
+        tau[c] = 0.0;
+      continue;
+    }
+    const double wq = xent__weight(p, c) * xent__q(tg, c);
+    const double pc = e[c] * inv_s;
+    e[c] = pc;
+    const double u = c == top ? rest / r->s : 1.0 - pc;
+    const double lp = (x[c] - r->m) - r->logs;
+    double t = 0.0;
+    if (focal) {
+      const double a = focal_alpha(p, c);
+      const double f = upow(u, gamma);
+      acc += wq * a * f * lp;
+      if (tau != NULL) {
+        double b = a * (gamma == 0.0 ? 1.0 : 0.0);
+        if (u > 0.0) {
+          /* lp / u; for c* both are small: log1p keeps lp exact there */
+          const double ratio = c == top ? -r->s * log1p(rest) / rest : lp / u;
+          b = a * f * (1.0 - gamma * pc * ratio);
+        }
+        t = wq * b;
+      }
+    } else {
+      acc += wq * lp;
+      poly += wq * u;
+      t = wq * (1.0 + eps * pc);
+    }
+    if (tau != NULL) {
+      tau[c] = t;
+      if (c != top)
+        z_rest += t;
+      else
+        u_top = u;
+    }
+  }
+  if (tau != NULL) {
+    const double t_top = tau[top], z = z_rest + t_top;
+    for (size_t c = 0; c < C; c++)
+      tau[c] = x[c] == -INFINITY ? 0.0 : (e[c] * z - tau[c]) / d;
+    tau[top] = (e[top] * z_rest - u_top * t_top) / d;
+  }
+  return focal ? -acc : -acc + eps * poly;
+}
+
+/* ------------------------------------------ binary cross-entropy, focal -- */
+
+/*
+ * Element by element in PyTorch's and torchvision's operation order (see
+ * xent.h), so that results agree with theirs where their formulas lose
+ * digits (1 - p_t near 0, log(1 + e) for tiny e). The transcendental parts
+ * come from the kernel: exp(-|x|), exp(-x) and log(1 + exp(-|x|)).
+ */
+static double binary_row(const xent_problem *p, const xent__plan *plan,
+                         const double *x, const xent__target *tg,
+                         double d, const xent__rowout *o, double *scratch) {
+  const size_t C = p->classes;
+  const int focal = p->family == XENT_LOSS_SIGMOID_FOCAL;
+  double *q = o->q != NULL ? o->q : scratch;
+  double *ea = scratch + C, *en = scratch + 2 * C, *lg = scratch + 3 * C;
+  xent__fill_q(p, tg, x, 0, q);
+  plan->k->sigmoid_terms(x, C, ea, en, lg);
+  const double *pw = p->pos_weight;
+  const double gamma = p->focal_gamma, alpha = p->focal_alpha;
+  const int mean = p->reduction == XENT_REDUCE_MEAN;
+  double total = 0;
+  for (size_t c = 0; c < C; c++) {
+    const double xc = x[c];
+    if (xc == -INFINITY) {
+      if (o->grad != NULL)
+        o->grad[c] = 0.0;
+      if (o->probs != NULL)
+        o->probs[c] = 0.0;
+      if (o->elem != NULL)
+        o->elem[c] = 0.0;
+      continue;
+    }
+    const double t = q[c];
+    const double w = xent__weight(p, c);
+    const double mv = xc < 0.0 ? -xc : 0.0;
+    const double sig = 1.0 / (1.0 + en[c]);
+    double ce;
+    if (pw != NULL)
+      ce = (1.0 - t) * xc + ((pw[c] - 1.0) * t + 1.0) * (lg[c] + mv);
+    else
+      ce = ((1.0 - t) * xc + mv) + lg[c];
+    /* d ce / d x times the incoming gradient g: PyTorch's backward */
+    double loss, gx;
+    if (!focal) {
+      loss = ce * w;
+      const double dce =
+          pw != NULL ? ((pw[c] * t + 1.0) - t) * sig - pw[c] * t : sig - t;
+      gx = dce * w / d;
+    } else {
+      const double pt = sig * t + (1.0 - sig) * (1.0 - t);
+      const double u = 1.0 - pt;
+      const double mod = upow(u, gamma);
+      const double at =
+          alpha >= 0.0 ? alpha * t + (1.0 - alpha) * (1.0 - t) : 1.0;
+      loss = (alpha >= 0.0 ? at * (ce * mod) : ce * mod) * w;
+      /* autograd's chain: g0 = dL/dl_nc, then through alpha_t, ce * mod,
+       * u^gamma, 1 - p_t, p_t and sigmoid; plus ce's own backward */
+      const double g0 = mean ? 1.0 / d * w : w;
+      const double gl = alpha >= 0.0 ? g0 * at : g0;
+      const double gce = gl * mod;
+      double gu = 0.0;
+      if (gamma != 0.0 && !(u == 0.0 && gamma < 1.0))
+        gu = gl * ce * (gamma * upow(u, gamma - 1.0));
+      const double gpt = -gu;
+      const double gp = gpt * t + -(gpt * (1.0 - t));
+      const double gx1 = gp * (1.0 - sig) * sig;
+      const double gx2 =
+          pw != NULL ? (((pw[c] * t + 1.0) - t) * sig - pw[c] * t) * gce
+                     : (sig - t) * gce;
+      gx = gx1 + gx2;
+    }
+    total += loss;
+    if (o->grad != NULL)
+      o->grad[c] = gx;
+    if (o->probs != NULL)
+      o->probs[c] = sig;
+    if (o->elem != NULL)
+      o->elem[c] = loss;
+  }
+  return total;
+}
+
+double xent__family_row(const xent_problem *p, const xent__plan *plan,
+                        const double *x, const xent__target *tg,
+                        double d, const xent__rowout *o, double *scratch,
+                        xent__softrow *sr) {
+  switch (p->family) {
+  case XENT_LOSS_SOFTMAX_FOCAL:
+  case XENT_LOSS_POLY1:
+    if (o->q != NULL)
+      xent__fill_q(p, tg, x, 0, o->q);
+    return softmax_family_row(p, plan, x, tg, d, o, scratch, sr);
+  case XENT_LOSS_BINARY_CROSS_ENTROPY:
+  case XENT_LOSS_SIGMOID_FOCAL:
+    return binary_row(p, plan, x, tg, d, o, scratch);
+  case XENT_LOSS_CROSS_ENTROPY:
+    break;
+  }
+  const double loss = cross_entropy_row(p, plan, x, tg, d, o, sr);
+  if (o->q != NULL)
+    xent__fill_q(p, tg, x, 0, o->q);
+  return loss;
+}
