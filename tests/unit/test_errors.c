@@ -1081,6 +1081,76 @@ START_TEST(err_binary_rows) {
 }
 END_TEST
 
+/* K-dimensional inputs: `row` is the position n * inner + d in either
+ * layout, lambda and partner errors name the sample. n = 2, C = 3,
+ * inner = 4. */
+START_TEST(err_kdim_positions) {
+  enum { N = 2, C = 3, I = 4 };
+  double x[N * C * I];
+  double y[N * C * I];
+  int64_t t[N * I] = {0, 1, 2, 0, 1, 2, 0, 1};
+  for (size_t i = 0; i < N * C * I; i++) {
+    x[i] = 0.25 * (double)(i % 7);
+    y[i] = 0.5;
+  }
+  for (int axis = 0; axis < 2; axis++) {
+    xent_problem pb = valid(x, t);
+    pb.n = N;
+    pb.classes = C;
+    pb.inner = I;
+    pb.class_axis = (xent_class_axis)axis;
+    /* (n 1, c 0, d 1): position 5 */
+    const size_t at = axis == 0 ? (1 * C + 0) * I + 1 : 5 * C + 0;
+    x[at] = NAN;
+    expect(&pb, ALL, XENT_ERR_LOGIT, XENT_ARG_LOGITS, 5, 0, "K-dim NaN");
+    x[at] = 0.0;
+    /* every class of position 3 masked */
+    for (size_t c = 0; c < C; c++) {
+      x[axis == 0 ? (0 * C + c) * I + 3 : 3 * C + c] = -INFINITY;
+    }
+    expect(&pb, ALL, XENT_ERR_ROW_MASKED, XENT_ARG_LOGITS, 3, -1,
+           "K-dim row masked");
+    for (size_t c = 0; c < C; c++) {
+      x[axis == 0 ? (0 * C + c) * I + 3 : 3 * C + c] = 1.0;
+    }
+    /* label 1 of position 0 masked */
+    const size_t m = axis == 0 ? (0 * C + 1) * I + 0 : 0 * C + 1;
+    x[m] = -INFINITY;
+    t[0] = 1;
+    expect(&pb, ALL, XENT_ERR_MASKED_TARGET, XENT_ARG_TARGETS, 0, 1,
+           "K-dim masked label");
+    x[m] = 0.0;
+    t[0] = 0;
+    t[6] = 3;
+    expect(&pb, ALL, XENT_ERR_LABEL, XENT_ARG_TARGETS, 6, -1, "K-dim label");
+    t[6] = 0;
+    /* mixup: position 2 of sample 0 pairs with position 2 of sample 1 */
+    const double lam[N] = {0.5, 1.5};
+    pb.mixup_lambda = lam;
+    pb.lambda_count = N;
+    expect(&pb, ALL, XENT_ERR_LAMBDA, XENT_ARG_MIXUP_LAMBDA, 1, -1,
+           "K-dim lambda per sample");
+    const double lam_ok[N] = {0.5, 0.5};
+    pb.mixup_lambda = lam_ok;
+    t[1 * I + 2] = -100;
+    expect(&pb, ALL, XENT_ERR_IGNORED_PARTNER, XENT_ARG_MIXUP_PAIRING, 2, -1,
+           "K-dim ignored partner");
+    t[1 * I + 2] = 2;
+    pb.mixup_lambda = NULL;
+    /* soft targets: (n 0, c 1, d 2) is position 2, class 1 */
+    pb.targets = NULL;
+    pb.soft_targets = y;
+    pb.family = XENT_LOSS_BINARY_CROSS_ENTROPY;
+    const size_t s = axis == 0 ? (0 * C + 1) * I + 2 : 2 * C + 1;
+    y[s] = 1.25;
+    expect(&pb, EVAL | TARGETS, XENT_ERR_BINARY_TARGET, XENT_ARG_SOFT_TARGETS,
+           2, 1, "K-dim binary target");
+    y[s] = 0.5;
+    expect_ok(&pb, "K-dim valid");
+  }
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("errors");
   XT_ADD(s, valid_batch_is_ok);
@@ -1114,5 +1184,6 @@ int main(void) {
   XT_ADD(s, err_not_applicable);
   XT_ADD(s, err_family_and_layout_options);
   XT_ADD(s, err_binary_rows);
+  XT_ADD(s, err_kdim_positions);
   return xt_run(s);
 }

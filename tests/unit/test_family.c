@@ -836,6 +836,52 @@ START_TEST(grad_every_family) {
 }
 END_TEST
 
+/* K-dimensional inputs, both class axes: N 2, C 4, inner 3; hard labels
+ * with an ignored position and smoothing, soft targets, mixup of whole
+ * samples. */
+START_TEST(grad_kdim) {
+  xt_rng rng = {39};
+  enum { N = 2, C = 4, I = 3 };
+  double x[N * C * I], y[N * C * I], w[C];
+  for (size_t i = 0; i < N * C * I; i++) {
+    x[i] = xt_range(&rng, -3.0, 3.0);
+    y[i] = xt_unif(&rng);
+  }
+  for (size_t c = 0; c < C; c++) {
+    w[c] = xt_range(&rng, 0.2, 2.0);
+  }
+  int64_t t[N * I] = {0, 3, 1, 2, -100, 3};
+  const double lam[N] = {0.3, 0.8};
+  for (size_t f = 0; f < 5; f++) {
+    for (int axis = 0; axis < 2; axis++) {
+      for (int variant = 0; variant < 3; variant++) {
+        xent_problem pb = xt_hard(N, C, x, t);
+        pb.inner = I;
+        pb.class_axis = (xent_class_axis)axis;
+        pb.family = FAMILIES[f];
+        pb.class_weights = w;
+        pb.focal_gamma = 1.5;
+        if (variant == 0) {
+          pb.label_smoothing = 0.1;
+        } else if (variant == 1) {
+          pb.targets = NULL;
+          pb.soft_targets = y;
+        } else {
+          t[4] = 1;
+          pb.mixup_lambda = lam;
+          pb.lambda_count = N;
+        }
+        char what[96];
+        snprintf(what, sizeof what, "%s, K-dim axis %s, variant %d",
+                 FAMILY_NAMES[f], axis ? "last" : "1", variant);
+        grad_check(&pb, what);
+        t[4] = -100;
+      }
+    }
+  }
+}
+END_TEST
+
 /* ------------------------------------------------------ outputs, kernels */
 
 /* per_sample sums the element losses, probs is the sigmoid, the loss of
@@ -991,6 +1037,7 @@ int main(void) {
   XT_ADD(s, poly1_soft_unnormalised);
   XT_ADD(s, random_against_definition);
   XT_ADD(s, grad_every_family);
+  XT_ADD(s, grad_kdim);
   XT_ADD(s, outputs_relations);
   XT_ADD(s, kernels_agree);
   XT_ADD(s, extreme_logits);
