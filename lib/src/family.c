@@ -75,10 +75,18 @@ static void ce_grad(const xent_problem *p, const xent__plan *plan,
                     const double *pr, double *g) {
   const size_t C = p->classes;
   const double *w = p->class_weights;
-  if (pr != NULL)
-    plan->k->axpw(g, pr, C, wq / d, tg->off / d, w);
-  else
-    plan->k->axpw(g, g, C, wq / d / r->s, tg->off / d, w);
+  const double a = pr != NULL ? wq / d : wq / d / r->s;
+  if (tg->y == NULL && tg->peak < 0.0) {
+    /* 'others' beyond eps = (K-1)/K: the label's q is off + a negative
+     * peak, which the closed form would subtract after the fact */
+    const double *src = pr != NULL ? pr : g;
+    for (size_t c = 0; c < C; c++)
+      g[c] = src[c] * a - xent__weight(p, c) * xent__q(tg, c) / d;
+    if (tg->masked > 0)
+      zero_masked(x, C, g);
+    return;
+  }
+  plan->k->axpw(g, pr != NULL ? pr : g, C, a, tg->off / d, w);
   if (tg->y == NULL) {
     if (tg->own != 0.0)
       g[tg->t] -= tg->own * xent__weight(p, tg->t) / d;
@@ -94,8 +102,8 @@ static void ce_grad(const xent_problem *p, const xent__plan *plan,
 
 static double cross_entropy_row(const xent_problem *p, const xent__plan *plan,
                                 const double *x, const xent__target *tg,
-                                double d,
-                                const xent__rowout *o, xent__softrow *r) {
+                                double d, const xent__rowout *o,
+                                xent__softrow *r) {
   const size_t C = p->classes;
   const xent__kernels *k = plan->k;
   xent__sums sums;
@@ -155,9 +163,8 @@ static double focal_alpha(const xent_problem *p, size_t c) {
  */
 static double softmax_family_row(const xent_problem *p, const xent__plan *plan,
                                  const double *x, const xent__target *tg,
-                                 double d,
-                                 const xent__rowout *o, double *scratch,
-                                 xent__softrow *r) {
+                                 double d, const xent__rowout *o,
+                                 double *scratch, xent__softrow *r) {
   const size_t C = p->classes;
   const int focal = p->family == XENT_LOSS_SOFTMAX_FOCAL;
   const double gamma = p->focal_gamma, eps = p->poly_epsilon;
@@ -233,8 +240,8 @@ static double softmax_family_row(const xent_problem *p, const xent__plan *plan,
  * come from the kernel: exp(-|x|), exp(-x) and log(1 + exp(-|x|)).
  */
 static double binary_row(const xent_problem *p, const xent__plan *plan,
-                         const double *x, const xent__target *tg,
-                         double d, const xent__rowout *o, double *scratch) {
+                         const double *x, const xent__target *tg, double d,
+                         const xent__rowout *o, double *scratch) {
   const size_t C = p->classes;
   const int focal = p->family == XENT_LOSS_SIGMOID_FOCAL;
   double *q = o->q != NULL ? o->q : scratch;
@@ -290,9 +297,9 @@ static double binary_row(const xent_problem *p, const xent__plan *plan,
       const double gpt = -gu;
       const double gp = gpt * t + -(gpt * (1.0 - t));
       const double gx1 = gp * (1.0 - sig) * sig;
-      const double gx2 =
-          pw != NULL ? (((pw[c] * t + 1.0) - t) * sig - pw[c] * t) * gce
-                     : (sig - t) * gce;
+      const double gx2 = pw != NULL
+                             ? (((pw[c] * t + 1.0) - t) * sig - pw[c] * t) * gce
+                             : (sig - t) * gce;
       gx = gx1 + gx2;
     }
     total += loss;
@@ -307,8 +314,8 @@ static double binary_row(const xent_problem *p, const xent__plan *plan,
 }
 
 double xent__family_row(const xent_problem *p, const xent__plan *plan,
-                        const double *x, const xent__target *tg,
-                        double d, const xent__rowout *o, double *scratch,
+                        const double *x, const xent__target *tg, double d,
+                        const xent__rowout *o, double *scratch,
                         xent__softrow *sr) {
   switch (p->family) {
   case XENT_LOSS_SOFTMAX_FOCAL:

@@ -251,10 +251,9 @@ static double definition(const xent_problem *pb, double *per) {
       const double lp = xc - m - log(s);
       const double p = exp(lp);
       if (pb->family == XENT_LOSS_SOFTMAX_FOCAL) {
-        const double a =
-            pb->focal_alpha_per_class
-                ? pb->focal_alpha_per_class[c]
-                : (pb->focal_alpha < 0 ? 1.0 : pb->focal_alpha);
+        const double a = pb->focal_alpha_per_class
+                             ? pb->focal_alpha_per_class[c]
+                             : (pb->focal_alpha < 0 ? 1.0 : pb->focal_alpha);
         l -= w * a * pow(1.0 - p, pb->focal_gamma) * t * lp;
       } else if (pb->family == XENT_LOSS_POLY1) {
         l += w * t * (-lp + pb->poly_epsilon * (1.0 - p));
@@ -309,10 +308,9 @@ START_TEST(softmax_focal_confident_row) {
   result r;
   eval_all(&pb, &r);
   XT_CLOSE(r.loss, 1.56560576378780911920875e-15, 1e-10, 0.0);
-  const double g[4] = {-4.696745147041852766892174e-15,
-                       1.565581715680617588964058e-15,
-                       1.565581715680617588964058e-15,
-                       1.565581715680617588964058e-15};
+  const double g[4] = {
+      -4.696745147041852766892174e-15, 1.565581715680617588964058e-15,
+      1.565581715680617588964058e-15, 1.565581715680617588964058e-15};
   XT_ARRAY_CLOSE(r.grad, g, 4, 1e-14, 0.0);
   result_free(&r);
 }
@@ -366,8 +364,8 @@ START_TEST(softmax_focal_gamma0_alpha1_is_ce) {
     XT_ARRAY_CLOSE(fo.per_sample, ce.per_sample, n, 1e-13, 1e-300);
     for (size_t i = 0; i < n * C; i++) {
       /* a gradient entry is a difference: relative to its row's scale */
-      ck_assert_msg(fabs(fo.grad[i] - ce.grad[i]) <= 1e-13 * (fabs(ce.grad[i]) +
-                                                               1e-2),
+      ck_assert_msg(fabs(fo.grad[i] - ce.grad[i]) <=
+                        1e-13 * (fabs(ce.grad[i]) + 1e-2),
                     "trial %d grad[%zu] focal %.17g ce %.17g", trial, i,
                     fo.grad[i], ce.grad[i]);
     }
@@ -746,8 +744,8 @@ static void grad_check(const xent_problem *base, const char *what) {
     for (size_t i = 0; i < count; i++) {
       const double x0 = x[i];
       if (!isfinite(x0)) {
-        ck_assert_msg(r.grad[i] == 0.0, "%s: grad[%zu] = %.17g at x = %g",
-                      what, i, r.grad[i], x0);
+        ck_assert_msg(r.grad[i] == 0.0, "%s: grad[%zu] = %.17g at x = %g", what,
+                      i, r.grad[i], x0);
         continue;
       }
       x[i] = x0 + H;
