@@ -128,6 +128,11 @@ xent_status xent__target_row(const xent_problem *p, const xent__plan *plan,
       if (1.0 - lam > 0.0 && strict)
         return xent__fail(err, XENT_ERR_MASKED_TARGET, XENT_ARG_LOGITS, n,
                           (int64_t)tg->t2);
+    } else if (tg->t2 == tg->t && tg->own != 0.0) {
+      /* both one-hot parts on one class: lam + (1 - lam) is 1, and peak
+       * alone keeps q exact (0 for 'others' at eps = 1) */
+      w_sum += (tg->peak - tg->own) * xent__weight(p, tg->t);
+      tg->own = tg->peak;
     } else {
       tg->other = tg->peak * (1.0 - lam);
       w_sum += tg->other * xent__weight(p, tg->t2);
