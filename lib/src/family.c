@@ -154,35 +154,124 @@ static double focal_alpha(const xent_problem *p, size_t c) {
 
 /*
  * Both are sums over classes of w_c q_c f(p_c, lp_c); the gradient has the
- * cross-entropy shape dl/dx_j = p_j Z - tau_j, Z = sum_c tau_c. One pass
- * computes the loss, p (into e) and tau (into the gradient row), a second
- * the gradient. 1 - p_c is taken without cancellation: for the first
- * largest logit c* it is the sum of the other classes' exp over s,
- * elsewhere p_c <= 1/2; and c*'s gradient is written
- * p_c* (Z - tau_c*) - (1 - p_c*) tau_c*, which does not cancel either.
+ * cross-entropy shape dl/dx_j = p_j Z - tau_j, Z = sum_c tau_c. 1 - p_c is
+ * taken without cancellation: for a largest logit it is the other classes'
+ * exp sum (the kernel's r, plus the other largest ones) over s, elsewhere
+ * p_c < 1/2; log p of a lone largest logit is -log1p(r); and its gradient
+ * is written p_c (Z - tau_c) - (1 - p_c) tau_c, which does not cancel
+ * either.
  */
+typedef struct softfam {
+  int focal;
+  double gamma, eps;
+  double s, inv_s, logs, m;
+  double rest; /* sum of exp over the classes but one largest         */
+  int lone;    /* a single class has the largest logit                */
+} softfam;
+
+/* Loss term and tau of class c with target mass wq (w_c q_c > 0). */
+static double softfam_class(const xent_problem *p, const softfam *f,
+                            const double *x, size_t c, double e, double wq,
+                            double *tau, double *u_out) {
+  const double pc = e * f->inv_s;
+  const int top = x[c] == f->m;
+  const double u = top ? f->rest / f->s : 1.0 - pc;
+  const double lp = (x[c] - f->m) - f->logs;
+  *u_out = u;
+  if (!f->focal) {
+    *tau = wq * (1.0 + f->eps * pc);
+    return wq * (-lp + f->eps * u);
+  }
+  const double a = focal_alpha(p, c);
+  const double fu = upow(u, f->gamma);
+  double b = a * (f->gamma == 0.0 ? 1.0 : 0.0);
+  if (u > 0.0) {
+    /* lp / u; for a lone largest logit both are small: log1p keeps it */
+    const double ratio =
+        top && f->lone ? -f->s * log1p(f->rest) / f->rest : lp / u;
+    b = a * fu * (1.0 - f->gamma * pc * ratio);
+  }
+  *tau = wq * b;
+  return -wq * a * fu * lp;
+}
+
+/* Hard labels without smoothing: q is 0 but at the label and the partner's
+ * label, so after the exp-sum the row is O(1) and one scaling. */
+static double softfam_sparse(const xent_problem *p, const xent__kernels *k,
+                             const softfam *f, const double *x,
+                             const xent__target *tg, double d,
+                             const xent__rowout *o, double *e) {
+  const size_t C = p->classes;
+  size_t lab[2];
+  double mass[2];
+  size_t nl = 0;
+  if (tg->own != 0.0) {
+    lab[nl] = tg->t;
+    mass[nl++] = tg->own;
+  }
+  if (tg->other != 0.0) {
+    if (nl == 1 && tg->t2 == tg->t) {
+      mass[0] += tg->other;
+    } else {
+      lab[nl] = tg->t2;
+      mass[nl++] = tg->other;
+    }
+  }
+  double loss = 0, z = 0, tau[2], u[2], pl[2];
+  for (size_t i = 0; i < nl; i++) {
+    const size_t c = lab[i];
+    const double ec = e != NULL ? e[c] : exp(x[c] - f->m);
+    pl[i] = ec * f->inv_s;
+    loss += softfam_class(p, f, x, c, ec, xent__weight(p, c) * mass[i], &tau[i],
+                          &u[i]);
+    z += tau[i];
+  }
+  if (o->probs != NULL)
+    k->axpw(o->probs, o->probs, C, f->inv_s, 0.0, NULL);
+  if (o->grad != NULL) {
+    if (o->probs != NULL)
+      k->axpw(o->grad, o->probs, C, z / d, 0.0, NULL);
+    else
+      k->axpw(o->grad, o->grad, C, z * f->inv_s / d, 0.0, NULL);
+    for (size_t i = 0; i < nl; i++) {
+      const size_t c = lab[i];
+      const double others = nl == 2 ? tau[1 - i] : 0.0;
+      if (x[c] == f->m && f->lone)
+        o->grad[c] = (pl[i] * others - u[i] * tau[i]) / d;
+      else
+        o->grad[c] = (pl[i] * z - tau[i]) / d;
+    }
+  }
+  return loss;
+}
+
 static double softmax_family_row(const xent_problem *p, const xent__plan *plan,
                                  const double *x, const xent__target *tg,
                                  double d, const xent__rowout *o,
                                  double *scratch, xent__softrow *r) {
   const size_t C = p->classes;
-  const int focal = p->family == XENT_LOSS_SOFTMAX_FOCAL;
-  const double gamma = p->focal_gamma, eps = p->poly_epsilon;
-  double *e = o->probs != NULL ? o->probs : scratch;
-  double *tau = o->grad;
+  const int sparse = tg->y == NULL && tg->off == 0.0;
+  double *e = o->probs != NULL ? o->probs : sparse ? o->grad : scratch;
   xent__sums sums;
   plan->k->expsum(x, C, r->m, NULL, e, &sums);
   r->s = sums.s;
   r->logs = log(sums.s);
   r->b = sums.b;
-  size_t top = 0;
-  while (x[top] != r->m)
-    top++;
-  double rest = 0;
-  for (size_t c = 0; c < C; c++)
-    rest += c != top ? e[c] : 0.0;
-  const double inv_s = 1.0 / r->s;
-  double acc = 0, poly = 0, z_rest = 0, u_top = 0;
+  /* s = r + (number of largest logits), each of which has exp 1 */
+  const double others_at_max = rint(sums.s - sums.r) - 1.0;
+  const softfam f = {p->family == XENT_LOSS_SOFTMAX_FOCAL,
+                     p->focal_gamma,
+                     p->poly_epsilon,
+                     sums.s,
+                     1.0 / sums.s,
+                     r->logs,
+                     r->m,
+                     sums.r + others_at_max,
+                     others_at_max == 0.0};
+  if (sparse)
+    return softfam_sparse(p, plan->k, &f, x, tg, d, o, e);
+  double *tau = o->grad;
+  double loss = 0, z_below = 0, z_top = 0;
   for (size_t c = 0; c < C; c++) {
     if (x[c] == -INFINITY) {
       e[c] = 0.0;
@@ -190,45 +279,33 @@ static double softmax_family_row(const xent_problem *p, const xent__plan *plan,
         tau[c] = 0.0;
       continue;
     }
+    const double ec = e[c];
+    e[c] = ec * f.inv_s;
     const double wq = xent__weight(p, c) * xent__q(tg, c);
-    const double pc = e[c] * inv_s;
-    e[c] = pc;
-    const double u = c == top ? rest / r->s : 1.0 - pc;
-    const double lp = (x[c] - r->m) - r->logs;
-    double t = 0.0;
-    if (focal) {
-      const double a = focal_alpha(p, c);
-      const double f = upow(u, gamma);
-      acc += wq * a * f * lp;
-      if (tau != NULL) {
-        double b = a * (gamma == 0.0 ? 1.0 : 0.0);
-        if (u > 0.0) {
-          /* lp / u; for c* both are small: log1p keeps lp exact there */
-          const double ratio = c == top ? -r->s * log1p(rest) / rest : lp / u;
-          b = a * f * (1.0 - gamma * pc * ratio);
-        }
-        t = wq * b;
-      }
-    } else {
-      acc += wq * lp;
-      poly += wq * u;
-      t = wq * (1.0 + eps * pc);
-    }
+    double t = 0.0, u;
+    if (wq != 0.0)
+      loss += softfam_class(p, &f, x, c, ec, wq, &t, &u);
     if (tau != NULL) {
       tau[c] = t;
-      if (c != top)
-        z_rest += t;
+      if (x[c] == f.m)
+        z_top += t;
       else
-        u_top = u;
+        z_below += t;
     }
   }
   if (tau != NULL) {
-    const double t_top = tau[top], z = z_rest + t_top;
-    for (size_t c = 0; c < C; c++)
-      tau[c] = x[c] == -INFINITY ? 0.0 : (e[c] * z - tau[c]) / d;
-    tau[top] = (e[top] * z_rest - u_top * t_top) / d;
+    const double z = z_below + z_top;
+    for (size_t c = 0; c < C; c++) {
+      if (x[c] == -INFINITY)
+        continue;
+      const double pc = e[c];
+      if (x[c] == f.m && f.lone)
+        tau[c] = (pc * z_below - (f.rest / f.s) * tau[c]) / d;
+      else
+        tau[c] = (pc * z - tau[c]) / d;
+    }
   }
-  return focal ? -acc : -acc + eps * poly;
+  return loss;
 }
 
 /* ------------------------------------------ binary cross-entropy, focal -- */

@@ -32,7 +32,7 @@ enum { LANES = 8 };
 
 static void expsum_scalar(const double *x, size_t n, double m, const double *w,
                           double *e, xent__sums *out) {
-  double s[LANES] = {0}, a[LANES] = {0}, b[LANES] = {0};
+  double s[LANES] = {0}, a[LANES] = {0}, b[LANES] = {0}, r[LANES] = {0};
   for (size_t i = 0; i < n; i++) {
     const double d = x[i] - m;
     const double ex = exp(d);
@@ -43,12 +43,15 @@ static void expsum_scalar(const double *x, size_t n, double m, const double *w,
       a[i % LANES] += (w != NULL ? w[i] : 1.0) * d;
       b[i % LANES] += ex * d;
     }
+    if (d < 0.0)
+      r[i % LANES] += ex;
   }
-  out->s = out->a = out->b = 0;
+  out->s = out->a = out->b = out->r = 0;
   for (int k = 0; k < LANES; k++) {
     out->s += s[k];
     out->a += a[k];
     out->b += b[k];
+    out->r += r[k];
   }
 }
 

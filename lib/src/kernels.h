@@ -50,11 +50,14 @@ typedef struct xent__scan {
 /* Sums over a row given its max m, with d_c = x_c - m:
  *   s = sum_c exp(d_c)
  *   a = sum over finite d_c of w_c d_c  (w NULL: weight 1)
- *   b = sum over finite d_c of exp(d_c) d_c                              */
+ *   b = sum over finite d_c of exp(d_c) d_c
+ *   r = sum over d_c < 0 of exp(d_c): s without the largest logits, from
+ *       which 1 - p of the largest is taken without cancellation         */
 typedef struct xent__sums {
   double s;
   double a;
   double b;
+  double r;
 } xent__sums;
 
 typedef struct xent__kernels {

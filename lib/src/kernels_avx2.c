@@ -50,7 +50,8 @@ static void expsum_avx2(const double *x, size_t n, double m, const double *w,
                         double *e, xent__sums *out) {
   const __m256d vm = _mm256_set1_pd(m);
   const __m256d ninf = _mm256_set1_pd(-INFINITY);
-  __m256d s = _mm256_setzero_pd(), a = s, b = s;
+  const __m256d zero = _mm256_setzero_pd();
+  __m256d s = zero, a = zero, b = zero, r = zero;
   size_t i = 0;
   for (; i + 4 <= n; i += 4) {
     const __m256d d = _mm256_sub_pd(_mm256_loadu_pd(x + i), vm);
@@ -58,6 +59,7 @@ static void expsum_avx2(const double *x, size_t n, double m, const double *w,
     if (e != NULL)
       _mm256_storeu_pd(e + i, ex);
     s = _mm256_add_pd(s, ex);
+    r = _mm256_add_pd(r, _mm256_and_pd(_mm256_cmp_pd(d, zero, _CMP_LT_OQ), ex));
     const __m256d finite = _mm256_cmp_pd(d, ninf, _CMP_GT_OQ);
     const __m256d wd = w != NULL ? _mm256_mul_pd(_mm256_loadu_pd(w + i), d) : d;
     a = _mm256_add_pd(a, _mm256_and_pd(finite, wd));
@@ -69,6 +71,7 @@ static void expsum_avx2(const double *x, size_t n, double m, const double *w,
   out->s = hsum4(s) + tail.s;
   out->a = hsum4(a) + tail.a;
   out->b = hsum4(b) + tail.b;
+  out->r = hsum4(r) + tail.r;
 }
 
 static void axpw_avx2(double *dst, const double *src, size_t n, double alpha,

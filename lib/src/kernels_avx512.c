@@ -44,7 +44,7 @@ static void scan_avx512(const double *x, size_t n, xent__scan *out) {
 }
 
 typedef struct sums8 {
-  __m512d s, a, b;
+  __m512d s, a, b, r;
 } sums8;
 
 /* exp(d) of one vector, accumulated; returns exp(d) for the caller to
@@ -54,6 +54,8 @@ static __m512d expsum_step(__m512d d, __m512d w, sums8 *acc) {
   const __mmask8 finite =
       _mm512_cmp_pd_mask(d, _mm512_set1_pd(-INFINITY), _CMP_GT_OQ);
   acc->s = _mm512_add_pd(acc->s, ex);
+  const __mmask8 below = _mm512_cmp_pd_mask(d, _mm512_setzero_pd(), _CMP_LT_OQ);
+  acc->r = _mm512_mask_add_pd(acc->r, below, acc->r, ex);
   acc->a = _mm512_mask_add_pd(acc->a, finite, acc->a, _mm512_mul_pd(w, d));
   acc->b = _mm512_mask_add_pd(acc->b, finite, acc->b, _mm512_mul_pd(ex, d));
   return ex;
@@ -63,7 +65,8 @@ static void expsum_avx512(const double *x, size_t n, double m, const double *w,
                           double *e, xent__sums *out) {
   const __m512d vm = _mm512_set1_pd(m);
   const __m512d one = _mm512_set1_pd(1.0);
-  sums8 acc = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
+  sums8 acc = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(),
+               _mm512_setzero_pd()};
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m512d d = _mm512_sub_pd(_mm512_loadu_pd(x + i), vm);
@@ -84,6 +87,7 @@ static void expsum_avx512(const double *x, size_t n, double m, const double *w,
   out->s = _mm512_reduce_add_pd(acc.s);
   out->a = _mm512_reduce_add_pd(acc.a);
   out->b = _mm512_reduce_add_pd(acc.b);
+  out->r = _mm512_reduce_add_pd(acc.r);
 }
 
 static void axpw_avx512(double *dst, const double *src, size_t n, double alpha,
