@@ -261,7 +261,7 @@ xent_status xent_evaluate(const xent_problem *p, const xent_outputs *out,
       count = left < l.block ? left : l.block;
       xent__load(p, k, r0, count, 0, C, xt, C);
       if (!plan.hard)
-        xent__load_soft(p, r0, count, yt, C);
+        xent__load_soft(p, k, r0, count, 0, C, yt, C);
       xb = xt;
     } else {
       xb = xent__row(p, k, r0, xt);
@@ -298,13 +298,13 @@ xent_status xent_evaluate(const xent_problem *p, const xent_outputs *out,
     }
     if (cf) {
       if (out->grad != NULL)
-        xent__store(p, out->grad, r0, count, gt, C);
+        xent__store(p, k, out->grad, r0, count, gt, C);
       if (out->targets != NULL)
-        xent__store(p, out->targets, r0, count, qt, C);
+        xent__store(p, k, out->targets, r0, count, qt, C);
       if (out->probs != NULL)
-        xent__store(p, out->probs, r0, count, pt, C);
+        xent__store(p, k, out->probs, r0, count, pt, C);
       if (elementwise != NULL)
-        xent__store(p, elementwise, r0, count, et, C);
+        xent__store(p, k, elementwise, r0, count, et, C);
     }
     r0 += count;
   }

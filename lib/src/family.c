@@ -14,7 +14,7 @@ size_t xent__family_scratch(const xent_problem *p) {
     return 1; /* exp(x - m), then p, when probs is not asked for */
   case XENT_LOSS_BINARY_CROSS_ENTROPY:
   case XENT_LOSS_SIGMOID_FOCAL:
-    return 4; /* q, exp(-|x|), exp(-x), log(1 + exp(-|x|)) */
+    return 1; /* q, when it is not the soft targets themselves */
   case XENT_LOSS_CROSS_ENTROPY:
     break;
   }
@@ -124,28 +124,6 @@ static double cross_entropy_row(const xent_problem *p, const xent__plan *plan,
 
 /* --------------------------------------- softmax focal and poly-1 ------ */
 
-/* u^e with PyTorch's special cases of pow(tensor, scalar), so that the
- * common exponents round as torch's (1 - p) ** gamma does. */
-static double upow(double u, double e) {
-  if (e == 0.0)
-    return 1.0;
-  if (e == 1.0)
-    return u;
-  if (e == 2.0)
-    return u * u;
-  if (e == 3.0)
-    return u * u * u;
-  if (e == 0.5)
-    return sqrt(u);
-  if (e == -0.5)
-    return 1.0 / sqrt(u);
-  if (e == -1.0)
-    return 1.0 / u;
-  if (e == -2.0)
-    return 1.0 / (u * u);
-  return pow(u, e);
-}
-
 static double focal_alpha(const xent_problem *p, size_t c) {
   if (p->focal_alpha_per_class != NULL)
     return p->focal_alpha_per_class[c];
@@ -183,7 +161,7 @@ static double softfam_class(const xent_problem *p, const softfam *f,
     return wq * (-lp + f->eps * u);
   }
   const double a = focal_alpha(p, c);
-  const double fu = upow(u, f->gamma);
+  const double fu = xent__upow(u, f->gamma);
   double b = a * (f->gamma == 0.0 ? 1.0 : 0.0);
   if (u > 0.0) {
     /* lp / u; for a lone largest logit both are small: log1p keeps it */
@@ -310,84 +288,32 @@ static double softmax_family_row(const xent_problem *p, const xent__plan *plan,
 
 /* ------------------------------------------ binary cross-entropy, focal -- */
 
-/*
- * Element by element in PyTorch's and torchvision's operation order (see
- * xent.h), so that results agree with theirs where their formulas lose
- * digits (1 - p_t near 0, log(1 + e) for tiny e). The transcendental parts
- * come from the kernel: exp(-|x|), exp(-x) and log(1 + exp(-|x|)).
- */
+/* The element math is the kernel's (binary_row, kernels.c); here are the
+ * targets: soft targets as they are when nothing changes them, else q
+ * built into the targets output or the scratch row. */
 static double binary_row(const xent_problem *p, const xent__plan *plan,
                          const double *x, const xent__target *tg, double d,
                          const xent__rowout *o, double *scratch) {
   const size_t C = p->classes;
-  const int focal = p->family == XENT_LOSS_SIGMOID_FOCAL;
-  double *q = o->q != NULL ? o->q : scratch;
-  double *ea = scratch + C, *en = scratch + 2 * C, *lg = scratch + 3 * C;
-  xent__fill_q(p, tg, x, 0, q);
-  plan->k->sigmoid_terms(x, C, ea, en, lg);
-  const double *pw = p->pos_weight;
-  const double gamma = p->focal_gamma, alpha = p->focal_alpha;
-  const int mean = p->reduction == XENT_REDUCE_MEAN;
-  double total = 0;
-  for (size_t c = 0; c < C; c++) {
-    const double xc = x[c];
-    if (xc == -INFINITY) {
-      if (o->grad != NULL)
-        o->grad[c] = 0.0;
-      if (o->probs != NULL)
-        o->probs[c] = 0.0;
-      if (o->elem != NULL)
-        o->elem[c] = 0.0;
-      continue;
-    }
-    const double t = q[c];
-    const double w = xent__weight(p, c);
-    const double mv = xc < 0.0 ? -xc : 0.0;
-    const double sig = 1.0 / (1.0 + en[c]);
-    double ce;
-    if (pw != NULL)
-      ce = (1.0 - t) * xc + ((pw[c] - 1.0) * t + 1.0) * (lg[c] + mv);
-    else
-      ce = ((1.0 - t) * xc + mv) + lg[c];
-    /* d ce / d x times the incoming gradient g: PyTorch's backward */
-    double loss, gx;
-    if (!focal) {
-      loss = ce * w;
-      const double dce =
-          pw != NULL ? ((pw[c] * t + 1.0) - t) * sig - pw[c] * t : sig - t;
-      gx = dce * w / d;
-    } else {
-      const double pt = sig * t + (1.0 - sig) * (1.0 - t);
-      const double u = 1.0 - pt;
-      const double mod = upow(u, gamma);
-      const double at =
-          alpha >= 0.0 ? alpha * t + (1.0 - alpha) * (1.0 - t) : 1.0;
-      loss = (alpha >= 0.0 ? at * (ce * mod) : ce * mod) * w;
-      /* autograd's chain: g0 = dL/dl_nc, then through alpha_t, ce * mod,
-       * u^gamma, 1 - p_t, p_t and sigmoid; plus ce's own backward */
-      const double g0 = mean ? 1.0 / d * w : w;
-      const double gl = alpha >= 0.0 ? g0 * at : g0;
-      const double gce = gl * mod;
-      double gu = 0.0;
-      if (gamma != 0.0 && !(u == 0.0 && gamma < 1.0))
-        gu = gl * ce * (gamma * upow(u, gamma - 1.0));
-      const double gpt = -gu;
-      const double gp = gpt * t + -(gpt * (1.0 - t));
-      const double gx1 = gp * (1.0 - sig) * sig;
-      const double gx2 = pw != NULL
-                             ? (((pw[c] * t + 1.0) - t) * sig - pw[c] * t) * gce
-                             : (sig - t) * gce;
-      gx = gx1 + gx2;
-    }
-    total += loss;
-    if (o->grad != NULL)
-      o->grad[c] = gx;
-    if (o->probs != NULL)
-      o->probs[c] = sig;
-    if (o->elem != NULL)
-      o->elem[c] = loss;
+  const double *q;
+  if (tg->y != NULL && tg->ys == 1 && tg->keep == 1.0 && tg->off == 0.0 &&
+      tg->thr < 0.0) {
+    q = tg->y; /* 0 on masked classes: validation made sure */
+    if (o->q != NULL)
+      memcpy(o->q, q, C * sizeof *o->q);
+  } else {
+    double *qb = o->q != NULL ? o->q : scratch;
+    xent__fill_q(p, tg, x, 0, qb);
+    q = qb;
   }
-  return total;
+  const xent__binary b = {p->class_weights,
+                          p->pos_weight,
+                          p->family == XENT_LOSS_SIGMOID_FOCAL,
+                          p->focal_gamma,
+                          p->focal_alpha,
+                          d,
+                          p->reduction == XENT_REDUCE_MEAN};
+  return plan->k->binary_row(&b, x, q, C, o->grad, o->probs, o->elem);
 }
 
 double xent__family_row(const xent_problem *p, const xent__plan *plan,

@@ -60,7 +60,7 @@ static inline size_t xent__index(const xent_problem *p, size_t r, size_t c) {
 
 /* Rows per block of the channels-first path: positions of one sample
  * transposed together into the workspace. */
-enum { XENT__BLOCK_MAX = 64 };
+enum { XENT__BLOCK_MAX = 128 };
 size_t xent__block_rows(const xent_problem *p);
 
 /* ------------------------------------------------------------- logits -- */
@@ -81,15 +81,15 @@ void xent__load(const xent_problem *p, const xent__kernels *k, size_t r0,
 const double *xent__row(const xent_problem *p, const xent__kernels *k, size_t r,
                         double *buf);
 
-/* The same for soft targets (double, the logits' layout): rows
- * [r0, r0 + count) into dst with row stride ld. */
-void xent__load_soft(const xent_problem *p, size_t r0, size_t count,
-                     double *dst, size_t ld);
+/* The same for soft targets (double, the logits' layout). */
+void xent__load_soft(const xent_problem *p, const xent__kernels *k, size_t r0,
+                     size_t count, size_t c0, size_t cols, double *dst,
+                     size_t ld);
 
 /* Writes rows [r0, r0 + count) of an n x classes output in the logits'
  * layout from src (row i at src + i * ld). */
-void xent__store(const xent_problem *p, double *out, size_t r0, size_t count,
-                 const double *src, size_t ld);
+void xent__store(const xent_problem *p, const xent__kernels *k, double *out,
+                 size_t r0, size_t count, const double *src, size_t ld);
 
 /* -------------------------------------------------------- row targets -- */
 

@@ -9,8 +9,8 @@
 size_t xent__block_rows(const xent_problem *p) {
   if (!xent__cfirst(p))
     return 1;
-  /* about 2048 doubles a tile, at least one cache line of positions */
-  size_t b = 2048 / p->classes;
+  /* about 4096 doubles a tile, at least one cache line of positions */
+  size_t b = 4096 / p->classes;
   b = b < 8 ? 8 : (b > XENT__BLOCK_MAX ? XENT__BLOCK_MAX : b);
   return b < p->inner ? b : p->inner;
 }
@@ -58,6 +58,11 @@ void xent__load(const xent_problem *p, const xent__kernels *k, size_t r0,
   }
   /* One class of `count` positions is contiguous: read it in one piece
    * and transpose, never one strided position at a time. */
+  if (p->dtype == XENT_F64) {
+    k->transpose((const double *)p->logits + xent__index(p, r0, c0), p->inner,
+                 cols, count, dst, ld);
+    return;
+  }
   double run[XENT__BLOCK_MAX];
   for (size_t i = 0; i < count; i += XENT__BLOCK_MAX) {
     const size_t m = count - i < XENT__BLOCK_MAX ? count - i : XENT__BLOCK_MAX;
@@ -77,32 +82,26 @@ const double *xent__row(const xent_problem *p, const xent__kernels *k, size_t r,
   return buf;
 }
 
-void xent__load_soft(const xent_problem *p, size_t r0, size_t count,
-                     double *dst, size_t ld) {
-  const size_t C = p->classes;
+void xent__load_soft(const xent_problem *p, const xent__kernels *k, size_t r0,
+                     size_t count, size_t c0, size_t cols, double *dst,
+                     size_t ld) {
   if (!xent__cfirst(p)) {
     for (size_t i = 0; i < count; i++)
-      memcpy(dst + i * ld, p->soft_targets + (r0 + i) * C, C * sizeof *dst);
+      memcpy(dst + i * ld, p->soft_targets + xent__index(p, r0 + i, c0),
+             cols * sizeof *dst);
     return;
   }
-  for (size_t c = 0; c < C; c++) {
-    const double *src = p->soft_targets + xent__index(p, r0, c);
-    for (size_t j = 0; j < count; j++)
-      dst[j * ld + c] = src[j];
-  }
+  k->transpose(p->soft_targets + xent__index(p, r0, c0), p->inner, cols, count,
+               dst, ld);
 }
 
-void xent__store(const xent_problem *p, double *out, size_t r0, size_t count,
-                 const double *src, size_t ld) {
+void xent__store(const xent_problem *p, const xent__kernels *k, double *out,
+                 size_t r0, size_t count, const double *src, size_t ld) {
   const size_t C = p->classes;
   if (!xent__cfirst(p)) {
     for (size_t i = 0; i < count; i++)
       memcpy(out + (r0 + i) * C, src + i * ld, C * sizeof *out);
     return;
   }
-  for (size_t c = 0; c < C; c++) {
-    double *dst = out + xent__index(p, r0, c);
-    for (size_t j = 0; j < count; j++)
-      dst[j] = src[j * ld + c];
-  }
+  k->transpose(src, ld, count, C, out + xent__index(p, r0, 0), p->inner);
 }

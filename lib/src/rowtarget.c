@@ -146,6 +146,14 @@ xent_status xent__target_row(const xent_problem *p, const xent__plan *plan,
 
 void xent__fill_q(const xent_problem *p, const xent__target *tg,
                   const double *x, size_t r, double *q) {
+  if (tg->y == NULL && tg->masked == 0 && tg->thr < 0.0) {
+    /* the additions of xent__q, in its order */
+    for (size_t c = 0; c < p->classes; c++)
+      q[c] = tg->off;
+    q[tg->t] += tg->own;
+    q[tg->t2] += tg->other;
+    return;
+  }
   /* reads x[c] before it writes q[c]: x may be q itself */
   for (size_t c = 0; c < p->classes; c++)
     q[c] = tg->masked > 0 && masked_at(p, r, x, c) ? 0.0 : xent__q(tg, c);

@@ -213,14 +213,60 @@ static xent_status check_vectors(const xent_problem *p, xent__plan *plan,
   return XENT_OK;
 }
 
+/* The soft_sum of a row computed ahead (channels-first blocks), or ok -1:
+ * not computed. */
+typedef struct soft_pre {
+  int ok;
+  double sum;
+} soft_pre;
+
+/* soft_sum of rows [r0, r0 + count) of channels-first soft targets, read
+ * a class of `count` positions at a time through a stack tile. */
+static void soft_rows(const xent_problem *p, const xent__plan *plan, size_t r0,
+                      size_t count, soft_pre *pre) {
+  double buf[TILE];
+  const size_t C = p->classes, cols = TILE / count;
+  const double hi = plan->binary ? 1.0 : DBL_MAX;
+  const double *w = p->class_weights;
+  for (size_t i = 0; i < count; i++) {
+    pre[i].ok = 1;
+    pre[i].sum = 0.0;
+  }
+  for (size_t c0 = 0; c0 < C; c0 += cols) {
+    const size_t m = C - c0 < cols ? C - c0 : cols;
+    xent__load_soft(p, plan->k, r0, count, c0, m, buf, m);
+    for (size_t i = 0; i < count; i++) {
+      double s;
+      pre[i].ok &=
+          plan->k->soft_sum(buf + i * m, w != NULL ? w + c0 : NULL, m, hi, &s);
+      pre[i].sum += s;
+    }
+  }
+}
+
 /* Row r with soft targets: their values (non-negative and finite, or in
  * [0, 1] for the binary families), mass on masked classes, and
  * sum_c w_c q_c (into *wq). */
 static xent_status check_soft_row(const xent_problem *p, const xent__plan *plan,
-                                  size_t r, const xent__target *tg, double *wq,
+                                  size_t r, const xent__target *tg,
+                                  const soft_pre *pre, double *wq,
                                   xent_error *err) {
+  const size_t C = p->classes;
+  if (tg->masked == 0) {
+    /* the common case in one kernel pass (wq only bounds the results);
+     * the loop below finds the position of an error */
+    double sum = pre->sum;
+    int ok = pre->ok;
+    if (ok < 0 && tg->ys == 1)
+      ok = plan->k->soft_sum(tg->y, p->class_weights, C,
+                             plan->binary ? 1.0 : DBL_MAX, &sum);
+    if (ok > 0) {
+      *wq = tg->keep * sum + tg->off * tg->sw;
+      return XENT_OK;
+    }
+  }
   double w_sum = 0;
-  for (size_t c = 0; c < p->classes; c++) {
+  for (size_t c = 0; c < C; c++) {
     const double v = tg->y[c * tg->ys];
     if (plan->binary ? !in_unit(v) : !(v >= 0.0 && v < INFINITY))
       return xent__fail(
@@ -323,9 +369,14 @@ xent_status xent__validate(const xent_problem *p, unsigned what,
       count = left < ROWS ? left : ROWS;
     }
     xent__scan sc[ROWS];
+    soft_pre pre[ROWS];
     const int ignored0 = plan->hard && p->targets[r0] == p->ignore_index;
     if (has_logits && (count > 1 || !ignored0))
       scan_rows(p, plan->k, r0, count, sc);
+    for (size_t i = 0; i < count; i++)
+      pre[i].ok = -1;
+    if (!plan->hard && xent__cfirst(p))
+      soft_rows(p, plan, r0, count, pre);
     for (size_t i = 0; i < count; i++) {
       const size_t r = r0 + i;
       if (plan->hard && p->targets[r] == p->ignore_index)
@@ -352,7 +403,7 @@ xent_status xent__validate(const xent_problem *p, unsigned what,
       st = xent__target_row(p, plan, r, NULL, masked, &tg, err);
       double wq = tg.wq;
       if (st == XENT_OK && !plan->hard)
-        st = check_soft_row(p, plan, r, &tg, &wq, err);
+        st = check_soft_row(p, plan, r, &tg, &pre[i], &wq, err);
       if (st != XENT_OK)
         return st;
       if (!reduce)
