@@ -208,7 +208,7 @@ help:
 	@echo "  run           install missing packages, build, start xentd on 127.0.0.1:8080"
 	@echo "  check         install missing packages, build, run the whole test suite"
 	@echo "  all           build libxent (static, shared, xent.pc) and xentd"
-	@echo "  bench         libxent against PyTorch cross_entropy, ratios from the same run"
+	@echo "  bench         libxent against PyTorch (cross_entropy, every loss family), same run"
 	@echo "  bench-service xentd against a FastAPI + PyTorch service, same run"
 	@echo "  asan / ubsan  the C tests under AddressSanitizer / UBSan (build-asan/, build-ubsan/)"
 	@echo "  valgrind      the C tests under valgrind memcheck"

@@ -403,11 +403,13 @@ XENT_API void xent_problem_init(xent_problem *problem);
  *     l_n = - sum_c w_c alpha_c (1 - p_c)^gamma q_c lp_c
  *   alpha_c = focal_alpha_per_class[c], else focal_alpha (1 when
  *   negative). gamma = 0 and alpha = 1 is cross-entropy. 1 - p_c is
- *   computed without cancellation: for the first largest logit it is the
- *   sum of the other classes' exp over s. Reductions and D as
- *   cross-entropy (alpha is not in D). Gradient:
- *     dl/dx_j = p_j Z - w_j q_j B_j,  B_c = alpha_c (1 - p_c)^gamma
- *     (1 - gamma p_c lp_c / (1 - p_c)),  Z = sum_c w_c q_c B_c.
+ *   computed without cancellation: for a largest logit it is the sum of
+ *   the other classes' exp over s (lp_c / (1 - p_c) there with log1p, and
+ *   that class's gradient as p_c (Z - tau_c) - (1 - p_c) tau_c); lp is
+ *   PyTorch's log_softmax in the loss. Reductions and D as cross-entropy
+ *   (alpha is not in D). Gradient:
+ *     dl/dx_j = p_j Z - tau_j,  tau_c = w_c q_c B_c,  Z = sum_c tau_c,
+ *     B_c = alpha_c (1 - p_c)^gamma (1 - gamma p_c lp_c / (1 - p_c)).
  *
  * XENT_LOSS_POLY1: optax poly_loss_cross_entropy (optax/losses/
  *   _classification.py; Leng et al. 2022, "PolyLoss"):
@@ -418,7 +420,8 @@ XENT_API void xent_problem_init(xent_problem *problem);
  *   so a hard label t without smoothing gives w_t (CE + epsilon (1 - p_t)),
  *   and D is cross-entropy's (sum of w_t). Gradient:
  *     dl/dx_j = p_j (sum_c w_c q_c + epsilon sum_c w_c q_c p_c)
- *               - w_j q_j (1 + epsilon p_j).
+ *               - w_j q_j (1 + epsilon p_j)
+ *   with 1 - p_c and the largest class's gradient as for softmax focal.
  *
  * XENT_LOSS_BINARY_CROSS_ENTROPY: PyTorch
  *   F.binary_cross_entropy_with_logits (aten/src/ATen/native/Loss.cpp,
@@ -429,6 +432,8 @@ XENT_API void xent_problem_init(xent_problem *problem);
  *     l_nc = w_c ((1 - q_c) x_c + lw_c (L + m)),  lw_c = (pw_c - 1) q_c + 1
  *     dl_nc/dx_c = w_c (sigma(x_c) - q_c)                (no pos_weight)
  *     dl_nc/dx_c = w_c ((pw_c q_c + 1 - q_c) sigma(x_c) - pw_c q_c)
+ *   (divided by D for MEAN); sigma(x) = 1 / (1 + exp(-x)) as torch's, for
+ *   x < 0 from exp(x) = exp(-|x|), within an ulp of it.
  *   per_sample = l_n = sum_c l_nc; `elementwise` receives every l_nc.
  *   Targets: soft_targets in [0, 1] (multi-label), or hard labels made
  *   one-hot; smoothing UNIFORM on hard labels is timm's BinaryCrossEntropy
