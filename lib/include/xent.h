@@ -1,9 +1,12 @@
 /*
- * xent.h - libxent, cross-entropy losses with label smoothing and mixup.
+ * xent.h - libxent, cross-entropy losses with label smoothing and mixup, and
+ * the related families: binary cross-entropy, sigmoid and softmax focal
+ * loss, poly-1 (see "Loss families" below).
  *
  * This is the only public header of libxent and its reference documentation.
  * The mathematics is the project's semantics contract; in short, for a batch
- * of N rows and C classes with logits x (N x C):
+ * of N rows and C classes with logits x (N x C) and the default family,
+ * cross-entropy:
  *
  *   lp   = log_softmax(x) per row, as PyTorch: m = max x, s = sum exp(x - m),
  *          lp = (x - m) - log(s)
@@ -15,7 +18,9 @@
  *
  * Conventions of the whole API:
  *  - Every array is dense and row-major; an N x C matrix holds row n at
- *    offset n * C.
+ *    offset n * C. K-dimensional inputs (N, C, d1..dk) or (N, d1..dk, C)
+ *    are described by `inner` and `class_axis` (see xent_problem); without
+ *    them a "row" below is a sample, with them it is one position (n, d).
  *  - The caller owns every buffer. The library never allocates, keeps no
  *    global state and may be called from any number of threads at once.
  *  - Every function that can fail returns an xent_status. On failure nothing
@@ -98,6 +103,15 @@ XENT_API const char *xent_version_string(void);
     "zero class weights)")                                                     \
   X(ERR_OVERFLOW, 18, "a result would overflow the double range")              \
   X(ERR_WORKSPACE, 19, "the workspace is missing or too small")                \
+  X(ERR_FOCAL_GAMMA, 20, "focal_gamma is negative or not finite")              \
+  X(ERR_FOCAL_ALPHA, 21,                                                       \
+    "focal_alpha is NaN or above 1, or a per-class alpha is outside [0, 1]")   \
+  X(ERR_POLY_EPSILON, 22, "poly_epsilon is not finite")                        \
+  X(ERR_BINARY_TARGET, 23, "a binary target is outside [0, 1]")                \
+  X(ERR_POS_WEIGHT, 24, "a pos_weight is NaN, infinite or negative")           \
+  X(ERR_THRESHOLD, 25, "target_threshold is NaN")                              \
+  X(ERR_NOT_APPLICABLE, 26,                                                    \
+    "an option is set that this loss family or reduction does not use")        \
   X(ERR_CONFIG, 30,                                                            \
     "a metrics configuration value is out of range, or the state does not "    \
     "keep what was asked for")                                                 \
@@ -148,6 +162,15 @@ XENT_API const char *xent_status_name(xent_status status);
   X(OUTPUTS, 12, "outputs")                                                    \
   X(WORKSPACE, 13, "workspace")                                                \
   X(KERNEL, 14, "kernel")                                                      \
+  X(FAMILY, 15, "family")                                                      \
+  X(POS_WEIGHT, 16, "pos_weight")                                              \
+  X(TARGET_THRESHOLD, 17, "target_threshold")                                  \
+  X(SUM_CLASSES, 18, "sum_classes")                                            \
+  X(FOCAL_ALPHA, 19, "focal_alpha")                                            \
+  X(FOCAL_GAMMA, 20, "focal_gamma")                                            \
+  X(POLY_EPSILON, 21, "poly_epsilon")                                          \
+  X(INNER, 22, "inner")                                                        \
+  X(CLASS_AXIS, 23, "class_axis")                                              \
   X(CLASSES, 30, "classes")                                                    \
   X(BINS, 31, "bins")                                                          \
   X(TOP_K, 32, "top_k")                                                        \
@@ -172,7 +195,11 @@ XENT_API const char *xent_arg_name(xent_arg arg);
  * Where an input is wrong. `row` and `col` are -1 when they do not apply.
  * For a per-row argument (targets, lambda, partner) `row` is the index in
  * that array (-1 for the single batch lambda, lambda_count 1); for a matrix
- * (logits, soft targets) both are set; for class_weights `col` is the class.
+ * (logits, soft targets) both are set; for class_weights, pos_weight and
+ * focal_alpha_per_class `col` is the class. With K-dimensional inputs
+ * `row` is the position n * inner + d, the index into targets and
+ * per_sample, whatever the class axis; lambda and partner errors name the
+ * sample n.
  * For ERR_MASKED_TARGET, row/col is the class that is masked in the logits of
  * that row while it receives target mass; `arg` is TARGETS for the row's own
  * label, LOGITS for the label of its mixup partner, SOFT_TARGETS for soft mass.
@@ -211,7 +238,10 @@ typedef enum xent_dtype {
 
 typedef enum xent_smoothing {
   XENT_SMOOTH_UNIFORM = 0, /* on 1 - eps + eps/K, off eps/K (timm, PyTorch) */
-  XENT_SMOOTH_OTHERS = 1   /* on 1 - eps, off eps/(K-1) (fairseq)          */
+  XENT_SMOOTH_OTHERS = 1,  /* on 1 - eps, off eps/(K-1) (fairseq)          */
+  XENT_SMOOTH_BINARY = 2   /* t (1 - eps) + eps/2 on every target, hard or */
+                           /* soft (Keras BinaryCrossentropy); binary     */
+                           /* families only                              */
 } xent_smoothing;
 
 typedef enum xent_reduction {
@@ -225,6 +255,22 @@ typedef enum xent_pairing {
   XENT_PAIR_ROLL = 1,    /* partner of n is (n-1) mod N (torchvision v2)    */
   XENT_PAIR_EXPLICIT = 2 /* partner of n is partners[n]                     */
 } xent_pairing;
+
+/* The loss computed from the logits and the targets q (see "Loss families"
+ * below for each one's formula and the framework code it follows). */
+typedef enum xent_family {
+  XENT_LOSS_CROSS_ENTROPY = 0,        /* softmax cross-entropy (default)     */
+  XENT_LOSS_BINARY_CROSS_ENTROPY = 1, /* per-class sigmoid, PyTorch BCE      */
+  XENT_LOSS_SIGMOID_FOCAL = 2,        /* torchvision sigmoid_focal_loss      */
+  XENT_LOSS_SOFTMAX_FOCAL = 3,        /* Keras categorical focal loss        */
+  XENT_LOSS_POLY1 = 4                 /* optax poly_loss_cross_entropy       */
+} xent_family;
+
+/* Where the class axis of K-dimensional logits is. */
+typedef enum xent_class_axis {
+  XENT_CLASS_AXIS_1 = 0,   /* (N, C, d1, ..., dk): PyTorch (default)       */
+  XENT_CLASS_AXIS_LAST = 1 /* (N, d1, ..., dk, C): Keras, optax            */
+} xent_class_axis;
 
 /* Which exp kernel to run. AUTO picks the widest the CPU supports; asking
  * for one the CPU or the build lacks is ERR_OPTION (arg KERNEL). All kernels
@@ -247,27 +293,78 @@ XENT_API const char *xent_kernel_name(xent_kernel kernel);
 /*
  * A batch and its options. Initialise with xent_problem_init(), then set
  * what applies; every pointer is borrowed for the duration of a call only.
+ * Shapes are given for 2-D inputs; with K-dimensional inputs (inner > 1)
+ * read "n" as "n * inner positions" for targets and per-row arrays, and
+ * "n x classes" as the logits' own layout (see inner and class_axis).
  *
  * logits         n x classes, of type `dtype`. -INFINITY masks a class (its
  *                probability is 0 and smoothing skips it, semantics 4).
  *                NaN and +INFINITY are errors, except in ignored rows.
  * targets        n hard labels in [0, classes) or == ignore_index; or NULL.
  * soft_targets   n x classes non-negative finite values (rows need not sum
- *                to 1); or NULL. Exactly one of targets/soft_targets is set.
+ *                to 1; in [0, 1] for the binary families); or NULL. Exactly
+ *                one of targets/soft_targets is set.
  * class_weights  `classes` non-negative finite weights; NULL means all 1.
+ *                The binary families use them as PyTorch's `weight` of
+ *                binary_cross_entropy_with_logits, one per class.
  * ignore_index   a hard label that removes its row (default -100).
  * label_smoothing eps in [0, 1] (default 0).
  * smoothing      convention; OTHERS needs hard labels and, when eps > 0,
  *                at least two unmasked classes per row; with OTHERS a
- *                masked label is refused even at eps = 1.
+ *                masked label is refused even at eps = 1. BINARY only with
+ *                the binary families.
  * mixup_lambda   NULL: no mixup. Otherwise lambda_count values in [0, 1]:
  *                lambda_count 1 is one lambda for the batch, n is one per
- *                row. q_n = lam_n s(t_n) + (1 - lam_n) s(t_partner(n)).
+ *                sample. q_n = lam_n s(t_n) + (1 - lam_n) s(t_partner(n)).
  *                Hard labels only.
- * pairing        how partner(n) is chosen (default FLIP).
+ * pairing        how partner(n) is chosen (default FLIP). With K-dimensional
+ *                inputs whole samples are paired, as timm's mixup pairs
+ *                images: position d of sample n takes the label of
+ *                position d of sample partner(n), with sample n's lambda.
  * partners       n indices in [0, n) for XENT_PAIR_EXPLICIT, else unused.
- * reduction      MEAN (default), SUM or NONE (semantics 3).
+ * reduction      MEAN (default), SUM or NONE (semantics 3, and each
+ *                family's denominator below).
  * kernel         AUTO (default) or a specific exp kernel.
+ *
+ * Fields added with the loss families; each is used only by the families
+ * named, and setting one that the family does not use (a pointer, a
+ * threshold >= 0, sum_classes, the BINARY convention) is ERR_NOT_APPLICABLE
+ * naming that field:
+ *
+ * family         the loss (default XENT_LOSS_CROSS_ENTROPY).
+ * pos_weight     binary families: `classes` weights of the positive term,
+ *                finite and >= 0; NULL means none (PyTorch's pos_weight,
+ *                indexed by class; for class_axis 1 that is PyTorch's
+ *                pos_weight of shape (C, 1, ..., 1)).
+ * target_threshold binary families: after smoothing and mixup each target
+ *                above it becomes 1 and every other 0 (timm
+ *                BinaryCrossEntropy's target_threshold, `target > thr`).
+ *                A negative value turns it off (default -1); NaN is
+ *                ERR_THRESHOLD.
+ * sum_classes    binary families, reduction MEAN only: nonzero divides by
+ *                the number of rows instead of elements (timm
+ *                BinaryCrossEntropy(sum_classes=True): loss.sum(-1).mean()).
+ * focal_alpha    focal families: the class-balance weight alpha in [0, 1]
+ *                (default 0.25); a negative value removes the alpha term
+ *                (torchvision's alpha = -1). NaN or above 1 is
+ *                ERR_FOCAL_ALPHA.
+ * focal_alpha_per_class focal families: `classes` values in [0, 1] used
+ *                instead of focal_alpha (Keras' list alpha); NULL: the
+ *                scalar.
+ * focal_gamma    focal families: the focusing exponent, finite and >= 0
+ *                (default 2).
+ * poly_epsilon   poly-1: the coefficient of (1 - p_t), finite (default 2,
+ *                optax's default).
+ * inner          K-dimensional inputs: d1 * ... * dk, the positions per
+ *                sample (default 1: plain n x classes). 0 is ERR_SHAPE.
+ *                Targets are then n x inner, soft targets have the logits'
+ *                shape and per_sample, stats' arrays have n x inner values.
+ * class_axis     where C is in the logits, soft targets and the n x classes
+ *                outputs: XENT_CLASS_AXIS_1, (N, C, d1..dk), PyTorch
+ *                (default); XENT_CLASS_AXIS_LAST, (N, d1..dk, C). The same
+ *                layout when inner is 1. Channels-first input is
+ *                transposed a block of positions at a time into the
+ *                workspace, so it needs one (xent_workspace_size).
  */
 typedef struct xent_problem {
   size_t n;
@@ -286,21 +383,121 @@ typedef struct xent_problem {
   const int64_t *partners;
   xent_reduction reduction;
   xent_kernel kernel;
+  /* loss families */
+  xent_family family;
+  const double *pos_weight;
+  double target_threshold;
+  int sum_classes;
+  double focal_alpha;
+  const double *focal_alpha_per_class;
+  double focal_gamma;
+  double poly_epsilon;
+  /* K-dimensional inputs */
+  size_t inner;
+  xent_class_axis class_axis;
 } xent_problem;
 
 /* Sets every field to its default: zeros and NULLs, ignore_index -100,
- * UNIFORM, FLIP, MEAN, AUTO, F64. */
+ * UNIFORM, FLIP, MEAN, AUTO, F64, cross-entropy, target_threshold -1 (off),
+ * focal_alpha 0.25, focal_gamma 2, poly_epsilon 2, inner 1, class axis 1. */
 XENT_API void xent_problem_init(xent_problem *problem);
+
+/* ------------------------------------------------------------------------ */
+/* Loss families                                                            */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Notation as above: x the logits of a row, p = softmax(x), lp =
+ * log_softmax(x), sigma(v) = 1 / (1 + exp(-v)); q the row's targets after
+ * smoothing and mixup (xent_targets gives them); w_c the class weights.
+ * Masked classes (-inf) take no part: q, p, their element loss and their
+ * gradient are 0, and K counts the other classes. Every family gives the
+ * same outputs (loss, per_sample, grad, targets, probs; elementwise for the
+ * binary ones), takes every option that applies and computes the analytic
+ * gradient. Ignored rows (hard labels == ignore_index) contribute nothing
+ * and leave every denominator.
+ *
+ * XENT_LOSS_CROSS_ENTROPY: semantics.md (PyTorch F.cross_entropy, timm's
+ *   SoftTargetCrossEntropy with mixup targets).
+ *     l_n = - sum_c w_c q_c lp_c; D as semantics 3.
+ *
+ * XENT_LOSS_SOFTMAX_FOCAL: the Keras categorical focal loss
+ *   (keras/losses.py, categorical_focal_crossentropy, from_logits=True)
+ *   without its clipping of p to [1e-7, 1 - 1e-7]:
+ *     l_n = - sum_c w_c alpha_c (1 - p_c)^gamma q_c lp_c
+ *   alpha_c = focal_alpha_per_class[c], else focal_alpha (1 when
+ *   negative). gamma = 0 and alpha = 1 is cross-entropy. 1 - p_c is
+ *   computed without cancellation: for a largest logit it is the sum of
+ *   the other classes' exp over s (lp_c / (1 - p_c) there with log1p, and
+ *   that class's gradient as p_c (Z - tau_c) - (1 - p_c) tau_c); lp is
+ *   PyTorch's log_softmax in the loss. Reductions and D as cross-entropy
+ *   (alpha is not in D). Gradient:
+ *     dl/dx_j = p_j Z - tau_j,  tau_c = w_c q_c B_c,  Z = sum_c tau_c,
+ *     B_c = alpha_c (1 - p_c)^gamma (1 - gamma p_c lp_c / (1 - p_c)).
+ *
+ * XENT_LOSS_POLY1: optax poly_loss_cross_entropy (optax/losses/
+ *   _classification.py; Leng et al. 2022, "PolyLoss"):
+ *     l_n = - sum_c w_c q_c lp_c + epsilon sum_c w_c q_c (1 - p_c)
+ *   which is cross-entropy + epsilon (1 - sum_c q_c p_c) whenever q sums
+ *   to 1 (always for hard labels; optax's form is kept for soft targets
+ *   that do not). The class weights scale each class's term of both sums,
+ *   so a hard label t without smoothing gives w_t (CE + epsilon (1 - p_t)),
+ *   and D is cross-entropy's (sum of w_t). Gradient:
+ *     dl/dx_j = p_j (sum_c w_c q_c + epsilon sum_c w_c q_c p_c)
+ *               - w_j q_j (1 + epsilon p_j)
+ *   with 1 - p_c and the largest class's gradient as for softmax focal.
+ *
+ * XENT_LOSS_BINARY_CROSS_ENTROPY: PyTorch
+ *   F.binary_cross_entropy_with_logits (aten/src/ATen/native/Loss.cpp,
+ *   binary_cross_entropy_with_logits and its _backward), in its operation
+ *   order, one element per class, q_c the target of class c:
+ *     m = max(-x_c, 0),  L = log(exp(-m) + exp(-x_c - m))
+ *     l_nc = w_c ((1 - q_c) x_c + m + L)                 (no pos_weight)
+ *     l_nc = w_c ((1 - q_c) x_c + lw_c (L + m)),  lw_c = (pw_c - 1) q_c + 1
+ *     dl_nc/dx_c = w_c (sigma(x_c) - q_c)                (no pos_weight)
+ *     dl_nc/dx_c = w_c ((pw_c q_c + 1 - q_c) sigma(x_c) - pw_c q_c)
+ *   (divided by D for MEAN); sigma(x) = 1 / (1 + exp(-x)) as torch's, for
+ *   x < 0 from exp(x) = exp(-|x|), within an ulp of it.
+ *   per_sample = l_n = sum_c l_nc; `elementwise` receives every l_nc.
+ *   Targets: soft_targets in [0, 1] (multi-label), or hard labels made
+ *   one-hot; smoothing UNIFORM on hard labels is timm's BinaryCrossEntropy
+ *   (off eps/K, on 1 - eps + eps/K; soft targets (1 - eps) y + eps/K),
+ *   OTHERS as for cross-entropy, BINARY is Keras' y (1 - eps) + eps/2 on
+ *   either; mixup as timm's mixup_target (then BCE); then
+ *   target_threshold. Reduction MEAN divides by D = the number of
+ *   elements: unmasked classes of the non-ignored rows (N x C with no mask
+ *   and no ignored row, PyTorch's numel; class weights are not in D, as in
+ *   PyTorch). An ignored row is left out of D because it does not exist
+ *   for the loss (semantics 2.1): the mean then equals PyTorch's on the
+ *   batch without that row, and does not depend on how many rows were
+ *   ignored. With sum_classes D is the number of non-ignored rows.
+ *
+ * XENT_LOSS_SIGMOID_FOCAL: torchvision ops.sigmoid_focal_loss
+ *   (torchvision/ops/focal_loss.py), in its operation order, per element:
+ *     p = sigma(x_c), ce = the BCE element above without w_c,
+ *     p_t = p q_c + (1 - p)(1 - q_c),
+ *     l_nc = w_c alpha_t ce (1 - p_t)^gamma,
+ *     alpha_t = alpha q_c + (1 - alpha)(1 - q_c) (1 when alpha < 0).
+ *   Targets, pos_weight (inside ce; torchvision has none), class weights
+ *   (a factor outside; torchvision has none), reductions and D as for
+ *   BCE. The gradient is autograd's chain through these operations, except
+ *   where 1 - p_t is exactly 0 with 0 < gamma < 1: there torchvision's
+ *   gamma (1 - p_t)^(gamma - 1) is infinite and its gradient NaN; libxent
+ *   drops that term (its factor p (1 - p) is 0 or below 1e-16 there), so
+ *   the gradient stays finite.
+ */
 
 /* ------------------------------------------------------------------------ */
 /* Outputs                                                                  */
 /* ------------------------------------------------------------------------ */
 
 /*
- * Evaluation statistics over the rows that are not ignored (semantics 5).
- * The per-row arrays are optional (NULL: not written); ignored rows get
- * predicted -1, confidence 0 and entropy 0. When no row counts, the means
- * are 0 and counted is 0.
+ * Evaluation statistics over the rows that are not ignored (semantics 5),
+ * from the softmax: for the softmax families only (cross-entropy, softmax
+ * focal, poly-1; with the binary families asking for them is
+ * ERR_NOT_APPLICABLE, arg OUTPUTS). The per-row arrays are optional (NULL:
+ * not written); ignored rows get predicted -1, confidence 0 and entropy 0.
+ * When no row counts, the means are 0 and counted is 0.
  */
 typedef struct xent_stats {
   double accuracy;        /* share of rows whose argmax p is the own label  */
@@ -325,10 +522,21 @@ typedef struct xent_stats {
  * grad        n x classes: d loss / d logits. For NONE, row n is dl_n/dx_n.
  *             0 for masked classes and ignored rows.
  * targets     n x classes: q, the target distribution before class weights
- *             (0 for masked classes; all 0 for ignored rows).
+ *             (0 for masked classes; all 0 for ignored rows); for the
+ *             binary families the per-class targets after smoothing, mixup
+ *             and target_threshold.
  * probs       n x classes: softmax of each row (ignored rows too, when their
- *             logits are valid; all 0 otherwise).
+ *             logits are valid; all 0 otherwise); for the binary families
+ *             sigmoid(x) per element (0 for masked classes and ignored
+ *             rows).
  * stats       see xent_stats.
+ * elementwise binary families only: n x classes, the element losses l_nc
+ *             before any reduction (0 for masked classes and ignored
+ *             rows). The other families never read this member, so code
+ *             written before it existed, which may leave it unset, keeps
+ *             working.
+ * With K-dimensional inputs per_sample has one value per position and the
+ * n x classes outputs have the logits' layout.
  */
 typedef struct xent_outputs {
   double *loss;
@@ -337,6 +545,7 @@ typedef struct xent_outputs {
   double *targets;
   double *probs;
   xent_stats *stats;
+  double *elementwise;
 } xent_outputs;
 
 /* ------------------------------------------------------------------------ */
@@ -345,15 +554,18 @@ typedef struct xent_outputs {
 
 /*
  * Scratch space, in bytes, that xent_evaluate needs for this problem's
- * shape and dtype (0 for double logits; one row of doubles for the other
- * types). `problem` may not be NULL.
+ * shape, dtype, family and layout: 0 for cross-entropy on double logits
+ * without channels-first K-dimensional layout; a few rows of doubles for
+ * the other element types and families; blocks of positions for
+ * channels-first inputs. `problem` may not be NULL.
  */
 XENT_API size_t xent_workspace_size(const xent_problem *problem);
 
 /*
- * Cross-entropy of a batch: the per-row losses, the reduced loss, the
- * gradient with respect to the logits, the target distribution, the
- * probabilities and the statistics, each computed only when asked for.
+ * The loss of a batch (its family's, cross-entropy by default): the per-row
+ * losses, the reduced loss, the gradient with respect to the logits, the
+ * target distribution, the probabilities, the statistics and the element
+ * losses, each computed only when asked for.
  *
  * Hard labels are computed in closed form (semantics 2) without building
  * the n x classes target matrix:
@@ -384,8 +596,11 @@ XENT_API xent_status xent_evaluate(const xent_problem *problem,
  * The target distribution q only: timm's
  * mixup_target(target, num_classes, lam, smoothing) generalised as in
  * semantics 1. Uses n, classes, targets or soft_targets, label_smoothing,
- * smoothing, mixup fields and ignore_index of `problem` (class_weights and
- * reduction are neither used nor checked). `logits` may be NULL
+ * smoothing, mixup fields, ignore_index, family, target_threshold, inner
+ * and class_axis of `problem` (class_weights, pos_weight, the focal and
+ * poly parameters and reduction are neither used nor checked). For the
+ * binary families q is each class's target after smoothing, mixup and
+ * target_threshold. `logits` may be NULL
  * (no class is masked, K = classes); when set, its -INFINITY entries mask
  * classes as in xent_evaluate. Ignored rows get all zeros.
  *
@@ -401,7 +616,9 @@ XENT_API xent_status xent_targets(const xent_problem *problem, double *out,
  * - w_c q_c lp_c over every class with scalar code. Slower; it exists so
  * that tests can prove the closed form equals the definition. `scratch`
  * holds n x classes doubles (not NULL). Supports loss, per_sample and grad
- * outputs (others must be NULL, else ERR_OPTION with arg OUTPUTS).
+ * outputs (others must be NULL, else ERR_OPTION with arg OUTPUTS), the
+ * cross-entropy family only (else ERR_NOT_APPLICABLE, arg FAMILY), every
+ * layout.
  */
 XENT_API xent_status xent_evaluate_explicit(const xent_problem *problem,
                                             const xent_outputs *out,

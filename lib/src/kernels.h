@@ -50,12 +50,26 @@ typedef struct xent__scan {
 /* Sums over a row given its max m, with d_c = x_c - m:
  *   s = sum_c exp(d_c)
  *   a = sum over finite d_c of w_c d_c  (w NULL: weight 1)
- *   b = sum over finite d_c of exp(d_c) d_c                              */
+ *   b = sum over finite d_c of exp(d_c) d_c
+ *   r = sum over d_c < 0 of exp(d_c): s without the largest logits, from
+ *       which 1 - p of the largest is taken without cancellation         */
 typedef struct xent__sums {
   double s;
   double a;
   double b;
+  double r;
 } xent__sums;
+
+/* The constants of a row of the binary families. */
+typedef struct xent__binary {
+  const double *w;  /* class weights, NULL: 1                            */
+  const double *pw; /* pos_weight, NULL: none                            */
+  int focal;        /* sigmoid focal (else binary cross-entropy)         */
+  double gamma;     /* focal: exponent                                   */
+  double alpha;     /* focal: alpha, < 0: no alpha term                  */
+  double d;         /* the mean's denominator (1 otherwise)              */
+  int mean;         /* reduction MEAN: focal gradients start from 1/d    */
+} xent__binary;
 
 typedef struct xent__kernels {
   xent_kernel id;
@@ -72,7 +86,26 @@ typedef struct xent__kernels {
   /* dst_c = src_c for binary16 (widen_f16) and bfloat16 bit patterns */
   void (*widen_f16)(const uint16_t *src, size_t n, double *dst);
   void (*widen_bf16)(const uint16_t *src, size_t n, double *dst);
+  /* One row of binary cross-entropy or sigmoid focal loss with targets q
+   * (family.c and xent.h give the formulas and their operation order):
+   * returns the sum of the element losses; grad, probs (sigmoid) and elem
+   * (element losses) are written when not NULL, 0 on masked (-inf)
+   * classes. */
+  double (*binary_row)(const xent__binary *b, const double *x, const double *q,
+                       size_t n, double *grad, double *probs, double *elem);
+  /* dst[j * ld + i] = src[i * stride + j] for i < rows, j < cols: the
+   * blocks of channels-first positions, into and out of the workspace. */
+  void (*transpose)(const double *src, size_t stride, size_t rows, size_t cols,
+                    double *dst, size_t ld);
+  /* Soft targets of a row: nonzero when every y_c is in [0, hi] (NaN is
+   * not), and *sum = sum_c w_c y_c (w NULL: 1) in any order. */
+  int (*soft_sum)(const double *y, const double *w, size_t n, double hi,
+                  double *sum);
 } xent__kernels;
+
+/* u^e with PyTorch's special cases of pow(tensor, scalar) (0, 1, 2, 3,
+ * 1/2, -1/2, -1, -2), so that the common exponents round as torch's do. */
+double xent__upow(double u, double e);
 
 /* The kernels for `kernel` (AUTO resolved), or NULL when unsupported. */
 const xent__kernels *xent__kernels_get(xent_kernel kernel);

@@ -1,9 +1,12 @@
 # tests/bench: build rules and test stages (see the root Makefile).
 #
 # make bench          libxent against PyTorch's own CPU cross_entropy:
-#                     forward + backward, ns per logit, one table; then the
-#                     whole-dataset metrics of 50,000 x 1,000 logits against
-#                     numpy + scikit-learn on the same array (bench-metrics).
+#                     forward + backward, ns per logit, one table; then
+#                     every loss family at 256 x 1000 and (8, 21, 128, 128)
+#                     against PyTorch float32 and float64, a second table;
+#                     then the whole-dataset metrics of 50,000 x 1,000
+#                     logits against numpy + scikit-learn on the same array
+#                     (bench-metrics).
 # make bench-service  xentd against a FastAPI + PyTorch peer on 127.0.0.1:
 #                     requests/s (8 x 10) and ms/request (256 x 1000).
 # Neither is part of `make check`: timings are not pass/fail.

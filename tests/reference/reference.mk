@@ -2,13 +2,18 @@
 #
 #   check-reference  libxent (the shared library, through ctypes) against
 #                    PyTorch float64 and timm's formulas: random seeded cases
-#                    over every mode and every kernel the CPU supports.
-#                    REF_SEED=S and REF_CASES=N override the defaults; the
-#                    output is kept in $(BUILD)/tests/reference/reference.log.
+#                    over every mode and every kernel the CPU supports, then
+#                    300 per loss family and K-dimensional cross-entropy
+#                    (families.py: torch BCE, torchvision's sigmoid focal
+#                    loss, torch ops for softmax focal and poly-1).
+#                    REF_SEED=S, REF_CASES=N and REF_FAMILY_CASES=M override
+#                    the defaults; the output is kept in
+#                    $(BUILD)/tests/reference/reference.log.
 #                    Python stage: not in SAN_STAGES.
 
 REF_DIR := $(BUILD)/tests/reference
-REF_ARGS := $(if $(REF_SEED),--seed $(REF_SEED)) $(if $(REF_CASES),--cases $(REF_CASES))
+REF_ARGS := $(if $(REF_SEED),--seed $(REF_SEED)) $(if $(REF_CASES),--cases $(REF_CASES)) \
+    $(if $(REF_FAMILY_CASES),--family-cases $(REF_FAMILY_CASES))
 
 .PHONY: check-reference
 check-reference: $(LIB_SO)

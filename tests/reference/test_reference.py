@@ -2,6 +2,11 @@
 """Reference test of libxent against PyTorch (float64) and timm's formulas.
 
 Usage: test_reference.py LIBXENT_SO [--seed S] [--cases N] [--case I]
+                         [--family-cases M] [--family-case FAMILY:I]
+
+The cross-entropy cases below come first; then families.py runs M cases
+(default 300) of each loss family and of K-dimensional cross-entropy, with
+its own tolerance rule (see there), and prints their counts per family.
 
 Every case is a random valid problem, reproducible from (seed, case index).
 The library is called once per supported exp kernel (xent_kernel_supported),
@@ -26,7 +31,8 @@ computed from the same values widened to float64, so the same tolerance
 applies.
 
 Prints one line per failing case and closes with
-`reference: N passed, M failed`; exits 1 on any failure.
+`reference: N passed, M failed` (both parts together); exits 1 on any
+failure.
 """
 
 import argparse
@@ -41,6 +47,7 @@ import torch.nn.functional as F
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import xent_ctypes as xc  # noqa: E402
+import families  # noqa: E402
 
 TOL = 1e-12
 WORST = [0.0, ""]  # the largest |got - want| / bound seen, and where
@@ -595,6 +602,10 @@ def main():
                     default=int(os.environ.get("XENT_REF_SEED", DEFAULT_SEED)))
     ap.add_argument("--cases", type=int, default=DEFAULT_CASES)
     ap.add_argument("--case", type=int, default=None, help="run this case only")
+    ap.add_argument("--family-cases", type=int, default=300,
+                    help="cases per loss family (families.py)")
+    ap.add_argument("--family-case", default=None, metavar="FAMILY:I",
+                    help="run this family case only")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     if not args.lib:
@@ -609,7 +620,13 @@ def main():
         f"kernels {' '.join(xc.kernel_name(k) for k in kernels)}"
     )
 
+    only_family = None
+    if args.family_case is not None:
+        fam, _, idx = args.family_case.partition(":")
+        only_family = (fam, int(idx))
     indices = [args.case] if args.case is not None else range(args.cases)
+    if only_family is not None:
+        indices = []
     passed = failed = 0
     coverage = {}
     paths = {}
@@ -631,7 +648,7 @@ def main():
             if args.verbose:
                 print(f"ok   case {i}: {describe(case)} [{ref['path']}]")
 
-    if args.case is None:
+    if args.case is None and only_family is None:
         for tag in REQUIRED_TAGS:
             if tag not in coverage:
                 failed += 1
@@ -642,6 +659,14 @@ def main():
     print("reference: reference paths: " +
           ", ".join(f"{k} {v}" for k, v in sorted(paths.items())))
     print(f"reference: largest error {WORST[0]:.3g} x tolerance ({WORST[1]})")
+    print(f"reference: cross-entropy cases {passed} passed, {failed} failed")
+    if args.case is None:
+        fp, ff, lines = families.run(args.seed, args.family_cases, kernels,
+                                     only=only_family, verbose=args.verbose)
+        for line in lines:
+            print(line)
+        passed += fp
+        failed += ff
     print(f"reference: {passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -38,8 +38,8 @@ static void run(const xent_problem *pb, result *r) {
   r->st.predicted = r->predicted;
   r->st.confidence = r->confidence;
   r->st.entropy = r->entropy;
-  const xent_outputs out = {&r->loss, r->per_sample, r->grad,
-                            r->q,     r->probs,      &r->st};
+  const xent_outputs out = {&r->loss, r->per_sample, r->grad, r->q,
+                            r->probs, &r->st,        NULL};
   const size_t ws_size = xent_workspace_size(pb);
   double *ws = ws_size ? xt_doubles(ws_size / sizeof(double) + 1) : NULL;
   xent_error err;
@@ -346,7 +346,7 @@ START_TEST(long_row_accuracy) {
     xent_stats st;
     memset(&st, 0, sizeof st);
     st.confidence = &conf;
-    const xent_outputs out = {NULL, NULL, NULL, NULL, NULL, &st};
+    const xent_outputs out = {NULL, NULL, NULL, NULL, NULL, &st, NULL};
     XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, NULL), XENT_OK);
     ck_assert_msg(xt_close(conf, want, 1e-14, 0.0),
                   "kernel %s: 1/s = %.17g, compensated sum gives %.17g "

@@ -2,7 +2,9 @@
  * test_logits.c - the logits reader (lib/src/logits.c): binary16 (XENT_F16)
  * and bfloat16 (XENT_BF16) bit patterns are widened to double exactly, by
  * the scalar code and by every vector kernel, so that every output equals
- * the output for the same values given as doubles. Expected values are the
+ * the output for the same values given as doubles; K-dimensional layouts
+ * (class axis 1, transposed a block at a time, and class axis last) equal
+ * the 2-D problem of their positions bit for bit. Expected values are the
  * formats' definitions written out by hand (testutil.h's xt_half / xt_bf16
  * use ldexp; the library shifts bits) and hand values.
  */
@@ -50,8 +52,8 @@ static void eval_all(const xent_problem *pb, result *r) {
   r->grad = xt_doubles(nc);
   r->q = xt_doubles(nc);
   r->probs = xt_doubles(nc);
-  const xent_outputs out = {&r->loss, r->per_sample, r->grad,
-                            r->q,     r->probs,      NULL};
+  const xent_outputs out = {&r->loss, r->per_sample, r->grad, r->q,
+                            r->probs, NULL,          NULL};
   const size_t ws_size = xent_workspace_size(pb);
   double *ws = ws_size ? xt_doubles(ws_size / sizeof(double) + 1) : NULL;
   xent_error err;
@@ -303,7 +305,7 @@ static void nan_inf(xent_dtype dtype) {
       q[i] = -7.0;
     }
     double ws[5];
-    const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL};
+    const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL, NULL};
     xent_error err;
     ck_assert_uint_le(xent_workspace_size(&pb), sizeof ws);
     XT_STATUS(xent_evaluate(&pb, &out, ws, sizeof ws, &err), XENT_ERR_LOGIT);
@@ -360,8 +362,8 @@ START_TEST(minus_inf_masks) {
     ck_assert(qa[1] == 0.0 && qa[4] == 0.0);
     XT_CLOSE(qa[0], 0.1, 1e-15, 0.0); /* eps / K, K = 3 unmasked */
     double la, lb, scratch[8];
-    const xent_outputs oa = {&la, NULL, NULL, NULL, NULL, NULL};
-    const xent_outputs ob = {&lb, NULL, NULL, NULL, NULL, NULL};
+    const xent_outputs oa = {&la, NULL, NULL, NULL, NULL, NULL, NULL};
+    const xent_outputs ob = {&lb, NULL, NULL, NULL, NULL, NULL, NULL};
     XT_STATUS(xent_evaluate_explicit(&half, &oa, scratch, NULL), XENT_OK);
     XT_STATUS(xent_evaluate_explicit(&dbl, &ob, scratch, NULL), XENT_OK);
     ck_assert(la == lb);
@@ -390,7 +392,7 @@ START_TEST(workspace) {
     xent_problem pb = half_hard(2, 3, d == 0 ? XENT_F16 : XENT_BF16, h, t);
     ck_assert_uint_ge(xent_workspace_size(&pb), 3 * sizeof(double));
     double loss;
-    const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL};
+    const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL, NULL};
     xent_error err;
     XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, &err), XENT_ERR_WORKSPACE);
     ck_assert(err.arg == XENT_ARG_WORKSPACE);
@@ -452,6 +454,326 @@ START_TEST(random_against_reference) {
 }
 END_TEST
 
+/* ---------------------------------------------------- K-dimensional -- */
+
+/* Everything xent_evaluate writes, for any layout and family. */
+typedef struct full {
+  double loss;
+  double *per_sample, *grad, *q, *probs, *elem;
+  int64_t *predicted;
+  double *confidence, *entropy;
+  xent_stats st;
+} full;
+
+static void eval_full(const xent_problem *pb, full *r) {
+  const size_t rows = pb->n * pb->inner, nc = rows * pb->classes;
+  const int binary = pb->family == XENT_LOSS_BINARY_CROSS_ENTROPY ||
+                     pb->family == XENT_LOSS_SIGMOID_FOCAL;
+  r->per_sample = xt_doubles(rows);
+  r->grad = xt_doubles(nc);
+  r->q = xt_doubles(nc);
+  r->probs = xt_doubles(nc);
+  r->elem = xt_doubles(nc);
+  r->predicted = (int64_t *)xt_alloc(rows, sizeof(int64_t));
+  r->confidence = xt_doubles(rows);
+  r->entropy = xt_doubles(rows);
+  memset(&r->st, 0, sizeof r->st);
+  r->st.predicted = r->predicted;
+  r->st.confidence = r->confidence;
+  r->st.entropy = r->entropy;
+  const xent_outputs out = {&r->loss, r->per_sample,          r->grad, r->q,
+                            r->probs, binary ? NULL : &r->st, r->elem};
+  const size_t ws_size = xent_workspace_size(pb);
+  double *ws = ws_size ? xt_doubles(ws_size / sizeof(double) + 1) : NULL;
+  xent_error err;
+  const xent_status st = xent_evaluate(pb, &out, ws, ws_size, &err);
+  ck_assert_msg(st == XENT_OK, "xent_evaluate: %s (arg %s row %lld col %lld)",
+                xent_status_name(st), xent_arg_name(err.arg),
+                (long long)err.row, (long long)err.col);
+  free(ws);
+}
+
+static void full_free(full *r) {
+  free(r->per_sample);
+  free(r->grad);
+  free(r->q);
+  free(r->probs);
+  free(r->elem);
+  free(r->predicted);
+  free(r->confidence);
+  free(r->entropy);
+}
+
+/* Index of (n, c, d) in the channels-first and channels-last layouts. */
+static size_t at_first(size_t n, size_t c, size_t d, size_t C, size_t I) {
+  return (n * C + c) * I + d;
+}
+
+static size_t at_last(size_t n, size_t c, size_t d, size_t C, size_t I) {
+  return (n * I + d) * C + c;
+}
+
+/* a (channels-first or -last, n x C x I) equals b (2-D, rows n * I + d),
+ * element for element and bit for bit */
+static void same_layout(const char *what, const double *a, const double *b,
+                        size_t N, size_t C, size_t I, int first) {
+  for (size_t n = 0; n < N; n++) {
+    for (size_t d = 0; d < I; d++) {
+      for (size_t c = 0; c < C; c++) {
+        const size_t i =
+            first ? at_first(n, c, d, C, I) : at_last(n, c, d, C, I);
+        const size_t j = (n * I + d) * C + c;
+        if (!(a[i] == b[j])) {
+          ck_assert_msg(0, "%s: (n %zu, c %zu, d %zu) %.17g vs 2-D %.17g", what,
+                        n, c, d, a[i], b[j]);
+        }
+      }
+    }
+  }
+}
+
+static void same_rows(const char *what, const double *a, const double *b,
+                      size_t rows) {
+  for (size_t r = 0; r < rows; r++) {
+    if (!(a[r] == b[r])) {
+      ck_assert_msg(0, "%s: position %zu %.17g vs 2-D %.17g", what, r, a[r],
+                    b[r]);
+    }
+  }
+}
+
+/*
+ * A K-dimensional problem, either class axis, equals the 2-D problem of
+ * its N x I positions bit for bit: every family, reduction, element type,
+ * smoothing, weights, masked classes, ignored positions, soft targets;
+ * inner sizes on both sides of the transposition block (8 .. 64 positions)
+ * and class counts that make the block short or long. With mixup, whole
+ * samples are paired: the same as 2-D explicit pairing of row n I + d with
+ * row pi(n) I + d and sample n's lambda.
+ */
+static void kdim_case(xt_rng *rng, size_t N, size_t C, size_t I, int variant) {
+  const xent_family fams[5] = {
+      XENT_LOSS_CROSS_ENTROPY, XENT_LOSS_BINARY_CROSS_ENTROPY,
+      XENT_LOSS_SIGMOID_FOCAL, XENT_LOSS_SOFTMAX_FOCAL, XENT_LOSS_POLY1};
+  const xent_family fam = fams[variant % 5];
+  const int binary = variant % 5 == 1 || variant % 5 == 2;
+  const size_t rows = N * I, nc = rows * C;
+  double *x2 = xt_doubles(nc), *y2 = xt_doubles(nc);
+  double *xf = xt_doubles(nc), *xl = xt_doubles(nc);
+  double *yf = xt_doubles(nc), *yl = xt_doubles(nc);
+  float *ff = (float *)xt_alloc(nc, sizeof(float));
+  float *fl = (float *)xt_alloc(nc, sizeof(float));
+  int64_t *t = (int64_t *)xt_alloc(rows, sizeof(int64_t));
+  int64_t *partners2 = (int64_t *)xt_alloc(rows, sizeof(int64_t));
+  double *lam2 = xt_doubles(rows), *lam = xt_doubles(N), *w = xt_doubles(C);
+  const int use_f32 = variant % 3 == 1;
+  const int soft = variant % 4 == 2;
+  const int mixup = !soft && variant % 4 == 3;
+  for (size_t n = 0; n < N; n++) {
+    lam[n] = xt_unif(rng);
+    for (size_t d = 0; d < I; d++) {
+      const size_t r = n * I + d;
+      t[r] = (int64_t)xt_index(rng, C);
+      if (!mixup && xt_unif(rng) < 0.1) {
+        t[r] = -100;
+      }
+      for (size_t c = 0; c < C; c++) {
+        double v = xt_range(rng, -5.0, 5.0);
+        if (use_f32) {
+          v = (double)(float)v;
+        }
+        if (!mixup && C > 2 && (int64_t)c == (t[r] + 1) % (int64_t)C &&
+            xt_unif(rng) < 0.2) {
+          v = -INFINITY;
+        }
+        const double yv = v == -INFINITY ? 0.0 : xt_unif(rng);
+        x2[r * C + c] = v;
+        y2[r * C + c] = yv;
+        xf[at_first(n, c, d, C, I)] = v;
+        xl[at_last(n, c, d, C, I)] = v;
+        ff[at_first(n, c, d, C, I)] = (float)v;
+        fl[at_last(n, c, d, C, I)] = (float)v;
+        yf[at_first(n, c, d, C, I)] = yv;
+        yl[at_last(n, c, d, C, I)] = yv;
+      }
+    }
+  }
+  for (size_t c = 0; c < C; c++) {
+    w[c] = xt_range(rng, 0.1, 2.0);
+  }
+  for (size_t r = 0; r < rows; r++) {
+    partners2[r] = (int64_t)(((N - 1 - r / I) * I) + r % I); /* flip */
+    lam2[r] = lam[r / I];
+  }
+  xent_problem base;
+  xent_problem_init(&base);
+  base.family = fam;
+  base.classes = C;
+  base.class_weights = variant % 2 ? w : NULL;
+  base.label_smoothing = variant % 3 == 0 ? 0.1 : 0.0;
+  base.reduction = (xent_reduction)(variant / 5 % 3);
+  base.focal_gamma = 1.5;
+  if (binary && variant % 7 == 0 && base.reduction == XENT_REDUCE_MEAN) {
+    base.sum_classes = 1;
+  }
+  xent_problem two = base;
+  two.n = rows;
+  two.logits = x2;
+  two.targets = soft ? NULL : t;
+  two.soft_targets = soft ? y2 : NULL;
+  if (mixup) {
+    two.mixup_lambda = lam2;
+    two.lambda_count = rows;
+    two.pairing = XENT_PAIR_EXPLICIT;
+    two.partners = partners2;
+  }
+  full want;
+  eval_full(&two, &want);
+  for (int first = 0; first < 2; first++) {
+    xent_problem k = base;
+    k.n = N;
+    k.inner = I;
+    k.class_axis = first ? XENT_CLASS_AXIS_1 : XENT_CLASS_AXIS_LAST;
+    if (use_f32) {
+      k.dtype = XENT_F32;
+      k.logits = first ? (const void *)ff : (const void *)fl;
+    } else {
+      k.logits = first ? xf : xl;
+    }
+    k.targets = soft ? NULL : t;
+    k.soft_targets = soft ? (first ? yf : yl) : NULL;
+    if (mixup) {
+      k.mixup_lambda = lam;
+      k.lambda_count = N;
+    }
+    if (first && (use_f32 || I > 1)) {
+      ck_assert_uint_gt(xent_workspace_size(&k), 0);
+    }
+    full got;
+    eval_full(&k, &got);
+    char what[128];
+    snprintf(what, sizeof what, "N %zu C %zu I %zu variant %d axis %s", N, C, I,
+             variant, first ? "1" : "last");
+    ck_assert_msg(got.loss == want.loss, "%s: loss %.17g vs %.17g", what,
+                  got.loss, want.loss);
+    same_rows(what, got.per_sample, want.per_sample, rows);
+    same_layout(what, got.grad, want.grad, N, C, I, first);
+    same_layout(what, got.q, want.q, N, C, I, first);
+    same_layout(what, got.probs, want.probs, N, C, I, first);
+    if (binary) {
+      same_layout(what, got.elem, want.elem, N, C, I, first);
+    } else {
+      same_rows(what, got.confidence, want.confidence, rows);
+      same_rows(what, got.entropy, want.entropy, rows);
+      for (size_t r = 0; r < rows; r++) {
+        ck_assert(got.predicted[r] == want.predicted[r]);
+      }
+      ck_assert(got.st.accuracy == want.st.accuracy &&
+                got.st.ece == want.st.ece && got.st.counted == want.st.counted);
+    }
+    /* xent_targets writes q in the layout too */
+    double *q = xt_doubles(nc);
+    XT_STATUS(xent_targets(&k, q, NULL), XENT_OK);
+    same_layout(what, q, want.q, N, C, I, first);
+    free(q);
+    full_free(&got);
+  }
+  full_free(&want);
+  free(x2);
+  free(y2);
+  free(xf);
+  free(xl);
+  free(yf);
+  free(yl);
+  free(ff);
+  free(fl);
+  free(t);
+  free(partners2);
+  free(lam2);
+  free(lam);
+  free(w);
+}
+
+START_TEST(kdim_equals_positions) {
+  xt_rng rng = {4242};
+  const size_t shapes[][3] = {{2, 3, 1},  {3, 4, 7},   {2, 21, 64},
+                              {2, 5, 65}, {1, 2, 130}, {3, 300, 9},
+                              {4, 1, 5},  {2, 40, 100}};
+  int variant = 0;
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+    for (int k = 0; k < 8; k++) {
+      kdim_case(&rng, shapes[s][0], shapes[s][1], shapes[s][2], variant++);
+    }
+  }
+}
+END_TEST
+
+/*
+ * PyTorch's mean for K-dimensional hard labels, by hand: logits (2, 2, 3)
+ * channels-first, targets (2, 3) with one ignored position, weights
+ * [1, 3]: sum over the five kept positions of w_t (lse - x_t), over the
+ * sum of their w_t = 1 + 3 + 3 + 1 + 3 = 11.
+ */
+START_TEST(kdim_mean_by_hand) {
+  /* x[n][c][d] */
+  const double x[2 * 2 * 3] = {0.0, 1.0, 2.0, 1.0, 0.0, -1.0,
+                               2.0, 2.0, 0.5, 0.0, 3.0, 0.5};
+  const int64_t t[2 * 3] = {0, 1, 1, -100, 0, 1};
+  const double w[2] = {1.0, 3.0};
+  xent_problem pb = xt_hard(2, 2, x, t);
+  pb.inner = 3;
+  pb.class_weights = w;
+  double want = 0.0, denom = 0.0;
+  for (size_t n = 0; n < 2; n++) {
+    for (size_t d = 0; d < 3; d++) {
+      const int64_t label = t[n * 3 + d];
+      if (label < 0) {
+        continue;
+      }
+      const double a = x[(n * 2 + 0) * 3 + d], b = x[(n * 2 + 1) * 3 + d];
+      const double lse = log(exp(a) + exp(b));
+      want += w[label] * (lse - (label == 0 ? a : b));
+      denom += w[label];
+    }
+  }
+  ck_assert(denom == 11.0);
+  full r;
+  eval_full(&pb, &r);
+  XT_CLOSE(r.loss, want / denom, 1e-15, 0.0);
+  ck_assert(r.per_sample[3] == 0.0);
+  full_free(&r);
+  /* the explicit path reads the same layout */
+  double loss, scratch[2 * 2 * 3];
+  const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL, NULL};
+  XT_STATUS(xent_evaluate_explicit(&pb, &out, scratch, NULL), XENT_OK);
+  XT_CLOSE(loss, want / denom, 1e-15, 0.0);
+}
+END_TEST
+
+/* Channels-first input needs the workspace it reports, even for double
+ * logits; channels-last double cross-entropy needs none. */
+START_TEST(kdim_workspace) {
+  double x[2 * 3 * 10] = {0};
+  int64_t t[2 * 10] = {0};
+  xent_problem pb = xt_hard(2, 3, x, t);
+  pb.inner = 10;
+  pb.class_axis = XENT_CLASS_AXIS_LAST;
+  ck_assert_uint_eq(xent_workspace_size(&pb), 0);
+  pb.class_axis = XENT_CLASS_AXIS_1;
+  const size_t need = xent_workspace_size(&pb);
+  ck_assert_uint_ge(need, 10 * 3 * sizeof(double));
+  double loss;
+  const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL, NULL};
+  xent_error err;
+  XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, &err), XENT_ERR_WORKSPACE);
+  double *ws = xt_doubles(need / sizeof(double) + 1);
+  XT_STATUS(xent_evaluate(&pb, &out, ws, need - 1, &err), XENT_ERR_WORKSPACE);
+  XT_STATUS(xent_evaluate(&pb, &out, ws, need, &err), XENT_OK);
+  XT_CLOSE(loss, log(3.0), 1e-15, 0.0);
+  free(ws);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("logits");
   XT_ADD(s, hand_value_123);
@@ -465,5 +787,8 @@ int main(void) {
   XT_ADD(s, minus_inf_masks);
   XT_ADD(s, workspace);
   XT_ADD(s, random_against_reference);
+  XT_ADD(s, kdim_equals_positions);
+  XT_ADD(s, kdim_mean_by_hand);
+  XT_ADD(s, kdim_workspace);
   return xt_run(s);
 }

@@ -22,8 +22,8 @@ static void eval_all(const xent_problem *pb, result *r) {
   r->grad = xt_doubles(pb->n * pb->classes);
   r->q = xt_doubles(pb->n * pb->classes);
   r->probs = xt_doubles(pb->n * pb->classes);
-  const xent_outputs out = {&r->loss, r->per_sample, r->grad,
-                            r->q,     r->probs,      NULL};
+  const xent_outputs out = {&r->loss, r->per_sample, r->grad, r->q,
+                            r->probs, NULL,          NULL};
   const size_t ws_size = xent_workspace_size(pb);
   double *ws = ws_size ? xt_doubles(ws_size / sizeof(double) + 1) : NULL;
   xent_error err;
@@ -638,8 +638,8 @@ START_TEST(closed_form_equals_explicit) {
     double *g_a = xt_doubles(n * classes);
     double *g_b = xt_doubles(n * classes);
     double *scratch = xt_doubles(n * classes);
-    const xent_outputs out_a = {&loss_a, ps_a, g_a, NULL, NULL, NULL};
-    const xent_outputs out_b = {&loss_b, ps_b, g_b, NULL, NULL, NULL};
+    const xent_outputs out_a = {&loss_a, ps_a, g_a, NULL, NULL, NULL, NULL};
+    const xent_outputs out_b = {&loss_b, ps_b, g_b, NULL, NULL, NULL, NULL};
     xent_error err;
     XT_STATUS(xent_evaluate(&pb, &out_a, NULL, 0, &err), XENT_OK);
     XT_STATUS(xent_evaluate_explicit(&pb, &out_b, scratch, &err), XENT_OK);
@@ -708,15 +708,15 @@ START_TEST(output_subsets) {
   result all;
   eval_all(&pb, &all);
   double loss = -1.0;
-  xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL};
+  xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL, NULL};
   XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, NULL), XENT_OK);
   XT_CLOSE(loss, all.loss, 1e-15, 0.0);
   double grad[8];
-  out = (xent_outputs){NULL, NULL, grad, NULL, NULL, NULL};
+  out = (xent_outputs){NULL, NULL, grad, NULL, NULL, NULL, NULL};
   XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, NULL), XENT_OK);
   XT_ARRAY_CLOSE(grad, all.grad, 8, 1e-15, 1e-17);
   double probs[8];
-  out = (xent_outputs){NULL, NULL, NULL, NULL, probs, NULL};
+  out = (xent_outputs){NULL, NULL, NULL, NULL, probs, NULL, NULL};
   XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, NULL), XENT_OK);
   XT_ARRAY_CLOSE(probs, all.probs, 8, 1e-15, 0.0);
   for (size_t n = 0; n < 2; n++) {
@@ -724,7 +724,7 @@ START_TEST(output_subsets) {
                  probs[n * 4 + 3],
              1.0, 1e-15, 0.0);
   }
-  out = (xent_outputs){NULL, NULL, NULL, NULL, NULL, NULL};
+  out = (xent_outputs){NULL, NULL, NULL, NULL, NULL, NULL, NULL};
   xent_error err;
   memset(&err, 0x5a, sizeof err);
   XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, &err), XENT_OK);
@@ -744,7 +744,7 @@ START_TEST(explicit_outputs) {
   double scratch[6];
   double loss = 0.0;
   double ps[2];
-  const xent_outputs out = {&loss, ps, NULL, NULL, NULL, NULL};
+  const xent_outputs out = {&loss, ps, NULL, NULL, NULL, NULL, NULL};
   XT_STATUS(xent_evaluate_explicit(&pb, &out, scratch, NULL), XENT_OK);
   XT_CLOSE(loss, log(exp(0.5) + exp(1.5) + exp(-1.0)) - 1.5, 1e-15, 0.0);
   ck_assert(ps[1] == 0.0);
@@ -770,7 +770,7 @@ static void *job_run(void *arg) {
       continue;
     }
     double loss = 0.0;
-    const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL};
+    const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL, NULL};
     if (xent_evaluate(&j->pb, &out, NULL, 0, NULL) != XENT_OK ||
         !xt_close(loss, j->want, 1e-14, 0.0)) {
       j->bad++;
@@ -794,7 +794,8 @@ START_TEST(threads_concurrent) {
     jobs[k].pb = xt_hard(8, classes, jobs[k].x, jobs[k].t);
     jobs[k].pb.label_smoothing = 0.1 * (double)k;
     jobs[k].pb.kernel = XENT_KERNEL_SCALAR;
-    const xent_outputs out = {&jobs[k].want, NULL, NULL, NULL, NULL, NULL};
+    const xent_outputs out = {&jobs[k].want, NULL, NULL, NULL,
+                              NULL,          NULL, NULL};
     XT_STATUS(xent_evaluate(&jobs[k].pb, &out, NULL, 0, NULL), XENT_OK);
     jobs[k].bad = 0;
   }

@@ -57,6 +57,13 @@ static const struct {
     {XENT_ERR_ZERO_DENOMINATOR, 17, "ERR_ZERO_DENOMINATOR"},
     {XENT_ERR_OVERFLOW, 18, "ERR_OVERFLOW"},
     {XENT_ERR_WORKSPACE, 19, "ERR_WORKSPACE"},
+    {XENT_ERR_FOCAL_GAMMA, 20, "ERR_FOCAL_GAMMA"},
+    {XENT_ERR_FOCAL_ALPHA, 21, "ERR_FOCAL_ALPHA"},
+    {XENT_ERR_POLY_EPSILON, 22, "ERR_POLY_EPSILON"},
+    {XENT_ERR_BINARY_TARGET, 23, "ERR_BINARY_TARGET"},
+    {XENT_ERR_POS_WEIGHT, 24, "ERR_POS_WEIGHT"},
+    {XENT_ERR_THRESHOLD, 25, "ERR_THRESHOLD"},
+    {XENT_ERR_NOT_APPLICABLE, 26, "ERR_NOT_APPLICABLE"},
     {XENT_ERR_CONFIG, 30, "ERR_CONFIG"},
     {XENT_ERR_CONFIG_MISMATCH, 31, "ERR_CONFIG_MISMATCH"},
     {XENT_ERR_STATE, 32, "ERR_STATE"},
@@ -97,7 +104,7 @@ START_TEST(strerror_matches_map) {
 END_TEST
 
 START_TEST(strerror_unknown_never_null) {
-  const int unknown[] = {20, 99, 1000, -1, -100, 0x7fffffff};
+  const int unknown[] = {29, 99, 1000, -1, -100, 0x7fffffff};
   for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
     const xent_status st = (xent_status)unknown[i];
     ck_assert_ptr_nonnull(xent_strerror(st));
@@ -129,6 +136,15 @@ START_TEST(arg_names) {
       {XENT_ARG_OUTPUTS, 12, "outputs"},
       {XENT_ARG_WORKSPACE, 13, "workspace"},
       {XENT_ARG_KERNEL, 14, "kernel"},
+      {XENT_ARG_FAMILY, 15, "family"},
+      {XENT_ARG_POS_WEIGHT, 16, "pos_weight"},
+      {XENT_ARG_TARGET_THRESHOLD, 17, "target_threshold"},
+      {XENT_ARG_SUM_CLASSES, 18, "sum_classes"},
+      {XENT_ARG_FOCAL_ALPHA, 19, "focal_alpha"},
+      {XENT_ARG_FOCAL_GAMMA, 20, "focal_gamma"},
+      {XENT_ARG_POLY_EPSILON, 21, "poly_epsilon"},
+      {XENT_ARG_INNER, 22, "inner"},
+      {XENT_ARG_CLASS_AXIS, 23, "class_axis"},
   };
   for (size_t i = 0; i < sizeof pinned / sizeof pinned[0]; i++) {
     ck_assert_int_eq((int)pinned[i].arg, pinned[i].value);
@@ -139,7 +155,8 @@ START_TEST(arg_names) {
   ck_assert_str_eq(xent_arg_name(XENT_ARG_##name), field);
   XENT_ARG_MAP(CHECK_ARG)
 #undef CHECK_ARG
-  ck_assert_ptr_nonnull(xent_arg_name((xent_arg)15));
+  ck_assert_ptr_nonnull(xent_arg_name((xent_arg)29));
+  ck_assert_str_eq(xent_arg_name((xent_arg)29), "");
   ck_assert_ptr_nonnull(xent_arg_name((xent_arg)-1));
 }
 END_TEST
@@ -245,6 +262,17 @@ START_TEST(problem_init_defaults) {
   ck_assert_ptr_null(pb.partners);
   ck_assert_int_eq(pb.reduction, XENT_REDUCE_MEAN);
   ck_assert_int_eq(pb.kernel, XENT_KERNEL_AUTO);
+  /* the loss families and K-dimensional fields */
+  ck_assert_int_eq(pb.family, XENT_LOSS_CROSS_ENTROPY);
+  ck_assert_ptr_null(pb.pos_weight);
+  ck_assert(pb.target_threshold == -1.0);
+  ck_assert_int_eq(pb.sum_classes, 0);
+  ck_assert(pb.focal_alpha == 0.25);
+  ck_assert_ptr_null(pb.focal_alpha_per_class);
+  ck_assert(pb.focal_gamma == 2.0);
+  ck_assert(pb.poly_epsilon == 2.0);
+  ck_assert_uint_eq(pb.inner, 1);
+  ck_assert_int_eq(pb.class_axis, XENT_CLASS_AXIS_1);
 }
 END_TEST
 
