@@ -18,8 +18,7 @@
 #   check-v2-clients   tritonclient's and KServe's requests byte for byte,
 #                      their answers parsed as those clients do
 #   check-v2-crosslang 400 random /v2 requests vs PyTorch float64 / timm
-#   check-v2-known-bugs  /v2 bugs of xentd, one failing test each; not in
-#                      CHECK_STAGES until they are fixed
+#   check-v2-regressions  eight /v2 bugs of xentd, one test each
 
 INTEG_DIR := tests/integration
 INTEG_BIN := $(BUILD)/tests/integration
@@ -76,16 +75,16 @@ check-v2-clients: $(BUILD)/xentd
 	$(Q)$(INTEG_DIR)/run-py $(BUILD)/results.txt v2-clients \
 	    $(PYTHON) $(INTEG_DIR)/test_v2_clients.py --xentd $(BUILD)/xentd
 
-.PHONY: check-v2-crosslang check-v2-known-bugs
+.PHONY: check-v2-crosslang check-v2-regressions
 check-v2-crosslang: $(BUILD)/xentd
 	$(Q)$(INTEG_DIR)/run-py $(BUILD)/results.txt v2-crosslang \
 	    $(PYTHON) $(INTEG_DIR)/test_v2_crosslang.py --xentd $(BUILD)/xentd
 
-check-v2-known-bugs: $(BUILD)/xentd
-	$(Q)$(INTEG_DIR)/run-py $(BUILD)/results.txt v2-known-bugs \
-	    $(PYTHON) $(INTEG_DIR)/test_v2_known_bugs.py --xentd $(BUILD)/xentd
+check-v2-regressions: $(BUILD)/xentd
+	$(Q)$(INTEG_DIR)/run-py $(BUILD)/results.txt v2-regressions \
+	    $(PYTHON) $(INTEG_DIR)/test_v2_regressions.py --xentd $(BUILD)/xentd
 
 CHECK_STAGES += check-integration check-examples check-readme check-crosslang \
                 check-memory check-metrics-http check-v2 check-v2-clients \
-                check-v2-crosslang
+                check-v2-crosslang check-v2-regressions
 SAN_STAGES += check-integration

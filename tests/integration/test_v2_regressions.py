@@ -1,9 +1,8 @@
 #!/usr/bin/python3
-"""Open Inference Protocol bugs of xentd found while writing the /v2 tests:
-each test here states what the protocol (or PyTorch) says and fails
-while the bug is there. The stage check-v2-known-bugs runs them; it is not
-in `make check`'s list until they are fixed (then move each test into
-test_v2.py / test_v2_clients.py and drop this file).
+"""Regression tests of eight Open Inference Protocol bugs of xentd found
+while the /v2 tests were written (all fixed): each test states what the
+protocol (or PyTorch) says and failed while the bug was there. Stage
+check-v2-regressions of `make check`.
 
 1. all_outputs_in_one_request: cross_entropy has ten outputs (its metadata
    lists them), but a request that names them all is refused with 400
@@ -63,7 +62,7 @@ test_v2.py / test_v2_clients.py and drop this file).
    body open, and every other request that needs more than the 1 MiB left
    is answered 429.
 
-Closing line: "oipbugs: N passed, M failed".
+Closing line: "oipregressions: N passed, M failed".
 """
 
 import argparse
@@ -315,9 +314,9 @@ def main():
                     if not isinstance(e, Fail):
                         traceback.print_exc(limit=4, file=sys.stdout)
     except xh.DaemonError as e:
-        print("oipbugs: daemon: %s" % e)
+        print("oipregressions: daemon: %s" % e)
         failed += 1
-    print("oipbugs: %d passed, %d failed" % (passed, failed))
+    print("oipregressions: %d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 else 1
 
 
