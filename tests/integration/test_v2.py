@@ -661,11 +661,10 @@ def errors_name_the_tensor_and_flat_index(env):
     expect_error(post(logits_targets("FP32", True, x=x)), 400, "logits[4]")
     x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, math.inf]])
     expect_error(post(logits_targets("FP16", True, x=x)), 400, "logits[5]")
-    # every class of row 1 masked (the flat index it names is
-    # test_v2_known_bugs.py's business)
+    # every class of row 1 masked: named by its first flat element
     x = np.array([[1.0, 2.0, 3.0], [-math.inf] * 3])
     expect_error(post(logits_targets("BF16", True, x=x, t=[0, 1])), 400,
-                 "logits[", "every class of a row is masked")
+                 "logits[3]", "every class of a row is masked")
     # ... but an ignored row does not exist for the loss (semantics 2.1)
     r = post(logits_targets("BF16", True, x=x, t=[0, -100]))
     check(r.status == 200, "all-masked ignored row: %r", r)

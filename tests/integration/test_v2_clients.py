@@ -691,7 +691,7 @@ def triton_reserved_parameters_and_version(env):
 def triton_compression_both_ways(env):
     """request_compression_algorithm / response_compression_algorithm,
     with binary inputs of random floats (their compressed body is longer
-    than the JSON header: see test_v2_known_bugs.py for the other case) and
+    than the JSON header; test_v2_regressions.py has the other case) and
     with JSON inputs."""
     tc = env.triton()
     x, t = problem(6, 40, 30)
