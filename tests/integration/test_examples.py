@@ -16,7 +16,8 @@ form writes it; a BYTES element as a string).
 The status and the response headers must match exactly, the body's JSON
 structure and strings exactly except an error's message (prose: any
 non-empty string, as api/examples/README.md says), numbers to relative 1e-12
-with an absolute floor of 1e-12 (1e-6 for float32 precision). Every folder counts as a pass or a fail; nothing is skipped.
+with a floor at the smallest normal double (float32 answers within one
+float32 ulp). Every folder counts as a pass or a fail; nothing is skipped.
 Closing line: "examples: N passed, M failed".
 """
 
@@ -170,10 +171,11 @@ def run_case(client, folder):
             return "error.message is not a non-empty string: %r" % message
         want = json.loads(json.dumps(want))
         want["error"]["message"] = message
-    rel = 1e-12
     if body is not None and (b'"float32"' in body or b'"FP32"' in data[:65536]):
-        rel = 1e-6  # both sides round to float32: one float32 ulp apart
-    return xh.json_diff(got, want, rel=rel)
+        # both sides round a double to float32: one float32 ulp apart at
+        # most (a double near a rounding boundary)
+        return xh.json_diff(got, want, ulps=1)
+    return xh.json_diff(got, want)
 
 
 def main():

@@ -8,7 +8,8 @@ Inside the sections between <!-- curl-examples:begin --> and
 and each ```python block with /usr/bin/python3 (only 127.0.0.1:8080 and its
 port are rewritten to the test daemon's address). A command's output is
 compared with the block that follows it: a ```json block by structure and
-strings exactly, numbers to relative 1e-12 with an absolute floor of 1e-12;
+strings exactly, numbers to relative 1e-12 with a floor at the smallest
+normal double;
 a ```text block exactly. (A ```py block is shown, not run.)
 Closing line: "readme: N passed, M failed".
 """

@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -142,20 +143,39 @@ class Client:
             self.conn = None
 
 
-def close(got, want, rel=1e-12, abs_=1e-12):
+# The smallest normal double: the absolute floor of every comparison, so
+# that a value of any magnitude is held to its relative tolerance.
+TINY = 2.2250738585072014e-308
+
+
+def f32_ulps(a, b):
+    """Distance between the float32 roundings of a and b, in float32 ulps
+    (ordered integers: adjacent floats are 1 apart, +0 and -0 are 0)."""
+    def key(x):
+        i = struct.unpack("<i", struct.pack("<f", x))[0]
+        return i if i >= 0 else -(i & 0x7FFFFFFF)
+    return abs(key(a) - key(b))
+
+
+def close(got, want, rel=1e-12, abs_=TINY, ulps=None):
+    """got within rel of want (absolute floor abs_); with ulps, the float32
+    roundings of both within that many float32 ulps."""
+    if ulps is not None:
+        return f32_ulps(got, want) <= ulps
     return abs(got - want) <= abs_ + rel * abs(want)
 
 
-def json_diff(got, want, path="$", rel=1e-12, abs_=1e-12):
+def json_diff(got, want, path="$", rel=1e-12, abs_=TINY, ulps=None):
     """First difference between two JSON values as a string, or None.
-    Structure and strings exactly, numbers within rel/abs (semantics 6)."""
+    Structure and strings exactly, numbers within rel with the floor abs_
+    (semantics 6), or within `ulps` float32 ulps."""
     num = (int, float)
     if isinstance(want, bool) or isinstance(got, bool):
         if got is want:
             return None
         return "%s: %r, expected %r" % (path, got, want)
     if isinstance(want, num) and isinstance(got, num):
-        if close(float(got), float(want), rel, abs_):
+        if close(float(got), float(want), rel, abs_, ulps):
             return None
         return "%s: %r, expected %r" % (path, got, want)
     if isinstance(want, dict) and isinstance(got, dict):
@@ -163,7 +183,8 @@ def json_diff(got, want, path="$", rel=1e-12, abs_=1e-12):
             return "%s: keys %s, expected %s" % (path, sorted(got),
                                                  sorted(want))
         for k in want:
-            d = json_diff(got[k], want[k], "%s.%s" % (path, k), rel, abs_)
+            d = json_diff(got[k], want[k], "%s.%s" % (path, k), rel, abs_,
+                          ulps)
             if d:
                 return d
         return None
@@ -171,7 +192,7 @@ def json_diff(got, want, path="$", rel=1e-12, abs_=1e-12):
         if len(got) != len(want):
             return "%s: %d values, expected %d" % (path, len(got), len(want))
         for i, (g, w) in enumerate(zip(got, want)):
-            d = json_diff(g, w, "%s[%d]" % (path, i), rel, abs_)
+            d = json_diff(g, w, "%s[%d]" % (path, i), rel, abs_, ulps)
             if d:
                 return d
         return None
