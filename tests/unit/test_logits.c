@@ -77,7 +77,7 @@ static void result_free(result *r) {
 static void assert_same(const char *what, const xent_problem *half,
                         const xent_problem *dbl) {
   for (size_t k = 0; k < 4; k++) {
-    if (!xent_kernel_supported(KERNELS[k])) {
+    if (xt_skip_kernel(KERNELS[k])) {
       continue;
     }
     xent_problem a = *half;

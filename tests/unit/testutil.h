@@ -15,6 +15,8 @@
 
 #include <check.h>
 #include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,6 +339,28 @@ static inline void xt_ref_eval(const xent_problem *pb, xt_ref *r) {
   free(lp);
   free(p);
   free(q);
+}
+
+/* -------------------------------------------------------------- skips -- */
+
+/*
+ * A kernel this CPU or build lacks (no AVX2 or AVX-512, a build without
+ * SLEEF): the comparison against it cannot run. Says so once per kernel
+ * and process on stdout as "SKIP: ...", which tests/run-check counts as a
+ * skipped check in the stage's summary: a build that compares scalar with
+ * scalar shows it. Returns 1 when the caller must skip.
+ */
+static inline int xt_skip_kernel(xent_kernel k) {
+  static _Atomic unsigned said;
+  if (xent_kernel_supported(k))
+    return 0;
+  const unsigned bit = 1u << ((unsigned)k & 7u);
+  if ((atomic_fetch_or(&said, bit) & bit) == 0) {
+    printf("SKIP: the %s kernel is not supported here (CPU or build)\n",
+           xent_kernel_name(k));
+    fflush(stdout);
+  }
+  return 1;
 }
 
 /* ---------------------------------------------------------- the suite -- */
