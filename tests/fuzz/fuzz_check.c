@@ -431,6 +431,13 @@ int fuzz_check_diff(const uint8_t *data, size_t size, fuzz_endpoint ep) {
          size);
   }
   if (rs != 0) {
+    /* Duplicate keys inside the value of an unknown field: the stream
+     * skips that value without keeping its keys and refuses the field
+     * (request.c says so); jansson refuses the duplicate. Both are 400. */
+    if (es.kind == XS_ERR_INVALID_ARGUMENT && eo.kind == XS_ERR_INVALID_JSON &&
+        strstr(eo.message, "duplicate object key") != NULL &&
+        strstr(es.message, "is not a known field") != NULL)
+      return 0;
     /* Over a limit the stream names the first array in the body that
      * passes it; the oracle, the first in the table's order. */
     if (es.kind != eo.kind || (es.kind != XS_ERR_PAYLOAD_TOO_LARGE &&
