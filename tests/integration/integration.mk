@@ -94,3 +94,8 @@ check-slow: $(INTEG_BIN)/test_slow $(XENTD_UNDER_TEST)
 	$(Q)XENTD=$(XENTD_UNDER_TEST) CK_DEFAULT_TIMEOUT=120 \
 	    tests/run-check $(BUILD)/results.txt slow $(INTEG_BIN)/test_slow
 CHECK_STAGES += check-slow
+
+check-framing: $(INTEG_BIN)/test_framing $(XENTD_UNDER_TEST)
+	$(Q)XENTD=$(XENTD_UNDER_TEST) CK_DEFAULT_TIMEOUT=60 \
+	    tests/run-check $(BUILD)/results.txt framing $(INTEG_BIN)/test_framing
+CHECK_STAGES += check-framing
