@@ -23,8 +23,7 @@ double xh_now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Appends n bytes (which may hold NULs) to s. */
-static void add_bytes(xt_str *s, const char *data, size_t n) {
+void xh_add_bytes(xt_str *s, const void *data, size_t n) {
   if (s->len + n + 1 > s->cap) {
     size_t cap = s->cap ? s->cap : 1024;
     while (cap < s->len + n + 1)
@@ -104,7 +103,7 @@ static int read_some(int fd, double deadline, xt_str *raw) {
   char buf[65536];
   const ssize_t n = recv(fd, buf, sizeof buf, 0);
   if (n > 0) {
-    add_bytes(raw, buf, (size_t)n);
+    xh_add_bytes(raw, buf, (size_t)n);
     return 1;
   }
   if (n < 0 && errno == EINTR)
@@ -179,7 +178,7 @@ static int unchunk(const xt_str *raw, size_t at, xt_str *out, size_t *end) {
         return 0;
       }
       *end = p + 2;
-      add_bytes(out, body.data != NULL ? body.data : "", body.len);
+      xh_add_bytes(out, body.data != NULL ? body.data : "", body.len);
       xt_str_free(&body);
       return 1;
     }
@@ -187,7 +186,7 @@ static int unchunk(const xt_str *raw, size_t at, xt_str *out, size_t *end) {
       xt_str_free(&body);
       return 0;
     }
-    add_bytes(&body, raw->data + p, size);
+    xh_add_bytes(&body, raw->data + p, size);
     p += size + 2;
   }
 }
@@ -204,7 +203,7 @@ int xh_read_answer(int fd, int timeout_ms, xh_answer *a) {
       const size_t body_at = head_len + 4;
       xh_answer probe = {0};
       char value[64];
-      add_bytes(&probe.head, raw.data, head_len);
+      xh_add_bytes(&probe.head, raw.data, head_len);
       const char *cl = xh_header(&probe, "Content-Length", value, sizeof value);
       const char *te =
           xh_header(&probe, "Transfer-Encoding", value, sizeof value);
@@ -218,19 +217,19 @@ int xh_read_answer(int fd, int timeout_ms, xh_answer *a) {
       } else if (cl != NULL) {
         const size_t want = (size_t)strtoull(cl, NULL, 10);
         if (raw.len >= body_at + want) {
-          add_bytes(&body, raw.data + body_at, want);
+          xh_add_bytes(&body, raw.data + body_at, want);
           end = body_at + want;
           done = 1;
         }
       } else if (closed) { /* the body runs to the close */
-        add_bytes(&body, raw.data + body_at, raw.len - body_at);
+        xh_add_bytes(&body, raw.data + body_at, raw.len - body_at);
         end = raw.len;
         done = 1;
       }
       if (done) {
-        add_bytes(&a->head, raw.data, head_len);
+        xh_add_bytes(&a->head, raw.data, head_len);
         a->body = body;
-        add_bytes(&a->rest, raw.data + end, raw.len - end);
+        xh_add_bytes(&a->rest, raw.data + end, raw.len - end);
         a->chunked = chunked;
         if (sscanf(raw.data, "HTTP/1.%*d %d", &a->status) != 1)
           a->status = 0;
@@ -251,7 +250,7 @@ int xh_read_answer(int fd, int timeout_ms, xh_answer *a) {
   }
   /* Incomplete: keep what came, for the failure message. */
   if (raw.len > 0)
-    add_bytes(&a->rest, raw.data, raw.len);
+    xh_add_bytes(&a->rest, raw.data, raw.len);
   xt_str_free(&raw);
   return 0;
 }
@@ -396,11 +395,11 @@ char *xh_log(const xt_daemon *d) {
     char buf[8192];
     size_t n;
     while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-      add_bytes(&s, buf, n);
+      xh_add_bytes(&s, buf, n);
     fclose(f);
   }
   if (s.data == NULL)
-    add_bytes(&s, "", 0);
+    xh_add_bytes(&s, "", 0);
   return s.data;
 }
 

@@ -19,6 +19,9 @@
 /* Monotonic seconds. */
 double xh_now(void);
 
+/* Appends n bytes (which may hold NULs) to s. */
+void xh_add_bytes(xt_str *s, const void *data, size_t n);
+
 /* A TCP connection to base ("http://127.0.0.1:PORT") from the local
  * address src (NULL: the kernel picks), or -1. */
 int xh_connect(const char *base, const char *src);

@@ -99,3 +99,13 @@ check-framing: $(INTEG_BIN)/test_framing $(XENTD_UNDER_TEST)
 	$(Q)XENTD=$(XENTD_UNDER_TEST) CK_DEFAULT_TIMEOUT=60 \
 	    tests/run-check $(BUILD)/results.txt framing $(INTEG_BIN)/test_framing
 CHECK_STAGES += check-framing
+
+check-shutdown: $(INTEG_BIN)/test_shutdown $(XENTD_UNDER_TEST)
+	$(Q)XENTD=$(XENTD_UNDER_TEST) CK_DEFAULT_TIMEOUT=180 \
+	    tests/run-check $(BUILD)/results.txt shutdown $(INTEG_BIN)/test_shutdown
+CHECK_STAGES += check-shutdown
+
+check-auth: $(INTEG_BIN)/test_auth $(XENTD_UNDER_TEST)
+	$(Q)XENTD=$(XENTD_UNDER_TEST) CK_DEFAULT_TIMEOUT=60 \
+	    tests/run-check $(BUILD)/results.txt auth $(INTEG_BIN)/test_auth
+CHECK_STAGES += check-auth
