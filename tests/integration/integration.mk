@@ -109,3 +109,8 @@ check-auth: $(INTEG_BIN)/test_auth $(XENTD_UNDER_TEST)
 	$(Q)XENTD=$(XENTD_UNDER_TEST) CK_DEFAULT_TIMEOUT=60 \
 	    tests/run-check $(BUILD)/results.txt auth $(INTEG_BIN)/test_auth
 CHECK_STAGES += check-auth
+
+check-tls: $(XENTD_UNDER_TEST)
+	$(Q)$(INTEG_DIR)/run-py $(BUILD)/results.txt tls \
+	    $(PYTHON) $(INTEG_DIR)/test_tls.py --xentd $(XENTD_UNDER_TEST)
+CHECK_STAGES += check-tls
