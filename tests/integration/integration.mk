@@ -89,7 +89,7 @@ $(HOSTILE_BIN): $(INTEG_BIN)/%: $(INTEG_DIR)/%.c $(HOSTILE_SRC) $(HOSTILE_HDR)
 XENTD_UNDER_TEST ?= $(BUILD)/xentd
 
 .PHONY: check-slow check-framing check-shutdown check-auth check-tls soak \
-        soak-stage
+        check-soak
 check-slow: $(INTEG_BIN)/test_slow $(XENTD_UNDER_TEST)
 	$(Q)XENTD=$(XENTD_UNDER_TEST) CK_DEFAULT_TIMEOUT=120 \
 	    tests/run-check $(BUILD)/results.txt slow $(INTEG_BIN)/test_slow
@@ -114,3 +114,19 @@ check-tls: $(XENTD_UNDER_TEST)
 	$(Q)$(INTEG_DIR)/run-py $(BUILD)/results.txt tls \
 	    $(PYTHON) $(INTEG_DIR)/test_tls.py --xentd $(XENTD_UNDER_TEST)
 CHECK_STAGES += check-tls
+
+# `make check` soaks for a minute; `make soak` for SOAK_SECONDS (600).
+SOAK_SECONDS ?= 600
+check-soak: $(XENTD_UNDER_TEST)
+	$(Q)SOAK_SECONDS=60 $(INTEG_DIR)/run-py $(BUILD)/results.txt soak \
+	    $(PYTHON) $(INTEG_DIR)/soak.py --xentd $(XENTD_UNDER_TEST) \
+	    --examples api/examples
+CHECK_STAGES += check-soak
+
+soak: deps-check
+	$(Q)$(MAKE) --no-print-directory $(XENTD_UNDER_TEST)
+	$(Q)rm -f $(BUILD)/soak-results.txt
+	$(Q)SOAK_SECONDS=$(SOAK_SECONDS) $(INTEG_DIR)/run-py \
+	    $(BUILD)/soak-results.txt soak $(PYTHON) $(INTEG_DIR)/soak.py \
+	    --xentd $(XENTD_UNDER_TEST) --examples api/examples
+	$(Q)tests/summary $(BUILD)/soak-results.txt soak

@@ -1,6 +1,6 @@
 """A real xentd for the Python tests that signal it and read its log.
 
-`Daemon(xentd, args, scheme)` runs xentd on 127.0.0.1, port 0, with
+`Daemon(xentd, args, scheme, env)` runs xentd on 127.0.0.1, port 0, with
 --port-file and its stderr in a temporary folder; `url`, `port` and `pid`
 say where it is; `log()` is its stderr so far; `wait_log(text, times,
 timeout)` polls the log for a line (bounded); `signal(sig)` sends one;
@@ -22,7 +22,8 @@ class DaemonError(RuntimeError):
 
 
 class Daemon:
-    def __init__(self, xentd, args=(), scheme="http", wait_s=20.0):
+    def __init__(self, xentd, args=(), scheme="http", wait_s=20.0,
+                 env=None):
         self._tmp = tempfile.TemporaryDirectory(prefix="xentd-pyd-")
         self.dir = self._tmp.name
         self.log_path = os.path.join(self.dir, "stderr.log")
@@ -31,7 +32,8 @@ class Daemon:
             self.proc = subprocess.Popen(
                 [xentd, "--bind", "127.0.0.1", "--port", "0",
                  "--port-file", port_file, *args],
-                stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+                stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                env=None if env is None else {**os.environ, **env})
         self.pid = self.proc.pid
         self.port = 0
         deadline = time.monotonic() + wait_s
