@@ -20,10 +20,13 @@
  * handed to libmicrohttpd. A large answer is printed block by block as the
  * socket drains (a callback response, chunked), never held as text.
  */
+/* struct tcp_info (the listen backlog's length at shutdown) */
+#define _DEFAULT_SOURCE
 #include "http.h"
 
-#include <netinet/in.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <microhttpd.h>
 
@@ -73,12 +76,13 @@ struct xs_http {
   xs_limits limits;
   xs_budget budget;
   xs_metrics metrics;
-  atomic_int draining;   /* SIGTERM came: readyz 503, answers close     */
-  atomic_int late;       /* past --drain-delay: later requests get 503  */
-  atomic_uint computing; /* compute places taken (--max-in-flight) */
-  xs_guard *guard;       /* connection deadlines                        */
-  xs_tls *tls;           /* --tls-cert / --tls-key, or NULL             */
-  xs_auth *auth;         /* --auth-token-file, or NULL                  */
+  atomic_int draining;    /* SIGTERM came: readyz 503, answers close     */
+  atomic_int late;        /* past --drain-delay: later requests get 503  */
+  atomic_uint late_conns; /* connections accepted since then            */
+  atomic_uint computing;  /* compute places taken (--max-in-flight) */
+  xs_guard *guard;        /* connection deadlines                        */
+  xs_tls *tls;            /* --tls-cert / --tls-key, or NULL             */
+  xs_auth *auth;          /* --auth-token-file, or NULL                  */
   unsigned port;
   xs_buf health;
   xs_buf info;
@@ -1032,8 +1036,10 @@ static void on_connection(void *cls, struct MHD_Connection *c,
     /* A connection taken from the backlog after the listener closed came
      * before the signal: its request is awaited (the drain waits for busy
      * connections) under the headers' deadline, not taken for idle. */
-    if (gc != NULL && atomic_load(&h->late))
+    if (gc != NULL && atomic_load(&h->late)) {
       xs_guard_await(h->guard, gc);
+      atomic_fetch_add(&h->late_conns, 1);
+    }
     *socket_context = gc;
   } else {
     xs_guard_close(h->guard, *socket_context);
@@ -1344,28 +1350,37 @@ void xs_http_drain(xs_http *h) {
   atomic_store(&h->draining, 1);
 }
 
+/* Connections the kernel has completed but nobody has accepted yet: for a
+ * listening socket, Linux reports its accept queue's length in
+ * tcpi_unacked. 0 when it cannot tell. */
+static unsigned backlog_length(struct MHD_Daemon *d) {
+  const union MHD_DaemonInfo *di =
+      MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  memset(&ti, 0, sizeof ti);
+  if (di == NULL ||
+      getsockopt(di->listen_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+    return 0;
+  return ti.tcpi_unacked;
+}
+
 void xs_http_close_listener(xs_http *h) {
   if (atomic_exchange(&h->late, 1) != 0)
     return;
+  /* Connections already waiting in the listen backlog came before this
+   * point: libmicrohttpd accepts them as usual (each then counts as busy
+   * until its request is answered, see on_connection); once as many have
+   * been accepted as were waiting (or 2 s have passed), the listener
+   * closes. The daemon's own accept path is kept: no connection is handed
+   * to it from this thread. */
+  const unsigned waiting = backlog_length(h->daemon);
+  const struct timespec pause = {0, 1000000};
+  for (int ms = 0; ms < 2000 && atomic_load(&h->late_conns) < waiting; ms++)
+    nanosleep(&pause, NULL);
   const MHD_socket fd = MHD_quiesce_daemon(h->daemon);
-  if (fd == MHD_INVALID_SOCKET)
-    return;
-  /* Connections the kernel has already accepted into the backlog are
-   * served, not reset: hand each to libmicrohttpd, then close. */
-  const int fl = fcntl(fd, F_GETFL);
-  if (fl >= 0)
-    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-  for (;;) {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    const int c = accept(fd, (struct sockaddr *)&ss, &len);
-    if (c < 0)
-      break;
-    if (MHD_add_connection(h->daemon, c, (const struct sockaddr *)&ss, len) !=
-        MHD_YES)
-      xs_log_error("a connection from the backlog could not be served");
-  }
-  close(fd);
+  if (fd != MHD_INVALID_SOCKET)
+    close(fd);
 }
 
 void xs_http_reload(xs_http *h) {
