@@ -1371,12 +1371,15 @@ void xs_http_close_listener(xs_http *h) {
   /* Connections already waiting in the listen backlog came before this
    * point: libmicrohttpd accepts them as usual (each then counts as busy
    * until its request is answered, see on_connection); once as many have
-   * been accepted as were waiting (or 2 s have passed), the listener
-   * closes. The daemon's own accept path is kept: no connection is handed
-   * to it from this thread. */
+   * been accepted as were waiting (a thread busy with a long request
+   * accepts late: at most --shutdown-timeout), the listener closes. The
+   * daemon's own accept path is kept: no connection is handed to it from
+   * this thread. */
   const unsigned waiting = backlog_length(h->daemon);
   const struct timespec pause = {0, 1000000};
-  for (int ms = 0; ms < 2000 && atomic_load(&h->late_conns) < waiting; ms++)
+  const uint64_t bound_ms = h->cfg.shutdown_timeout * 1000;
+  for (uint64_t ms = 0;
+       ms < bound_ms && atomic_load(&h->late_conns) < waiting; ms++)
     nanosleep(&pause, NULL);
   const MHD_socket fd = MHD_quiesce_daemon(h->daemon);
   if (fd != MHD_INVALID_SOCKET)
