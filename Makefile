@@ -246,6 +246,7 @@ help:
 	@echo "  bench         libxent against PyTorch (cross_entropy, every loss family),"
 	@echo "                the metrics against numpy + scikit-learn; same run"
 	@echo "  bench-service xentd against a FastAPI + PyTorch service, same run"
+	@echo "  bench-latency small requests' p99 alone and beside big ones; bench-tls: TLS vs plain"
 	@echo "  asan / ubsan  the C tests under AddressSanitizer / UBSan (build-asan/, build-ubsan/)"
 	@echo "  tsan          integration and hostile-client stages against a"
 	@echo "                ThreadSanitizer xentd (clang-14, build-tsan/)"
