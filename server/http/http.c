@@ -1378,8 +1378,8 @@ void xs_http_close_listener(xs_http *h) {
   const unsigned waiting = backlog_length(h->daemon);
   const struct timespec pause = {0, 1000000};
   const uint64_t bound_ms = h->cfg.shutdown_timeout * 1000;
-  for (uint64_t ms = 0;
-       ms < bound_ms && atomic_load(&h->late_conns) < waiting; ms++)
+  for (uint64_t ms = 0; ms < bound_ms && atomic_load(&h->late_conns) < waiting;
+       ms++)
     nanosleep(&pause, NULL);
   const MHD_socket fd = MHD_quiesce_daemon(h->daemon);
   if (fd != MHD_INVALID_SOCKET)
