@@ -18,11 +18,22 @@
  *   2. a limit or the memory budget (413, 429) and a body that is not an
  *      object;
  *   3. the first unknown key;
- *   4. per field, in the table's order: a missing required field, the
- *      field's shape against the batch (N rows, C classes), then the first
- *      wrong value inside it (type, ragged row).
+ *   4. POST /v1/loss: the batch's layout (loss_batch: shape, class_axis,
+ *      the logits' dimensions against them, the rows' limit);
+ *   5. per field, in the table's order: a missing required field, the
+ *      field's shape against the batch (N rows, C classes, the positions
+ *      of K-dimensional inputs), then the first wrong value inside it
+ *      (type, ragged row), a row of the wrong length before any error in
+ *      it.
  * Ranges (labels, eps, lambda, partners, weights) are checked by libxent,
- * so that the service and the library cannot disagree about them.
+ * so that the service and the library cannot disagree about them; an
+ * option the request's loss does not use is refused when the request
+ * runs (run.c).
+ *
+ * Limits: an array stops the request when it passes --max-elements (the
+ * leaves of logits, targets, soft_targets and of per-class arrays) or
+ * --max-rows (the entries of per-row arrays; the rows of an array of
+ * arrays, when a row past the limit opens).
  *
  * Not detected: duplicate keys inside a value that is refused anyway (an
  * unknown field's object); jansson reports those as invalid JSON.
