@@ -314,8 +314,8 @@ static const xs_field table[XS_F_COUNT] = {
          .v2_dtypes = "FP32 FP64",
          .v2_param = "focal_alpha",
          .doc = "alpha, the weight of the positive class (torchvision); a "
-                "negative value removes it; or C values in [0, 1], one per "
-                "class (Keras)"},
+                "negative value removes it; or, for softmax_focal, C values in "
+                "[0, 1], one per class (Keras)"},
     [XS_F_FOCAL_GAMMA] = {.path = "focal_gamma",
                           .key = "focal_gamma",
                           .parent = XS_F_NONE,

@@ -116,6 +116,15 @@ static int check_family(const xs_request *req, xs_error *err) {
                     xs_family_name(fam), uses);
     return -1;
   }
+  /* libxent's binary kernel reads the one focal_alpha: a per-class alpha
+   * would be ignored by sigmoid_focal, so it is refused. */
+  if (fam == XENT_LOSS_SIGMOID_FOCAL &&
+      req->forms[XS_F_FOCAL_ALPHA] == XS_FORM_ARRAY) {
+    xs__field_error(err, req, XS_F_FOCAL_ALPHA,
+                    "is one number for sigmoid_focal (one value per class "
+                    "is for softmax_focal)");
+    return -1;
+  }
   const int binary =
       fam == XENT_LOSS_BINARY_CROSS_ENTROPY || fam == XENT_LOSS_SIGMOID_FOCAL;
   if ((req->outputs & XS_OUT_ELEMENTWISE) && !binary) {

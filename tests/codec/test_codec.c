@@ -811,6 +811,9 @@ START_TEST(family_errors) {
       {"{'logits': [[1, 2]], 'targets': [0], 'loss': 'softmax_focal', "
        "'focal_alpha': [0.5, 2]}",
        "focal_alpha[1]"},
+      {"{'logits': [[1, 2]], 'targets': [0], 'loss': 'sigmoid_focal', "
+       "'focal_alpha': [0.5, 0.5]}",
+       "focal_alpha"},
       {"{'logits': [[1, 2]], 'soft_targets': [[0.5, 1.5]], 'loss': "
        "'binary_cross_entropy'}",
        "soft_targets[0][1]"},
