@@ -1214,8 +1214,9 @@ int xs__v2_finish(v2_state *s, xs_request *req, xs_error *err) {
     }
     if (kdim && (def->rank < 2 || def->rank > XS_MAX_RANK || zero))
       BAD(s,
-          "%s must have shape [N, C, d1, ..., dk] (or [N, d1, ..., dk, C] "
-          "with class_axis -1), 2 to %d dimensions, each >= 1",
+          "%s must have shape [N, C] or [N, C, d1, ..., dk] ([N, d1, ..., dk, "
+          "C] with class_axis -1), 2 to %d dimensions, N >= 1 and each "
+          "other >= 1",
           shaper, XS_MAX_RANK);
     else if (!kdim &&
              (def->rank != want_rank || N == 0 || (by_logits && C == 0)))
