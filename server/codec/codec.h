@@ -190,11 +190,6 @@ static inline int xs_request_kdim(const xs_request *req) {
   return req->rank > 2 || req->flat;
 }
 
-/* Positions per sample (d1 * ... * dk; 1 for N x C). */
-static inline size_t xs_request_inner(const xs_request *req) {
-  return req->problem.inner;
-}
-
 /* The streaming parser of one request body. */
 typedef struct xs_parser xs_parser;
 

@@ -575,9 +575,9 @@ static int get_mixup(ctx *c, json_t *v) {
 }
 
 static int get_outputs(ctx *c, json_t *v) {
-  static const char *const names[] = {
-      "loss",  "per_sample", "grad", "targets",
-      "probs", "stats",      "elementwise", NULL};
+  static const char *const names[] = {"loss",        "per_sample", "grad",
+                                      "targets",     "probs",      "stats",
+                                      "elementwise", NULL};
   if (!json_is_array(v))
     return bad(c, "outputs", "must be an array of output names");
   unsigned bits = 0;
@@ -595,8 +595,7 @@ static int get_outputs(ctx *c, json_t *v) {
 
 /* Options common to both endpoints, in the documented order. */
 static int get_options(ctx *c, json_t *root) {
-  static const char *const smoothings[] = {"uniform", "others", "binary",
-                                           NULL};
+  static const char *const smoothings[] = {"uniform", "others", "binary", NULL};
   json_t *v;
   if ((v = json_object_get(root, "label_smoothing")) != NULL &&
       get_number(c, v, "label_smoothing", &c->pb->label_smoothing) != 0)
@@ -767,9 +766,9 @@ static int check_limits(ctx *c, json_t *root, int loss) {
     int kdim; /* loss body: K-dimensional */
     int rows; /* else: limited by --max-rows (1) or --max-elements (0) */
     int fixed_rank;
-  } arrays[] = {{"logits", 1, 0, 2},        {"targets", 1, 1, 1},
-                {"soft_targets", 1, 0, 2},  {"class_weights", 0, 0, 1},
-                {"pos_weight", 0, 0, 1},    {"focal_alpha", 0, 0, 1},
+  } arrays[] = {{"logits", 1, 0, 2},       {"targets", 1, 1, 1},
+                {"soft_targets", 1, 0, 2}, {"class_weights", 0, 0, 1},
+                {"pos_weight", 0, 0, 1},   {"focal_alpha", 0, 0, 1},
                 {"shape", 0, 0, 1}};
   for (size_t k = 0; k < sizeof arrays / sizeof arrays[0]; k++) {
     if (!loss && strcmp(arrays[k].key, "targets") != 0)
@@ -806,12 +805,13 @@ static int check_limits(ctx *c, json_t *root, int loss) {
 
 static int parse_loss(ctx *c, json_t *root) {
   static const char *const keys[] = {
-      "logits",           "shape",        "class_axis",   "targets",
-      "soft_targets",     "loss",         "class_weights", "pos_weight",
-      "label_smoothing",  "smoothing",    "mixup",         "ignore_index",
-      "target_threshold", "sum_classes",  "focal_alpha",   "focal_gamma",
-      "poly_epsilon",     "precision",    "reduction",     "outputs",
-      NULL};
+      "logits",           "shape",        "class_axis",
+      "targets",          "soft_targets", "loss",
+      "class_weights",    "pos_weight",   "label_smoothing",
+      "smoothing",        "mixup",        "ignore_index",
+      "target_threshold", "sum_classes",  "focal_alpha",
+      "focal_gamma",      "poly_epsilon", "precision",
+      "reduction",        "outputs",      NULL};
   static const char *const reductions[] = {"mean", "sum", "none", NULL};
   static const char *const losses[] = {"cross_entropy", "binary_cross_entropy",
                                        "sigmoid_focal", "softmax_focal",

@@ -781,8 +781,7 @@ START_TEST(family_errors) {
   static const struct {
     const char *body, *field;
   } cases[] = {
-      {"{'logits': [[1, 2]], 'targets': [0], 'focal_gamma': 1}",
-       "focal_gamma"},
+      {"{'logits': [[1, 2]], 'targets': [0], 'focal_gamma': 1}", "focal_gamma"},
       {"{'logits': [[1, 2]], 'targets': [0], 'focal_alpha': 0.5}",
        "focal_alpha"},
       {"{'logits': [[1, 2]], 'targets': [0], 'poly_epsilon': 1, 'loss': "
@@ -905,6 +904,65 @@ START_TEST(kdim_printing) {
 }
 END_TEST
 
+/* Every default the field table documents (GET /v1, the contract) is the
+ * value a request that leaves the field out gets: xent_problem_init's for
+ * the library's options, the request's own for class_axis. */
+START_TEST(table_defaults_are_the_parsed_ones) {
+  xs_request req;
+  xs_error err;
+  const char *body = "{\"logits\": [[1, 2]], \"targets\": [0]}";
+  ck_assert_int_eq(parse(LOSS, body, &limits, &req, &err), 0);
+  int checked = 0;
+  for (int i = 0; i < XS_F_COUNT; i++) {
+    const xs_field *f = xs_field_get((xs_field_id)i);
+    if (f->def == NULL || f->scalar.member == 0 ||
+        (f->bodies & XS_BODY_LOSS) == 0)
+      continue;
+    const char *at = (const char *)&req + (f->scalar.member - 1);
+    switch (f->scalar.store) {
+    case XS_S_F64: {
+      double v;
+      memcpy(&v, at, sizeof v);
+      ck_assert_msg(v == strtod(f->def, NULL), "%s: default %s, parsed %.17g",
+                    f->path, f->def, v);
+      break;
+    }
+    case XS_S_I64: {
+      int64_t v;
+      memcpy(&v, at, sizeof v);
+      ck_assert_msg(v == strtoll(f->def, NULL, 10),
+                    "%s: default %s, parsed %lld", f->path, f->def,
+                    (long long)v);
+      break;
+    }
+    case XS_S_INT: {
+      int v;
+      memcpy(&v, at, sizeof v);
+      if (f->scalar.elem == XS_E_BOOL) {
+        ck_assert_msg(v == (strcmp(f->def, "true") == 0), "%s: default %s",
+                      f->path, f->def);
+      } else {
+        char quoted[64];
+        snprintf(quoted, sizeof quoted, "\"%s\"",
+                 xs_field_enum_name((xs_field_id)i, v));
+        ck_assert_msg(strcmp(quoted, f->def) == 0, "%s: default %s, parsed %s",
+                      f->path, f->def, quoted);
+      }
+      break;
+    }
+    default:
+      continue;
+    }
+    checked++;
+  }
+  /* label_smoothing, class_axis, loss, smoothing, ignore_index,
+   * target_threshold, sum_classes, focal_alpha, focal_gamma,
+   * poly_epsilon, precision, reduction */
+  ck_assert_int_ge(checked, 12);
+  xs_request_free(&req);
+}
+END_TEST
+
 static Suite *codec_suite(void) {
   Suite *s = suite_create("codec");
   TCase *tp = tcase_create("parse");
@@ -940,6 +998,7 @@ static Suite *codec_suite(void) {
   tcase_add_test(tr, family_errors);
   tcase_add_test(tr, binary_by_hand);
   tcase_add_test(tr, kdim_printing);
+  tcase_add_test(tr, table_defaults_are_the_parsed_ones);
   suite_add_tcase(s, tr);
   return s;
 }

@@ -528,10 +528,10 @@ static void mixup(text *t, size_t n) {
  * shape. */
 typedef struct layout {
   size_t n, C;
-  int k;            /* position dimensions */
+  int k; /* position dimensions */
   size_t pos[3];
-  int last;         /* classes on the last axis */
-  int flat;         /* sent flat, with "shape" */
+  int last; /* classes on the last axis */
+  int flat; /* sent flat, with "shape" */
 } layout;
 
 static size_t layout_inner(const layout *l) {
@@ -557,8 +557,7 @@ static int layout_dims(const layout *l, int with_c, size_t *dims) {
 
 /* A nested array of these dimensions: numbers (nulls too when nulls),
  * or integers (ints). */
-static void nested(text *t, const size_t *dims, int rank, int nulls,
-                   int ints) {
+static void nested(text *t, const size_t *dims, int rank, int nulls, int ints) {
   add(t, "[");
   for (size_t i = 0; i < dims[0]; i++) {
     if (i > 0)
@@ -600,9 +599,8 @@ static void request_layout(text *t, endpoint ep, const layout *l) {
   static const char *const smoothings[] = {"uniform", "others", "binary"};
   static const char *const reductions[] = {"mean", "sum", "none"};
   static const char *const precisions[] = {"float64", "float32"};
-  static const char *const outputs[] = {"loss",    "per_sample", "grad",
-                                        "targets", "probs",      "stats",
-                                        "elementwise"};
+  static const char *const outputs[] = {
+      "loss", "per_sample", "grad", "targets", "probs", "stats", "elementwise"};
   static const char *const losses[] = {"cross_entropy", "binary_cross_entropy",
                                        "sigmoid_focal", "softmax_focal",
                                        "poly1"};
@@ -618,10 +616,11 @@ static void request_layout(text *t, endpoint ep, const layout *l) {
   if (l->last || (l->k > 0 && pick(3) == 0))
     order[count++] = "class_axis";
   const char *const optional[] = {
-      "label_smoothing", "smoothing",        "mixup",       "ignore_index",
-      "precision",       "class_weights",    "reduction",   "outputs",
-      "loss",            "pos_weight",       "target_threshold",
-      "sum_classes",     "focal_alpha",      "focal_gamma", "poly_epsilon"};
+      "label_smoothing", "smoothing",        "mixup",
+      "ignore_index",    "precision",        "class_weights",
+      "reduction",       "outputs",          "loss",
+      "pos_weight",      "target_threshold", "sum_classes",
+      "focal_alpha",     "focal_gamma",      "poly_epsilon"};
   const int n_optional = ep == LOSS ? 15 : 5;
   for (int k = 0; k < n_optional; k++)
     if (pick(k < 8 ? 2 : 5) == 0 || (k < 8 && pick(2)))
@@ -1064,8 +1063,7 @@ START_TEST(kdim_and_families) {
       {"{\"logits\":[[[1,2,3],[4,5,6]]],\"targets\":[[0,2]],\"class_axis\":0}",
        "class_axis"},
       {"{\"logits\":[[1,2]],\"targets\":[0],\"class_axis\":2}", "class_axis"},
-      {"{\"logits\":[[1,2]],\"targets\":[0],\"class_axis\":1.0}",
-       "class_axis"},
+      {"{\"logits\":[[1,2]],\"targets\":[0],\"class_axis\":1.0}", "class_axis"},
       {"{\"logits\":[[[1,2],[3,4],[5,6]]],\"targets\":[0,2]}", "targets"},
       {"{\"logits\":[[[1,2],[3,4],[5,6]]],\"targets\":[[0,2,1]]}",
        "targets[0]"},
@@ -1078,8 +1076,7 @@ START_TEST(kdim_and_families) {
       {"{\"logits\":[[[1,2],[3,4]]],\"soft_targets\":[[[1,0],[0,null]]]}",
        "soft_targets[0][1][1]"},
       {"{\"logits\":[[1,2]],\"targets\":[0],\"loss\":\"bce\"}", "loss"},
-      {"{\"logits\":[[1,2]],\"targets\":[0],\"sum_classes\":1}",
-       "sum_classes"},
+      {"{\"logits\":[[1,2]],\"targets\":[0],\"sum_classes\":1}", "sum_classes"},
       {"{\"logits\":[[1,2]],\"targets\":[0],\"focal_alpha\":\"x\"}",
        "focal_alpha"},
       {"{\"logits\":[[1,2]],\"targets\":[0],\"focal_alpha\":[1]}",

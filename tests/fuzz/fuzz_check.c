@@ -245,9 +245,8 @@ int fuzz_check_request(const uint8_t *data, size_t size, fuzz_endpoint ep) {
     return 0;
   }
   if (req.problem.n > FUZZ_MAX_ROWS ||
-      (req.problem.n != 0 &&
-       req.problem.classes * req.problem.inner >
-           FUZZ_MAX_ELEMENTS / req.problem.n))
+      (req.problem.n != 0 && req.problem.classes * req.problem.inner >
+                                 FUZZ_MAX_ELEMENTS / req.problem.n))
     fail("a request over the limits was accepted", body, size);
 
   xs_buf out;
