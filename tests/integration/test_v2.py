@@ -141,8 +141,10 @@ CE_INPUTS = [
     {"name": "targets", "datatype": "INT64", "shape": [-1]},
     {"name": "soft_targets", "datatype": "FP32", "shape": [-1, -1]},
     {"name": "class_weights", "datatype": "FP32", "shape": [-1]},
+    {"name": "pos_weight", "datatype": "FP32", "shape": [-1]},
     {"name": "mixup_lambda", "datatype": "FP32", "shape": [-1]},
-    {"name": "mixup_partner", "datatype": "INT64", "shape": [-1]}]
+    {"name": "mixup_partner", "datatype": "INT64", "shape": [-1]},
+    {"name": "focal_alpha", "datatype": "FP32", "shape": [-1]}]
 CE_OUTPUTS = [
     {"name": "loss", "datatype": "FP64", "shape": [1]},
     {"name": "per_sample", "datatype": "FP64", "shape": [-1]},
@@ -153,18 +155,28 @@ CE_OUTPUTS = [
     {"name": "accuracy", "datatype": "FP64", "shape": [1]},
     {"name": "mean_confidence", "datatype": "FP64", "shape": [1]},
     {"name": "ece", "datatype": "FP64", "shape": [1]},
-    {"name": "mean_entropy", "datatype": "FP64", "shape": [1]}]
+    {"name": "mean_entropy", "datatype": "FP64", "shape": [1]},
+    {"name": "elementwise", "datatype": "FP32", "shape": [-1, -1]}]
 SMOOTHING = {"name": "smoothing", "type": "string",
-             "enum": ["uniform", "others"], "default": "uniform"}
+             "enum": ["uniform", "others", "binary"], "default": "uniform"}
 PAIRING = {"name": "mixup_pairing", "type": "string",
            "enum": ["flip", "roll"], "default": "flip"}
 CE_PARAMS = [
+    {"name": "class_axis", "type": "integer", "default": 1},
+    {"name": "loss", "type": "string",
+     "enum": ["cross_entropy", "binary_cross_entropy", "sigmoid_focal",
+              "softmax_focal", "poly1"], "default": "cross_entropy"},
     {"name": "label_smoothing", "type": "number", "default": 0}, SMOOTHING,
     {"name": "mixup_lambda", "type": "number"}, PAIRING,
     {"name": "ignore_index", "type": "integer", "default": -100},
+    {"name": "target_threshold", "type": "number", "default": -1},
+    {"name": "sum_classes", "type": "boolean", "default": False},
+    {"name": "focal_alpha", "type": "number", "default": 0.25},
+    {"name": "focal_gamma", "type": "number", "default": 2},
+    {"name": "poly_epsilon", "type": "number", "default": 2},
     {"name": "reduction", "type": "string", "enum": ["mean", "sum", "none"],
      "default": "mean"}]
-MT_INPUTS = [CE_INPUTS[1], CE_INPUTS[4], CE_INPUTS[5]]
+MT_INPUTS = [CE_INPUTS[1], CE_INPUTS[5], CE_INPUTS[6]]
 MT_OUTPUTS = [{"name": "targets", "datatype": "FP64", "shape": [-1, -1]}]
 MT_PARAMS = [{"name": "num_classes", "type": "integer"},
              {"name": "label_smoothing", "type": "number", "default": 0},
