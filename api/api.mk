@@ -12,7 +12,13 @@
 #                  path and status: one count per folder;
 #               3. api/tools/make_expected.py --check: every 200 body equals
 #                  what PyTorch float64 / timm's formulas give for its
-#                  request: one count.
+#                  request: one count;
+#               4. api/tools/check-fields.mjs: the request schemas against
+#                  xentd's field table (xs-describe fields), and the schema
+#                  MetricsState against the member table of a metrics state
+#                  (xs-describe mstate): one count per field of each body,
+#                  per state member, for the state's version and for the
+#                  answer's state.
 #               The npm tools come from api/tools/package-lock.json
 #               (`npm ci --prefix api/tools` when node_modules is absent).
 #   api-expected  rewrites the 200 bodies from PyTorch (after a new case).
@@ -30,7 +36,7 @@ api-tools:
 	  npm ci --prefix $(API_TOOLS) --no-audit --no-fund --loglevel=error; \
 	fi
 
-check-api: api-tools
+check-api: api-tools $(XS_DESCRIBE)
 	@mkdir -p $(API_LOG)
 	$(Q)pass=0; fail=0; \
 	if $(API_ENV) $(API_NODE)/.bin/redocly lint --format=stylish \
@@ -61,6 +67,22 @@ check-api: api-tools
 	else \
 	  cat $(API_LOG)/expected.log; \
 	  echo "check-api: make_expected --check failed" >&2; fail=$$((fail + 1)); \
+	fi; \
+	$(XS_DESCRIBE) fields > $(API_LOG)/fields.json && \
+	$(XS_DESCRIBE) mstate > $(API_LOG)/mstate.json && \
+	node $(API_TOOLS)/check-fields.mjs api/openapi.yaml $(API_LOG)/fields.json \
+	    $(API_LOG)/mstate.json > $(API_LOG)/fields.log 2>&1; rc=$$?; \
+	grep -v '^check-fields: ' $(API_LOG)/fields.log; \
+	line=$$(grep -E '^check-fields: [0-9]+ passed [0-9]+ failed$$' \
+	    $(API_LOG)/fields.log | tail -n 1); \
+	if [ -z "$$line" ]; then \
+	  cat $(API_LOG)/fields.log; \
+	  echo "check-api: check-fields printed no summary (exit $$rc)" >&2; \
+	  fail=$$((fail + 1)); \
+	else \
+	  echo "check-api: $$line"; set -- $$line; \
+	  pass=$$((pass + $$2)); fail=$$((fail + $$4)); \
+	  if [ "$$rc" -ne 0 ] && [ "$$4" -eq 0 ]; then fail=$$((fail + 1)); fi; \
 	fi; \
 	tests/record $(BUILD)/results.txt check-api $$pass $$fail; \
 	[ "$$fail" -eq 0 ]

@@ -67,32 +67,64 @@ static const option_def options[] = {
     {"port-file", "PATH", "XENTD_PORT_FILE", OPT_STRING, FIELD(port_file), "",
      "none", 0, 0, NULL, NULL,
      "write the bound port to PATH once listening (for tests)"},
-    {"threads", "N", "XENTD_THREADS", OPT_UINT, FIELD(threads), "0", "0=cores",
-     0, 256, NULL, NULL,
-     "worker threads of the connection pool; 0 is one per online core"},
+    {"threads", "N", "XENTD_THREADS", OPT_UINT, FIELD(threads), "0",
+     "0=per conn", 0, 256, NULL, NULL,
+     "0: a thread per connection; N: a pool of N shared by all of them"},
     {"max-body-bytes", "N", "XENTD_MAX_BODY_BYTES", OPT_UINT,
      FIELD(max_body_bytes), "67108864", NULL, 1024, UINT64_C(4294967296), NULL,
      NULL, "largest request body; larger is refused with 413 before reading"},
     {"max-elements", "N", "XENTD_MAX_ELEMENTS", OPT_UINT, FIELD(max_elements),
      "16777216", NULL, 1, UINT64_C(4294967296), NULL, NULL,
-     "largest rows x classes of one request (400 above it)"},
+     "largest rows x classes of one request (413 above it)"},
     {"max-rows", "N", "XENTD_MAX_ROWS", OPT_UINT, FIELD(max_rows), "1048576",
      NULL, 1, UINT64_C(4294967296), NULL, NULL,
-     "largest number of rows of one request (400 above it)"},
+     "largest number of rows of one request (413 above it)"},
+    {"max-confusion-classes", "N", "XENTD_MAX_CONFUSION_CLASSES", OPT_UINT,
+     FIELD(max_confusion_classes), "1000", NULL, 1, 65536, NULL, NULL,
+     "largest C of a confusion matrix answered (413 above it)"},
     {"max-in-flight", "N", "XENTD_MAX_IN_FLIGHT", OPT_UINT,
      FIELD(max_in_flight), "64", NULL, 1, 65536, NULL, NULL,
-     "loss/targets requests at once; more get 429 and Retry-After"},
+     "requests computing at once; more get 429 and Retry-After"},
+    {"max-memory", "BYTES", "XENTD_MAX_MEMORY", OPT_UINT, FIELD(max_memory),
+     NULL, "RAM/4", UINT64_C(1048576), UINT64_C(1) << 50, NULL, NULL,
+     "memory all requests may hold at once; 429 past it, 413 if never"},
     {"timeout", "S", "XENTD_TIMEOUT", OPT_UINT, FIELD(timeout), "30", NULL, 1,
      86400, NULL, NULL,
-     "seconds a connection may stay idle before it is closed"},
+     "seconds a connection may wait for a request, bytes or not"},
+    {"header-timeout", "S", "XENTD_HEADER_TIMEOUT", OPT_UINT,
+     FIELD(header_timeout), "10", NULL, 1, 3600, NULL, NULL,
+     "seconds from a request line to the end of its headers"},
+    {"body-timeout", "S", "XENTD_BODY_TIMEOUT", OPT_UINT, FIELD(body_timeout),
+     "60", NULL, 1, 86400, NULL, NULL,
+     "seconds from the end of the headers to the end of the body"},
+    {"max-connections", "N", "XENTD_MAX_CONNECTIONS", OPT_UINT,
+     FIELD(max_connections), "4096", NULL, 16, 1000000, NULL, NULL,
+     "connections at once; past it a new one is closed at once"},
+    {"max-connections-per-ip", "N", "XENTD_MAX_CONNECTIONS_PER_IP", OPT_UINT,
+     FIELD(max_connections_per_ip), "0", "0=off", 0, 1000000, NULL, NULL,
+     "connections at once from one address; 0 is no limit"},
+    {"drain-delay", "S", "XENTD_DRAIN_DELAY", OPT_UINT, FIELD(drain_delay), "0",
+     NULL, 0, 3600, NULL, NULL,
+     "on SIGTERM, seconds to keep serving while /readyz answers 503"},
     {"shutdown-timeout", "S", "XENTD_SHUTDOWN_TIMEOUT", OPT_UINT,
      FIELD(shutdown_timeout), "10", NULL, 0, 3600, NULL, NULL,
-     "on SIGTERM/SIGINT, seconds to let requests in flight finish"},
+     "then seconds to let the requests begun finish"},
     {"log-format", "F", "XENTD_LOG_FORMAT", OPT_ENUM, FIELD(log_format), "text",
      NULL, 0, 0, log_formats, NULL,
      "stderr log lines: text, or one JSON object per line"},
     {"access-log", "B", "XENTD_ACCESS_LOG", OPT_ENUM, FIELD(access_log), "on",
      NULL, 0, 0, on_off, NULL, "one stderr line per request (on or off)"},
+    {"tls-cert", "FILE", "XENTD_TLS_CERT", OPT_STRING, FIELD(tls_cert), "",
+     "none", 0, 0, NULL, NULL,
+     "PEM certificate chain: serve HTTPS (TLS 1.2, 1.3); SIGHUP reloads"},
+    {"tls-key", "FILE", "XENTD_TLS_KEY", OPT_STRING, FIELD(tls_key), "", "none",
+     0, 0, NULL, NULL, "PEM private key of --tls-cert"},
+    {"auth-token-file", "FILE", "XENTD_AUTH_TOKEN_FILE", OPT_STRING,
+     FIELD(auth_token_file), "", "none", 0, 0, NULL, NULL,
+     "bearer tokens, one per line, asked of every route; SIGHUP reloads"},
+    {"metrics-public", "B", "XENTD_METRICS_PUBLIC", OPT_ENUM,
+     FIELD(metrics_public), "off", NULL, 0, 0, on_off, NULL,
+     "serve /metrics without a token (on or off)"},
     {"replica-name", "NAME", "XENTD_REPLICA_NAME", OPT_STRING,
      FIELD(replica_name), NULL, "hostname", 0, 0, NULL, check_header_value,
      "X-Xent-Replica header value; default $XENTD_REPLICA, else hostname"},
@@ -216,11 +248,33 @@ void xs_config_print_help(FILE *out) {
 }
 
 unsigned xs_config_threads(const xs_config *cfg) {
-  if (cfg->threads > 0) {
-    return (unsigned)cfg->threads;
+  return (unsigned)cfg->threads;
+}
+
+/* A quarter of the memory this process may use: physical memory, or the
+ * cgroup's limit (a container's) when that is lower. */
+static uint64_t default_max_memory(void) {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGESIZE);
+  uint64_t total = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page
+                                         : UINT64_C(1) << 32;
+  static const char *const limits[] = {"/sys/fs/cgroup/memory.max",
+                                       "/sys/fs/cgroup/memory/"
+                                       "memory.limit_in_bytes"};
+  for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+    FILE *f = fopen(limits[i], "r");
+    if (f == NULL)
+      continue;
+    char text[32] = "";
+    const int got = fgets(text, sizeof text, f) != NULL;
+    fclose(f);
+    uint64_t v;
+    text[strcspn(text, "\n")] = '\0';
+    if (got && parse_u64(text, &v) == 0 && v > 0 && v < total)
+      total = v; /* "max" (no limit) does not parse */
   }
-  const long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? (unsigned)n : 1u;
+  const uint64_t quarter = total / 4;
+  return quarter < UINT64_C(1048576) ? UINT64_C(1048576) : quarter;
 }
 
 static void default_replica_name(xs_config *cfg) {
@@ -268,6 +322,7 @@ xs_config_result xs_config_load(xs_config *cfg, int argc, char *const argv[],
     }
   }
   default_replica_name(cfg);
+  cfg->max_memory = default_max_memory();
 
   for (size_t i = 0; i < OPTION_COUNT; i++) {
     const char *value = getenv(options[i].env);
@@ -304,6 +359,10 @@ xs_config_result xs_config_load(xs_config *cfg, int argc, char *const argv[],
       snprintf(err, err_size, "--%s '%.64s': %s", o->name, value, why);
       return XS_CONFIG_ERROR;
     }
+  }
+  if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
+    snprintf(err, err_size, "--tls-cert and --tls-key go together");
+    return XS_CONFIG_ERROR;
   }
   return XS_CONFIG_RUN;
 }

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,23 +38,48 @@ static int write_port_file(const char *path, unsigned port) {
   return 0;
 }
 
-/* Waits up to `seconds` for the requests in flight to finish; a second
- * signal cuts the wait short. Returns the requests still in flight. */
-static int64_t wait_in_flight(const xs_http *h, const sigset_t *set,
-                              unsigned long long seconds) {
+/* Waits `seconds` (until_idle: or until no request is begun); a second
+ * signal cuts the wait short. Returns the requests still begun. */
+static uint64_t wait_for(const xs_http *h, const sigset_t *set,
+                         unsigned long long seconds, int until_idle) {
   const struct timespec tick = {0, 10 * 1000 * 1000};
   const unsigned long long ticks = seconds * 100;
   for (unsigned long long i = 0; i < ticks; i++) {
-    if (xs_http_in_flight(h) <= 0) {
+    if (until_idle && xs_http_busy(h) == 0)
       return 0;
-    }
     siginfo_t info;
-    if (sigtimedwait(set, &info, &tick) > 0) {
+    if (sigtimedwait(set, &info, &tick) > 0 && info.si_signo != SIGHUP) {
       xs_log_info("second signal %d: stopping now", info.si_signo);
       break;
     }
   }
-  return xs_http_in_flight(h);
+  return xs_http_busy(h);
+}
+
+/* 127.0.0.0/8 or ::1. */
+static int is_loopback(const char *addr) {
+  return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0;
+}
+
+/* Room for --max-connections descriptors: the soft limit raised towards
+ * the hard one. */
+static void raise_fd_limit(uint64_t connections) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return;
+  rlim_t want = (rlim_t)connections + 64;
+  if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
+    want = rl.rlim_max;
+  if (want > rl.rlim_cur) {
+    rl.rlim_cur = want;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+      rl.rlim_cur < (rlim_t)connections + 16)
+    xs_log_error("only %llu file descriptors (ulimit -n): fewer connections "
+                 "than --max-connections %llu will be served",
+                 (unsigned long long)rl.rlim_cur,
+                 (unsigned long long)connections);
 }
 
 int main(int argc, char *argv[]) {
@@ -80,36 +106,54 @@ int main(int argc, char *argv[]) {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   const int mask_rc = pthread_sigmask(SIG_BLOCK, &set, NULL);
   if (mask_rc != 0) {
     xs_log_error("pthread_sigmask: %s", strerror(mask_rc));
     return 1;
   }
 
+  raise_fd_limit(cfg.max_connections);
   xs_http *h = xs_http_start(&cfg, err, sizeof err);
   if (h == NULL) {
     xs_log_error("%s", err);
     return 1;
   }
   const unsigned port = xs_http_port(h);
+  const int v6 = strchr(cfg.bind, ':') != NULL;
+  char threads[48];
+  if (xs_config_threads(&cfg) == 0)
+    snprintf(threads, sizeof threads, "a thread per connection");
+  else
+    snprintf(threads, sizeof threads, "a pool of %u threads",
+             xs_config_threads(&cfg));
+  xs_log_info("listening on %s%s%s:%u (xentd %s, %s, max body %llu "
+              "bytes, idle timeout %llu s, replica %s)",
+              v6 ? "[" : "", cfg.bind, v6 ? "]" : "", port,
+              xent_version_string(), threads,
+              (unsigned long long)cfg.max_body_bytes,
+              (unsigned long long)cfg.timeout,
+              cfg.replica_name[0] != '\0' ? cfg.replica_name : "-");
+
+  if (cfg.auth_token_file[0] == '\0' && !is_loopback(cfg.bind))
+    xs_log_error("--bind %s is not a loopback address and no "
+                 "--auth-token-file is set: anyone who reaches the port can "
+                 "use xentd",
+                 cfg.bind);
+  /* Last: whoever waits for the port file finds the lines above written. */
   if (cfg.port_file[0] != '\0' && write_port_file(cfg.port_file, port) != 0) {
     xs_log_error("cannot write --port-file %s: %s", cfg.port_file,
                  strerror(errno));
     xs_http_stop(h);
     return 1;
   }
-  const int v6 = strchr(cfg.bind, ':') != NULL;
-  xs_log_info("listening on %s%s%s:%u (xentd %s, %u threads, max body %llu "
-              "bytes, idle timeout %llu s, replica %s)",
-              v6 ? "[" : "", cfg.bind, v6 ? "]" : "", port,
-              xent_version_string(), xs_config_threads(&cfg),
-              (unsigned long long)cfg.max_body_bytes,
-              (unsigned long long)cfg.timeout,
-              cfg.replica_name[0] != '\0' ? cfg.replica_name : "-");
-
   int sig = 0;
   for (;;) {
     const int rc = sigwait(&set, &sig);
+    if (rc == 0 && sig == SIGHUP) {
+      xs_http_reload(h);
+      continue;
+    }
     if (rc == 0) {
       break;
     }
@@ -118,13 +162,18 @@ int main(int argc, char *argv[]) {
       break;
     }
   }
-  xs_log_info("signal %d: draining (readyz answers 503, no new connections)",
-              sig);
+  xs_log_info("signal %d: draining (readyz answers 503%s)", sig,
+              cfg.drain_delay > 0 ? ", still serving for --drain-delay" : "");
   xs_http_drain(h);
-  const int64_t left = wait_in_flight(h, &set, cfg.shutdown_timeout);
+  if (cfg.drain_delay > 0)
+    wait_for(h, &set, cfg.drain_delay, 0);
+  xs_http_close_listener(h);
+  xs_log_info("no new connections; finishing the requests begun");
+  const uint64_t left = wait_for(h, &set, cfg.shutdown_timeout, 1);
   if (left > 0) {
-    xs_log_error("%lld requests still in flight after %llu s; closing them",
-                 (long long)left, (unsigned long long)cfg.shutdown_timeout);
+    xs_log_error("%llu requests still begun after %llu s; closing them",
+                 (unsigned long long)left,
+                 (unsigned long long)cfg.shutdown_timeout);
   }
   xs_http_stop(h);
   if (cfg.port_file[0] != '\0') {

@@ -1,14 +1,19 @@
 # server: build rules and test stages (see the root Makefile).
 #
-# xentd is every server/*.c (the HTTP layer and the JSON codec) linked with
-# the static libxent, libmicrohttpd and jansson.
+# xentd is the daemon's own files (server/*.c: main, configuration, log)
+# and its HTTP layer (server/http/*.c), linked with the codec library
+# (server/codec/codec.mk), the static libxent, libmicrohttpd and jansson.
+
+include server/codec/codec.mk
 
 XENTD := $(BUILD)/xentd
-XENTD_SRC := $(wildcard server/*.c)
+XENTD_SRC := $(wildcard server/*.c server/http/*.c)
 XENTD_OBJ := $(patsubst server/%.c,$(BUILD)/server/%.o,$(XENTD_SRC))
-XENTD_PKGS := libmicrohttpd jansson
+XENTD_HDR := $(wildcard server/*.h server/http/*.h) $(CODEC_HDR)
+XENTD_PKGS := libmicrohttpd jansson zlib gnutls
 # Deferred (=): pkg-config runs in the recipes, after `.ci/install-deps`.
-XENTD_CFLAGS = -Iserver -Ilib/include $(shell pkg-config --cflags $(XENTD_PKGS))
+XENTD_CFLAGS = -Iserver -Iserver/http -I$(CODEC_DIR) -Ilib/include \
+    $(shell pkg-config --cflags $(XENTD_PKGS))
 XENTD_LDLIBS = $(shell pkg-config --libs $(XENTD_PKGS)) -lpthread
 # Arguments of `make run`, e.g. make run XENTD_ARGS='--threads 4'.
 XENTD_ARGS ?=
@@ -16,14 +21,14 @@ XENTD_ARGS ?=
 ALL_TARGETS += $(XENTD)
 INSTALL_TARGETS += install-xentd
 
-$(BUILD)/server/%.o: server/%.c $(wildcard server/*.h) lib/include/xent.h
+$(BUILD)/server/%.o: server/%.c $(XENTD_HDR)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $(XCFLAGS) $(XENTD_CFLAGS) -c $< -o $@
 
-$(XENTD): $(XENTD_OBJ) $(LIB_A)
+$(XENTD): $(XENTD_OBJ) $(CODEC_A) $(LIB_A)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(XLDFLAGS) $(LDFLAGS) -o $@ $(XENTD_OBJ) $(XENT_LIBS) \
+	$(Q)$(CC) $(XLDFLAGS) $(LDFLAGS) -o $@ $(XENTD_OBJ) $(CODEC_LIBS) \
 	    $(XENTD_LDLIBS)
 
 .PHONY: xentd run install-xentd config-table config-table-update
@@ -44,7 +49,9 @@ install-xentd: $(XENTD)
 # fails when they differ; config-table-update rewrites the section.
 CHECK_STAGES += config-table
 config-table: $(XENTD)
-	$(Q)server/config-table.sh check $(XENTD) README.md $(BUILD)/results.txt
+	$(Q)tests/readme-section check config-table README.md $(BUILD)/results.txt \
+	    server/config-section.sh $(XENTD)
 
 config-table-update: $(XENTD)
-	$(Q)server/config-table.sh write $(XENTD) README.md
+	$(Q)tests/readme-section write config-table README.md "" \
+	    server/config-section.sh $(XENTD)

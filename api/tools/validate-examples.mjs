@@ -8,7 +8,10 @@
 // the error `code` of each status); a 2xx request.json is valid against the
 // request body schema; expected response headers are declared for that
 // response; a 200 /v1/loss or /v1/targets body has the shapes its request
-// implies (n, classes, per_sample, N x C matrices, the requested outputs).
+// implies (n, classes, per_sample, N x C matrices, the requested outputs),
+// and a 200 /v1/metrics or /v1/metrics/merge body the configuration its
+// request (or its states) implies (n, classes, the state's members, the
+// top-k, bins, per-class and confusion members, nulls when no row counts).
 //
 // Usage: node validate-examples.mjs [OPENAPI] [EXAMPLES_DIR]
 // Prints one line per failing folder and a summary line
@@ -24,8 +27,8 @@ const specPath = process.argv[2] ?? join(here, '..', 'openapi.yaml');
 const examplesDir = process.argv[3] ?? join(here, '..', 'examples');
 
 const KNOWN_FILES = new Set([
-  'request.json', 'request.txt', 'response.json', 'status', 'method', 'path',
-  'headers', 'response_headers',
+  'request.json', 'request.txt', 'request.tensors.json', 'response.json',
+  'status', 'method', 'path', 'headers', 'response_headers',
 ]);
 const METHODS = ['get', 'post', 'put', 'delete', 'patch', 'head', 'options'];
 const DEFAULT_OUTPUTS = ['loss', 'per_sample', 'grad'];
@@ -43,8 +46,9 @@ function rewriteRefs(node) {
       const m = v.match(/^#\/components\/schemas\/([A-Za-z0-9_]+)$/);
       if (!m) throw new Error(`unsupported $ref ${v}`);
       out[k] = m[1];
-    } else if (k === 'example') {
-      // OpenAPI annotation, not a JSON Schema keyword: redocly checks it.
+    } else if (k === 'example' || k.startsWith('x-')) {
+      // OpenAPI annotations (an example, an x- extension such as x-losses),
+      // not JSON Schema keywords: redocly and check-fields read them.
     } else {
       out[k] = rewriteRefs(v);
     }
@@ -101,8 +105,86 @@ function isMatrix(m, rows, cols) {
     m.every((r) => Array.isArray(r) && r.length === cols);
 }
 
+// The configuration a metrics request asks for: its options, else the
+// defaults (top_k [1, 5] capped at C); a merge's comes from its states.
+function metricsConfig(path, req) {
+  if (path === '/v1/metrics') {
+    const c = req.logits[0].length;
+    return {
+      n: req.logits.length, classes: c, bins: req.bins ?? 15,
+      top_k: req.top_k ?? [...new Set([1, 5].map((k) => Math.min(k, c)))],
+      confusion: req.confusion ?? false, per_class: req.per_class ?? false,
+      ignore_index: req.ignore_index ?? -100,
+      counted: req.targets.filter((t) => t !== (req.ignore_index ?? -100)).length,
+    };
+  }
+  const cfg = { ...req.states[0] };
+  delete cfg.version;
+  delete cfg.data;
+  cfg.n = req.states.reduce((a, st) => a + st.n, 0);
+  if (req.states.every((st) => st.counted !== undefined))
+    cfg.counted = req.states.reduce((a, st) => a + st.counted, 0);
+  for (const k of ['top_k', 'bins', 'confusion', 'per_class', 'ignore_index'])
+    if (req[k] !== undefined) cfg[k] = req[k];
+  return cfg;
+}
+
+function checkMetrics(path, req, body) {
+  const cfg = metricsConfig(path, req);
+  for (const [k, v] of Object.entries(cfg)) {
+    if (JSON.stringify(body.state[k]) !== JSON.stringify(v))
+      throw new Error(`state.${k} is ${JSON.stringify(body.state[k])}, the request implies ${JSON.stringify(v)}`);
+  }
+  for (const k of ['n', 'classes', 'counted']) {
+    if (body[k] !== body.state[k]) throw new Error(`${k} is ${body[k]}, state.${k} ${body.state[k]}`);
+  }
+  const m = body.metrics;
+  const c = body.classes;
+  if (('per_class' in m) !== body.state.per_class) throw new Error('per_class is there iff asked for');
+  if (('confusion' in m) !== body.state.confusion) throw new Error('confusion is there iff asked for');
+  if (body.counted === 0) {
+    for (const [k, v] of Object.entries(m)) if (v !== null) throw new Error(`no row counted, but ${k} is not null`);
+    return;
+  }
+  for (const [k, v] of Object.entries(m)) if (v === null) throw new Error(`rows counted, but ${k} is null`);
+  const keys = Object.keys(m.top_k_accuracy);
+  if (JSON.stringify(keys) !== JSON.stringify(body.state.top_k.map(String)))
+    throw new Error(`top_k_accuracy has ${JSON.stringify(keys)}, top_k is ${JSON.stringify(body.state.top_k)}`);
+  if (m.reliability.length !== body.state.bins) throw new Error('reliability does not have `bins` bins');
+  if (m.reliability.reduce((a, b) => a + b.count, 0) !== body.counted)
+    throw new Error('the bins do not count the counted rows');
+  for (const b of m.reliability) {
+    if ((b.count === 0) !== (b.mean_confidence === null) || (b.count === 0) !== (b.accuracy === null))
+      throw new Error('a bin is null iff it is empty');
+  }
+  if (m.per_class) {
+    for (const k of ['precision', 'recall', 'f1', 'support'])
+      if (m.per_class[k].length !== c) throw new Error(`per_class.${k} is not C long`);
+    if (m.per_class.support.reduce((a, b) => a + b, 0) !== body.counted)
+      throw new Error('support does not add up to the counted rows');
+  }
+  if (m.confusion) {
+    if (!isMatrix(m.confusion, c, c)) throw new Error('confusion is not C x C');
+    if (m.confusion.flat().reduce((a, b) => a + b, 0) !== body.counted)
+      throw new Error('confusion does not add up to the counted rows');
+  }
+}
+
 // Shapes of a 200 body that JSON Schema cannot relate to the request.
 function checkShapes(path, req, body) {
+  if (path === '/v1/metrics' || path === '/v1/metrics/merge') {
+    checkMetrics(path, req, body);
+    return;
+  }
+  if (path.startsWith('/v2/')) {
+    for (const o of body.outputs) {
+      const count = o.shape.reduce((a, b) => a * b, 1);
+      if (!Array.isArray(o.data) || o.data.length !== count) {
+        throw new Error(`${o.name}: shape ${JSON.stringify(o.shape)} but ${o.data?.length} values`);
+      }
+    }
+    return;
+  }
   if (path === '/v1/targets') {
     const n = req.targets.length;
     if (!isMatrix(body.targets, n, req.num_classes)) {
@@ -110,21 +192,56 @@ function checkShapes(path, req, body) {
     }
     return;
   }
-  const n = req.logits.length;
-  const c = req.logits[0].length;
+  // The batch's layout: N x C rows, K-dimensional (the classes second or
+  // last), or flat with a shape; the answers keep it.
+  const nestedShape = (v) => {
+    const dims = [];
+    while (Array.isArray(v)) {
+      dims.push(v.length);
+      if (v.length === 0) break;
+      [v] = v;
+    }
+    return dims;
+  };
+  const flat = 'shape' in req;
+  const shape = flat ? req.shape : nestedShape(req.logits);
+  const rank = shape.length;
+  const axis = req.class_axis ?? 1;
+  const norm = axis < 0 ? axis + rank : axis;
+  const cax = rank > 2 && norm === rank - 1 ? rank - 1 : 1;
+  const n = shape[0];
+  const c = shape[cax];
   if (body.n !== n || body.classes !== c) {
     throw new Error(`n/classes are ${body.n}/${body.classes}, the request has ${n}/${c}`);
   }
+  const kdim = flat || rank > 2;
+  if (kdim !== ('shape' in body) || (kdim && JSON.stringify(body.shape) !== JSON.stringify(shape))) {
+    throw new Error(`shape is ${JSON.stringify(body.shape)}, the request's ${JSON.stringify(shape)}`);
+  }
   const outputs = new Set(req.outputs ?? DEFAULT_OUTPUTS);
   if ((req.reduction ?? 'mean') === 'none') outputs.delete('loss');
-  const present = new Set(Object.keys(body).filter((k) => k !== 'n' && k !== 'classes'));
+  const present = new Set(Object.keys(body).filter((k) => !['n', 'classes', 'shape'].includes(k)));
   for (const o of outputs) if (!present.has(o)) throw new Error(`output ${o} is missing`);
   for (const o of present) if (!outputs.has(o)) throw new Error(`${o} was not requested`);
-  if (body.per_sample && body.per_sample.length !== n) throw new Error('per_sample is not N long');
-  for (const m of ['grad', 'targets', 'probs']) {
-    if (m in body && !isMatrix(body[m], n, c)) throw new Error(`${m} is not ${n} x ${c}`);
+  const count = (dims) => dims.reduce((a, b) => a * b, 1);
+  const positions = shape.filter((_, i) => i !== cax);
+  const like = (dims) => (flat ? [count(dims)] : dims);
+  const isNested = (v, dims) => {
+    if (!Array.isArray(v) || v.length !== dims[0]) return false;
+    if (dims.length === 1) return v.every((x) => typeof x === 'number');
+    return v.every((e) => isNested(e, dims.slice(1)));
+  };
+  if (body.per_sample && !isNested(body.per_sample, like(positions))) {
+    throw new Error(`per_sample is not ${JSON.stringify(like(positions))}`);
   }
-  if (body.stats && body.stats.predicted.length !== n) throw new Error('stats.predicted is not N long');
+  for (const m of ['grad', 'targets', 'probs', 'elementwise']) {
+    if (m in body && !isNested(body[m], like(shape))) {
+      throw new Error(`${m} is not ${JSON.stringify(like(shape))}`);
+    }
+  }
+  if (body.stats && !isNested(body.stats.predicted, like(positions))) {
+    throw new Error(`stats.predicted is not ${JSON.stringify(like(positions))}`);
+  }
 }
 
 function checkCase(dir) {
@@ -157,13 +274,15 @@ function checkCase(dir) {
   const item = spec.paths[path];
   let response;
   let operation = null;
+  // Under /v2 the errors are the Open Inference Protocol's.
+  const v2 = path === '/v2' || path.startsWith('/v2/');
   if (item === undefined) {
     if (status !== '404') throw new Error(`path ${path} is not in the contract, status must be 404`);
-    response = resolve({ $ref: '#/components/responses/NotFound' });
+    response = resolve({ $ref: v2 ? '#/components/responses/V2Failure404' : '#/components/responses/NotFound' });
   } else if (item[method.toLowerCase()] === undefined &&
              !(method === 'HEAD' && item.get !== undefined)) {
     if (status !== '405') throw new Error(`${method} ${path} is not in the contract, status must be 405`);
-    response = resolve({ $ref: '#/components/responses/MethodNotAllowed' });
+    response = resolve({ $ref: v2 ? '#/components/responses/V2Failure405' : '#/components/responses/MethodNotAllowed' });
   } else {
     operation = item[method.toLowerCase()];
     if (operation.responses[status] === undefined) {
@@ -182,6 +301,11 @@ function checkCase(dir) {
     for (const line of expectHeaders.split('\n').filter((l) => l !== '')) {
       const m = line.match(/^([A-Za-z0-9-]+): (.+)$/);
       if (!m) throw new Error(`bad response_headers line ${line}`);
+      if (m[1].toLowerCase() === 'content-type') {
+        // A media type the response declares a body for.
+        if (!response.content?.[m[2]]) throw new Error(`Content-Type ${m[2]} is not declared for this response`);
+        continue;
+      }
       const declared = Object.keys(response.headers ?? {}).map((h) => h.toLowerCase());
       if (!declared.includes(m[1].toLowerCase())) {
         throw new Error(`header ${m[1]} is not declared for this response`);

@@ -14,19 +14,19 @@ python=${PYTHON:-/usr/bin/python3}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
-files="deployment.yaml service.yaml hpa.yaml"
+files="deployment.yaml service.yaml hpa.yaml secure/secrets.yaml"
 if command -v kubectl >/dev/null 2>&1 \
     && kubectl label --local -f "$here/service.yaml" -o json parsed-by=kubectl \
        >/dev/null 2>&1; then
   parser=kubectl
   for f in $files; do
-    kubectl label --local -f "$here/$f" -o json parsed-by=kubectl > "$tmp/${f%.yaml}.json"
+    kubectl label --local -f "$here/$f" -o json parsed-by=kubectl > "$tmp/$(basename "${f%.yaml}").json"
   done
 else
   parser=python3-yaml
   for f in $files; do
     "$python" -c 'import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)' \
-      "$here/$f" > "$tmp/${f%.yaml}.json"
+      "$here/$f" > "$tmp/$(basename "${f%.yaml}").json"
   done
 fi
 echo "k8s-manifests: parsed $files with $parser"
@@ -117,6 +117,39 @@ lo, hi = get(hpa, "spec", "minReplicas"), get(hpa, "spec", "maxReplicas")
 check(f"HPA {lo}..{hi} replicas, min = the Deployment's",
       isinstance(lo, int) and isinstance(hi, int) and lo <= hi
       and lo == get(dep, "spec", "replicas"))
+
+# Shutdown: the drain delay and the requests' timeout fit the grace period.
+grace = get(spec, "terminationGracePeriodSeconds")
+drain = int(env.get("XENTD_DRAIN_DELAY") or 0)
+finish = int(env.get("XENTD_SHUTDOWN_TIMEOUT") or 10)
+check(f"XENTD_DRAIN_DELAY {drain} + XENTD_SHUTDOWN_TIMEOUT {finish} < "
+      f"terminationGracePeriodSeconds {grace}",
+      drain > 0 and isinstance(grace, int) and drain + finish < grace)
+
+# docker/k8s/secure: the Secrets mounted where the options read them.
+sec = load("secrets")
+sspec = get(sec, "spec", "template", "spec") or {}
+sc2 = get(sspec, "containers", 0) or {}
+vols = {v.get("name"): get(v, "secret", "secretName")
+        for v in sspec.get("volumes", [])}
+mounts = {m.get("name"): m.get("mountPath") for m in sc2.get("volumeMounts", [])}
+senv = {e["name"]: e.get("value") for e in sc2.get("env", [])}
+check("secure: patches Deployment xentd's container xentd",
+      sec.get("kind") == "Deployment" and get(sec, "metadata", "name") == "xentd"
+      and sc2.get("name") == c.get("name"))
+for var, secret in (("XENTD_AUTH_TOKEN_FILE", "xentd-auth"),
+                    ("XENTD_TLS_CERT", "xentd-tls"),
+                    ("XENTD_TLS_KEY", "xentd-tls")):
+    vol = [n for n, s in vols.items() if s == secret]
+    path = senv.get(var) or ""
+    check(f"secure: {var} is a file of Secret {secret}'s mount",
+          len(vol) == 1 and mounts.get(vol[0]) is not None
+          and path.startswith(mounts[vol[0]].rstrip("/") + "/"))
+check("secure: the Secret files' group is the user's (fsGroup)",
+      get(sspec, "securityContext", "fsGroup") == psc.get("runAsGroup", uid))
+for kind in ("liveness", "readiness"):
+    check(f"secure: {kind} probe over HTTPS",
+          get(sc2, kind + "Probe", "httpGet", "scheme") == "HTTPS")
 
 print(f"k8s-manifests: {passed} passed, {failed} failed")
 if results:

@@ -1,6 +1,8 @@
 /* xent_evaluate: validation first, then one pass over the rows that
- * computes each output asked for. Per row the logits are read three times
- * (max, exp-sum, gradient), exp is computed once per logit. */
+ * computes each output asked for (family.c has each family's row). Rows
+ * are read in place when they are contiguous doubles, else converted (and,
+ * channels-first, transposed a block of positions at a time) into the
+ * workspace; outputs of transposed blocks are written back the same way. */
 #include <math.h>
 #include <string.h>
 
@@ -16,12 +18,64 @@ void xent_problem_init(xent_problem *problem) {
   problem->pairing = XENT_PAIR_FLIP;
   problem->reduction = XENT_REDUCE_MEAN;
   problem->kernel = XENT_KERNEL_AUTO;
+  problem->family = XENT_LOSS_CROSS_ENTROPY;
+  problem->target_threshold = -1.0;
+  problem->focal_alpha = 0.25;
+  problem->focal_gamma = 2.0;
+  problem->poly_epsilon = 2.0;
+  problem->inner = 1;
+  problem->class_axis = XENT_CLASS_AXIS_1;
+}
+
+/* The workspace, in doubles: offsets of each part (SIZE_MAX: absent). */
+typedef struct layout {
+  size_t block;              /* rows per block                           */
+  size_t x, y;               /* logits and soft targets of a block       */
+  size_t grad, q, probs, el; /* output tiles of a transposed block      */
+  size_t family;             /* the family's scratch rows                */
+  size_t total;
+} layout;
+
+/* a * b, saturating: the problem is not validated yet */
+static size_t mul_sat(size_t a, size_t b) {
+  return b != 0 && a > SIZE_MAX / b ? SIZE_MAX : a * b;
+}
+
+static size_t add_sat(size_t *off, size_t count) {
+  const size_t at = *off;
+  *off = count > SIZE_MAX - at ? SIZE_MAX : at + count;
+  return at;
+}
+
+static void layout_of(const xent_problem *p, layout *l) {
+  const size_t C = p->classes;
+  const int binary = xent__is_binary(p->family);
+  size_t off = 0;
+  l->block = xent__block_rows(p);
+  l->x = l->y = l->grad = l->q = l->probs = l->el = SIZE_MAX;
+  if (xent__cfirst(p)) {
+    const size_t tile = mul_sat(l->block, C);
+    l->x = add_sat(&off, tile);
+    if (p->soft_targets != NULL)
+      l->y = add_sat(&off, tile);
+    l->grad = add_sat(&off, tile);
+    l->q = add_sat(&off, tile);
+    l->probs = add_sat(&off, tile);
+    if (binary)
+      l->el = add_sat(&off, tile);
+  } else if (p->dtype != XENT_F64) {
+    l->x = add_sat(&off, C);
+  }
+  l->family = add_sat(&off, mul_sat(xent__family_scratch(p), C));
+  l->total = off;
 }
 
 size_t xent_workspace_size(const xent_problem *problem) {
-  if (problem == NULL || problem->dtype != XENT_F32)
+  if (problem == NULL)
     return 0;
-  return problem->classes * sizeof(double);
+  layout l;
+  layout_of(problem, &l);
+  return mul_sat(l.total, sizeof(double));
 }
 
 /* Running sums of the statistics. */
@@ -41,14 +95,6 @@ static int ece_bin(double conf) {
   while (k < XENT_ECE_BINS - 1 && conf > (double)(k + 1) / XENT_ECE_BINS)
     k++;
   return k;
-}
-
-static size_t first_max(const double *v, size_t n) {
-  size_t best = 0;
-  for (size_t i = 1; i < n; i++)
-    if (v[i] > v[best])
-      best = i;
-  return best;
 }
 
 static void stat_row(stat_acc *acc, const xent_stats *st, size_t n,
@@ -102,193 +148,73 @@ static void ignored_probs(const xent__kernels *k, const double *x, size_t C,
   k->axpw(probs, probs, C, 1.0 / sums.s, 0.0, NULL);
 }
 
-/* Everything a row's outputs need, found by the row's two sums. */
-typedef struct row_ctx {
-  const double *x;
-  double m, logs, s;
-  size_t masked;
-  double off, peak;
-} row_ctx;
-
 /* torch.argmax of the softmax: the first class whose p = exp(x - m) / s
  * equals the largest, 1/s. Logits below the max by more than 1e-12 cannot
  * round to it, so exp is taken only near the max. */
-static size_t argmax_p(const row_ctx *r, size_t C) {
+static size_t argmax_p(const double *x, const xent__softrow *r, size_t C) {
   const double top = 1.0 / r->s;
   for (size_t c = 0; c < C; c++) {
-    const double d = r->x[c] - r->m;
+    const double d = x[c] - r->m;
     if (d == 0.0 || (d > -1e-12 && exp(d) / r->s == top))
       return c;
   }
   return 0;
 }
 
-static void zero_masked(const double *x, size_t C, double *v) {
-  for (size_t c = 0; c < C; c++)
-    if (x[c] == -INFINITY)
-      v[c] = 0.0;
+/* The row's own label for the statistics: the hard label, or the first
+ * largest soft target. */
+static size_t own_label(const xent__target *tg, size_t C) {
+  if (tg->y == NULL)
+    return tg->t;
+  size_t best = 0;
+  for (size_t c = 1; c < C; c++)
+    if (tg->y[c * tg->ys] > tg->y[best * tg->ys])
+      best = c;
+  return best;
 }
 
-static double weight(const xent_problem *p, size_t c) {
-  return p->class_weights != NULL ? p->class_weights[c] : 1.0;
-}
-
-static void target_row(const xent_problem *p, size_t n, const row_ctx *r,
-                       double *q) {
-  const size_t C = p->classes;
-  if (p->targets == NULL) {
-    const double keep = 1.0 - p->label_smoothing;
-    const double *y = p->soft_targets + n * C;
-    for (size_t c = 0; c < C; c++)
-      q[c] = r->x[c] == -INFINITY ? 0.0 : keep * y[c] + r->off;
-    return;
-  }
-  for (size_t c = 0; c < C; c++)
-    q[c] = r->x[c] == -INFINITY ? 0.0 : r->off;
-  const double lam = xent__lambda(p, n);
-  const size_t t = (size_t)p->targets[n];
-  if (r->x[t] != -INFINITY)
-    q[t] += r->peak * lam;
-  if (p->mixup_lambda != NULL) {
-    const size_t t2 = (size_t)p->targets[xent__partner(p, n)];
-    if (r->x[t2] != -INFINITY)
-      q[t2] += r->peak * (1.0 - lam);
-  }
-}
-
-/* l_n summed over every class, for rows where the closed form would
- * subtract large terms: with 'others' and eps > (K-1)/K the one-hot part
- * `peak` is negative. */
-static double hard_loss_by_class(const xent_problem *p, size_t n,
-                                 const row_ctx *r, double *wq) {
-  const size_t C = p->classes;
-  const double lam = xent__lambda(p, n);
-  const size_t t = (size_t)p->targets[n];
-  const int mix = p->mixup_lambda != NULL;
-  const size_t t2 = mix ? (size_t)p->targets[xent__partner(p, n)] : t;
-  double acc = 0, w_sum = 0;
-  for (size_t c = 0; c < C; c++) {
-    if (r->x[c] == -INFINITY)
-      continue;
-    double q = r->off;
-    q += c == t ? r->peak * lam : 0.0;
-    q += mix && c == t2 ? r->peak * (1.0 - lam) : 0.0;
-    const double wqc = weight(p, c) * q;
-    acc += wqc * (r->x[c] - r->m - r->logs);
-    w_sum += wqc;
-  }
-  *wq = w_sum;
-  return -acc;
-}
-
-/* l_n for hard labels in closed form (semantics 2); *wq gets sum_c w_c q_c.
- * a = sum over unmasked c of w_c (x_c - m), sw = sum of their weights.
- * Every term has the sign of its sum while peak >= 0. */
-static double hard_loss(const xent_problem *p, size_t n, const row_ctx *r,
-                        double a, double sw, double *wq) {
-  if (r->peak < 0.0)
-    return hard_loss_by_class(p, n, r, wq);
-  const double lam = xent__lambda(p, n);
-  const size_t t = (size_t)p->targets[n];
-  double acc = r->off > 0.0 ? r->off * (a - r->logs * sw) : 0.0;
-  double w_sum = r->off * sw;
-  if (r->x[t] != -INFINITY) {
-    const double coef = r->peak * lam * weight(p, t);
-    acc += coef * (r->x[t] - r->m - r->logs);
-    w_sum += coef;
-  }
-  if (p->mixup_lambda != NULL) {
-    const size_t t2 = (size_t)p->targets[xent__partner(p, n)];
-    if (r->x[t2] != -INFINITY) {
-      const double coef = r->peak * (1.0 - lam) * weight(p, t2);
-      acc += coef * (r->x[t2] - r->m - r->logs);
-      w_sum += coef;
-    }
-  }
-  *wq = w_sum;
-  return -acc;
-}
-
-static double soft_loss(const xent_problem *p, size_t n, const row_ctx *r,
-                        double *wq) {
-  const size_t C = p->classes;
-  const double keep = 1.0 - p->label_smoothing;
-  const double *y = p->soft_targets + n * C;
-  double acc = 0, w_sum = 0;
-  for (size_t c = 0; c < C; c++) {
-    if (r->x[c] == -INFINITY)
-      continue;
-    const double wqc = weight(p, c) * (keep * y[c] + r->off);
-    acc += wqc * (r->x[c] - r->m - r->logs);
-    w_sum += wqc;
-  }
-  *wq = w_sum;
-  return -acc;
-}
-
-/* grad row = e * wq / (s D) - w q / D, with e = exp(x - m) already in g
- * (or the probabilities already in probs). */
-static void grad_row(const xent_problem *p, const xent__plan *plan, size_t n,
-                     const row_ctx *r, double wq, double d, const double *pr,
-                     double *g) {
-  const size_t C = p->classes;
-  const double *w = p->class_weights;
-  if (pr != NULL)
-    plan->k->axpw(g, pr, C, wq / d, r->off / d, w);
-  else
-    plan->k->axpw(g, g, C, wq / d / r->s, r->off / d, w);
-  if (p->targets != NULL) {
-    const double lam = xent__lambda(p, n);
-    const size_t t = (size_t)p->targets[n];
-    if (r->x[t] != -INFINITY)
-      g[t] -= r->peak * lam * weight(p, t) / d;
-    if (p->mixup_lambda != NULL) {
-      const size_t t2 = (size_t)p->targets[xent__partner(p, n)];
-      if (r->x[t2] != -INFINITY)
-        g[t2] -= r->peak * (1.0 - lam) * weight(p, t2) / d;
-    }
-  } else {
-    const double keep = 1.0 - p->label_smoothing;
-    const double *y = p->soft_targets + n * C;
-    for (size_t c = 0; c < C; c++)
-      g[c] -= weight(p, c) * keep * y[c] / d;
-  }
-  if (r->masked > 0)
-    zero_masked(r->x, C, g);
-}
-
-static double weight_unmasked(const xent_problem *p, const xent__plan *plan,
-                              const row_ctx *r) {
-  if (r->masked == 0)
-    return plan->weight_all;
-  double sum = 0;
-  for (size_t c = 0; c < p->classes; c++)
-    if (r->x[c] != -INFINITY)
-      sum += weight(p, c);
-  return sum;
+static void zero_row(double *v, size_t C) {
+  if (v != NULL)
+    memset(v, 0, C * sizeof *v);
 }
 
 static void ignored_row(const xent_problem *p, const xent__plan *plan,
-                        const xent_outputs *out, size_t n, double *buf) {
+                        const xent_outputs *out, size_t r, const double *x,
+                        const xent__rowout *o) {
   const size_t C = p->classes;
   if (out->per_sample != NULL)
-    out->per_sample[n] = 0.0;
-  if (out->grad != NULL)
-    memset(out->grad + n * C, 0, C * sizeof(double));
-  if (out->targets != NULL)
-    memset(out->targets + n * C, 0, C * sizeof(double));
-  if (out->probs != NULL)
-    ignored_probs(plan->k, xent__row(p, plan->k, n, buf), C,
-                  out->probs + n * C);
+    out->per_sample[r] = 0.0;
+  zero_row(o->grad, C);
+  zero_row(o->q, C);
+  zero_row(o->elem, C);
+  if (o->probs != NULL) {
+    if (plan->binary)
+      zero_row(o->probs, C);
+    else
+      ignored_probs(plan->k, x, C, o->probs);
+  }
   xent_stats *st = out->stats;
   if (st != NULL) {
     if (st->predicted != NULL)
-      st->predicted[n] = -1;
+      st->predicted[r] = -1;
     if (st->confidence != NULL)
-      st->confidence[n] = 0.0;
+      st->confidence[r] = 0.0;
     if (st->entropy != NULL)
-      st->entropy[n] = 0.0;
+      st->entropy[r] = 0.0;
   }
+}
+
+/* A part of the workspace, or NULL when the layout has none. */
+static double *part(double *ws, size_t offset) {
+  return ws != NULL && offset != SIZE_MAX ? ws + offset : NULL;
+}
+
+/* Row i of an output: in place (rows contiguous) or in the block's tile. */
+static double *out_row(double *dst, double *tile, size_t r, size_t i,
+                       size_t C) {
+  if (dst == NULL)
+    return NULL;
+  return tile != NULL ? tile + i * C : dst + r * C;
 }
 
 xent_status xent_evaluate(const xent_problem *p, const xent_outputs *out,
@@ -296,63 +222,91 @@ xent_status xent_evaluate(const xent_problem *p, const xent_outputs *out,
                           xent_error *err) {
   if (p == NULL || out == NULL)
     return xent__fail(err, XENT_ERR_NULL, XENT_ARG_NONE, -1, -1);
+  xent_status st = xent__check_shape(p, err);
+  if (st != XENT_OK)
+    return st;
   const size_t need = xent_workspace_size(p);
   if (need > 0 && (workspace == NULL || workspace_size < need))
     return xent__fail(err, XENT_ERR_WORKSPACE, XENT_ARG_WORKSPACE, -1, -1);
+  const int binary = xent__is_binary(p->family);
+  if (binary && out->stats != NULL)
+    return xent__fail(err, XENT_ERR_NOT_APPLICABLE, XENT_ARG_OUTPUTS, -1, -1);
+  /* read for the binary families only: callers written before the member
+   * existed may leave it unset */
+  double *const elementwise = binary ? out->elementwise : NULL;
   xent__plan plan;
-  const xent_status st =
-      xent__validate(p, XENT__CHECK_LOGITS | XENT__CHECK_REDUCE, &plan, err);
+  st = xent__validate(p, XENT__CHECK_LOGITS | XENT__CHECK_REDUCE, &plan, err);
   if (st != XENT_OK)
     return st;
 
-  const size_t N = p->n, C = p->classes;
+  const size_t R = plan.rows, C = p->classes;
   const xent__kernels *k = plan.k;
   const double d = plan.denom;
-  double *buf = workspace;
+  const int cf = xent__cfirst(p);
+  layout l;
+  layout_of(p, &l);
+  double *ws = workspace;
+  double *scratch = part(ws, l.family);
+  double *xt = part(ws, l.x), *yt = part(ws, l.y);
+  double *gt = part(ws, l.grad), *qt = part(ws, l.q);
+  double *pt = part(ws, l.probs), *et = part(ws, l.el);
   stat_acc acc;
   memset(&acc, 0, sizeof acc);
   double total = 0;
-  for (size_t n = 0; n < N; n++) {
-    if (plan.hard && p->targets[n] == p->ignore_index) {
-      ignored_row(p, &plan, out, n, buf);
-      continue;
+  for (size_t r0 = 0; r0 < R;) {
+    size_t count = 1;
+    const double *xb;
+    if (cf) {
+      const size_t left = p->inner - r0 % p->inner;
+      count = left < l.block ? left : l.block;
+      xent__load(p, k, r0, count, 0, C, xt, C);
+      if (!plan.hard)
+        xent__load_soft(p, k, r0, count, 0, C, yt, C);
+      xb = xt;
+    } else {
+      xb = xent__row(p, k, r0, xt);
     }
-    row_ctx r;
-    r.x = xent__row(p, k, n, buf);
-    xent__scan sc;
-    k->scan(r.x, C, &sc);
-    r.m = sc.max;
-    r.masked = sc.masked;
-    double *pr = out->probs != NULL ? out->probs + n * C : NULL;
-    double *g = out->grad != NULL ? out->grad + n * C : NULL;
-    xent__sums sums;
-    k->expsum(r.x, C, r.m, p->class_weights, pr != NULL ? pr : g, &sums);
-    r.s = sums.s;
-    r.logs = log(sums.s);
-    xent__onoff(p, C - r.masked, &r.peak, &r.off);
-
-    double wq;
-    const double loss =
-        plan.hard
-            ? hard_loss(p, n, &r, sums.a, weight_unmasked(p, &plan, &r), &wq)
-            : soft_loss(p, n, &r, &wq);
-    total += loss;
-    if (out->per_sample != NULL)
-      out->per_sample[n] = loss;
-    if (pr != NULL)
-      k->axpw(pr, pr, C, 1.0 / r.s, 0.0, NULL);
-    if (g != NULL)
-      grad_row(p, &plan, n, &r, wq, d, pr, g);
-    if (out->targets != NULL)
-      target_row(p, n, &r, out->targets + n * C);
-    if (out->stats != NULL) {
-      const size_t pred = argmax_p(&r, C);
-      const size_t label = plan.hard ? (size_t)p->targets[n]
-                                     : first_max(p->soft_targets + n * C, C);
-      const double entropy = r.logs - sums.b / r.s;
-      stat_row(&acc, out->stats, n, pred, label, 1.0 / r.s,
-               entropy > 0.0 ? entropy : 0.0);
+    for (size_t i = 0; i < count; i++) {
+      const size_t r = r0 + i;
+      const double *x = xb + i * C;
+      const xent__rowout o = {
+          out_row(out->grad, gt, r, i, C), out_row(out->targets, qt, r, i, C),
+          out_row(out->probs, pt, r, i, C), out_row(elementwise, et, r, i, C)};
+      if (plan.hard && p->targets[r] == p->ignore_index) {
+        ignored_row(p, &plan, out, r, x, &o);
+        continue;
+      }
+      xent__scan sc;
+      k->scan(x, C, &sc);
+      xent__target tg;
+      xent__target_row(p, &plan, r, x, sc.masked, &tg, NULL);
+      if (cf && !plan.hard) {
+        tg.y = yt + i * C;
+        tg.ys = 1;
+      }
+      xent__softrow sr = {sc.max, 0.0, 0.0, 0.0};
+      const double loss =
+          xent__family_row(p, &plan, x, &tg, d, &o, scratch, &sr);
+      total += loss;
+      if (out->per_sample != NULL)
+        out->per_sample[r] = loss;
+      if (out->stats != NULL) {
+        const double entropy = sr.logs - sr.b / sr.s;
+        stat_row(&acc, out->stats, r, argmax_p(x, &sr, C), own_label(&tg, C),
+                 1.0 / sr.s, entropy > 0.0 ? entropy : 0.0);
+      }
     }
+    if (cf) {
+      if (out->grad != NULL)
+        xent__store(p, k, out->grad, r0, count, gt, C);
+      if (out->targets != NULL)
+        xent__store(p, k, out->targets, r0, count, qt, C);
+      if (out->probs != NULL)
+        xent__store(p, k, out->probs, r0, count, pt, C);
+      if (elementwise != NULL)
+        xent__store(p, k, elementwise, r0, count, et, C);
+    }
+    r0 += count;
   }
   if (out->stats != NULL)
     stat_finish(&acc, out->stats);

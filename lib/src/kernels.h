@@ -4,8 +4,38 @@
 #define XENT_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "xent.h"
+
+/* IEEE binary16 and bfloat16 bit patterns to double: every value of both
+ * formats is a double exactly, infinities and NaN included. */
+static inline double xent__half_to_double(uint16_t h) {
+  const uint64_t sign = (uint64_t)(h >> 15) << 63;
+  const unsigned exp = (h >> 10) & 0x1fu;
+  const uint64_t man = h & 0x3ffu;
+  uint64_t bits;
+  if (exp == 0) {
+    /* zero or subnormal: man * 2^-24, exact in double */
+    const double v = (double)man * 0x1p-24;
+    return sign ? -v : v;
+  }
+  if (exp == 31)
+    bits = sign | (UINT64_C(0x7ff) << 52) | (man << 42);
+  else
+    bits = sign | ((uint64_t)(exp - 15 + 1023) << 52) | (man << 42);
+  double v;
+  memcpy(&v, &bits, sizeof v);
+  return v;
+}
+
+static inline double xent__bf16_to_double(uint16_t h) {
+  const uint32_t bits = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return (double)f;
+}
 
 /* What one read of a row tells: max over the row, min over its finite
  * values (+inf when none), the count of -inf entries, whether any entry
@@ -20,12 +50,26 @@ typedef struct xent__scan {
 /* Sums over a row given its max m, with d_c = x_c - m:
  *   s = sum_c exp(d_c)
  *   a = sum over finite d_c of w_c d_c  (w NULL: weight 1)
- *   b = sum over finite d_c of exp(d_c) d_c                              */
+ *   b = sum over finite d_c of exp(d_c) d_c
+ *   r = sum over d_c < 0 of exp(d_c): s without the largest logits, from
+ *       which 1 - p of the largest is taken without cancellation         */
 typedef struct xent__sums {
   double s;
   double a;
   double b;
+  double r;
 } xent__sums;
+
+/* The constants of a row of the binary families. */
+typedef struct xent__binary {
+  const double *w;  /* class weights, NULL: 1                            */
+  const double *pw; /* pos_weight, NULL: none                            */
+  int focal;        /* sigmoid focal (else binary cross-entropy)         */
+  double gamma;     /* focal: exponent                                   */
+  double alpha;     /* focal: alpha, < 0: no alpha term                  */
+  double d;         /* the mean's denominator (1 otherwise)              */
+  int mean;         /* reduction MEAN: focal gradients start from 1/d    */
+} xent__binary;
 
 typedef struct xent__kernels {
   xent_kernel id;
@@ -39,7 +83,29 @@ typedef struct xent__kernels {
                double beta, const double *w);
   /* dst_c = (double)src_c */
   void (*widen)(const float *src, size_t n, double *dst);
+  /* dst_c = src_c for binary16 (widen_f16) and bfloat16 bit patterns */
+  void (*widen_f16)(const uint16_t *src, size_t n, double *dst);
+  void (*widen_bf16)(const uint16_t *src, size_t n, double *dst);
+  /* One row of binary cross-entropy or sigmoid focal loss with targets q
+   * (family.c and xent.h give the formulas and their operation order):
+   * returns the sum of the element losses; grad, probs (sigmoid) and elem
+   * (element losses) are written when not NULL, 0 on masked (-inf)
+   * classes. */
+  double (*binary_row)(const xent__binary *b, const double *x, const double *q,
+                       size_t n, double *grad, double *probs, double *elem);
+  /* dst[j * ld + i] = src[i * stride + j] for i < rows, j < cols: the
+   * blocks of channels-first positions, into and out of the workspace. */
+  void (*transpose)(const double *src, size_t stride, size_t rows, size_t cols,
+                    double *dst, size_t ld);
+  /* Soft targets of a row: nonzero when every y_c is in [0, hi] (NaN is
+   * not), and *sum = sum_c w_c y_c (w NULL: 1) in any order. */
+  int (*soft_sum)(const double *y, const double *w, size_t n, double hi,
+                  double *sum);
 } xent__kernels;
+
+/* u^e with PyTorch's special cases of pow(tensor, scalar) (0, 1, 2, 3,
+ * 1/2, -1/2, -1, -2), so that the common exponents round as torch's do. */
+double xent__upow(double u, double e);
 
 /* The kernels for `kernel` (AUTO resolved), or NULL when unsupported. */
 const xent__kernels *xent__kernels_get(xent_kernel kernel);
@@ -47,6 +113,7 @@ const xent__kernels *xent__kernels_get(xent_kernel kernel);
 extern const xent__kernels xent__kernels_scalar;
 #if defined(__x86_64__) && defined(XENT_HAVE_SLEEF)
 extern const xent__kernels xent__kernels_avx2;
+extern const xent__kernels xent__kernels_avx2_f16c; /* needs F16C too   */
 extern const xent__kernels xent__kernels_avx512;
 #endif
 

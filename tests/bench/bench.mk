@@ -1,7 +1,12 @@
 # tests/bench: build rules and test stages (see the root Makefile).
 #
 # make bench          libxent against PyTorch's own CPU cross_entropy:
-#                     forward + backward, ns per logit, one table.
+#                     forward + backward, ns per logit, one table; then
+#                     every loss family at 256 x 1000 and (8, 21, 128, 128)
+#                     against PyTorch float32 and float64, a second table;
+#                     then the whole-dataset metrics of 50,000 x 1,000
+#                     logits against numpy + scikit-learn on the same array
+#                     (bench-metrics).
 # make bench-service  xentd against a FastAPI + PyTorch peer on 127.0.0.1:
 #                     requests/s (8 x 10) and ms/request (256 x 1000).
 # Neither is part of `make check`: timings are not pass/fail.
@@ -26,6 +31,7 @@ $(BENCH_LIB): tests/bench/bench_lib.c lib/include/xent.h $(LIB_A)
 bench:
 	$(Q).ci/install-deps bench
 	$(Q)$(MAKE) --no-print-directory bench-run
+	$(Q)$(MAKE) --no-print-directory bench-metrics-run
 
 # The two programs alternate BENCH_ROUNDS times, so that load from other
 # processes falls on both alike; report.py pools the runs of all rounds.
@@ -52,3 +58,46 @@ bench-service-run: $(XENTD)
 	    --workdir $(BENCH_DIR)/service $(BENCH_SERVICE_ARGS) \
 	    > $(BENCH_DIR)/service.txt
 	$(Q)cat $(BENCH_DIR)/service.txt
+
+# Metrics: libxent (update + compute, one batch and batches of 1,000
+# merged) against numpy + scikit-learn computing the same figures from the
+# same 50,000 x 1,000 array in one process; BENCH_METRICS_ARGS passes
+# options (--runs, --rows) to both.
+BENCH_METRICS := $(BENCH_DIR)/bench_metrics
+BENCH_METRICS_ARGS ?= --runs 3
+
+$(BENCH_METRICS): tests/bench/bench_metrics.c lib/include/xent.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	@echo "  CCLD    $@"
+	$(Q)$(CC) $(CFLAGS) $(XCFLAGS) -Ilib/include $< -o $@ $(XENT_LIBS) \
+	    $(XLDFLAGS) $(LDFLAGS)
+
+.PHONY: bench-metrics-run bench-metrics-e2e
+bench-metrics-run: $(BENCH_METRICS) bench-metrics-e2e
+	@echo "bench: bench_metrics, bench_metrics_py.py" >&2
+	$(Q)$(BENCH_METRICS) --tsv $(BENCH_METRICS_ARGS) \
+	    > $(BENCH_DIR)/metrics_xent.tsv
+	$(Q)$(PYTHON) tests/bench/bench_metrics_py.py --tsv $(BENCH_METRICS_ARGS) \
+	    > $(BENCH_DIR)/metrics_py.tsv
+	$(Q)$(PYTHON) tests/bench/bench_metrics_py.py --report \
+	    $(BENCH_DIR)/metrics_xent.tsv $(BENCH_DIR)/metrics_py.tsv \
+	    > $(BENCH_DIR)/bench_metrics.txt
+	$(Q)cat $(BENCH_DIR)/bench_metrics.txt
+
+# End to end: the same 50,000 x 1,000 array as 200 batches of binary
+# tensors through xentd (classification_metrics) and one merge of their
+# states, wall seconds against numpy + scikit-learn in one process.
+bench-metrics-e2e: $(XENTD)
+	@mkdir -p $(BENCH_DIR)
+	$(Q)$(PYTHON) tests/bench/bench_metrics_e2e.py --xentd $(XENTD) \
+	    > $(BENCH_DIR)/metrics_e2e.txt
+	$(Q)cat $(BENCH_DIR)/metrics_e2e.txt
+
+# Small requests beside big ones (issue 11: p99 at most 5x alone), and TLS
+# against plain HTTP; each starts its own xentd.
+.PHONY: bench-latency bench-tls
+bench-latency: $(XENTD)
+	$(Q)$(PYTHON) tests/bench/bench_latency.py --xentd $(XENTD)
+
+bench-tls: $(XENTD)
+	$(Q)$(PYTHON) tests/bench/bench_tls.py --xentd $(XENTD)

@@ -12,10 +12,20 @@
  * scalar kernel's on the same data (they must agree to 1e-12 relative), so a
  * fast but wrong kernel does not go unnoticed.
  *
+ * Then every loss family (cross-entropy with label_smoothing 0.1, binary
+ * cross-entropy and sigmoid focal on dense 0/1 targets, softmax focal and
+ * poly-1 on hard labels, the families' default parameters) at 256 x 1000
+ * and at (8, 21, 128, 128), a channels-first segmentation-like batch:
+ * loss and gradient, double logits, the best kernel, checked against the
+ * scalar kernel the same way.
+ *
  * Usage: bench_lib [--tsv] [--runs N] [--ms M]
  *   --tsv   one tab-separated line per measurement:
  *           xent <dtype> <kernel> <n> <classes> <ns_per_logit> <loss> <runs>
- *           where <runs> lists every run's ns per logit, comma-separated
+ *           where <runs> lists every run's ns per logit, comma-separated;
+ *           for the families
+ *           xentf <family> <dtype> <kernel> <shape> <ns_per_logit> <loss>
+ *           <runs> with <shape> such as 8x21x128x128
  *   --runs  timed runs per measurement (median taken), default 11
  *   --ms    target milliseconds per run, default 30
  */
@@ -263,6 +273,203 @@ static void report(const config *c, int runs, int tsv) {
   printf("\n");
 }
 
+/* ----------------------------------------------------------- families -- */
+
+typedef struct fshape {
+  size_t n, classes, inner;
+  const char *label;
+} fshape;
+
+static const fshape fshapes[] = {{256, 1000, 1, "256x1000"},
+                                 {8, 21, 128 * 128, "8x21x128x128"}};
+
+static const struct {
+  xent_family family;
+  const char *name;
+} families[] = {{XENT_LOSS_CROSS_ENTROPY, "cross_entropy"},
+                {XENT_LOSS_BINARY_CROSS_ENTROPY, "bce"},
+                {XENT_LOSS_SIGMOID_FOCAL, "sigmoid_focal"},
+                {XENT_LOSS_SOFTMAX_FOCAL, "softmax_focal"},
+                {XENT_LOSS_POLY1, "poly1"}};
+
+enum { NFAMILIES = sizeof families / sizeof families[0] };
+enum { NFSHAPES = sizeof fshapes / sizeof fshapes[0] };
+
+/* One family measurement: its own data, outputs and workspace. */
+typedef struct fconfig {
+  const fshape *shape;
+  size_t family;
+  double *logits;
+  int64_t *targets;
+  double *soft;
+  double *grad;
+  double *grad_ref;
+  void *workspace;
+  size_t workspace_size;
+  long iters;
+  double loss;
+  double ns[MAX_RUNS];
+} fconfig;
+
+static void fconfig_free(fconfig *f) {
+  free(f->logits);
+  free(f->targets);
+  free(f->soft);
+  free(f->grad);
+  free(f->grad_ref);
+  free(f->workspace);
+}
+
+static void fproblem(const fconfig *f, xent_kernel kernel, xent_problem *p) {
+  xent_problem_init(p);
+  p->n = f->shape->n;
+  p->classes = f->shape->classes;
+  p->inner = f->shape->inner;
+  p->logits = f->logits;
+  p->family = families[f->family].family;
+  p->kernel = kernel;
+  const int binary = p->family == XENT_LOSS_BINARY_CROSS_ENTROPY ||
+                     p->family == XENT_LOSS_SIGMOID_FOCAL;
+  if (binary)
+    p->soft_targets = f->soft;
+  else
+    p->targets = f->targets;
+  if (p->family == XENT_LOSS_CROSS_ENTROPY)
+    p->label_smoothing = 0.1;
+}
+
+static int fevaluate(fconfig *f, xent_kernel kernel, double *loss,
+                     double *grad) {
+  xent_problem p;
+  fproblem(f, kernel, &p);
+  const size_t need = xent_workspace_size(&p);
+  if (need > f->workspace_size) {
+    free(f->workspace);
+    f->workspace = malloc(need);
+    f->workspace_size = f->workspace ? need : 0;
+    if (f->workspace == NULL)
+      return -1;
+  }
+  xent_outputs out = {0};
+  out.loss = loss;
+  out.grad = grad;
+  xent_error err;
+  const xent_status st =
+      xent_evaluate(&p, &out, f->workspace, f->workspace_size, &err);
+  if (st != XENT_OK) {
+    char msg[256];
+    fprintf(stderr, "bench_lib: %s: xent_evaluate failed: %s\n",
+            families[f->family].name, xent_error_format(&err, msg, sizeof msg));
+    return -1;
+  }
+  return 0;
+}
+
+static int fconfig_init(fconfig *f, const fshape *fs, size_t family,
+                        double target_ms) {
+  memset(f, 0, sizeof *f);
+  f->shape = fs;
+  f->family = family;
+  const size_t rows = fs->n * fs->inner;
+  const size_t count = rows * fs->classes;
+  f->logits = malloc(count * sizeof *f->logits);
+  f->targets = malloc(rows * sizeof *f->targets);
+  f->soft = malloc(count * sizeof *f->soft);
+  f->grad = malloc(count * sizeof *f->grad);
+  f->grad_ref = malloc(count * sizeof *f->grad_ref);
+  if (!f->logits || !f->targets || !f->soft || !f->grad || !f->grad_ref)
+    return -1;
+  uint64_t state = UINT64_C(0x243F6A8885A308D3) ^ (uint64_t)count;
+  for (size_t i = 0; i < count; i++) {
+    double v = 0.0;
+    for (int k = 0; k < 4; k++)
+      v += next_unit(&state);
+    f->logits[i] = 3.0 * (v - 2.0);
+    f->soft[i] = next_unit(&state) < 0.1 ? 1.0 : 0.0;
+  }
+  for (size_t r = 0; r < rows; r++)
+    f->targets[r] = (int64_t)(next_u64(&state) % fs->classes);
+  /* the best kernel against the scalar one, as check_kernel does */
+  double loss_ref = 0.0;
+  if (fevaluate(f, XENT_KERNEL_SCALAR, &loss_ref, f->grad_ref) ||
+      fevaluate(f, XENT_KERNEL_AUTO, &f->loss, f->grad))
+    return -1;
+  const double floor_abs = 1e-14 / (double)rows;
+  int bad = !(fabs(f->loss - loss_ref) <= 1e-12 * fabs(loss_ref));
+  for (size_t i = 0; i < count && !bad; i++)
+    bad = !(fabs(f->grad[i] - f->grad_ref[i]) <=
+            1e-12 * fabs(f->grad_ref[i]) + floor_abs);
+  if (bad) {
+    fprintf(stderr, "bench_lib: %s %s: the best kernel differs from scalar\n",
+            families[family].name, fs->label);
+    return -1;
+  }
+  for (int i = 0; i < 2; i++)
+    if (fevaluate(f, XENT_KERNEL_AUTO, &f->loss, f->grad))
+      return -1;
+  const double t0 = now_seconds();
+  if (fevaluate(f, XENT_KERNEL_AUTO, &f->loss, f->grad))
+    return -1;
+  const double one = fmax(now_seconds() - t0, 1e-7);
+  const double iters = target_ms * 1e-3 / one;
+  f->iters = iters < 1.0 ? 1 : iters > 1e6 ? 1000000 : (long)iters;
+  return 0;
+}
+
+static int ftime_run(fconfig *f, int run) {
+  const double start = now_seconds();
+  for (long i = 0; i < f->iters; i++)
+    if (fevaluate(f, XENT_KERNEL_AUTO, &f->loss, f->grad))
+      return -1;
+  const double seconds = now_seconds() - start;
+  const double logits =
+      (double)f->shape->n * (double)f->shape->inner * (double)f->shape->classes;
+  f->ns[run] = seconds * 1e9 / ((double)f->iters * logits);
+  return 0;
+}
+
+static void freport(const fconfig *f, int runs, int tsv) {
+  if (!tsv) {
+    printf("%-14s %-13s %14.3f\n", families[f->family].name, f->shape->label,
+           median(f->ns, runs));
+    return;
+  }
+  printf("xentf\t%s\tdouble\t%s\t%s\t%.4f\t%.17g\t", families[f->family].name,
+         xent_kernel_name(xent_kernel_best()), f->shape->label,
+         median(f->ns, runs), f->loss);
+  for (int r = 0; r < runs; r++)
+    printf("%s%.4f", r ? "," : "", f->ns[r]);
+  printf("\n");
+}
+
+static int run_families(int runs, double target_ms, int tsv) {
+  static fconfig fc[NFAMILIES * NFSHAPES];
+  size_t nfc = 0;
+  int status = 0;
+  for (size_t s = 0; s < NFSHAPES && status == 0; s++)
+    for (size_t f = 0; f < NFAMILIES && status == 0; f++)
+      if (fconfig_init(&fc[nfc++], &fshapes[s], f, target_ms)) {
+        fprintf(stderr, "bench_lib: %s %s: setup failed\n", families[f].name,
+                fshapes[s].label);
+        status = 1;
+      }
+  for (int r = 0; r < runs && status == 0; r++)
+    for (size_t i = 0; i < nfc && status == 0; i++)
+      status = ftime_run(&fc[i], r) ? 1 : 0;
+  if (status == 0) {
+    if (!tsv)
+      printf("\nloss families: loss + grad, double logits, kernel %s; "
+             "median of %d runs\n%-14s %-13s %14s\n",
+             xent_kernel_name(xent_kernel_best()), runs, "family", "shape",
+             "ns per logit");
+    for (size_t i = 0; i < nfc; i++)
+      freport(&fc[i], runs, tsv);
+  }
+  for (size_t i = 0; i < nfc; i++)
+    fconfig_free(&fc[i]);
+  return status;
+}
+
 int main(int argc, char **argv) {
   int tsv = 0;
   int runs = 11;
@@ -330,6 +537,9 @@ int main(int argc, char **argv) {
   }
   for (size_t i = 0; i < nconfigs; i++)
     report(&configs[i], runs, tsv);
+  for (size_t s = 0; s < NSHAPES; s++)
+    batch_free(&batches[s]);
+  return run_families(runs, target_ms, tsv);
 done:
   for (size_t s = 0; s < NSHAPES; s++)
     batch_free(&batches[s]);

@@ -8,11 +8,17 @@ measures for each service, one after the other:
   - requests per second for an 8 x 10 batch: wrk, fixed duration, a fixed
     number of connections, one wrk thread, every request the same POST;
   - milliseconds per request for a 256 x 1000 batch: one keep-alive
-    connection, requests one after another, the median.
-Prints one table with the ratios to the peer. Every server is stopped at the
-end, also on an error or a signal. Traffic goes to 127.0.0.1 only.
+    connection, requests one after another, the median and the 99th
+    percentile;
+then, on the first xentd and the peer, the Open Inference Protocol: the
+256 x 1000 batch as FP32 binary tensors with binary outputs, as v2 JSON,
+and 64 x 32000 FP32 binary; and the peak RSS of a daemon of its own for one
+64 MiB binary request.
+Prints the tables with the ratios to the peer. Every server is stopped at
+the end, also on an error or a signal. Traffic goes to 127.0.0.1 only.
 """
 import argparse
+import array
 import http.client
 import json
 import math
@@ -80,12 +86,52 @@ class Service:
             self.log = None
 
 
-def post(conn, body):
-    conn.request("POST", "/v1/loss", body,
-                 {"Content-Type": "application/json"})
+def post(conn, body, path="/v1/loss", headers=None):
+    conn.request("POST", path, body,
+                 headers or {"Content-Type": "application/json"})
     resp = conn.getresponse()
     data = resp.read()
     return resp.status, data
+
+
+def v2_json_body(n, classes, seed):
+    req = json.loads(make_body(n, classes, seed))
+    return json.dumps({"inputs": [
+        {"name": "logits", "shape": [n, classes], "datatype": "FP64",
+         "data": req["logits"]},
+        {"name": "targets", "shape": [n], "datatype": "INT64",
+         "data": req["targets"]}],
+        "parameters": {"label_smoothing": 0.1}}).encode()
+
+
+def v2_binary_body(n, classes, seed):
+    """(body, headers): FP32 logits and INT64 targets after the JSON header,
+    every output binary."""
+    rng = random.Random(seed)
+    logits = array.array("f", (rng.gauss(0.0, 2.0) for _ in range(n * classes)))
+    targets = array.array("q", (rng.randrange(classes) for _ in range(n)))
+    head = json.dumps({"inputs": [
+        {"name": "logits", "shape": [n, classes], "datatype": "FP32",
+         "parameters": {"binary_data_size": len(logits) * 4}},
+        {"name": "targets", "shape": [n], "datatype": "INT64",
+         "parameters": {"binary_data_size": len(targets) * 8}}],
+        "parameters": {"label_smoothing": 0.1, "binary_data_output": True},
+        "outputs": [{"name": "loss"}, {"name": "per_sample"},
+                    {"name": "grad"}]}).encode()
+    return head + logits.tobytes() + targets.tobytes(), {
+        "Inference-Header-Content-Length": str(len(head))}
+
+
+def decode_v2_binary(data, hlen):
+    """{name: list of values} of a binary v2 answer."""
+    head = json.loads(data[:hlen])
+    at, out = hlen, {}
+    for o in head["outputs"]:
+        size = o["parameters"]["binary_data_size"]
+        code = {"FP64": "d", "FP32": "f"}[o["datatype"]]
+        out[o["name"]] = array.array(code, data[at:at + size]).tolist()
+        at += size
+    return out
 
 
 def max_rel_diff(got, want):
@@ -144,13 +190,13 @@ def run_wrk(wrk, script, body_path, port, args):
     return float(rps.group(1))
 
 
-def run_latency(port, body, count):
+def run_latency(port, body, count, path="/v1/loss", headers=None):
     conn = http.client.HTTPConnection(HOST, port, timeout=60)
     times = []
     try:
         for i in range(count + 2):
             start = time.perf_counter()
-            status, _ = post(conn, body)
+            status, _ = post(conn, body, path, headers)
             elapsed = time.perf_counter() - start
             if status != 200:
                 raise RuntimeError(f"port {port}: HTTP {status}")
@@ -158,7 +204,66 @@ def run_latency(port, body, count):
                 times.append(elapsed * 1e3)
     finally:
         conn.close()
-    return statistics.median(times), min(times), max(times)
+    ordered = sorted(times)
+    p99 = ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
+    return statistics.median(times), min(times), max(times), p99
+
+
+def check_v2(xentd_port, peer_port, body, headers):
+    """xentd's binary answer against the peer's: loss and per_sample to
+    1e-12 (float64), grad FP32 within one float32 rounding of each other."""
+    answers = []
+    for port in (xentd_port, peer_port):
+        conn = http.client.HTTPConnection(HOST, port, timeout=60)
+        conn.request("POST", "/v2/models/cross_entropy/infer", body, headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        hlen = resp.getheader("Inference-Header-Content-Length")
+        conn.close()
+        if resp.status != 200 or hlen is None:
+            raise RuntimeError(f"v2 binary on port {port}: HTTP {resp.status}: "
+                               f"{data[:200]!r}")
+        answers.append(decode_v2_binary(data, int(hlen)))
+    got, want = answers
+    worst = 0.0
+    for k in ("loss", "per_sample"):
+        for a, b in zip(got[k], want[k]):
+            worst = max(worst, abs(a - b) / max(1.0, abs(b)))
+    if not worst <= 1e-12 or len(got["grad"]) != len(want["grad"]):
+        raise RuntimeError(f"v2 binary: xentd and the peer differ ({worst:.2g})")
+    gworst = max(abs(a - b) / max(abs(b), 1e-30)
+                 for a, b in zip(got["grad"], want["grad"]))
+    if not gworst <= 2 ** -23:
+        raise RuntimeError(f"v2 binary grad: relative difference {gworst:.2g}")
+    return (f"v2 binary 256 x 1000: loss and per_sample vs the peer {worst:.2g}, "
+            f"FP32 grad relative {gworst:.2g} (<= one float32 rounding)")
+
+
+def peak_rss_binary(xentd, work):
+    """Peak RSS (VmHWM, MiB) of a daemon of its own after one 64 MiB binary
+    request (512 x 32768 FP32 logits, loss, per_sample and FP32 grad back)."""
+    n, c = 512, 32768
+    body, headers = v2_binary_body(n, c, 5)
+    pf = os.path.join(work, "xentd-rss.port")
+    s = Service("xentd (peak RSS)",
+                [xentd, "--bind", HOST, "--port", "0", "--port-file", pf,
+                 "--access-log", "off", "--max-body-bytes", str(80 << 20)],
+                pf, os.path.join(work, "xentd-rss.log"))
+    s.start()
+    try:
+        s.wait_port(30)
+        conn = http.client.HTTPConnection(HOST, s.port, timeout=120)
+        status, data = post(conn, body, "/v2/models/cross_entropy/infer",
+                            headers)
+        conn.close()
+        if status != 200:
+            raise RuntimeError(f"64 MiB binary request: HTTP {status}")
+        with open(f"/proc/{s.proc.pid}/status") as f:
+            hwm = next(int(line.split()[1]) for line in f
+                       if line.startswith("VmHWM:"))
+    finally:
+        s.stop()
+    return len(body) / 2**20, len(data) / 2**20, hwm / 1024
 
 
 def peer_versions():
@@ -228,6 +333,12 @@ def main():
     services.append(peer)
 
     results = {}
+    v2 = {}
+    infer = "/v2/models/cross_entropy/infer"
+    bin_large = v2_binary_body(256, 1000, 2)
+    bin_wide = v2_binary_body(64, 32000, 3)
+    json_large = v2_json_body(256, 1000, 2)
+    json_headers = {"Content-Type": "application/json"}
     try:
         for s in services:
             s.start()
@@ -235,15 +346,31 @@ def main():
             s.wait_port(60)
         checks = check_same(services, peer, [("8 x 10", small),
                                              ("256 x 1000", large)])
+        checks.append(check_v2(services[0].port, peer.port, *bin_large))
         for s in services:
             print(f"measuring {s.name} on port {s.port} ...", file=sys.stderr,
                   flush=True)
             rps = run_wrk(args.wrk, os.path.join(HERE, "post.lua"),
                           small_path, s.port, args)
             results[s.name] = (rps, run_latency(s.port, large, args.requests))
+        x = services[0]
+        count = args.requests * 5
+        v2["xentd v2 binary"] = run_latency(x.port, bin_large[0], count, infer,
+                                            bin_large[1])
+        v2["xentd v2 JSON"] = run_latency(x.port, json_large, args.requests,
+                                          infer, json_headers)
+        v2["xentd /v1 JSON"] = results[x.name][1]
+        v2["peer v2 binary"] = run_latency(peer.port, bin_large[0], count,
+                                           infer, bin_large[1])
+        v2["peer /v1 JSON"] = results[peer.name][1]
+        v2["wide: xentd v2 binary"] = run_latency(x.port, bin_wide[0], count,
+                                                  infer, bin_wide[1])
+        v2["wide: peer v2 binary"] = run_latency(peer.port, bin_wide[0], count,
+                                                 infer, bin_wide[1])
     finally:
         for s in services:
             s.stop()
+    rss = peak_rss_binary(args.xentd, work)
 
     print(f"xentd vs the FastAPI + PyTorch float64 peer, both on {HOST}, "
           f"same run; POST /v1/loss with loss, per_sample and grad, "
@@ -258,14 +385,46 @@ def main():
     for line in checks:
         print("check: " + line)
     print()
-    peer_rps, (peer_ms, _, _) = results[peer.name]
+    peer_rps, (peer_ms, _, _, _) = results[peer.name]
     rows = []
     for s in services:
-        rps, (ms, lo, hi) = results[s.name]
+        rps, (ms, lo, hi, _) = results[s.name]
         rows.append([s.name, f"{rps:.0f}", f"{rps / peer_rps:.1f}x",
                      f"{ms:.1f} ({lo:.1f}-{hi:.1f})", f"{peer_ms / ms:.1f}x"])
     print_table(["service", "8 x 10 req/s", "vs peer",
                  "256 x 1000 ms/request", "vs peer"], rows)
+    print()
+    print(f"Open Inference Protocol, {services[0].name}, one keep-alive "
+          f"connection, requests one after another ({args.requests * 5} for "
+          f"binary bodies, {args.requests} for JSON), label_smoothing 0.1, "
+          f"outputs loss, per_sample, grad. Ratios against the peer's binary "
+          f"route (numpy.frombuffer, binary answer) for the same body.")
+    print()
+    base = v2["peer v2 binary"][0]
+    wide_base = v2["wide: peer v2 binary"][0]
+    rows = []
+    for name, body_text in [("xentd v2 binary", "256 x 1000 FP32, binary in and out"),
+                            ("xentd v2 JSON", "256 x 1000, JSON tensors"),
+                            ("xentd /v1 JSON", "256 x 1000, /v1 JSON"),
+                            ("peer v2 binary", "256 x 1000 FP32, binary in and out"),
+                            ("peer /v1 JSON", "256 x 1000, /v1 JSON"),
+                            ("wide: xentd v2 binary", "64 x 32000 FP32, binary"),
+                            ("wide: peer v2 binary", "64 x 32000 FP32, binary")]:
+        p50, lo, hi, p99 = v2[name]
+        ref = wide_base if name.startswith("wide") else base
+        rows.append([name.replace("wide: ", ""), body_text, f"{p50:.2f}",
+                     f"{p99:.2f}", f"{ref / p50:.1f}x"])
+    print_table(["service", "body", "p50 ms", "p99 ms", "vs peer binary"], rows)
+    jx = v2["xentd v2 JSON"][0] / v2["xentd v2 binary"][0]
+    print()
+    print(f"xentd v2 binary is {jx:.1f}x faster than xentd v2 JSON and "
+          f"{v2['xentd /v1 JSON'][0] / v2['xentd v2 binary'][0]:.1f}x faster "
+          f"than /v1 JSON for the same batch.")
+    body_mib, resp_mib, hwm = rss
+    print(f"Peak RSS of xentd for one {body_mib:.1f} MiB binary request "
+          f"({resp_mib:.1f} MiB binary answer): {hwm:.1f} MiB "
+          f"(2 x body + response = {2 * body_mib + resp_mib:.1f} MiB; "
+          f"2 x (body + response) = {2 * (body_mib + resp_mib):.1f} MiB).")
 
 
 if __name__ == "__main__":

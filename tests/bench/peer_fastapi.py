@@ -9,6 +9,12 @@ answers like xentd's default outputs:
 {"n", "classes", "loss", "per_sample", "grad"}, with the loss the mean of
 the per-row losses and grad its gradient with respect to the logits.
 
+POST /v2/models/cross_entropy/infer is the same with binary tensors, as the
+Open Inference Protocol's binary extension sends them: an FP32 logits [N, C]
+and an INT64 targets [N] input after the JSON header
+(Inference-Header-Content-Length), read with numpy.frombuffer; the answer is
+binary too (loss, per_sample FP64, grad FP32, computed in float64).
+
 Usage: peer_fastapi.py --port-file PATH [--port N]
 Listens on 127.0.0.1 only; port 0 (default) picks a free port, which is
 written to PATH once the socket listens.
@@ -18,6 +24,7 @@ import json
 import os
 import socket
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 import uvicorn
@@ -53,6 +60,47 @@ async def loss_route(request: Request):
                        "per_sample": per.detach().tolist(),
                        "grad": grad.tolist()})
     return Response(body, media_type="application/json")
+
+
+@app.post("/v2/models/cross_entropy/infer")
+async def infer_route(request: Request):
+    try:
+        body = await request.body()
+        hlen = int(request.headers["inference-header-content-length"])
+        head = json.loads(body[:hlen])
+        inputs = {t["name"]: t for t in head["inputs"]}
+        at = hlen
+        arrays = {}
+        for t in head["inputs"]:
+            size = t["parameters"]["binary_data_size"]
+            dtype = {"FP32": np.float32, "INT64": np.int64}[t["datatype"]]
+            arrays[t["name"]] = np.frombuffer(body[at:at + size], dtype=dtype
+                                              ).reshape(t["shape"])
+            at += size
+        x = torch.from_numpy(arrays["logits"].astype(np.float64))
+        t = torch.from_numpy(arrays["targets"].copy())
+        eps = float(head.get("parameters", {}).get("label_smoothing", 0.0))
+    except (ValueError, KeyError, TypeError) as e:
+        return error(400, f"bad request: {e}")
+    del inputs
+    x.requires_grad_(True)
+    per = F.cross_entropy(x, t, label_smoothing=eps, reduction="none")
+    loss = per.mean()
+    (grad,) = torch.autograd.grad(loss, x)
+    blobs = [np.array([loss.item()]).tobytes(),
+             per.detach().numpy().tobytes(),
+             grad.numpy().astype(np.float32).tobytes()]
+    n, c = x.shape
+    outs = [("loss", "FP64", [1]), ("per_sample", "FP64", [n]),
+            ("grad", "FP32", [n, c])]
+    header = json.dumps({"model_name": "cross_entropy", "outputs": [
+        {"name": name, "datatype": dt, "shape": shape,
+         "parameters": {"binary_data_size": len(b)}}
+        for (name, dt, shape), b in zip(outs, blobs)]}).encode()
+    return Response(header + b"".join(blobs),
+                    media_type="application/octet-stream",
+                    headers={"Inference-Header-Content-Length":
+                             str(len(header))})
 
 
 def main():

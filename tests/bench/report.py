@@ -1,12 +1,14 @@
 #!/usr/bin/python3
-"""Prints the `make bench` table from the TSV output of bench_lib and
+"""Prints the `make bench` tables from the TSV output of bench_lib and
 bench_torch.py (measured in the same run).
 
 Usage: report.py LIB_TSV TORCH_TSV
 Each data line: source dtype kernel n classes ns_per_logit loss runs, where
-runs lists every run's ns per logit; lines starting with '#' carry the
-versions. A file may hold several rounds (`make bench` alternates the two
-programs): the runs of every round are pooled and their median is shown.
+runs lists every run's ns per logit; family lines (source xentf / torchf):
+source family dtype kernel shape ns_per_logit loss runs. Lines starting
+with '#' carry the versions. A file may hold several rounds (`make bench`
+alternates the two programs): the runs of every round are pooled and their
+median is shown.
 """
 import statistics
 import sys
@@ -23,13 +25,19 @@ def load(path):
                 if fields[1:] not in meta:
                     meta.append(fields[1:])
                 continue
+            if fields[0] in ("xentf", "torchf"):
+                src, family, dtype, kernel, shape, ns = fields[:6]
+                runs = fields[7].split(",") if len(fields) > 7 else [ns]
+                key = (src, family, dtype, shape)
+                rows.setdefault(key, []).extend(float(v) for v in runs)
+                continue
             src, dtype, kernel, n, classes, ns = fields[:6]
             runs = fields[7].split(",") if len(fields) > 7 else [ns]
             key = (src, dtype, kernel, int(n), int(classes))
             rows.setdefault(key, []).extend(float(v) for v in runs)
             if (int(n), int(classes)) not in order:
                 order.append((int(n), int(classes)))
-    counts = {len(v) for v in rows.values()}
+    counts = {len(v) for k, v in rows.items() if k[0] in ("xent", "torch")}
     rows = {k: statistics.median(v) for k, v in rows.items()}
     return rows, meta, order, counts
 
@@ -82,6 +90,31 @@ def main():
             xd = lib.get(("xent", "double", k, n, c))
             xf = lib.get(("xent", "float32", k, n, c))
             lines.append([f"{n} x {c}", k, cell(xd), cell(xf), ratio(tf, xd)])
+    print_table(head, lines)
+
+    fams = []
+    for key in lib:
+        if key[0] == "xentf" and (key[1], key[3]) not in fams:
+            fams.append((key[1], key[3]))
+    if not fams:
+        return
+    print()
+    print("Loss families, forward + backward (loss and grad), xent with double "
+          f"logits ({best}); ns per logit. 8x21x128x128 is channels-first.")
+    print("CE: label_smoothing 0.1; BCE, sigmoid focal: dense 0/1 targets; "
+          "softmax focal (gamma 2, alpha 0.25), poly-1 (eps 2): hard labels.")
+    head = ["family", "shape", "xent double", "torch f32", "torch f64",
+            "torch_f32 / xent", "torch_f64 / xent"]
+    lines = []
+    for shape in dict.fromkeys(s for _, s in fams):
+        for fam, s in fams:
+            if s != shape:
+                continue
+            xd = lib.get(("xentf", fam, "double", shape))
+            tf = torch.get(("torchf", fam, "float32", shape))
+            td = torch.get(("torchf", fam, "float64", shape))
+            lines.append([fam, shape, cell(xd), cell(tf), cell(td),
+                          ratio(tf, xd), ratio(td, xd)])
     print_table(head, lines)
 
 

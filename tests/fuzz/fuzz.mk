@@ -1,9 +1,13 @@
 # tests/fuzz: libFuzzer targets for the request codec (see the root Makefile).
 #
-# fuzz_loss / fuzz_targets feed one input to server/codec.h as a request
+# fuzz_loss / fuzz_targets feed one input to server/codec/ as a request
 # body (parse, run or print the error body) and abort on a broken
-# invariant; fuzz_diff_loss / fuzz_diff_targets hold the fast JSON path to
-# the jansson path, bit for bit (codec_priv.h); see fuzz_check.h.
+# invariant; fuzz_diff_loss / fuzz_diff_targets hold the streaming parser
+# (whole and in pieces) to the jansson oracle of tests/codec/oracle.c, bit
+# for bit; see fuzz_check.h.
+# fuzz_metrics_state parses bytes as a serialized metrics state (libxent
+# only; see its header comment); fuzz_metrics_body runs /v1/metrics, merge
+# and report bodies whole and in two pieces (fuzz_check_metrics).
 # Built with clang-14, libFuzzer, ASan (+ LeakSanitizer) and UBSan; the
 # codec and library sources are compiled here with the same sanitizers and
 # coverage, whatever CC and SANITIZE say.
@@ -20,18 +24,19 @@ FUZZ_SECONDS ?= 60
 FUZZ_CHECK_RUNS ?= 20000
 FUZZ_DIR := tests/fuzz
 FUZZ_OUT := $(BUILD)/fuzz
-FUZZ_TARGETS := fuzz_loss fuzz_targets fuzz_diff_loss fuzz_diff_targets
+FUZZ_TARGETS := fuzz_loss fuzz_targets fuzz_diff_loss fuzz_diff_targets \
+                fuzz_metrics_state fuzz_v2 fuzz_metrics_body
 FUZZ_BINS := $(addprefix $(FUZZ_OUT)/,$(FUZZ_TARGETS))
 FUZZ_DICT := $(FUZZ_DIR)/request.dict
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
             -fno-omit-frame-pointer
 FUZZ_FLAGS := -O1 -g -std=c11 -D_POSIX_C_SOURCE=200809L $(WARNINGS) \
               $(FUZZ_SAN) -fsanitize=fuzzer-no-link
-FUZZ_CODEC_SRC := $(filter-out server/main.c server/http.c server/config.c \
-                  server/metrics.c server/log.c,$(wildcard server/*.c))
-FUZZ_CODEC_OBJ := $(patsubst server/%.c,$(FUZZ_OUT)/obj/server/%.o,$(FUZZ_CODEC_SRC))
+# The codec library's own source list (server/codec/codec.mk), built here
+# with the fuzzers' compiler and instrumentation.
+FUZZ_CODEC_OBJ := $(patsubst $(CODEC_DIR)/%.c,$(FUZZ_OUT)/obj/codec/%.o,$(CODEC_SRC))
 FUZZ_LIB_OBJ := $(patsubst lib/src/%.c,$(FUZZ_OUT)/obj/lib/%.o,$(LIB_SRC))
-FUZZ_CHECK_OBJ := $(FUZZ_OUT)/obj/fuzz_check.o
+FUZZ_CHECK_OBJ := $(FUZZ_OUT)/obj/fuzz_check.o $(FUZZ_OUT)/obj/oracle.o
 FUZZ_LIBS := $(SLEEF_LIBS) -lm \
              $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 # Every run is bounded: per-input timeout, memory, and the stage's time.
@@ -44,22 +49,32 @@ $(FUZZ_OUT)/obj/lib/%.o: lib/src/%.c lib/include/xent.h $(wildcard lib/src/*.h)
 	@echo "  CC      $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(LIB_CFLAGS) $(isa_flags) -c $< -o $@
 
-$(FUZZ_OUT)/obj/server/%.o: server/%.c $(wildcard server/*.h) lib/include/xent.h
+$(FUZZ_OUT)/obj/codec/%.o: $(CODEC_DIR)/%.c $(CODEC_HDR)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -Iserver -Ilib/include -c $< -o $@
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(CODEC_CFLAGS) -c $< -o $@
 
-$(FUZZ_CHECK_OBJ): $(FUZZ_DIR)/fuzz_check.c $(FUZZ_DIR)/fuzz_check.h \
-    server/codec.h server/codec_priv.h lib/include/xent.h
+$(FUZZ_OUT)/obj/fuzz_check.o: $(FUZZ_DIR)/fuzz_check.c $(FUZZ_DIR)/fuzz_check.h \
+    $(CODEC_HDR) tests/codec/oracle.h
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -Iserver -Ilib/include -c $< -o $@
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(CODEC_CFLAGS) -Itests/codec -c $< -o $@
+
+$(FUZZ_OUT)/obj/oracle.o: tests/codec/oracle.c tests/codec/oracle.h $(CODEC_HDR)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(CODEC_CFLAGS) -c $< -o $@
+
+# fuzz_v2 (an Open Inference Protocol body: its first 2 bytes are the model
+# and the header length) includes the codec's own headers.
+$(FUZZ_OUT)/fuzz_v2: FUZZ_FLAGS += $(CODEC_CFLAGS)
+$(FUZZ_OUT)/fuzz_v2: $(CODEC_HDR)
 
 $(FUZZ_BINS): $(FUZZ_OUT)/%: $(FUZZ_DIR)/%.c $(FUZZ_DIR)/fuzz_check.h \
     $(FUZZ_CHECK_OBJ) $(FUZZ_CODEC_OBJ) $(FUZZ_LIB_OBJ)
 	@echo "  CCLD    $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $< $(FUZZ_CHECK_OBJ) \
-	    $(FUZZ_CODEC_OBJ) $(FUZZ_LIB_OBJ) -o $@ $(FUZZ_LIBS)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -Ilib/include -fsanitize=fuzzer $< \
+	    $(FUZZ_CHECK_OBJ) $(FUZZ_CODEC_OBJ) $(FUZZ_LIB_OBJ) -o $@ $(FUZZ_LIBS)
 
 # Seeds (the diff targets share them): every api/examples body (request.json and the deliberately broken
 # request.txt) for the endpoint its folder names, plus the committed
@@ -74,6 +89,7 @@ fuzz-corpus:
 	  case=$$(basename $$d); \
 	  t=fuzz_loss; grep -qs '^/v1/targets' $$d/path && t=fuzz_targets; \
 	  grep -qsv '^/v1/' $$d/path && continue; \
+	  grep -qs '^/v1/metrics' $$d/path && continue; \
 	  for f in $$d/request.json $$d/request.txt; do \
 	    [ -f $$f ] && cp $$f $(FUZZ_OUT)/corpus/$$t/example-$$case; \
 	  done; \
@@ -82,6 +98,21 @@ fuzz-corpus:
 	$(Q)cp $(FUZZ_DIR)/corpus/targets/* $(FUZZ_OUT)/corpus/fuzz_targets/
 	$(Q)cp -r $(FUZZ_OUT)/corpus/fuzz_loss $(FUZZ_OUT)/corpus/fuzz_diff_loss
 	$(Q)cp -r $(FUZZ_OUT)/corpus/fuzz_targets $(FUZZ_OUT)/corpus/fuzz_diff_targets
+	$(Q)mkdir -p $(FUZZ_OUT)/corpus/fuzz_metrics_state
+	$(Q)cp $(FUZZ_DIR)/corpus/metrics_state/* $(FUZZ_OUT)/corpus/fuzz_metrics_state/
+	$(Q)mkdir -p $(FUZZ_OUT)/corpus/fuzz_metrics_body
+	$(Q)cp $(FUZZ_DIR)/corpus/metrics_body/* $(FUZZ_OUT)/corpus/fuzz_metrics_body/
+	$(Q)for d in api/examples/*/; do \
+	  case $$(cat $$d/path 2>/dev/null) in \
+	    /v1/metrics) b='\000' ;; /v1/metrics/merge) b='\001' ;; \
+	    /v1/metrics/report) b='\002' ;; *) continue ;; esac; \
+	  for f in $$d/request.json $$d/request.txt; do \
+	    [ -f $$f ] && { printf "$$b\007"; cat $$f; } \
+	      > $(FUZZ_OUT)/corpus/fuzz_metrics_body/example-$$(basename $$d); \
+	  done; \
+	done; true
+	$(Q)mkdir -p $(FUZZ_OUT)/corpus/fuzz_v2
+	$(Q)cp $(FUZZ_DIR)/corpus/v2/* $(FUZZ_OUT)/corpus/fuzz_v2/
 	@echo "fuzz-corpus: $$(ls $(FUZZ_OUT)/corpus/fuzz_loss | wc -l) loss seeds," \
 	    "$$(ls $(FUZZ_OUT)/corpus/fuzz_targets | wc -l) targets seeds"
 

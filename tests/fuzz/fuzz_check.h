@@ -1,6 +1,6 @@
 /*
  * fuzz_check.h - the one check both libFuzzer targets run on an input: parse
- * it as a request body through the public codec API (server/codec.h), run
+ * it as a request body through the public codec API (server/codec/codec.h), run
  * it when it parses, print the error body when it does not, and abort() on
  * any broken invariant so that libFuzzer records the input as a crash.
  */
@@ -24,11 +24,20 @@ enum { FUZZ_MAX_ELEMENTS = 4096, FUZZ_MAX_ROWS = 256 };
  *    the table's non-empty code and message and field strings. */
 int fuzz_check_request(const uint8_t *data, size_t size, fuzz_endpoint ep);
 
-/* The differential check of the fast JSON path (server/fastjson.c): when
- * it handles an input, the jansson path (server/request.c) must accept the
- * same input and fill the same request, bit for bit; both requests, run
- * with every output, must print byte-identical bodies. Returns 0; aborts
- * on a difference. */
+/* The metrics bodies: the first byte picks /v1/metrics, its merge or its
+ * report (0, 1, 2 mod 3), the second where the rest is cut in two pieces.
+ * The body whole and in two pieces must give the same answer byte for
+ * byte (or the same error); an answer is a JSON object (the picture: an
+ * SVG document), a refusal a 4xx with the one error body. The confusion
+ * limit is small (8 classes). Returns 0; aborts otherwise. */
+int fuzz_check_metrics(const uint8_t *data, size_t size);
+
+/* The differential check of the streaming parser: the body whole, the
+ * body in pieces (cut where the input's bytes say) and the jansson oracle
+ * (tests/codec/oracle.c) must accept it alike and build the same request,
+ * bit for bit (which, run with every output, prints the same body), or
+ * refuse it with the same error kind and field. Returns 0; aborts
+ * otherwise. */
 int fuzz_check_diff(const uint8_t *data, size_t size, fuzz_endpoint ep);
 
 #endif /* XENT_FUZZ_CHECK_H */

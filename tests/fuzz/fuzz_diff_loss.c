@@ -1,4 +1,4 @@
-/* libFuzzer target: the fast JSON path against the jansson path for a
+/* libFuzzer target: the streaming parser against the jansson oracle for a
  * POST /v1/loss body (see fuzz_check.h). */
 #include <stddef.h>
 #include <stdint.h>

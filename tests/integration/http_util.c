@@ -382,6 +382,22 @@ int xt_raw_read_response(int fd, int timeout_ms, xt_str *out) {
   return 0;
 }
 
+int xt_raw_read_chunked(int fd, int timeout_ms, xt_str *out) {
+  static const char end[] = "\r\n0\r\n\r\n";
+  const long long deadline = now_ms() + timeout_ms;
+  for (;;) {
+    const size_t k = sizeof end - 1;
+    if (out->len >= k && memcmp(out->data + out->len - k, end, k) == 0) {
+      int status = 0;
+      if (sscanf(out->data, "HTTP/1.%*d %d", &status) != 1)
+        status = 0;
+      return status;
+    }
+    if (read_some(fd, deadline, out) <= 0)
+      return 0;
+  }
+}
+
 int xt_close(double got, double want, double rel, double abs) {
   if (isnan(got) || isnan(want)) {
     return 0;

@@ -72,6 +72,8 @@ int xt_raw_read_until_close(int fd, int timeout_ms, xt_str *out);
 /* Waits up to timeout_ms for the bytes of one full HTTP response head plus
  * Content-Length body; returns the status code or 0. */
 int xt_raw_read_response(int fd, int timeout_ms, xt_str *out);
+/* Reads a chunked answer to its last chunk; returns its status or 0. */
+int xt_raw_read_chunked(int fd, int timeout_ms, xt_str *out);
 
 /* Relative/absolute comparison (semantics 6). */
 int xt_close(double got, double want, double rel, double abs);

@@ -10,6 +10,7 @@
 #include <check.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,8 +128,13 @@ static long find_body_limit(const json_t *v) {
 }
 
 static void suite_setup(void) {
-  static const char *const args[] = {"--max-body-bytes", "262144",
-                                     "--access-log", "off", NULL};
+  static const char *const args[] = {"--max-body-bytes",
+                                     "262144",
+                                     "--max-memory",
+                                     "268435456",
+                                     "--access-log",
+                                     "off",
+                                     NULL};
   xt_resp r;
   curl_global_init(CURL_GLOBAL_ALL);
   g_base = xt_daemon_url_from_env();
@@ -198,7 +204,28 @@ START_TEST(test_v1_info) {
     ck_assert_msg(find_body_limit(r.json) == OWN_MAX_BODY,
                   "GET /v1 does not report --max-body-bytes %d: %s",
                   OWN_MAX_BODY, r.body);
+    json_t *limits = json_object_get(r.json, "limits");
+    ck_assert_int_eq(json_integer_value(json_object_get(limits, "max_memory")),
+                     268435456);
   }
+  /* The fields of POST /v1/targets, in the table's order. */
+  static const char *const names[] = {
+      "targets",      "num_classes",   "label_smoothing", "smoothing", "mixup",
+      "mixup.lambda", "mixup.pairing", "ignore_index",    "precision"};
+  json_t *fields =
+      json_object_get(json_object_get(r.json, "fields"), "/v1/targets");
+  ck_assert_uint_eq(json_array_size(fields), sizeof names / sizeof names[0]);
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(fields, i), "name")),
+        names[i]);
+  /* logits of POST /v1/loss: N rows of C numbers or null, required. */
+  json_t *logits = json_array_get(
+      json_object_get(json_object_get(r.json, "fields"), "/v1/loss"), 0);
+  ck_assert_str_eq(json_string_value(json_object_get(logits, "name")),
+                   "logits");
+  ck_assert(json_is_true(json_object_get(logits, "nullable")));
+  ck_assert(json_is_true(json_object_get(logits, "required")));
   xt_resp_free(&r);
 }
 END_TEST
@@ -1138,15 +1165,57 @@ END_TEST
 
 /* ------------------------------------- tests with a daemon of their own -- */
 
+/* Polls GET /metrics until the gauge `name` reads `want`: waits for the
+ * daemon to reach a state, with a deadline, instead of guessing a time. */
+static void wait_for_gauge(const char *url, const char *name, double want) {
+  const long long deadline = xt_now_ms() + 10000;
+  for (;;) {
+    xt_resp m;
+    xt_request(NULL, url, "GET", "/metrics", NULL, NULL, 0, &m);
+    const double v = m.status == 200 ? metric_sum(m.body, name, NULL) : -1;
+    xt_resp_free(&m);
+    if (v == want)
+      return;
+    ck_assert_msg(xt_now_ms() < deadline, "%s reads %g, not %g after 10 s",
+                  name, v, want);
+    sched_yield();
+  }
+}
+
+/* An upload that sends half its body, says so, and sends the rest when
+ * the main thread tells it to (a mutex and a condition, no polling). */
 typedef struct slow_upload {
   const char *base;
   const char *body;
   size_t len;
   size_t sent;
-  volatile int started; /* first part handed to libcurl */
-  volatile int go_on;   /* main thread: send the rest   */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int started; /* first half handed to libcurl (or the upload ended) */
+  int go_on;   /* main thread: send the rest                          */
   xt_resp resp;
 } slow_upload;
+
+static void slow_set(slow_upload *u, int *flag) {
+  pthread_mutex_lock(&u->mu);
+  *flag = 1;
+  pthread_cond_broadcast(&u->cv);
+  pthread_mutex_unlock(&u->mu);
+}
+
+/* Waits (at most 20 s) until *flag is set; returns it. */
+static int slow_wait(slow_upload *u, const int *flag) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 20;
+  pthread_mutex_lock(&u->mu);
+  int rc = 0;
+  while (!*flag && rc == 0)
+    rc = pthread_cond_timedwait(&u->cv, &u->mu, &until);
+  const int v = *flag;
+  pthread_mutex_unlock(&u->mu);
+  return v;
+}
 
 static size_t slow_read(char *buf, size_t size, size_t nmemb, void *user) {
   slow_upload *u = user;
@@ -1156,12 +1225,8 @@ static size_t slow_read(char *buf, size_t size, size_t nmemb, void *user) {
   if (u->sent < half) {
     n = half - u->sent < room ? half - u->sent : room;
   } else {
-    if (!u->started) {
-      u->started = 1;
-    }
-    for (int i = 0; i < 1000 && !u->go_on; i++) {
-      xt_sleep_ms(10);
-    }
+    slow_set(u, &u->started);
+    slow_wait(u, &u->go_on);
     n = u->len - u->sent < room ? u->len - u->sent : room;
   }
   memcpy(buf, u->body + u->sent, n);
@@ -1197,7 +1262,7 @@ static void *slow_main(void *arg) {
   if (s.data != NULL) {
     u->resp.json = json_loadb(s.data, s.len, 0, NULL);
   }
-  u->started = 1;
+  slow_set(u, &u->started);
   curl_slist_free_all(hd);
   curl_easy_cleanup(h);
   return NULL;
@@ -1248,15 +1313,40 @@ START_TEST(test_graceful_shutdown) {
   u.base = d.url;
   u.body = body.data;
   u.len = body.len;
+  pthread_mutex_init(&u.mu, NULL);
+  pthread_cond_init(&u.cv, NULL);
   ck_assert_int_eq(pthread_create(&tid, NULL, slow_main, &u), 0);
-  for (int i = 0; i < 1000 && !u.started; i++) {
-    xt_sleep_ms(10);
+  ck_assert_msg(slow_wait(&u, &u.started), "the upload did not start");
+  /* The daemon has begun the upload (its request line is in): it and this
+   * GET /metrics are the two requests in flight. */
+  wait_for_gauge(d.url, "xentd_requests_in_flight", 2);
+  /* Spare connections, open before the signal: an answer given just as
+   * the drain begins may close its connection. */
+  CURL *spare[3];
+  for (int i = 0; i < 3; i++) {
+    spare[i] = curl_easy_init();
+    xt_request(spare[i], d.url, "GET", "/healthz", NULL, NULL, 0, &r);
+    ASSERT_STATUS(&r, 200);
+    xt_resp_free(&r);
   }
-  ck_assert_msg(u.started, "the upload did not start");
-  xt_sleep_ms(200);
   xt_daemon_signal(&d, SIGTERM);
-  xt_sleep_ms(300);
-
+  /* Readiness turns 503 on the connections opened before the signal. */
+  const long long deadline = xt_now_ms() + 10000;
+  for (int i = 0;;) {
+    xt_request(i < 3 ? spare[i] : h, d.url, "GET", "/readyz", NULL, NULL, 0,
+               &r);
+    if (r.status == 0 && i < 3) { /* that connection was closed */
+      xt_resp_free(&r);
+      i++;
+      continue;
+    }
+    if (r.status != 200 || xt_now_ms() > deadline)
+      break;
+    xt_resp_free(&r);
+    sched_yield();
+  }
+  for (int i = 0; i < 3; i++)
+    curl_easy_cleanup(spare[i]);
   xt_request(h, d.url, "GET", "/readyz", NULL, NULL, 0, &r);
   ck_assert_msg(r.status == 503 &&
                     strcmp(xt_err_code(&r), "shutting_down") == 0,
@@ -1265,8 +1355,10 @@ START_TEST(test_graceful_shutdown) {
   xt_resp_free(&r);
   curl_easy_cleanup(h);
 
-  u.go_on = 1;
+  slow_set(&u, &u.go_on);
   pthread_join(tid, NULL);
+  pthread_mutex_destroy(&u.mu);
+  pthread_cond_destroy(&u.cv);
   ck_assert_msg(u.resp.status == 200, "request in flight: status %ld %.300s",
                 u.resp.status, u.resp.body ? u.resp.body : "");
   ASSERT_CLOSE(xt_jnum(json_object_get(u.resp.json, "loss")), sum / GN);
@@ -1316,7 +1408,8 @@ START_TEST(test_idle_timeout) {
 }
 END_TEST
 
-/* The process starts, binds an ephemeral port and logs where. */
+/* The process starts, binds an ephemeral port and logs where: the line is
+ * written before the port file that xt_daemon_start waits for. */
 START_TEST(test_startup_log) {
   xt_daemon d;
   char log[4096];
@@ -1324,13 +1417,7 @@ START_TEST(test_startup_log) {
   int status;
   ck_assert_int_eq(xt_daemon_start(&d, NULL, 10000), 0);
   snprintf(want, sizeof want, "listening on 127.0.0.1:%d", d.port);
-  for (int i = 0; i < 100; i++) {
-    xt_daemon_log(&d, log, sizeof log);
-    if (strstr(log, want) != NULL) {
-      break;
-    }
-    xt_sleep_ms(20);
-  }
+  xt_daemon_log(&d, log, sizeof log);
   ck_assert_msg(strstr(log, want) != NULL, "no \"%s\" in:\n%s", want, log);
   status = xt_daemon_stop(&d, 20000);
   ck_assert_msg(status == 0, "exit status %d after SIGTERM", status);
@@ -1358,38 +1445,77 @@ END_TEST
 /* --max-in-flight 1: while one upload is half sent, a second POST is
  * answered 429 with Retry-After; once the first completes (with its right
  * answer) the daemon serves again. */
+
+/* --max-in-flight 1: a request holds its place from the end of its body
+ * until the last byte of its answer is handed to the socket, not while its
+ * body trickles in. A client that stops reading a 30 MB answer keeps the
+ * place (the socket buffers are full), so a second POST gets 429 with
+ * Retry-After; once the first client has read its answer, the place is
+ * free: a POST sent right after that is never refused. Ten rounds, ordered
+ * by the daemon's own gauge and the socket's flow, never by time. */
 START_TEST(test_overloaded) {
   static const char *const args[] = {"--max-in-flight", "1", NULL};
-  static const char body[] = "{\"logits\": [[1, 2, 3]], \"targets\": [2]}";
+  static const char small[] = "{\"logits\": [[1, 2, 3]], \"targets\": [2]}";
+  enum { ROWS = 1000, COLS = 4000 };
   xt_daemon d;
+  xt_str big = {0};
   xt_str head = {0};
-  xt_str ans = {0};
-  xt_resp r;
   ck_assert_int_eq(xt_daemon_start(&d, args, 10000), 0);
-  const int fd = xt_raw_connect(d.url);
-  ck_assert_msg(fd >= 0, "cannot connect");
+  /* Every logit 0: each grad value prints as about 8 characters. */
+  xt_str_addf(&big, "{\"targets\": [0");
+  for (int i = 1; i < ROWS; i++)
+    xt_str_addf(&big, ",%d", i % COLS);
+  xt_str_addf(&big, "], \"logits\": [");
+  for (int i = 0; i < ROWS; i++) {
+    xt_str_addf(&big, i > 0 ? ",[0" : "[0");
+    for (int j = 1; j < COLS; j++)
+      xt_str_addf(&big, ",0");
+    xt_str_addf(&big, "]");
+  }
+  xt_str_addf(&big, "]}");
   xt_str_addf(&head,
               "POST /v1/loss HTTP/1.1\r\nHost: 127.0.0.1\r\n"
               "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-              strlen(body));
-  ck_assert_int_eq(xt_raw_send(fd, head.data, head.len), 0);
-  ck_assert_int_eq(xt_raw_send(fd, body, 5), 0);
-  xt_sleep_ms(200); /* the daemon has the first request's headers */
-  xt_request(NULL, d.url, "POST", "/v1/loss", NULL, body, strlen(body), &r);
-  assert_error(&r, 429, "overloaded", NULL);
-  ck_assert_str_eq(r.retry_after, "1");
-  xt_resp_free(&r);
-  ck_assert_int_eq(xt_raw_send(fd, body + 5, strlen(body) - 5), 0);
-  ck_assert_int_eq(xt_raw_read_response(fd, 5000, &ans), 200);
-  /* log(e + e^2 + e^3) - 3 = 0.40760596444438... */
-  ck_assert_msg(strstr(ans.data, "\"loss\":0.4076059644443") != NULL, "%s",
-                ans.data);
-  xt_request(NULL, d.url, "POST", "/v1/loss", NULL, body, strlen(body), &r);
-  ASSERT_STATUS(&r, 200);
-  xt_resp_free(&r);
-  close(fd);
+              big.len);
+  /* A body that trickles in holds nothing. */
+  const int slow = xt_raw_connect(d.url);
+  ck_assert_int_eq(xt_raw_send(slow, head.data, head.len), 0);
+  ck_assert_int_eq(xt_raw_send(slow, big.data, 10), 0);
+  for (int round = 0; round < 10; round++) {
+    xt_str ans = {0};
+    xt_resp r;
+    xt_request(NULL, d.url, "POST", "/v1/loss", NULL, small, strlen(small), &r);
+    ck_assert_msg(r.status == 200, "round %d: with a body trickling, %ld",
+                  round, r.status);
+    xt_resp_free(&r);
+    const int fd = xt_raw_connect(d.url);
+    ck_assert_msg(fd >= 0, "cannot connect");
+    ck_assert_int_eq(xt_raw_send(fd, head.data, head.len), 0);
+    ck_assert_int_eq(xt_raw_send(fd, big.data, big.len), 0);
+    /* Not read yet: the answer fills the socket and waits. */
+    wait_for_gauge(d.url, "xentd_compute_in_flight", 1);
+    xt_request(NULL, d.url, "POST", "/v1/loss", NULL, small, strlen(small), &r);
+    assert_error(&r, 429, "overloaded", NULL);
+    ck_assert_str_eq(r.retry_after, "1");
+    xt_resp_free(&r);
+    ck_assert_int_eq(xt_raw_read_chunked(fd, 60000, &ans), 200);
+    /* Every row's loss is ln(4000) = 8.2940496401020276...; the mean of a
+     * thousand of them is that up to the rounding of their sum. */
+    const char *at = strstr(ans.data, "\"loss\":");
+    ck_assert_msg(at != NULL, "%.200s", ans.data);
+    const double loss = strtod(at + 7, NULL);
+    ck_assert_msg(fabs(loss - log(4000.0)) <= 1e-12 * loss, "loss %.17g", loss);
+    xt_request(NULL, d.url, "POST", "/v1/loss", NULL, small, strlen(small), &r);
+    ck_assert_msg(r.status == 200,
+                  "round %d: a request sent after the answer got %ld", round,
+                  r.status);
+    xt_resp_free(&r);
+    close(fd);
+    xt_str_free(&ans);
+  }
+  close(slow);
   xt_str_free(&head);
-  xt_str_free(&ans);
+  xt_str_free(&big);
   ck_assert_int_eq(xt_daemon_stop(&d, 20000), 0);
 }
 END_TEST

@@ -1,11 +1,16 @@
 #!/usr/bin/python3
-"""Runs every curl example of README.md against a real xentd.
+"""Runs every example of README.md's example sections against a real xentd.
 
-Inside the section between <!-- curl-examples:begin --> and
-<!-- curl-examples:end -->, each ```sh block is run as written with /bin/sh
-(only 127.0.0.1:8080 is rewritten to the test daemon's address) and its
-output is compared with the ```json block that follows it: structure and
-strings exactly, numbers to relative 1e-12 with an absolute floor of 1e-12.
+Inside the sections between <!-- curl-examples:begin --> and
+<!-- curl-examples:end -->, <!-- v2-examples:begin --> and
+<!-- v2-examples:end -->, <!-- dataset-examples:begin --> and
+<!-- dataset-examples:end -->, each ```sh block is run as written with /bin/sh
+and each ```python block with /usr/bin/python3 (only 127.0.0.1:8080 and its
+port are rewritten to the test daemon's address). A command's output is
+compared with the block that follows it: a ```json block by structure and
+strings exactly, numbers to relative 1e-12 with a floor at the smallest
+normal double;
+a ```text block exactly. (A ```py block is shown, not run.)
 Closing line: "readme: N passed, M failed".
 """
 
@@ -19,25 +24,27 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import xentd_harness as xh  # noqa: E402
 
-BEGIN = "<!-- curl-examples:begin -->"
-END = "<!-- curl-examples:end -->"
+SECTIONS = ("curl-examples", "v2-examples", "dataset-examples")
 FENCE = re.compile(r"^```([a-z]*)\n(.*?)^```\s*$", re.M | re.S)
 
 
 def examples(readme_text):
-    """[(command, expected_json_text or None)] in section order."""
-    start = readme_text.find(BEGIN)
-    end = readme_text.find(END)
-    if start < 0 or end < start:
-        raise ValueError("no curl-examples section in README.md")
-    blocks = [(m.group(1), m.group(2))
-              for m in FENCE.finditer(readme_text[start:end])]
+    """[(language, program, (expected language, text) or None)] in order."""
     out = []
-    for i, (lang, text) in enumerate(blocks):
-        if lang != "sh":
-            continue
-        nxt = blocks[i + 1] if i + 1 < len(blocks) else None
-        out.append((text, nxt[1] if nxt and nxt[0] == "json" else None))
+    for name in SECTIONS:
+        begin, end = "<!-- %s:begin -->" % name, "<!-- %s:end -->" % name
+        start = readme_text.find(begin)
+        stop = readme_text.find(end)
+        if start < 0 or stop < start:
+            raise ValueError("no %s section in README.md" % name)
+        blocks = [(m.group(1), m.group(2))
+                  for m in FENCE.finditer(readme_text[start:stop])]
+        for i, (lang, text) in enumerate(blocks):
+            if lang not in ("sh", "python"):
+                continue
+            nxt = blocks[i + 1] if i + 1 < len(blocks) else None
+            out.append((lang, text,
+                        nxt if nxt and nxt[0] in ("json", "text") else None))
     return out
 
 
@@ -52,26 +59,34 @@ def main():
     try:
         with xh.daemon(opts.xentd, ["--access-log", "off"]) as url:
             host, port = xh.host_port(url)
-            for n, (command, expected) in enumerate(cases, 1):
+            for n, (lang, command, expected) in enumerate(cases, 1):
                 first = command.strip().splitlines()[0]
                 why = None
-                if "127.0.0.1:8080" not in command:
-                    why = "the command does not address 127.0.0.1:8080"
+                if "127.0.0.1" not in command or "8080" not in command:
+                    why = "the example does not address 127.0.0.1:8080"
                 elif expected is None:
-                    why = "no ```json block follows the command"
+                    why = "no ```json or ```text block follows the example"
                 else:
-                    run = command.replace("127.0.0.1:8080",
-                                          "%s:%d" % (host, port))
-                    proc = subprocess.run(["/bin/sh", "-c", run],
-                                          capture_output=True, text=True,
-                                          timeout=30)
-                    try:
-                        got = json.loads(proc.stdout)
-                        want = json.loads(expected)
-                        why = xh.json_diff(got, want)
-                    except ValueError as e:
-                        why = "not JSON (%s): %r %r" % (e, proc.stdout[:300],
-                                                        proc.stderr[:300])
+                    run = (command.replace("127.0.0.1:8080",
+                                           "%s:%d" % (host, port))
+                           .replace('"127.0.0.1", 8080',
+                                    '"%s", %d' % (host, port)))
+                    argv = (["/bin/sh", "-c", run] if lang == "sh"
+                            else ["/usr/bin/python3", "-c", run])
+                    proc = subprocess.run(argv, capture_output=True,
+                                          text=True, timeout=30)
+                    if expected[0] == "text":
+                        if proc.stdout != expected[1]:
+                            why = "printed %r, the README says %r (%s)" % (
+                                proc.stdout, expected[1], proc.stderr[-300:])
+                    else:
+                        try:
+                            got = json.loads(proc.stdout)
+                            want = json.loads(expected[1])
+                            why = xh.json_diff(got, want)
+                        except ValueError as e:
+                            why = "not JSON (%s): %r %r" % (
+                                e, proc.stdout[:300], proc.stderr[:300])
                     if why is None and proc.returncode != 0:
                         why = "exit status %d" % proc.returncode
                 if why is None:
@@ -83,7 +98,7 @@ def main():
         print("readme: daemon: %s" % e)
         failed += 1
     if not cases:
-        print("readme: no ```sh block in the curl-examples section")
+        print("readme: no example in the example sections")
         failed += 1
     print("readme: %d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 else 1

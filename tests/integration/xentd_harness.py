@@ -1,7 +1,8 @@
 """Starts and stops a real xentd for the Python integration tests.
 
 `daemon(xentd, args)` is a context manager giving the base URL
-("http://127.0.0.1:PORT"). When XENT_URL is set it gives that URL and starts
+("http://127.0.0.1:PORT"); `daemon_process(xentd, args)` gives the URL and
+the process (for tests that read /proc/PID), and needs a daemon of its own. When XENT_URL is set it gives that URL and starts
 nothing (the container stage runs the same tests against a container).
 Otherwise it runs xentd on 127.0.0.1, port 0, with --port-file in a temporary
 folder, waits (bounded) for the port, and on exit sends SIGTERM and checks
@@ -14,6 +15,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -37,6 +39,12 @@ def daemon(xentd, args=(), wait_s=10.0, stop_s=20.0):
     if env_url:
         yield env_url
         return
+    with daemon_process(xentd, args, wait_s, stop_s) as (url, _proc):
+        yield url
+
+
+@contextlib.contextmanager
+def daemon_process(xentd, args=(), wait_s=10.0, stop_s=20.0):
     with tempfile.TemporaryDirectory(prefix="xentd-py-") as tmp:
         port_file = os.path.join(tmp, "port")
         log_path = os.path.join(tmp, "stderr.log")
@@ -63,7 +71,7 @@ def daemon(xentd, args=(), wait_s=10.0, stop_s=20.0):
             if port <= 0:
                 raise DaemonError("xentd did not publish a reachable port: "
                                   + _read(log_path))
-            yield "http://127.0.0.1:%d" % port
+            yield "http://127.0.0.1:%d" % port, proc
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -135,20 +143,39 @@ class Client:
             self.conn = None
 
 
-def close(got, want, rel=1e-12, abs_=1e-12):
+# The smallest normal double: the absolute floor of every comparison, so
+# that a value of any magnitude is held to its relative tolerance.
+TINY = 2.2250738585072014e-308
+
+
+def f32_ulps(a, b):
+    """Distance between the float32 roundings of a and b, in float32 ulps
+    (ordered integers: adjacent floats are 1 apart, +0 and -0 are 0)."""
+    def key(x):
+        i = struct.unpack("<i", struct.pack("<f", x))[0]
+        return i if i >= 0 else -(i & 0x7FFFFFFF)
+    return abs(key(a) - key(b))
+
+
+def close(got, want, rel=1e-12, abs_=TINY, ulps=None):
+    """got within rel of want (absolute floor abs_); with ulps, the float32
+    roundings of both within that many float32 ulps."""
+    if ulps is not None:
+        return f32_ulps(got, want) <= ulps
     return abs(got - want) <= abs_ + rel * abs(want)
 
 
-def json_diff(got, want, path="$", rel=1e-12, abs_=1e-12):
+def json_diff(got, want, path="$", rel=1e-12, abs_=TINY, ulps=None):
     """First difference between two JSON values as a string, or None.
-    Structure and strings exactly, numbers within rel/abs (semantics 6)."""
+    Structure and strings exactly, numbers within rel with the floor abs_
+    (semantics 6), or within `ulps` float32 ulps."""
     num = (int, float)
     if isinstance(want, bool) or isinstance(got, bool):
         if got is want:
             return None
         return "%s: %r, expected %r" % (path, got, want)
     if isinstance(want, num) and isinstance(got, num):
-        if close(float(got), float(want), rel, abs_):
+        if close(float(got), float(want), rel, abs_, ulps):
             return None
         return "%s: %r, expected %r" % (path, got, want)
     if isinstance(want, dict) and isinstance(got, dict):
@@ -156,7 +183,8 @@ def json_diff(got, want, path="$", rel=1e-12, abs_=1e-12):
             return "%s: keys %s, expected %s" % (path, sorted(got),
                                                  sorted(want))
         for k in want:
-            d = json_diff(got[k], want[k], "%s.%s" % (path, k), rel, abs_)
+            d = json_diff(got[k], want[k], "%s.%s" % (path, k), rel, abs_,
+                          ulps)
             if d:
                 return d
         return None
@@ -164,7 +192,7 @@ def json_diff(got, want, path="$", rel=1e-12, abs_=1e-12):
         if len(got) != len(want):
             return "%s: %d values, expected %d" % (path, len(got), len(want))
         for i, (g, w) in enumerate(zip(got, want)):
-            d = json_diff(g, w, "%s[%d]" % (path, i), rel, abs_)
+            d = json_diff(g, w, "%s[%d]" % (path, i), rel, abs_, ulps)
             if d:
                 return d
         return None

@@ -2,6 +2,11 @@
 """Reference test of libxent against PyTorch (float64) and timm's formulas.
 
 Usage: test_reference.py LIBXENT_SO [--seed S] [--cases N] [--case I]
+                         [--family-cases M] [--family-case FAMILY:I]
+
+The cross-entropy cases below come first; then families.py runs M cases
+(default 300) of each loss family and of K-dimensional cross-entropy, with
+its own tolerance rule (see there), and prints their counts per family.
 
 Every case is a random valid problem, reproducible from (seed, case index).
 The library is called once per supported exp kernel (xent_kernel_supported),
@@ -19,12 +24,15 @@ Its loss, per_sample, grad, targets (q), probs and stats are compared with:
   class is masked; the same sum with masked classes skipped otherwise), reduced
   with the denominators of semantics.md section 3; gradient from autograd.
 
-Tolerance (semantics.md 6): |got - want| <= 1e-12 * max(1, |want|). Float32
-logits are compared against the float64 reference computed from the same
-float32 values, upcast, so the same tolerance applies.
+Tolerance (semantics.md 6): |got - want| <= 1e-12 * max(1, |want|). Float32,
+float16 and bfloat16 logits (torch.half / torch.bfloat16 tensors, given to the
+library as their bit patterns) are compared against the float64 reference
+computed from the same values widened to float64, so the same tolerance
+applies.
 
 Prints one line per failing case and closes with
-`reference: N passed, M failed`; exits 1 on any failure.
+`reference: N passed, M failed` (both parts together); exits 1 on any
+failure.
 """
 
 import argparse
@@ -39,6 +47,7 @@ import torch.nn.functional as F
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import xent_ctypes as xc  # noqa: E402
+import families  # noqa: E402
 
 TOL = 1e-12
 WORST = [0.0, ""]  # the largest |got - want| / bound seen, and where
@@ -250,15 +259,25 @@ def gen_case(seed, i):
         x += rng.uniform(-1e4 + scale, 1e4 - scale, (n, 1))
     if np.abs(x).max() >= 1e3:
         tags.add("logits |x| >= 1e3")
-    f32 = rng.random() < 0.3
-    x = x.astype(np.float32) if f32 else x
-    tags.add("dtype f32" if f32 else "dtype f64")
+    # one draw picks the type: f32 (18%), f16 (6%), bf16 (6%), else f64
+    r = rng.random()
+    dname = "f32" if r < 0.18 else "f16" if r < 0.24 else "bf16" if r < 0.3 else "f64"
+    x = x.astype(np.float32) if dname == "f32" else x
+    tags.add("dtype " + dname)
     x[mask] = -np.inf
     if ignored.any() and rng.random() < 0.4:
         rows = np.flatnonzero(ignored)
         row = int(rows[int(rng.integers(rows.size))])
         x[row, int(rng.integers(c))] = np.nan if rng.random() < 0.5 else np.inf
         tags.add("ignored row with NaN/+inf logit")
+    lib_x, lib_dtype = x, None
+    if dname in ("f16", "bf16"):
+        # PyTorch rounds to the 16-bit type; the reference reads the same
+        # values widened back to float64, the library the bit patterns
+        half = torch.from_numpy(x).to(torch.half if dname == "f16" else torch.bfloat16)
+        lib_x = half.view(torch.int16).numpy().view(np.uint16).copy()
+        lib_dtype = xc.F16 if dname == "f16" else xc.BF16
+        x = half.double().numpy()
 
     return {
         "index": i,
@@ -267,6 +286,8 @@ def gen_case(seed, i):
         "n": n,
         "c": c,
         "x": x,
+        "lib_x": lib_x,
+        "lib_dtype": lib_dtype,
         "mask": mask,
         "targets": targets,
         "soft_targets": soft_targets,
@@ -480,7 +501,8 @@ def exact(name, got, want):
 
 def problem_of(case, kernel):
     return xc.make_problem(
-        case["x"],
+        case["lib_x"],
+        logits_dtype=case["lib_dtype"],
         targets=case["targets"],
         soft_targets=case["soft_targets"],
         class_weights=case["weights"],
@@ -549,7 +571,8 @@ def describe(case):
     lam = case["lam"]
     lam_s = "-" if lam is None else (f"{lam[0]:.17g}" if lam.size == 1 else "per-row")
     return (
-        f"{case['family']} N={case['n']} C={case['c']} dtype={case['x'].dtype} "
+        f"{case['family']} N={case['n']} C={case['c']} "
+        f"dtype={case['lib_x'].dtype if case['lib_dtype'] is None else ('f16', 'bf16')[case['lib_dtype'] - 2]} "
         f"reduction={RED_NAMES[case['reduction']]} eps={case['eps']:.17g} "
         f"conv={'others' if case['conv'] else 'uniform'} "
         f"weights={'yes' if case['weights'] is not None else 'no'} "
@@ -566,7 +589,7 @@ REQUIRED_TAGS = [
     "roll odd N", "roll even N", "explicit odd N", "explicit even N",
     "class weights", "ignore_index", "ignore + weights + smoothing",
     "masked classes", "reduction mean", "reduction sum", "reduction none",
-    "dtype f32", "dtype f64", "shape 1x1", "shape 64x1000",
+    "dtype f32", "dtype f64", "dtype f16", "dtype bf16", "shape 1x1", "shape 64x1000",
     "logits |x| >= 1e3", "all rows ignored", "ignore_index in [0, C)",
     "ignored row with NaN/+inf logit", "eps=1", "lambda 0 or 1",
 ]
@@ -579,6 +602,10 @@ def main():
                     default=int(os.environ.get("XENT_REF_SEED", DEFAULT_SEED)))
     ap.add_argument("--cases", type=int, default=DEFAULT_CASES)
     ap.add_argument("--case", type=int, default=None, help="run this case only")
+    ap.add_argument("--family-cases", type=int, default=300,
+                    help="cases per loss family (families.py)")
+    ap.add_argument("--family-case", default=None, metavar="FAMILY:I",
+                    help="run this family case only")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     if not args.lib:
@@ -593,7 +620,13 @@ def main():
         f"kernels {' '.join(xc.kernel_name(k) for k in kernels)}"
     )
 
+    only_family = None
+    if args.family_case is not None:
+        fam, _, idx = args.family_case.partition(":")
+        only_family = (fam, int(idx))
     indices = [args.case] if args.case is not None else range(args.cases)
+    if only_family is not None:
+        indices = []
     passed = failed = 0
     coverage = {}
     paths = {}
@@ -615,7 +648,7 @@ def main():
             if args.verbose:
                 print(f"ok   case {i}: {describe(case)} [{ref['path']}]")
 
-    if args.case is None:
+    if args.case is None and only_family is None:
         for tag in REQUIRED_TAGS:
             if tag not in coverage:
                 failed += 1
@@ -626,6 +659,14 @@ def main():
     print("reference: reference paths: " +
           ", ".join(f"{k} {v}" for k, v in sorted(paths.items())))
     print(f"reference: largest error {WORST[0]:.3g} x tolerance ({WORST[1]})")
+    print(f"reference: cross-entropy cases {passed} passed, {failed} failed")
+    if args.case is None:
+        fp, ff, lines = families.run(args.seed, args.family_cases, kernels,
+                                     only=only_family, verbose=args.verbose)
+        for line in lines:
+            print(line)
+        passed += fp
+        failed += ff
     print(f"reference: {passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -19,11 +19,14 @@ c_double_p = ctypes.POINTER(ctypes.c_double)
 c_int64_p = ctypes.POINTER(ctypes.c_int64)
 
 # enum values, as pinned in xent.h
-F64, F32 = 0, 1
-SMOOTH_UNIFORM, SMOOTH_OTHERS = 0, 1
+F64, F32, F16, BF16 = 0, 1, 2, 3
+SMOOTH_UNIFORM, SMOOTH_OTHERS, SMOOTH_BINARY = 0, 1, 2
 REDUCE_MEAN, REDUCE_SUM, REDUCE_NONE = 0, 1, 2
 PAIR_FLIP, PAIR_ROLL, PAIR_EXPLICIT = 0, 1, 2
 KERNEL_AUTO, KERNEL_SCALAR, KERNEL_AVX2, KERNEL_AVX512 = 0, 1, 2, 3
+(LOSS_CROSS_ENTROPY, LOSS_BINARY_CROSS_ENTROPY, LOSS_SIGMOID_FOCAL,
+ LOSS_SOFTMAX_FOCAL, LOSS_POLY1) = 0, 1, 2, 3, 4
+CLASS_AXIS_1, CLASS_AXIS_LAST = 0, 1
 OK = 0
 
 
@@ -54,6 +57,18 @@ class Problem(ctypes.Structure):
         ("partners", c_int64_p),
         ("reduction", ctypes.c_int),
         ("kernel", ctypes.c_int),
+        # loss families
+        ("family", ctypes.c_int),
+        ("pos_weight", c_double_p),
+        ("target_threshold", ctypes.c_double),
+        ("sum_classes", ctypes.c_int),
+        ("focal_alpha", ctypes.c_double),
+        ("focal_alpha_per_class", c_double_p),
+        ("focal_gamma", ctypes.c_double),
+        ("poly_epsilon", ctypes.c_double),
+        # K-dimensional inputs
+        ("inner", ctypes.c_size_t),
+        ("class_axis", ctypes.c_int),
     ]
 
 
@@ -78,6 +93,7 @@ class Outputs(ctypes.Structure):
         ("targets", c_double_p),
         ("probs", c_double_p),
         ("stats", ctypes.POINTER(Stats)),
+        ("elementwise", c_double_p),
     ]
 
 
@@ -164,6 +180,7 @@ def _ptr(a, ctype):
 def make_problem(
     logits,
     targets=None,
+    logits_dtype=None,
     soft_targets=None,
     class_weights=None,
     ignore_index=-100,
@@ -174,26 +191,53 @@ def make_problem(
     partners=None,
     reduction=REDUCE_MEAN,
     kernel=KERNEL_AUTO,
+    family=LOSS_CROSS_ENTROPY,
+    pos_weight=None,
+    target_threshold=-1.0,
+    sum_classes=False,
+    focal_alpha=0.25,
+    focal_alpha_per_class=None,
+    focal_gamma=2.0,
+    poly_epsilon=2.0,
+    class_axis=CLASS_AXIS_1,
 ):
     """Builds an xent_problem from numpy arrays. Returns (problem, keep):
     `keep` holds the contiguous arrays the problem points into and must
-    outlive every call that uses the problem."""
+    outlive every call that uses the problem; keep["shape"] is the logits'
+    shape. Logits are float64, float32, float16, or uint16 bit patterns with
+    logits_dtype F16 or BF16 (numpy has no bfloat16), of shape (N, C), or
+    K-dimensional (N, C, d1..dk) with class_axis CLASS_AXIS_1 or
+    (N, d1..dk, C) with CLASS_AXIS_LAST; targets then have shape
+    (N, d1..dk) and soft targets the logits' shape."""
     logits = np.ascontiguousarray(logits)
     if logits.dtype == np.float64:
         dtype = F64
     elif logits.dtype == np.float32:
         dtype = F32
+    elif logits.dtype == np.float16:
+        dtype = F16
+    elif logits.dtype == np.uint16 and logits_dtype in (F16, BF16):
+        dtype = logits_dtype
     else:
-        raise TypeError("logits must be float64 or float32")
-    n, c = logits.shape
+        raise TypeError("logits must be float64, float32, float16 or uint16 "
+                        "bits with logits_dtype F16/BF16")
+    if logits.ndim < 2:
+        raise ValueError("logits need at least two dimensions")
+    n = logits.shape[0]
+    if class_axis == CLASS_AXIS_1:
+        c, inner = logits.shape[1], int(np.prod(logits.shape[2:], dtype=np.int64))
+    else:
+        c, inner = logits.shape[-1], int(np.prod(logits.shape[1:-1], dtype=np.int64))
     conv = {
         "targets": (targets, np.int64),
         "soft_targets": (soft_targets, np.float64),
         "class_weights": (class_weights, np.float64),
         "mixup_lambda": (mixup_lambda, np.float64),
         "partners": (partners, np.int64),
+        "pos_weight": (pos_weight, np.float64),
+        "focal_alpha_per_class": (focal_alpha_per_class, np.float64),
     }
-    keep = {"logits": logits}
+    keep = {"logits": logits, "shape": logits.shape, "class_axis": class_axis}
     for key, (a, t) in conv.items():
         keep[key] = None if a is None else np.ascontiguousarray(a, dtype=t)
     p = Problem()
@@ -212,7 +256,85 @@ def make_problem(
     p.partners = _ptr(keep["partners"], ctypes.c_int64)
     p.reduction = reduction
     p.kernel = kernel
+    p.family = family
+    p.pos_weight = _ptr(keep["pos_weight"], ctypes.c_double)
+    p.target_threshold = target_threshold
+    p.sum_classes = int(bool(sum_classes))
+    p.focal_alpha = focal_alpha
+    p.focal_alpha_per_class = _ptr(keep["focal_alpha_per_class"], ctypes.c_double)
+    p.focal_gamma = focal_gamma
+    p.poly_epsilon = poly_epsilon
+    p.inner = inner
+    p.class_axis = class_axis
     return p, keep
+
+
+def row_shape(shape, class_axis):
+    """The shape of targets and per_sample for logits of `shape`."""
+    if class_axis == CLASS_AXIS_1:
+        return (shape[0],) + tuple(shape[2:])
+    return tuple(shape[:-1])
+
+
+def evaluate_full(problem, shape, class_axis=CLASS_AXIS_1, stats=True,
+                  elementwise=False):
+    """xent_evaluate with every output that applies: loss, per_sample,
+    grad, targets, probs, and stats (softmax families) or elementwise
+    (binary families), shaped like the logits (per_sample like the
+    targets). Returns (status, error, results)."""
+    rows = row_shape(shape, class_axis)
+    loss = np.full(1, np.nan)
+    per_sample = np.full(rows, np.nan)
+    mats = {k: np.full(shape, np.nan) for k in ("grad", "targets", "probs", "elementwise")}
+    predicted = np.full(rows, -7, dtype=np.int64)
+    confidence = np.full(rows, np.nan)
+    entropy = np.full(rows, np.nan)
+    st = Stats()
+    st.predicted = _ptr(predicted, ctypes.c_int64)
+    st.confidence = _ptr(confidence, ctypes.c_double)
+    st.entropy = _ptr(entropy, ctypes.c_double)
+    out = Outputs(
+        _ptr(loss, ctypes.c_double),
+        _ptr(per_sample, ctypes.c_double),
+        _ptr(mats["grad"], ctypes.c_double),
+        _ptr(mats["targets"], ctypes.c_double),
+        _ptr(mats["probs"], ctypes.c_double),
+        ctypes.pointer(st) if stats else None,
+        _ptr(mats["elementwise"], ctypes.c_double) if elementwise else None,
+    )
+    wsize = lib().xent_workspace_size(ctypes.byref(problem))
+    ws = np.zeros((wsize + 7) // 8 + 1)
+    err = Error()
+    status = lib().xent_evaluate(
+        ctypes.byref(problem),
+        ctypes.byref(out),
+        ws.ctypes.data if wsize else None,
+        wsize,
+        ctypes.byref(err),
+    )
+    res = {"loss": loss[0], "per_sample": per_sample, **mats}
+    if stats:
+        res["stats"] = {
+            "accuracy": st.accuracy,
+            "mean_confidence": st.mean_confidence,
+            "mean_entropy": st.mean_entropy,
+            "ece": st.ece,
+            "counted": st.counted,
+            "predicted": predicted,
+            "confidence": confidence,
+            "entropy": entropy,
+        }
+    return status, err, res
+
+
+def targets_full(problem, shape):
+    """xent_targets into an array of the logits' shape: (status, error, q)."""
+    q = np.full(shape, np.nan)
+    err = Error()
+    status = lib().xent_targets(
+        ctypes.byref(problem), _ptr(q, ctypes.c_double), ctypes.byref(err)
+    )
+    return status, err, q
 
 
 def evaluate(problem):

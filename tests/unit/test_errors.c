@@ -23,6 +23,7 @@ typedef struct bufs {
   int64_t predicted[MAXN];
   double confidence[MAXN];
   double entropy[MAXN];
+  double elem[MAXN * MAXC];
   xent_stats stats;
 } bufs;
 
@@ -38,6 +39,7 @@ static void fill(bufs *b) {
     b->grad[i] = SENTINEL;
     b->q[i] = SENTINEL;
     b->probs[i] = SENTINEL;
+    b->elem[i] = SENTINEL;
   }
   b->stats.accuracy = SENTINEL;
   b->stats.mean_confidence = SENTINEL;
@@ -65,6 +67,8 @@ static void assert_untouched(const bufs *b, const char *what) {
     ck_assert_msg(b->grad[i] == SENTINEL, "%s: grad[%zu] written", what, i);
     ck_assert_msg(b->q[i] == SENTINEL, "%s: targets[%zu] written", what, i);
     ck_assert_msg(b->probs[i] == SENTINEL, "%s: probs[%zu] written", what, i);
+    ck_assert_msg(b->elem[i] == SENTINEL, "%s: elementwise[%zu] written", what,
+                  i);
   }
   ck_assert_msg(b->stats.accuracy == SENTINEL &&
                     b->stats.mean_confidence == SENTINEL &&
@@ -97,9 +101,9 @@ enum { EVAL = 1, TARGETS = 2, EXPLICIT = 4, ALL = 7 };
  */
 static void expect(const xent_problem *pb, unsigned which, xent_status status,
                    xent_arg arg, int64_t row, int64_t col, const char *what) {
-  ck_assert(pb->n <= MAXN && pb->classes <= MAXC);
+  ck_assert(pb->n * pb->inner <= MAXN && pb->classes <= MAXC);
   bufs b;
-  double ws[MAXC + 1];
+  double ws[1024];
   double scratch[MAXN * MAXC];
   const size_t ws_size = xent_workspace_size(pb);
   ck_assert_uint_le(ws_size, sizeof ws);
@@ -109,8 +113,17 @@ static void expect(const xent_problem *pb, unsigned which, xent_status status,
     xent_error *e = with_err ? &err : NULL;
     if (which & EVAL) {
       fill(&b);
-      const xent_outputs out = {&b.loss, b.per_sample, b.grad,
-                                b.q,     b.probs,      &b.stats};
+      /* every output that applies: stats for the softmax families,
+       * elementwise for the binary ones */
+      const int binary = pb->family == XENT_LOSS_BINARY_CROSS_ENTROPY ||
+                         pb->family == XENT_LOSS_SIGMOID_FOCAL;
+      const xent_outputs out = {&b.loss,
+                                b.per_sample,
+                                b.grad,
+                                b.q,
+                                b.probs,
+                                binary ? NULL : &b.stats,
+                                binary ? b.elem : NULL};
       snprintf(label, sizeof label, "%s [xent_evaluate]", what);
       const xent_status st = xent_evaluate(pb, &out, ws, ws_size, e);
       ck_assert_msg(st == status, "%s: returned %s, expected %s", label,
@@ -133,7 +146,7 @@ static void expect(const xent_problem *pb, unsigned which, xent_status status,
     }
     if (which & EXPLICIT) {
       fill(&b);
-      const xent_outputs out = {&b.loss, b.per_sample, b.grad,
+      const xent_outputs out = {&b.loss, b.per_sample, b.grad, NULL,
                                 NULL,    NULL,         NULL};
       snprintf(label, sizeof label, "%s [xent_evaluate_explicit]", what);
       const xent_status st = xent_evaluate_explicit(pb, &out, scratch, e);
@@ -145,6 +158,30 @@ static void expect(const xent_problem *pb, unsigned which, xent_status status,
       }
     }
   }
+}
+
+/* The problem is valid: xent_evaluate succeeds and writes a finite loss
+ * different from the sentinel, and so does xent_targets. */
+static void expect_ok(const xent_problem *pb, const char *what) {
+  double ws[1024];
+  double loss = SENTINEL;
+  const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL, NULL};
+  xent_error err;
+  ck_assert_uint_le(xent_workspace_size(pb), sizeof ws);
+  const xent_status st = xent_evaluate(pb, &out, ws, sizeof ws, &err);
+  ck_assert_msg(st == XENT_OK, "%s: xent_evaluate returned %s (arg %s)", what,
+                xent_status_name(st), xent_arg_name(err.arg));
+  ck_assert_msg(loss != SENTINEL && isfinite(loss), "%s: loss %.17g", what,
+                loss);
+  double q[MAXN * MAXC];
+  XT_STATUS(xent_targets(pb, q, NULL), XENT_OK);
+}
+
+/* xent_targets accepts the problem (the loss's own parameters are not its
+ * business). */
+static void expect_ok_targets(const xent_problem *pb) {
+  double q[MAXN * MAXC];
+  XT_STATUS(xent_targets(pb, q, NULL), XENT_OK);
 }
 
 /* A valid 4 x 5 batch; each test breaks one thing. */
@@ -167,8 +204,8 @@ START_TEST(valid_batch_is_ok) {
   xent_problem pb = valid(X, T);
   bufs b;
   fill(&b);
-  const xent_outputs out = {&b.loss, b.per_sample, b.grad,
-                            b.q,     b.probs,      &b.stats};
+  const xent_outputs out = {&b.loss, b.per_sample, b.grad, b.q,
+                            b.probs, &b.stats,     NULL};
   xent_error err = {(xent_status)99, (xent_arg)99, 5, 5};
   XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, &err), XENT_OK);
   assert_err(&err, XENT_OK, XENT_ARG_NONE, -1, -1, "valid");
@@ -182,7 +219,7 @@ START_TEST(err_null) {
   xent_problem pb = valid(X, T);
   bufs b;
   fill(&b);
-  const xent_outputs out = {&b.loss, NULL, NULL, NULL, NULL, NULL};
+  const xent_outputs out = {&b.loss, NULL, NULL, NULL, NULL, NULL, NULL};
   xent_error err;
   XT_STATUS(xent_evaluate(NULL, &out, NULL, 0, &err), XENT_ERR_NULL);
   assert_err(&err, XENT_ERR_NULL, XENT_ARG_NONE, -1, -1, "problem NULL");
@@ -230,7 +267,7 @@ START_TEST(err_shape) {
   pb.classes = 4;
   xent_error err;
   double loss = SENTINEL;
-  const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL};
+  const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL, NULL};
   XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, &err), XENT_ERR_SHAPE);
   ck_assert(loss == SENTINEL);
   /* lambda_count must be 1 or n */
@@ -248,13 +285,14 @@ END_TEST
 
 START_TEST(err_option) {
   xent_problem pb = valid(X, T);
-  pb.dtype = (xent_dtype)2;
+  pb.dtype = (xent_dtype)4;
   expect(&pb, EVAL | EXPLICIT, XENT_ERR_OPTION, XENT_ARG_LOGITS, -1, -1,
-         "dtype 2");
+         "dtype 4 (one past XENT_BF16)");
   pb = valid(X, T);
-  pb.smoothing = (xent_smoothing)2;
+  pb.smoothing = (xent_smoothing)3;
   pb.label_smoothing = 0.1;
-  expect(&pb, ALL, XENT_ERR_OPTION, XENT_ARG_SMOOTHING, -1, -1, "smoothing 2");
+  expect(&pb, ALL, XENT_ERR_OPTION, XENT_ARG_SMOOTHING, -1, -1,
+         "smoothing 3 (one past XENT_SMOOTH_BINARY)");
   pb = valid(X, T);
   pb.reduction = (xent_reduction)3;
   expect(&pb, EVAL | EXPLICIT, XENT_ERR_OPTION, XENT_ARG_REDUCTION, -1, -1,
@@ -279,7 +317,7 @@ START_TEST(err_option) {
              "unsupported kernel");
     } else {
       double loss;
-      const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL};
+      const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL, NULL};
       XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, NULL), XENT_OK);
     }
   }
@@ -290,9 +328,9 @@ START_TEST(err_option) {
   double probs[20];
   xent_stats st;
   memset(&st, 0, sizeof st);
-  const xent_outputs bad[3] = {{NULL, NULL, NULL, q, NULL, NULL},
-                               {NULL, NULL, NULL, NULL, probs, NULL},
-                               {NULL, NULL, NULL, NULL, NULL, &st}};
+  const xent_outputs bad[3] = {{NULL, NULL, NULL, q, NULL, NULL, NULL},
+                               {NULL, NULL, NULL, NULL, probs, NULL, NULL},
+                               {NULL, NULL, NULL, NULL, NULL, &st, NULL}};
   for (size_t i = 0; i < 3; i++) {
     for (size_t j = 0; j < 20; j++) {
       q[j] = probs[j] = SENTINEL;
@@ -338,8 +376,8 @@ START_TEST(err_logit) {
   bufs b;
   fill(&b);
   double ws[MAXC];
-  const xent_outputs out = {&b.loss, b.per_sample, b.grad,
-                            b.q,     b.probs,      &b.stats};
+  const xent_outputs out = {&b.loss, b.per_sample, b.grad, b.q,
+                            b.probs, &b.stats,     NULL};
   XT_STATUS(xent_evaluate(&pb, &out, ws, sizeof ws, NULL), XENT_OK);
   ck_assert(b.per_sample[2] == 0.0);
   ck_assert(b.predicted[2] == -1);
@@ -422,7 +460,7 @@ START_TEST(err_masked_target) {
          "soft mass on masked class");
   y[3 * 5 + 2] = 0.0; /* zero mass there is fine */
   double loss;
-  const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL};
+  const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL, NULL};
   XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, NULL), XENT_OK);
 }
 END_TEST
@@ -518,7 +556,7 @@ START_TEST(err_convention) {
   /* the uniform convention is fine there */
   pb.smoothing = XENT_SMOOTH_UNIFORM;
   double loss;
-  const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL};
+  const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL, NULL};
   XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, NULL), XENT_OK);
 }
 END_TEST
@@ -590,7 +628,7 @@ START_TEST(err_ignored_partner) {
   const int64_t fine[4] = {1, 2, 3, 1};
   pb.partners = fine;
   double loss;
-  const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL};
+  const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL, NULL};
   XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, NULL), XENT_OK);
 }
 END_TEST
@@ -635,7 +673,7 @@ START_TEST(err_zero_denominator) {
   for (int red = 1; red < 3; red++) {
     pb.reduction = (xent_reduction)red;
     double loss = SENTINEL;
-    const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL};
+    const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL, NULL};
     XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, NULL), XENT_OK);
     ck_assert(loss == 0.0);
   }
@@ -672,7 +710,7 @@ START_TEST(err_overflow) {
   pb.class_weights = w;
   xent_error err;
   double loss = SENTINEL;
-  const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL};
+  const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL, NULL};
   XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, &err), XENT_ERR_OVERFLOW);
   ck_assert(loss == SENTINEL);
   /* weights whose sum overflows */
@@ -707,8 +745,8 @@ START_TEST(err_workspace) {
   bufs b;
   for (int variant = 0; variant < 3; variant++) {
     fill(&b);
-    const xent_outputs out = {&b.loss, b.per_sample, b.grad,
-                              b.q,     b.probs,      &b.stats};
+    const xent_outputs out = {&b.loss, b.per_sample, b.grad, b.q,
+                              b.probs, &b.stats,     NULL};
     void *wsp = variant == 0 ? NULL : ws;
     const size_t size = variant == 0 ? need : variant == 1 ? need - 1 : 0;
     xent_error err;
@@ -718,7 +756,7 @@ START_TEST(err_workspace) {
     assert_untouched(&b, "workspace");
   }
   fill(&b);
-  const xent_outputs out = {&b.loss, NULL, NULL, NULL, NULL, NULL};
+  const xent_outputs out = {&b.loss, NULL, NULL, NULL, NULL, NULL, NULL};
   XT_STATUS(xent_evaluate(&pb, &out, ws, need, NULL), XENT_OK);
   ck_assert(b.loss != SENTINEL);
 }
@@ -789,6 +827,330 @@ START_TEST(err_others_masked_label) {
 }
 END_TEST
 
+/* ------------------------------------------------------ loss families -- */
+
+static const double S[4 * 5] = {0.0, 0.5, 1.0, 0.25, 0.0, 1.0, 1.0,
+                                0.0, 0.0, 0.5, 0.1,  0.2, 0.3, 0.4,
+                                0.5, 0.0, 0.0, 0.0,  0.0, 1.0};
+
+static xent_problem binary(double *x, const double *soft, xent_family f) {
+  xent_problem pb = valid(x, NULL);
+  pb.targets = NULL;
+  pb.soft_targets = soft;
+  pb.family = f;
+  return pb;
+}
+
+static const xent_family FOCALS[2] = {XENT_LOSS_SIGMOID_FOCAL,
+                                      XENT_LOSS_SOFTMAX_FOCAL};
+
+START_TEST(err_focal_gamma) {
+  const double bad[3] = {-1.0, NAN, INFINITY};
+  for (size_t f = 0; f < 2; f++) {
+    for (size_t i = 0; i < 3; i++) {
+      xent_problem pb = valid(X, T);
+      pb.family = FOCALS[f];
+      pb.focal_gamma = bad[i];
+      expect(&pb, EVAL, XENT_ERR_FOCAL_GAMMA, XENT_ARG_FOCAL_GAMMA, -1, -1,
+             "focal_gamma");
+      /* q does not depend on gamma */
+      expect_ok_targets(&pb);
+    }
+  }
+  /* the other families do not read it */
+  xent_problem pb = valid(X, T);
+  pb.focal_gamma = NAN;
+  expect_ok(&pb, "cross-entropy, gamma NaN");
+}
+END_TEST
+
+START_TEST(err_focal_alpha) {
+  for (size_t f = 0; f < 2; f++) {
+    xent_problem pb = valid(X, T);
+    pb.family = FOCALS[f];
+    pb.focal_alpha = 1.5;
+    expect(&pb, EVAL, XENT_ERR_FOCAL_ALPHA, XENT_ARG_FOCAL_ALPHA, -1, -1,
+           "focal_alpha 1.5");
+    pb.focal_alpha = NAN;
+    expect(&pb, EVAL, XENT_ERR_FOCAL_ALPHA, XENT_ARG_FOCAL_ALPHA, -1, -1,
+           "focal_alpha NaN");
+    pb.focal_alpha = -1.0; /* no alpha term */
+    expect_ok(&pb, "focal_alpha -1");
+    pb.focal_alpha = 1.0;
+    expect_ok(&pb, "focal_alpha 1");
+    double per_class[5] = {0.1, 0.2, 1.5, 0.3, 0.4};
+    pb.focal_alpha_per_class = per_class;
+    expect(&pb, EVAL, XENT_ERR_FOCAL_ALPHA, XENT_ARG_FOCAL_ALPHA, -1, 2,
+           "focal_alpha_per_class[2] 1.5");
+    per_class[2] = 0.5;
+    per_class[1] = -0.1;
+    expect(&pb, EVAL, XENT_ERR_FOCAL_ALPHA, XENT_ARG_FOCAL_ALPHA, -1, 1,
+           "focal_alpha_per_class[1] -0.1");
+    per_class[1] = 0.0;
+    per_class[4] = NAN;
+    expect(&pb, EVAL, XENT_ERR_FOCAL_ALPHA, XENT_ARG_FOCAL_ALPHA, -1, 4,
+           "focal_alpha_per_class[4] NaN");
+    per_class[4] = 1.0;
+    expect_ok(&pb, "focal_alpha_per_class in [0, 1]");
+  }
+}
+END_TEST
+
+START_TEST(err_poly_epsilon) {
+  const double bad[3] = {INFINITY, -INFINITY, NAN};
+  for (size_t i = 0; i < 3; i++) {
+    xent_problem pb = valid(X, T);
+    pb.family = XENT_LOSS_POLY1;
+    pb.poly_epsilon = bad[i];
+    expect(&pb, EVAL, XENT_ERR_POLY_EPSILON, XENT_ARG_POLY_EPSILON, -1, -1,
+           "poly_epsilon");
+  }
+  xent_problem pb = valid(X, T);
+  pb.family = XENT_LOSS_POLY1;
+  pb.poly_epsilon = -1.0; /* Leng et al. also try negative values */
+  expect_ok(&pb, "poly_epsilon -1");
+}
+END_TEST
+
+START_TEST(err_binary_target) {
+  const double bad[3] = {1.5, -0.25, NAN};
+  for (size_t f = 0; f < 2; f++) {
+    const xent_family fam =
+        f ? XENT_LOSS_SIGMOID_FOCAL : XENT_LOSS_BINARY_CROSS_ENTROPY;
+    for (size_t i = 0; i < 3; i++) {
+      double s[4 * 5];
+      memcpy(s, S, sizeof s);
+      s[2 * 5 + 3] = bad[i];
+      xent_problem pb = binary(X, s, fam);
+      expect(&pb, EVAL | TARGETS, XENT_ERR_BINARY_TARGET, XENT_ARG_SOFT_TARGETS,
+             2, 3, "binary target outside [0, 1]");
+    }
+    xent_problem pb = binary(X, S, fam);
+    expect_ok(&pb, "binary targets in [0, 1]");
+  }
+  /* cross-entropy's soft targets may exceed 1 */
+  double s[4 * 5];
+  memcpy(s, S, sizeof s);
+  s[2 * 5 + 3] = 1.5;
+  xent_problem pb = binary(X, s, XENT_LOSS_CROSS_ENTROPY);
+  expect_ok(&pb, "cross-entropy soft target 1.5");
+}
+END_TEST
+
+START_TEST(err_pos_weight) {
+  const double bad[3] = {-1.0, NAN, INFINITY};
+  for (size_t i = 0; i < 3; i++) {
+    double pw[5] = {1.0, 2.0, 0.5, 0.0, 3.0};
+    pw[2] = bad[i];
+    xent_problem pb = binary(X, S, XENT_LOSS_BINARY_CROSS_ENTROPY);
+    pb.pos_weight = pw;
+    expect(&pb, EVAL, XENT_ERR_POS_WEIGHT, XENT_ARG_POS_WEIGHT, -1, 2,
+           "pos_weight[2]");
+    pb.family = XENT_LOSS_SIGMOID_FOCAL;
+    expect(&pb, EVAL, XENT_ERR_POS_WEIGHT, XENT_ARG_POS_WEIGHT, -1, 2,
+           "pos_weight[2], sigmoid focal");
+  }
+}
+END_TEST
+
+START_TEST(err_threshold) {
+  xent_problem pb = binary(X, S, XENT_LOSS_BINARY_CROSS_ENTROPY);
+  pb.target_threshold = NAN;
+  expect(&pb, EVAL | TARGETS, XENT_ERR_THRESHOLD, XENT_ARG_TARGET_THRESHOLD, -1,
+         -1, "target_threshold NaN");
+  pb.target_threshold = 0.0;
+  expect_ok(&pb, "target_threshold 0");
+  pb.target_threshold = INFINITY; /* every target 0 */
+  expect_ok(&pb, "target_threshold +inf");
+}
+END_TEST
+
+/* Each option on a family or reduction that does not use it. */
+START_TEST(err_not_applicable) {
+  const double pw[5] = {1.0, 1.0, 1.0, 1.0, 1.0};
+  const double alpha[5] = {0.5, 0.5, 0.5, 0.5, 0.5};
+  xent_problem pb = valid(X, T);
+  pb.pos_weight = pw;
+  expect(&pb, EVAL, XENT_ERR_NOT_APPLICABLE, XENT_ARG_POS_WEIGHT, -1, -1,
+         "pos_weight, cross-entropy");
+  pb = valid(X, T);
+  pb.family = XENT_LOSS_POLY1;
+  pb.sum_classes = 1;
+  expect(&pb, EVAL, XENT_ERR_NOT_APPLICABLE, XENT_ARG_SUM_CLASSES, -1, -1,
+         "sum_classes, poly-1");
+  pb = binary(X, S, XENT_LOSS_BINARY_CROSS_ENTROPY);
+  pb.sum_classes = 1;
+  pb.reduction = XENT_REDUCE_SUM;
+  expect(&pb, EVAL, XENT_ERR_NOT_APPLICABLE, XENT_ARG_SUM_CLASSES, -1, -1,
+         "sum_classes, reduction sum");
+  pb.reduction = XENT_REDUCE_MEAN;
+  expect_ok(&pb, "sum_classes, mean");
+  pb = valid(X, T);
+  pb.family = XENT_LOSS_POLY1;
+  pb.focal_alpha_per_class = alpha;
+  expect(&pb, EVAL, XENT_ERR_NOT_APPLICABLE, XENT_ARG_FOCAL_ALPHA, -1, -1,
+         "focal_alpha_per_class, poly-1");
+  pb = valid(X, T);
+  pb.smoothing = XENT_SMOOTH_BINARY;
+  pb.label_smoothing = 0.1;
+  expect(&pb, ALL, XENT_ERR_NOT_APPLICABLE, XENT_ARG_SMOOTHING, -1, -1,
+         "binary smoothing, cross-entropy");
+  pb = valid(X, T);
+  pb.family = XENT_LOSS_SOFTMAX_FOCAL;
+  pb.target_threshold = 0.5;
+  expect(&pb, EVAL | TARGETS, XENT_ERR_NOT_APPLICABLE,
+         XENT_ARG_TARGET_THRESHOLD, -1, -1, "target_threshold, softmax focal");
+  /* statistics are the softmax's: not for the binary families */
+  pb = binary(X, S, XENT_LOSS_SIGMOID_FOCAL);
+  double ws[1024];
+  xent_stats st;
+  memset(&st, 0, sizeof st);
+  st.counted = 777;
+  const xent_outputs out = {NULL, NULL, NULL, NULL, NULL, &st, NULL};
+  xent_error err;
+  XT_STATUS(xent_evaluate(&pb, &out, ws, sizeof ws, &err),
+            XENT_ERR_NOT_APPLICABLE);
+  ck_assert(err.arg == XENT_ARG_OUTPUTS && st.counted == 777);
+  /* the explicit path is cross-entropy's */
+  double loss = SENTINEL, scratch[4 * 5];
+  const xent_outputs lo = {&loss, NULL, NULL, NULL, NULL, NULL, NULL};
+  for (int f = 1; f <= 4; f++) {
+    pb = valid(X, T);
+    pb.family = (xent_family)f;
+    XT_STATUS(xent_evaluate_explicit(&pb, &lo, scratch, &err),
+              XENT_ERR_NOT_APPLICABLE);
+    ck_assert(err.arg == XENT_ARG_FAMILY && loss == SENTINEL);
+  }
+}
+END_TEST
+
+START_TEST(err_family_and_layout_options) {
+  xent_problem pb = valid(X, T);
+  pb.family = (xent_family)5;
+  expect(&pb, ALL, XENT_ERR_OPTION, XENT_ARG_FAMILY, -1, -1,
+         "family 5 (one past XENT_LOSS_POLY1)");
+  pb = valid(X, T);
+  pb.class_axis = (xent_class_axis)2;
+  expect(&pb, ALL, XENT_ERR_OPTION, XENT_ARG_CLASS_AXIS, -1, -1,
+         "class_axis 2");
+  pb = valid(X, T);
+  pb.inner = 0;
+  expect(&pb, ALL, XENT_ERR_SHAPE, XENT_ARG_INNER, -1, -1, "inner 0");
+  /* n x inner x classes does not fit in memory */
+  pb = valid(X, T);
+  pb.inner = SIZE_MAX / 4;
+  double loss = SENTINEL;
+  const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL, NULL};
+  XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, NULL), XENT_ERR_SHAPE);
+  ck_assert(loss == SENTINEL);
+}
+END_TEST
+
+/* The binary families: a label or soft mass on a masked class, no element
+ * left for the mean, results out of the double range. */
+START_TEST(err_binary_rows) {
+  double x[4 * 5];
+  memcpy(x, X, sizeof x);
+  x[1 * 5 + 1] = -INFINITY; /* S[1][1] = 1 */
+  xent_problem pb = binary(x, S, XENT_LOSS_BINARY_CROSS_ENTROPY);
+  expect(&pb, EVAL | TARGETS, XENT_ERR_MASKED_TARGET, XENT_ARG_SOFT_TARGETS, 1,
+         1, "soft mass on a masked class");
+  x[1 * 5 + 1] = X[1 * 5 + 1];
+  x[1 * 5 + 2] = -INFINITY; /* S[1][2] = 0: allowed */
+  expect_ok(&pb, "no soft mass on the masked class");
+  const int64_t t[4] = {3, 2, 4, 1};
+  pb = valid(x, t);
+  pb.family = XENT_LOSS_SIGMOID_FOCAL;
+  expect(&pb, EVAL | TARGETS, XENT_ERR_MASKED_TARGET, XENT_ARG_TARGETS, 1, 2,
+         "label on a masked class");
+  const int64_t none[4] = {-100, -100, -100, -100};
+  pb = valid(X, none);
+  pb.family = XENT_LOSS_BINARY_CROSS_ENTROPY;
+  expect(&pb, EVAL, XENT_ERR_ZERO_DENOMINATOR, XENT_ARG_REDUCTION, -1, -1,
+         "every row ignored");
+  memcpy(x, X, sizeof x);
+  x[2 * 5 + 1] = 1e307;
+  pb = binary(x, S, XENT_LOSS_BINARY_CROSS_ENTROPY);
+  expect(&pb, EVAL, XENT_ERR_OVERFLOW, XENT_ARG_LOGITS, 2, -1,
+         "a logit of 1e307");
+  const double pw[5] = {1.0, 1.0, 1e306, 1.0, 1.0};
+  pb = binary(X, S, XENT_LOSS_SIGMOID_FOCAL);
+  pb.pos_weight = pw;
+  expect(&pb, EVAL, XENT_ERR_OVERFLOW, XENT_ARG_LOGITS, 0, -1,
+         "pos_weight 1e306");
+}
+END_TEST
+
+/* K-dimensional inputs: `row` is the position n * inner + d in either
+ * layout, lambda and partner errors name the sample. n = 2, C = 3,
+ * inner = 4. */
+START_TEST(err_kdim_positions) {
+  enum { N = 2, C = 3, I = 4 };
+  double x[N * C * I];
+  double y[N * C * I];
+  int64_t t[N * I] = {0, 1, 2, 0, 1, 2, 0, 1};
+  for (size_t i = 0; i < N * C * I; i++) {
+    x[i] = 0.25 * (double)(i % 7);
+    y[i] = 0.5;
+  }
+  for (int axis = 0; axis < 2; axis++) {
+    xent_problem pb = valid(x, t);
+    pb.n = N;
+    pb.classes = C;
+    pb.inner = I;
+    pb.class_axis = (xent_class_axis)axis;
+    /* (n 1, c 0, d 1): position 5 */
+    const size_t at = axis == 0 ? (1 * C + 0) * I + 1 : 5 * C + 0;
+    x[at] = NAN;
+    expect(&pb, ALL, XENT_ERR_LOGIT, XENT_ARG_LOGITS, 5, 0, "K-dim NaN");
+    x[at] = 0.0;
+    /* every class of position 3 masked */
+    for (size_t c = 0; c < C; c++) {
+      x[axis == 0 ? (0 * C + c) * I + 3 : 3 * C + c] = -INFINITY;
+    }
+    expect(&pb, ALL, XENT_ERR_ROW_MASKED, XENT_ARG_LOGITS, 3, -1,
+           "K-dim row masked");
+    for (size_t c = 0; c < C; c++) {
+      x[axis == 0 ? (0 * C + c) * I + 3 : 3 * C + c] = 1.0;
+    }
+    /* label 1 of position 0 masked */
+    const size_t m = axis == 0 ? (0 * C + 1) * I + 0 : 0 * C + 1;
+    x[m] = -INFINITY;
+    t[0] = 1;
+    expect(&pb, ALL, XENT_ERR_MASKED_TARGET, XENT_ARG_TARGETS, 0, 1,
+           "K-dim masked label");
+    x[m] = 0.0;
+    t[0] = 0;
+    t[6] = 3;
+    expect(&pb, ALL, XENT_ERR_LABEL, XENT_ARG_TARGETS, 6, -1, "K-dim label");
+    t[6] = 0;
+    /* mixup: position 2 of sample 0 pairs with position 2 of sample 1 */
+    const double lam[N] = {0.5, 1.5};
+    pb.mixup_lambda = lam;
+    pb.lambda_count = N;
+    expect(&pb, ALL, XENT_ERR_LAMBDA, XENT_ARG_MIXUP_LAMBDA, 1, -1,
+           "K-dim lambda per sample");
+    const double lam_ok[N] = {0.5, 0.5};
+    pb.mixup_lambda = lam_ok;
+    t[1 * I + 2] = -100;
+    expect(&pb, ALL, XENT_ERR_IGNORED_PARTNER, XENT_ARG_MIXUP_PAIRING, 2, -1,
+           "K-dim ignored partner");
+    t[1 * I + 2] = 2;
+    pb.mixup_lambda = NULL;
+    /* soft targets: (n 0, c 1, d 2) is position 2, class 1 */
+    pb.targets = NULL;
+    pb.soft_targets = y;
+    pb.family = XENT_LOSS_BINARY_CROSS_ENTROPY;
+    const size_t s = axis == 0 ? (0 * C + 1) * I + 2 : 2 * C + 1;
+    y[s] = 1.25;
+    expect(&pb, EVAL | TARGETS, XENT_ERR_BINARY_TARGET, XENT_ARG_SOFT_TARGETS,
+           2, 1, "K-dim binary target");
+    y[s] = 0.5;
+    expect_ok(&pb, "K-dim valid");
+  }
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("errors");
   XT_ADD(s, valid_batch_is_ok);
@@ -813,5 +1175,15 @@ int main(void) {
   XT_ADD(s, err_workspace);
   XT_ADD(s, err_overflow_bounds);
   XT_ADD(s, err_others_masked_label);
+  XT_ADD(s, err_focal_gamma);
+  XT_ADD(s, err_focal_alpha);
+  XT_ADD(s, err_poly_epsilon);
+  XT_ADD(s, err_binary_target);
+  XT_ADD(s, err_pos_weight);
+  XT_ADD(s, err_threshold);
+  XT_ADD(s, err_not_applicable);
+  XT_ADD(s, err_family_and_layout_options);
+  XT_ADD(s, err_binary_rows);
+  XT_ADD(s, err_kdim_positions);
   return xt_run(s);
 }

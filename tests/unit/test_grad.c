@@ -15,7 +15,7 @@
 
 static double loss_at(const xent_problem *pb) {
   double loss = NAN;
-  const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL};
+  const xent_outputs out = {&loss, NULL, NULL, NULL, NULL, NULL, NULL};
   const size_t ws_size = xent_workspace_size(pb);
   double *ws = ws_size ? xt_doubles(ws_size / sizeof(double) + 1) : NULL;
   xent_error err;
@@ -29,7 +29,7 @@ static double loss_at(const xent_problem *pb) {
 
 static double *grad_of(const xent_problem *pb) {
   double *grad = xt_doubles(pb->n * pb->classes);
-  const xent_outputs out = {NULL, NULL, grad, NULL, NULL, NULL};
+  const xent_outputs out = {NULL, NULL, grad, NULL, NULL, NULL, NULL};
   const size_t ws_size = xent_workspace_size(pb);
   double *ws = ws_size ? xt_doubles(ws_size / sizeof(double) + 1) : NULL;
   XT_STATUS(xent_evaluate(pb, &out, ws, ws_size, NULL), XENT_OK);
@@ -295,12 +295,61 @@ START_TEST(grad_combined) {
 }
 END_TEST
 
+/*
+ * 'others' at eps = 1 (peak = -off < 0): the label's target is exactly 0,
+ * so its gradient is p_t WQ / D = p_t (WQ = 1 without weights) to the last
+ * digits, even when p_t is 1e-11: no off * w subtracted and added back.
+ */
+START_TEST(grad_others_negative_peak) {
+  const double x[4] = {5.0, 0.0, -20.0, 2.0};
+  const int64_t t[1] = {2};
+  xent_problem pb = xt_hard(1, 4, x, t);
+  pb.smoothing = XENT_SMOOTH_OTHERS;
+  pb.label_smoothing = 1.0;
+  double *g = grad_of(&pb);
+  const double s = exp(5.0) + exp(0.0) + exp(-20.0) + exp(2.0);
+  XT_CLOSE(g[2], exp(-20.0) / s, 1e-14, 0.0);
+  XT_CLOSE(g[0], exp(5.0) / s - 1.0 / 3.0, 1e-14, 0.0);
+  free(g);
+}
+END_TEST
+
+/*
+ * One class: p = 1 and q = 1 - eps + eps/1 = 1 whatever the logit, so the
+ * loss is exactly 0 (-0, as PyTorch's -log_softmax gives) and the gradient
+ * p S - w q is exactly +0 (not a rounding residue, not NaN) for every
+ * reduction. (A central difference of
+ * this constant loss would be 0 whatever the library did: it checks
+ * nothing, so the values are asserted instead.)
+ */
 START_TEST(grad_one_class) {
   double x[3] = {0.5, -2.0, 4.0};
   const int64_t t[3] = {0, 0, 0};
-  xent_problem pb = xt_hard(3, 1, x, t);
-  pb.label_smoothing = 0.5;
-  grad_check(&pb, "one class");
+  for (int red = 0; red < 3; red++) {
+    xent_problem pb = xt_hard(3, 1, x, t);
+    pb.label_smoothing = 0.5;
+    pb.reduction = (xent_reduction)red;
+    double loss = -1.0, per[3], grad[3], probs[3], q[3];
+    const xent_outputs out = {red == XENT_REDUCE_NONE ? NULL : &loss,
+                              per,
+                              grad,
+                              q,
+                              probs,
+                              NULL,
+                              NULL};
+    const size_t ws_size = xent_workspace_size(&pb);
+    double *ws = ws_size ? xt_doubles(ws_size / sizeof(double) + 1) : NULL;
+    XT_STATUS(xent_evaluate(&pb, &out, ws, ws_size, NULL), XENT_OK);
+    free(ws);
+    if (red != XENT_REDUCE_NONE)
+      ck_assert(loss == 0.0);
+    for (size_t n = 0; n < 3; n++) {
+      ck_assert_msg(per[n] == 0.0, "per_sample[%zu] %a", n, per[n]);
+      ck_assert_msg(grad[n] == 0.0 && !signbit(grad[n]), "grad[%zu] %a", n,
+                    grad[n]);
+      ck_assert(probs[n] == 1.0 && q[n] == 1.0);
+    }
+  }
 }
 END_TEST
 
@@ -382,6 +431,7 @@ int main(void) {
   XT_ADD(s, grad_masked_classes);
   XT_ADD(s, grad_combined);
   XT_ADD(s, grad_one_class);
+  XT_ADD(s, grad_others_negative_peak);
   XT_ADD(s, grad_float32);
   return xt_run(s);
 }

@@ -19,7 +19,7 @@ static void run_stats(const xent_problem *pb, stats_run *r) {
   r->st.predicted = r->predicted;
   r->st.confidence = r->confidence;
   r->st.entropy = r->entropy;
-  const xent_outputs out = {NULL, NULL, NULL, NULL, NULL, &r->st};
+  const xent_outputs out = {NULL, NULL, NULL, NULL, NULL, &r->st, NULL};
   xent_error err;
   const xent_status st = xent_evaluate(pb, &out, NULL, 0, &err);
   ck_assert_msg(st == XENT_OK, "xent_evaluate: %s (arg %d row %lld col %lld)",
@@ -231,7 +231,7 @@ START_TEST(per_row_arrays_optional) {
   xent_problem pb = xt_hard(2, 3, x, t);
   xent_stats st;
   memset(&st, 0, sizeof st);
-  const xent_outputs out = {NULL, NULL, NULL, NULL, NULL, &st};
+  const xent_outputs out = {NULL, NULL, NULL, NULL, NULL, &st, NULL};
   XT_STATUS(xent_evaluate(&pb, &out, NULL, 0, NULL), XENT_OK);
   XT_CLOSE(st.accuracy, 0.5, 0.0, 0.0);
   const double conf = 1.0 / (1.0 + exp(-1.0) + exp(-2.0));

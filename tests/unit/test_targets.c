@@ -214,6 +214,27 @@ START_TEST(mixup_with_smoothing) {
 END_TEST
 
 /* lambda 1 is the identity; lambda 0 is the partner's target alone. */
+/* 'others' at eps = 1 gives the label 1 - eps = 0. When a row and its
+ * partner share the label, q there is lam * 0 + (1 - lam) * 0: exactly 0,
+ * not a rounding residue of off - lam off - (1 - lam) off. */
+START_TEST(mixup_same_label_exact_zero) {
+  const int64_t t[3] = {1, 0, 1}; /* flip: rows 0 and 2 share label 1 */
+  const double lams[4] = {0.8, 0.3, 0.1, 0.7};
+  for (size_t i = 0; i < 4; i++) {
+    xent_problem pb = xt_hard(3, 4, NULL, t);
+    pb.smoothing = XENT_SMOOTH_OTHERS;
+    pb.label_smoothing = 1.0;
+    pb.mixup_lambda = &lams[i];
+    pb.lambda_count = 1;
+    double q[12];
+    XT_STATUS(xent_targets(&pb, q, NULL), XENT_OK);
+    ck_assert_msg(q[0 * 4 + 1] == 0.0 && q[2 * 4 + 1] == 0.0,
+                  "lambda %g: q = %.17g, %.17g", lams[i], q[1], q[9]);
+    XT_CLOSE(q[0], 1.0 / 3.0, 1e-15, 0.0);
+  }
+}
+END_TEST
+
 START_TEST(mixup_lambda_zero_and_one) {
   const int64_t t[4] = {2, 0, 3, 1};
   const int64_t flipped[4] = {1, 3, 0, 2};
@@ -471,6 +492,7 @@ int main(void) {
   XT_ADD(s, mixup_per_row_lambda);
   XT_ADD(s, mixup_with_smoothing);
   XT_ADD(s, mixup_lambda_zero_and_one);
+  XT_ADD(s, mixup_same_label_exact_zero);
   XT_ADD(s, soft_targets_smoothing);
   XT_ADD(s, masked_classes);
   XT_ADD(s, masked_float32);

@@ -15,6 +15,8 @@
 
 #include <check.h>
 #include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,12 +129,50 @@ static inline xent_problem xt_hard(size_t n, size_t classes,
   return pb;
 }
 
+/* binary16 and bfloat16 bit patterns to double, written from the formats'
+ * definitions with ldexp (the library shifts bits instead). */
+static inline double xt_half(uint16_t h) {
+  const int sign = h >> 15;
+  const int exp = (h >> 10) & 0x1f;
+  const int man = h & 0x3ff;
+  double v;
+  if (exp == 0x1f) {
+    v = man != 0 ? NAN : INFINITY;
+  } else if (exp == 0) {
+    v = ldexp((double)man, -24);
+  } else {
+    v = ldexp((double)(man + 1024), exp - 25);
+  }
+  return sign ? -v : v;
+}
+
+static inline double xt_bf16(uint16_t h) {
+  const int sign = h >> 15;
+  const int exp = (h >> 7) & 0xff;
+  const int man = h & 0x7f;
+  double v;
+  if (exp == 0xff) {
+    v = man != 0 ? NAN : INFINITY;
+  } else if (exp == 0) {
+    v = ldexp((double)man, -133);
+  } else {
+    v = ldexp((double)(man + 128), exp - 134);
+  }
+  return sign ? -v : v;
+}
+
 static inline double xt_logit(const xent_problem *pb, size_t n, size_t c) {
   const size_t i = n * pb->classes + c;
-  if (pb->dtype == XENT_F32) {
+  switch (pb->dtype) {
+  case XENT_F32:
     return (double)((const float *)pb->logits)[i];
+  case XENT_F16:
+    return xt_half(((const uint16_t *)pb->logits)[i]);
+  case XENT_BF16:
+    return xt_bf16(((const uint16_t *)pb->logits)[i]);
+  default:
+    return ((const double *)pb->logits)[i];
   }
-  return ((const double *)pb->logits)[i];
 }
 
 static inline size_t xt_partner(const xent_problem *pb, size_t n) {
@@ -299,6 +339,28 @@ static inline void xt_ref_eval(const xent_problem *pb, xt_ref *r) {
   free(lp);
   free(p);
   free(q);
+}
+
+/* -------------------------------------------------------------- skips -- */
+
+/*
+ * A kernel this CPU or build lacks (no AVX2 or AVX-512, a build without
+ * SLEEF): the comparison against it cannot run. Says so once per kernel
+ * and process on stdout as "SKIP: ...", which tests/run-check counts as a
+ * skipped check in the stage's summary: a build that compares scalar with
+ * scalar shows it. Returns 1 when the caller must skip.
+ */
+static inline int xt_skip_kernel(xent_kernel k) {
+  static _Atomic unsigned said;
+  if (xent_kernel_supported(k))
+    return 0;
+  const unsigned bit = 1u << ((unsigned)k & 7u);
+  if ((atomic_fetch_or(&said, bit) & bit) == 0) {
+    printf("SKIP: the %s kernel is not supported here (CPU or build)\n",
+           xent_kernel_name(k));
+    fflush(stdout);
+  }
+  return 1;
 }
 
 /* ---------------------------------------------------------- the suite -- */

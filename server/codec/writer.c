@@ -1,0 +1,328 @@
+/*
+ * writer.c - printing a response body block by block (see writer.h).
+ *
+ * Every part is a sequence of tokens: a literal is one token; a vector of
+ * n numbers is n tokens ("[x" then ",x" ...) and a closing "]"; a matrix
+ * is one token per element with its row's brackets attached. A token is
+ * at most XS__TOKEN_MAX bytes, so when the buffer has that much room it is
+ * printed in place; otherwise it goes to `pend` and is copied out as room
+ * comes, so that any buffer size works, down to one byte.
+ */
+#include "writer.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "codec_priv.h"
+#include "numtext.h"
+
+/* Room to print any token in place: a literal is at most 64 bytes; a
+ * number token is at most 2 + 25 + 2 ("[[", the longest number text such
+ * as -0.0000012345678901234567, "]]"), below XS__NUM_TOKEN; an element of
+ * an XS_P_ND array at most 1 + 8 + 25 + 8 (",", its brackets), below
+ * XS__ND_TOKEN. */
+#define XS__TOKEN_MAX 64
+#define XS__NUM_TOKEN 32
+#define XS__ND_TOKEN 48
+
+void xs_writer_init(xs_writer *w, xs_precision precision) {
+  memset(w, 0, sizeof *w);
+  w->precision = precision;
+}
+
+static xs_part *add(xs_writer *w, xs_part_kind kind) {
+  if (w->nparts == XS_WRITER_PARTS) {
+    w->overflow = 1;
+    return NULL;
+  }
+  xs_part *p = &w->parts[w->nparts++];
+  memset(p, 0, sizeof *p);
+  p->kind = kind;
+  p->f32 = w->f32;
+  return p;
+}
+
+void xs_writer_lit(xs_writer *w, const char *text) {
+  xs_part *p = add(w, XS_P_LIT);
+  if (p != NULL)
+    p->lit = text;
+}
+
+void xs_writer_num(xs_writer *w, double v) {
+  xs_part *p = add(w, XS_P_NUM);
+  if (p != NULL)
+    p->num = v;
+}
+
+void xs_writer_int(xs_writer *w, int64_t v) {
+  xs_part *p = add(w, XS_P_INT);
+  if (p != NULL)
+    p->i = v;
+}
+
+void xs_writer_vec(xs_writer *w, const double *v, size_t n) {
+  xs_part *p = add(w, XS_P_VEC);
+  if (p != NULL) {
+    p->data = v;
+    p->n = n;
+  }
+}
+
+void xs_writer_mat(xs_writer *w, const double *m, size_t n, size_t cols) {
+  xs_part *p = add(w, XS_P_MAT);
+  if (p != NULL) {
+    p->data = m;
+    p->n = n;
+    p->cols = cols;
+  }
+}
+
+void xs_writer_imat(xs_writer *w, const int64_t *m, size_t n, size_t cols) {
+  xs_part *p = add(w, XS_P_IMAT);
+  if (p != NULL) {
+    p->data = m;
+    p->n = n;
+    p->cols = cols;
+  }
+}
+
+void xs_writer_raw(xs_writer *w, const void *bytes, size_t n) {
+  xs_part *p = add(w, XS_P_RAW);
+  if (p != NULL) {
+    p->data = bytes;
+    p->n = n;
+  }
+}
+
+void xs_writer_nd(xs_writer *w, const void *data, int ints, int rank,
+                  const size_t *dims) {
+  xs_part *p = add(w, XS_P_ND);
+  if (p == NULL)
+    return;
+  p->data = data;
+  p->ints = ints;
+  /* Up to the first zero dimension: each array there prints as "[]". */
+  p->rank = 0;
+  p->n = 1;
+  for (int k = 0; k < rank && k < XS_MAX_RANK; k++) {
+    p->dims[k] = dims[k];
+    if (dims[k] == 0) {
+      p->cols = 1; /* the elements are empty arrays */
+      break;
+    }
+    p->rank++;
+    p->n *= dims[k];
+  }
+  if (p->rank == 0)
+    p->n = 1; /* the whole array is "[]" */
+}
+
+void xs_writer_ivec(xs_writer *w, const int64_t *v, size_t n) {
+  xs_part *p = add(w, XS_P_IVEC);
+  if (p != NULL) {
+    p->data = v;
+    p->n = n;
+  }
+}
+
+static size_t num(const xs_writer *w, const xs_part *p, double v, char *out) {
+  /* JSON has no NaN: an undefined figure (a metric of no rows) is null. */
+  if (!isfinite(v)) {
+    memcpy(out, "null", 4);
+    return 4;
+  }
+  /* float32 text only where a float can hold the value; a double beyond
+   * FLT_MAX prints in full rather than as an infinity. */
+  if ((w->precision == XS_FLOAT32 || p->f32) && fabs(v) <= FLT_MAX)
+    return xs_format_float((float)v, out);
+  return xs_format_double(v, out);
+}
+
+/* Tokens of a part (see the file comment). */
+static size_t tokens(const xs_part *p) {
+  switch (p->kind) {
+  case XS_P_LIT:
+  case XS_P_NUM:
+  case XS_P_INT:
+    return 1;
+  case XS_P_VEC:
+  case XS_P_IVEC:
+    return p->n + 1;
+  case XS_P_MAT:
+  case XS_P_IMAT:
+    return p->n == 0 || p->cols == 0 ? p->n + 1 : p->n * p->cols;
+  case XS_P_RAW:
+    return p->n; /* bytes: read() copies them in runs */
+  case XS_P_ND:
+    return p->n;
+  }
+  return 0;
+}
+
+/* Element k of an XS_P_ND part: the brackets that open before it, its
+ * text and the brackets that close after it. */
+static size_t nd_token(const xs_writer *w, const xs_part *p, size_t k,
+                       char *out) {
+  size_t o = 0;
+  if (p->rank == 0) {
+    memcpy(out, "[]", 2);
+    return 2;
+  }
+  /* Trailing indices at 0 open arrays, at their end close them. */
+  int opens = 0, closes = 0;
+  size_t rest = k;
+  int zeros = 1, lasts = 1;
+  for (int d = p->rank - 1; d >= 1; d--) {
+    const size_t i = rest % p->dims[d];
+    rest /= p->dims[d];
+    zeros = zeros && i == 0;
+    lasts = lasts && i + 1 == p->dims[d];
+    opens += zeros;
+    closes += lasts;
+  }
+  if (k == 0)
+    out[o++] = '[';
+  else
+    out[o++] = ',';
+  for (int i = 0; i < opens; i++)
+    out[o++] = '[';
+  if (p->cols != 0) { /* the elements are empty arrays */
+    out[o++] = '[';
+    out[o++] = ']';
+  } else if (p->ints) {
+    o += xs__format_int(((const int64_t *)p->data)[k], out + o);
+  } else {
+    o += num(w, p, ((const double *)p->data)[k], out + o);
+  }
+  for (int i = 0; i < closes; i++)
+    out[o++] = ']';
+  if (k + 1 == p->n)
+    out[o++] = ']';
+  return o;
+}
+
+/* Token k of part p into out (at least XS__TOKEN_MAX bytes). */
+static size_t token(const xs_writer *w, const xs_part *p, size_t k, char *out) {
+  size_t o = 0;
+  switch (p->kind) {
+  case XS_P_LIT: {
+    size_t n = strlen(p->lit);
+    if (n > XS__TOKEN_MAX)
+      n = XS__TOKEN_MAX; /* literals are keys; longer is a bug */
+    memcpy(out, p->lit, n);
+    return n;
+  }
+  case XS_P_NUM:
+    return num(w, p, p->num, out);
+  case XS_P_INT:
+    return xs__format_int(p->i, out);
+  case XS_P_VEC:
+  case XS_P_IVEC:
+    if (k == p->n) {
+      if (p->n == 0)
+        out[o++] = '[';
+      out[o++] = ']';
+      return o;
+    }
+    out[o++] = k == 0 ? '[' : ',';
+    if (p->kind == XS_P_VEC)
+      return o + num(w, p, ((const double *)p->data)[k], out + o);
+    return o + xs__format_int(((const int64_t *)p->data)[k], out + o);
+  case XS_P_RAW:
+    out[0] = ((const char *)p->data)[k];
+    return 1;
+  case XS_P_ND:
+    return nd_token(w, p, k, out);
+  case XS_P_MAT:
+  case XS_P_IMAT: {
+    if (p->n == 0) {
+      memcpy(out, "[]", 2);
+      return 2;
+    }
+    if (p->cols == 0) { /* n empty rows: "[[]" ",[]" ... "]" */
+      if (k == p->n) {
+        out[0] = ']';
+        return 1;
+      }
+      memcpy(out, k == 0 ? "[[]" : ",[]", 3);
+      return 3;
+    }
+    const size_t r = k / p->cols, c = k % p->cols;
+    if (c == 0) {
+      out[o++] = r == 0 ? '[' : ',';
+      out[o++] = '[';
+    } else {
+      out[o++] = ',';
+    }
+    if (p->kind == XS_P_MAT)
+      o += num(w, p, ((const double *)p->data)[k], out + o);
+    else
+      o += xs__format_int(((const int64_t *)p->data)[k], out + o);
+    if (c + 1 == p->cols) {
+      out[o++] = ']';
+      if (r + 1 == p->n)
+        out[o++] = ']';
+    }
+    return o;
+  }
+  }
+  return 0;
+}
+
+size_t xs_writer_read(xs_writer *w, char *buf, size_t max) {
+  size_t done = 0;
+  while (done < max) {
+    if (w->pend_off < w->pend_len) {
+      size_t n = w->pend_len - w->pend_off;
+      if (n > max - done)
+        n = max - done;
+      memcpy(buf + done, w->pend + w->pend_off, n);
+      w->pend_off += n;
+      done += n;
+      continue;
+    }
+    if (w->at >= w->nparts)
+      break;
+    const xs_part *p = &w->parts[w->at];
+    const size_t count = tokens(p);
+    if (w->pos >= count) {
+      w->at++;
+      w->pos = 0;
+      continue;
+    }
+    if (p->kind == XS_P_RAW) {
+      size_t n = count - w->pos;
+      if (n > max - done)
+        n = max - done;
+      memcpy(buf + done, (const char *)p->data + w->pos, n);
+      w->pos += n;
+      done += n;
+      continue;
+    }
+    /* In place while there is room for any token. */
+    while (w->pos < count && max - done >= XS__TOKEN_MAX)
+      done += token(w, p, w->pos++, buf + done);
+    if (w->pos < count && max - done < XS__TOKEN_MAX) {
+      w->pend_len = token(w, p, w->pos++, w->pend);
+      w->pend_off = 0;
+    }
+  }
+  return done;
+}
+
+uint64_t xs_writer_bound(const xs_writer *w) {
+  uint64_t b = 0;
+  for (int i = 0; i < w->nparts; i++) {
+    const xs_part *p = &w->parts[i];
+    if (p->kind == XS_P_LIT)
+      b += strlen(p->lit);
+    else if (p->kind == XS_P_RAW)
+      b += p->n;
+    else if (p->kind == XS_P_ND)
+      b += (uint64_t)tokens(p) * XS__ND_TOKEN;
+    else
+      b += (uint64_t)tokens(p) * XS__NUM_TOKEN;
+  }
+  return b;
+}

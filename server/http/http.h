@@ -1,0 +1,43 @@
+/*
+ * http.h - xentd's HTTP layer: a libmicrohttpd daemon (thread pool, epoll)
+ * that routes requests, enforces the body limit, calls the codec (codec.h)
+ * and answers every failure with the codec's one error body.
+ */
+#ifndef XENTD_HTTP_H
+#define XENTD_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+typedef struct xs_http xs_http;
+
+/* Starts listening and serving on cfg's address with cfg's limits (cfg is
+ * copied). Returns NULL with a one-line reason in err on failure. */
+xs_http *xs_http_start(const xs_config *cfg, char *err, size_t err_size);
+
+/* The TCP port actually bound (useful with port 0). */
+unsigned xs_http_port(const xs_http *h);
+
+/* Starts the graceful shutdown: /readyz and /v2/health/ready answer 503
+ * from now on and answers carry "Connection: close"; requests are still
+ * served (--drain-delay lets a load balancer take the replica out). */
+void xs_http_drain(xs_http *h);
+
+/* Then: no new connection is accepted (those already in the listen
+ * backlog are served); a later request on a kept-alive connection gets
+ * 503 shutting_down with "Connection: close". */
+void xs_http_close_listener(xs_http *h);
+
+/* SIGHUP: reads the certificate, key and tokens again; what cannot be
+ * read is kept as it was (with a log line). Connections stay up. */
+void xs_http_reload(xs_http *h);
+
+/* Requests begun (request line in) and not yet answered. */
+uint64_t xs_http_busy(const xs_http *h);
+
+/* Stops the daemon (closing every connection) and frees h; NULL is fine. */
+void xs_http_stop(xs_http *h);
+
+#endif /* XENTD_HTTP_H */

@@ -1,0 +1,186 @@
+#!/usr/bin/python3
+"""Memory of xentd under the bodies that used to swell it (make check).
+
+Each case runs against a daemon of its own, whose peak resident memory
+(VmHWM in /proc/PID/status, which includes the idle daemon) is held to
+the request path's budget:
+  - one accepted request: at most 2 x (body + response) + 16 MiB;
+  - one refused request: at most 2 x body + 16 MiB;
+  - many at once: at most --max-memory + 64 MiB.
+The bodies:
+  1. 62.9 MiB of "0," elements, 33M of them, under the 64 MiB body limit
+     but over --max-elements: refused with 413 while it is read;
+  2. a valid 7.6 MiB body whose key holds an escape ("logit\\u0073"),
+     which used to take the jansson path;
+  3. 16M elements asking for every output (grad, targets, probs, stats),
+     whose answer used to be held whole in a 2 GiB buffer;
+  4. eight 20 MB requests at once against --max-memory 128 MiB: each is
+     answered 200 or 429, and the peak stays within the budget.
+Prints "memory: N passed, M failed".
+"""
+
+import argparse
+import http.client
+import math
+import random
+import sys
+import threading
+
+from xentd_harness import daemon_process, host_port
+
+MIB = 1 << 20
+
+
+def vm_hwm(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM")
+
+
+def post(url, body, read_limit=None):
+    """(status, response length, first bytes, last bytes); the response is
+    read in blocks and not kept."""
+    host, port = host_port(url)
+    conn = http.client.HTTPConnection(host, port, timeout=300)
+    conn.request("POST", "/v1/loss", body=body,
+                 headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    head, tail, total = b"", b"", 0
+    while True:
+        block = resp.read(1 << 20)
+        if not block:
+            break
+        if total < 4096:
+            head += block[:4096]
+        tail = (tail + block)[-4096:]
+        total += len(block)
+    conn.close()
+    return resp.status, total, head, tail
+
+
+class Results:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, ok, what):
+        if ok:
+            self.passed += 1
+            print(f"ok: {what}")
+        else:
+            self.failed += 1
+            print(f"FAIL: {what}")
+
+
+def case_many_elements(xentd, res):
+    n = 33_000_000
+    body = b'{"logits": [[' + b"0," * (n - 1) + b'0]], "targets": [0]}'
+    with daemon_process(xentd, ["--access-log", "off"]) as (url, proc):
+        status, rlen, head, _ = post(url, body)
+        peak = vm_hwm(proc.pid)
+    bound = 2 * len(body) + 16 * MIB
+    res.check(status == 413 and b'"payload_too_large"' in head
+              and b'"field":"logits"' in head,
+              f"{len(body) / MIB:.1f} MiB of {n} elements: {status} {head[:120]!r}")
+    res.check(peak <= bound,
+              f"refused body: peak RSS {peak / MIB:.1f} MiB <= "
+              f"2 x body + 16 MiB = {bound / MIB:.1f} MiB")
+
+
+def case_escaped_key(xentd, res):
+    rng = random.Random(7)
+    n, c = 400, 1000
+    rows = ",".join("[" + ",".join(repr(rng.gauss(0, 3)) for _ in range(c)) + "]"
+                    for _ in range(n))
+    targets = ",".join(str(rng.randrange(c)) for _ in range(n))
+    body = ('{"logit\\u0073": [' + rows + '], "targets": [' + targets + "]}").encode()
+    with daemon_process(xentd, ["--access-log", "off"]) as (url, proc):
+        status, rlen, head, tail = post(url, body)
+        peak = vm_hwm(proc.pid)
+    bound = 2 * (len(body) + rlen) + 16 * MIB
+    res.check(status == 200 and head.startswith(b'{"n":400,"classes":1000,')
+              and tail.endswith(b"]]}"),
+              f"{len(body) / MIB:.1f} MiB body with an escaped key: {status}, "
+              f"{rlen / MIB:.1f} MiB answer")
+    res.check(peak <= bound,
+              f"escaped key: peak RSS {peak / MIB:.1f} MiB <= "
+              f"2 x (body + response) + 16 MiB = {bound / MIB:.1f} MiB")
+
+
+def case_every_output(xentd, res):
+    n, c = 16, 1 << 20
+    row = "[" + ",".join(["0"] * c) + "]"
+    body = ('{"logits": [' + ",".join([row] * n) + '], "targets": ['
+            + ",".join(str(i) for i in range(n)) + '], "outputs": '
+            '["loss", "per_sample", "grad", "targets", "probs", "stats"]}'
+            ).encode()
+    with daemon_process(xentd, ["--access-log", "off"]) as (url, proc):
+        status, rlen, head, tail = post(url, body)
+        peak = vm_hwm(proc.pid)
+    bound = 2 * (len(body) + rlen) + 16 * MIB
+    # Every logit 0: p = 1/C = 2^-20, each row's loss is ln(2^20) = 20 ln 2
+    # (13.862943611198906 exactly printed); the mean of 16 of them is that
+    # up to the rounding of the sum.
+    loss = float(head.split(b'"loss":')[1].split(b",")[0]) if b'"loss":' in head else 0
+    res.check(status == 200
+              and head.startswith(b'{"n":16,"classes":1048576,"loss":')
+              and b'"per_sample":[13.862943611198906,' in head
+              and abs(loss - 20 * math.log(2)) <= 1e-14 * loss
+              and tail.endswith(b'"predicted":[' + b",".join([b"0"] * 16)
+                                + b'],"counted":16}}'),
+              f"16M elements with every output: {status}, "
+              f"{rlen / MIB:.1f} MiB answer")
+    res.check(peak <= bound,
+              f"every output: peak RSS {peak / MIB:.1f} MiB <= "
+              f"2 x (body + response) + 16 MiB = {bound / MIB:.1f} MiB")
+
+
+def case_many_at_once(xentd, res):
+    budget = 128 * MIB
+    n, c = 1000, 5000
+    rng = random.Random(11)
+    row = "[" + ",".join("0.5" for _ in range(c)) + "]"
+    body = ('{"logits": [' + ",".join([row] * n) + '], "targets": ['
+            + ",".join(str(rng.randrange(c)) for _ in range(n)) + "]}").encode()
+    statuses = []
+    lock = threading.Lock()
+    with daemon_process(xentd, ["--access-log", "off", "--max-memory",
+                                str(budget), "--threads", "4"]) as (url, proc):
+        def one():
+            status, _, head, _ = post(url, body)
+            with lock:
+                statuses.append(status)
+
+        threads = [threading.Thread(target=one) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        peak = vm_hwm(proc.pid)
+    res.check(all(s in (200, 429) for s in statuses) and 200 in statuses,
+              f"eight {len(body) / MIB:.0f} MB requests against a "
+              f"{budget // MIB} MiB budget: {sorted(statuses)}")
+    res.check(peak <= budget + 64 * MIB,
+              f"many at once: peak RSS {peak / MIB:.1f} MiB <= budget + 64 MiB "
+              f"= {(budget + 64 * MIB) / MIB:.0f} MiB")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--xentd", required=True)
+    args = ap.parse_args()
+    res = Results()
+    for case in (case_many_elements, case_escaped_key, case_every_output,
+                 case_many_at_once):
+        try:
+            case(args.xentd, res)
+        except Exception as e:  # a crash of the case is a failure, said
+            res.check(False, f"{case.__name__}: {e!r}")
+    print(f"memory: {res.passed} passed, {res.failed} failed")
+    return 0 if res.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
