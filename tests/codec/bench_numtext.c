@@ -1,13 +1,12 @@
 /*
  * bench_numtext: nanoseconds per number of server/codec/numtext.c against
- * the code it replaces, in the same run: the printer of server/numfmt.c
- * (compiled into this program with its functions renamed xs_old_*) and the
- * number parser of server/fastjson.c (copied below, unchanged, from commit
- * 07b6d99), with snprintf / strtod as the C library's reference. Best of
- * ROUNDS rounds each, rounds interleaved. Not a test: prints figures only
- * (and exits non-zero if a parser disagrees with strtod on the inputs).
+ * the C library in the same run: snprintf "%.17g" / "%.9g" (round-trip
+ * text, not the shortest) for the printers, strtod for the scanner. Best
+ * of ROUNDS rounds each, rounds interleaved. Not a test: prints figures
+ * only (and exits non-zero if the scanner disagrees with strtod on the
+ * inputs).
  *
- * Inputs: 256 x 1000 values shaped like a gradient (as bench_numfmt), and
+ * Inputs: 256 x 1000 values shaped like a gradient (softmax-like sizes), and
  * as text for the parsers: "%.17g" of (u - 0.5) * 8 (bench_parse's
  * logits), the shortest texts of the gradient, and one fixed token.
  */
@@ -18,226 +17,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "numfmt_pow10.h"
 #include "numtext.h"
-
-__extension__ typedef unsigned __int128 u128;
-
-size_t xs_old_format_double(double v, char *buf);
-size_t xs_old_format_float(float v, char *buf);
 
 #ifdef XS_NUMTEXT_COUNT_FALLBACKS
 extern unsigned long xs__numtext_fallbacks;
 #endif
-
-/* ---- server/fastjson.c (07b6d99): the scanner state and number() ---- */
-
-typedef struct scan {
-  const char *p, *end;
-  size_t max_elements, max_rows;
-} scan;
-
-/* N * 2^e (N = n2:n1:n0, N >= 2^64) rounded to the nearest double, ties to
- * even; -1 unless the result is a normal double. */
-static int round_192(uint64_t n2, uint64_t n1, uint64_t n0, int e,
-                     double *out) {
-  uint64_t top;
-  int sticky, bits;
-  if (n2 != 0) {
-    const int lz = __builtin_clzll(n2);
-    top = lz == 0 ? n2 : (n2 << lz) | (n1 >> (64 - lz));
-    sticky = (lz == 0 ? n1 : n1 << lz) != 0 || n0 != 0;
-    bits = 192 - lz;
-  } else if (n1 != 0) {
-    const int lz = __builtin_clzll(n1);
-    top = lz == 0 ? n1 : (n1 << lz) | (n0 >> (64 - lz));
-    sticky = (lz == 0 ? n0 : n0 << lz) != 0;
-    bits = 128 - lz;
-  } else {
-    return -1;
-  }
-  /* value = (top + s) * 2^(e + bits - 64), 0 <= s < 1, s > 0 iff sticky */
-  uint64_t m = top >> 11;
-  const uint64_t rest = top & 0x7ff;
-  if (rest > 0x400 || (rest == 0x400 && (sticky || (m & 1) != 0)))
-    m++;
-  int scale = e + bits - 64 + 11; /* value ~ m * 2^scale */
-  if (m == (1ULL << 53)) {
-    m >>= 1;
-    scale++;
-  }
-  const int biased = scale + 52 + 1023;
-  if (biased < 1 || biased > 2046)
-    return -1;
-  const uint64_t u = ((uint64_t)biased << 52) | (m & ((1ULL << 52) - 1));
-  memcpy(out, &u, sizeof u);
-  return 0;
-}
-
-/* w * 10^q (w > 0) correctly rounded, or -1 when not decided here. With
- * 10^q = (T + f) * 2^e (0 <= f < 1, the table), the exact value lies in
- * [w T, w T + w) * 2^e; rounding is monotonic, so when both ends round to
- * the same double, that is the answer. */
-static int decimal_to_double(uint64_t w, int q, double *out) {
-  if (q < XS__POW10_MIN || q > XS__POW10_MAX)
-    return -1;
-  const int k = q - XS__POW10_MIN;
-  const u128 plo = (u128)w * xs__pow10[k].lo;
-  const u128 phi = (u128)w * xs__pow10[k].hi + (plo >> 64);
-  const uint64_t n0 = (uint64_t)plo, n1 = (uint64_t)phi,
-                 n2 = (uint64_t)(phi >> 64);
-  const uint64_t u0 = n0 + w;
-  const uint64_t c0 = u0 < n0;
-  const uint64_t u1 = n1 + c0;
-  const uint64_t u2 = n2 + (c0 != 0 && u1 == 0);
-  double lo, hi;
-  if (round_192(n2, n1, n0, xs__pow10[k].e, &lo) != 0 ||
-      round_192(u2, u1, u0, xs__pow10[k].e, &hi) != 0 || lo != hi)
-    return -1;
-  *out = lo;
-  return 0;
-}
-
-/* strtod on a copy of the token, which must read all of it. */
-static int slow_double(const char *t, size_t n, double *out) {
-  char buf[128];
-  if (n >= sizeof buf)
-    return -1;
-  memcpy(buf, t, n);
-  buf[n] = '\0';
-  char *end = NULL;
-  const double v = strtod(buf, &end);
-  if (end != buf + n)
-    return -1;
-  *out = v;
-  return 0;
-}
-
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-/* Eight ASCII digits at p (first digit in the lowest byte) as their
- * value, or -1 when the eight bytes are not all digits. */
-static int64_t eight_digits(const char *p) {
-  uint64_t v;
-  memcpy(&v, p, sizeof v);
-  if ((v & 0xF0F0F0F0F0F0F0F0ULL) != 0x3030303030303030ULL ||
-      ((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) !=
-          0x3030303030303030ULL)
-    return -1;
-  v -= 0x3030303030303030ULL;
-  v = v * 10 + (v >> 8); /* two-digit values in bytes 0, 2, 4, 6 */
-  v = ((v & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32)) +
-       ((v >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32))) >>
-      32;
-  return (int64_t)(uint32_t)v;
-}
-#else
-static int64_t eight_digits(const char *p) {
-  (void)p;
-  return -1;
-}
-#endif
-
-/* A JSON number token. *is_int: it has neither fraction nor exponent.
- * For an integer token, *iv holds it (at most 18 digits, else -1); for
- * others, *dv holds its double (non-finite: -1, jansson refuses those). */
-static int number(scan *s, int *is_int, int64_t *iv, double *dv) {
-  const char *p = s->p, *const end = s->end, *const start = p;
-  int neg = 0;
-  if (p < end && *p == '-') {
-    neg = 1;
-    p++;
-  }
-  if (p == end)
-    return -1;
-  uint64_t w = 0;
-  int digits = 0; /* significant digits in w */
-  int q = 0;
-  int slow = 0;
-  if (*p == '0') {
-    p++;
-  } else if (*p >= '1' && *p <= '9') {
-    do {
-      if (digits < 19) {
-        w = w * 10 + (uint64_t)(*p - '0');
-        digits++;
-      } else {
-        slow = 1;
-      }
-      p++;
-    } while (p < end && *p >= '0' && *p <= '9');
-  } else {
-    return -1;
-  }
-  int real = 0;
-  if (p < end && *p == '.') {
-    real = 1;
-    p++;
-    if (p == end || *p < '0' || *p > '9')
-      return -1;
-    /* Eight digits at a time while w has room (leading zeros then count
-     * as significant: at worst a long number takes the strtod path). */
-    while (digits <= 11 && end - p >= 8) {
-      const int64_t chunk = eight_digits(p);
-      if (chunk < 0)
-        break;
-      w = w * 100000000 + (uint64_t)chunk;
-      digits += 8;
-      q -= 8;
-      p += 8;
-    }
-    while (p < end && *p >= '0' && *p <= '9') {
-      const uint64_t d = (uint64_t)(*p - '0');
-      if (w == 0 && d == 0) {
-        q--;
-      } else if (digits < 19) {
-        w = w * 10 + d;
-        digits++;
-        q--;
-      } else {
-        slow = 1;
-      }
-      p++;
-    }
-  }
-  if (p < end && (*p == 'e' || *p == 'E')) {
-    real = 1;
-    p++;
-    int eneg = 0;
-    if (p < end && (*p == '+' || *p == '-')) {
-      eneg = *p == '-';
-      p++;
-    }
-    if (p == end || *p < '0' || *p > '9')
-      return -1;
-    int x = 0;
-    do {
-      if (x < 100000)
-        x = x * 10 + (*p - '0');
-      else
-        slow = 1;
-      p++;
-    } while (p < end && *p >= '0' && *p <= '9');
-    q += eneg ? -x : x;
-  }
-  s->p = p;
-  *is_int = !real;
-  if (!real) {
-    if (slow || digits > 18)
-      return -1; /* maybe outside long long: jansson decides */
-    *iv = neg ? -(int64_t)w : (int64_t)w;
-    return 0;
-  }
-  double v;
-  if (!slow && w == 0) {
-    v = 0.0;
-  } else if (slow || decimal_to_double(w, q, &v) != 0) {
-    if (slow_double(start, (size_t)(p - start), dv) != 0 || isinf(*dv))
-      return -1;
-    return 0;
-  }
-  *dv = neg ? -v : v;
-  return 0;
-}
 
 /* ------------------------------------------------------------ harness -- */
 
@@ -307,18 +91,10 @@ static void corpus_free(corpus *c) {
 }
 
 /* Which printer or parser a timing runs. */
-enum {
-  P_NEW_D,
-  P_OLD_D,
-  P_SNPRINTF_D,
-  P_NEW_F,
-  P_OLD_F,
-  P_SNPRINTF_F,
-  P_COUNT
-};
+enum { P_NEW_D, P_SNPRINTF_D, P_NEW_F, P_SNPRINTF_F, P_COUNT };
 static const char *const print_names[P_COUNT] = {
-    "double  numtext (new)", "double  numfmt (old)", "double  snprintf %.17g",
-    "float   numtext (new)", "float   numfmt (old)", "float   snprintf %.9g"};
+    "double  xs_format_double", "double  snprintf %.17g",
+    "float   xs_format_float", "float   snprintf %.9g"};
 
 static double time_print(int which, const double *v, size_t *bytes) {
   char buf[64];
@@ -329,17 +105,11 @@ static double time_print(int which, const double *v, size_t *bytes) {
     case P_NEW_D:
       sum += xs_format_double(v[i], buf);
       break;
-    case P_OLD_D:
-      sum += xs_old_format_double(v[i], buf);
-      break;
     case P_SNPRINTF_D:
       sum += (size_t)snprintf(buf, sizeof buf, "%.17g", v[i]);
       break;
     case P_NEW_F:
       sum += xs_format_float((float)v[i], buf);
-      break;
-    case P_OLD_F:
-      sum += xs_old_format_float((float)v[i], buf);
       break;
     default:
       sum += (size_t)snprintf(buf, sizeof buf, "%.9g", (double)(float)v[i]);
@@ -351,11 +121,9 @@ static double time_print(int which, const double *v, size_t *bytes) {
   return t;
 }
 
-enum { S_NEW, S_OLD, S_STRTOD, S_COUNT };
-static const char *const scan_names[S_COUNT] = {
-    "xs_scan_number (new)", "fastjson number() (old)", "strtod"};
+enum { S_NEW, S_STRTOD, S_COUNT };
+static const char *const scan_names[S_COUNT] = {"xs_scan_number", "strtod"};
 
-/* ns per token; *bad counts tokens whose value differs from strtod's. */
 /* ns per token, each value stored into got[] as a parser fills an array;
  * then (untimed) *bad counts the values that differ from strtod's. */
 static double time_scan(int which, const corpus *c, double *got, long *bad) {
@@ -371,12 +139,6 @@ static double time_scan(int which, const corpus *c, double *got, long *bad) {
         d = n.d;
       else if (r == XS_NUM_RANGE) /* overflow: as strtod's HUGE_VAL */
         d = *p == '-' ? -HUGE_VAL : HUGE_VAL;
-    } else if (which == S_OLD) {
-      scan s = {p, c->end, 0, 0};
-      int is_int;
-      int64_t iv;
-      if (number(&s, &is_int, &iv, &d) == 0 && is_int)
-        d = (double)iv;
     } else {
       d = strtod(p, NULL);
     }
@@ -469,7 +231,7 @@ int main(void) {
     corpus_fill(&cs[k], text, len);
   }
   double best_s[3][S_COUNT];
-  long bad[S_COUNT] = {0, 0, 0};
+  long bad[S_COUNT] = {0, 0};
   for (int k = 0; k < 3; k++)
     for (int w = 0; w < S_COUNT; w++)
       best_s[k][w] = 1e9;
@@ -499,12 +261,12 @@ int main(void) {
     printf(";\nclock %.2f..%.2f GHz over the rounds (the cores are shared)",
            clock_lo, clock_hi);
   printf("\n\n");
-  printf("| printer                 | ns/number | cycles | old / this |\n");
-  printf("|-------------------------|-----------|--------|------------|\n");
+  printf("| printer                 | ns/number | cycles | libc / this |\n");
+  printf("|-------------------------|-----------|--------|-------------|\n");
   for (int w = 0; w < P_COUNT; w++) {
-    const int old = w < P_NEW_F ? P_OLD_D : P_OLD_F;
-    printf("| %-23s | %9.1f | %6.0f | %9.2fx |\n", print_names[w], best_p[w],
-           cyc_p[w], best_p[old] / best_p[w]);
+    const int libc = w < P_NEW_F ? P_SNPRINTF_D : P_SNPRINTF_F;
+    printf("| %-23s | %9.1f | %6.0f | %10.2fx |\n", print_names[w], best_p[w],
+           cyc_p[w], best_p[libc] / best_p[w]);
   }
   printf("\n| parser: ns (cycles)      |");
   for (int k = 0; k < 3; k++)
@@ -517,11 +279,11 @@ int main(void) {
     printf("| %-24s |", scan_names[w]);
     for (int k = 0; k < 3; k++)
       printf(" %6.1f (%4.0f) %6.2fx   |", best_s[k][w], cyc_s[k][w],
-             best_s[k][S_OLD] / best_s[k][w]);
+             best_s[k][S_STRTOD] / best_s[k][w]);
     printf("\n");
   }
-  printf("(x: old / this, above 1 is faster; cycles: ns times the clock of the "
-         "same round)\n");
+  printf("(x: libc / this, above 1 is faster than snprintf or strtod; cycles: "
+         "ns times the clock of the same round)\n");
 #ifdef XS_NUMTEXT_COUNT_FALLBACKS
   /* How often xs_scan_number falls back to strtod. */
   printf("\nxs_scan_number strtod fallbacks:\n");
@@ -557,9 +319,8 @@ int main(void) {
   free(v);
   free(logits);
   free(got);
-  if (bad[S_NEW] != 0 || bad[S_OLD] != 0) {
-    printf("values differ from strtod: new %ld, old %ld\n", bad[S_NEW],
-           bad[S_OLD]);
+  if (bad[S_NEW] != 0) {
+    printf("values differ from strtod: %ld\n", bad[S_NEW]);
     return 1;
   }
   return bytes == 0;

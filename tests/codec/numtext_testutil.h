@@ -1,7 +1,7 @@
 /*
  * numtext_testutil.h - helpers of the number text tests (test_numtext.c,
- * test_numtext_long.c): bit casts, the JSON number grammar, and the
- * shortest-text check.
+ * test_numtext_long.c): bit casts, the JSON number grammar, the
+ * shortest-text check and the layout of numtext.h as a reference.
  */
 #ifndef XENTD_TESTS_NUMTEXT_TESTUTIL_H
 #define XENTD_TESTS_NUMTEXT_TESTUTIL_H
@@ -97,6 +97,73 @@ static inline int sig_digits(const char *s, char *d, int *exp10) {
   if (exp10 != NULL)
     *exp10 = e - frac + trailing;
   return k;
+}
+
+/* numtext.h's layout of a nonzero number: '-' when neg, then the k
+ * significant digits d (no trailing zero) of which the first has decimal
+ * exponent e. Plain for -7 < e < 15 ("0.000001", "123.25", "100"), else
+ * "d.ddde-7" / "de+15". out: at least k + 24 bytes. */
+static inline void layout_text(int neg, const char *d, int k, int e,
+                               char *out) {
+  char *o = out;
+  if (neg)
+    *o++ = '-';
+  if (e <= -7 || e >= 15) {
+    *o++ = d[0];
+    if (k > 1) {
+      *o++ = '.';
+      memcpy(o, d + 1, (size_t)(k - 1));
+      o += k - 1;
+    }
+    snprintf(o, 16, "e%c%d", e < 0 ? '-' : '+', e < 0 ? -e : e);
+    return;
+  }
+  if (e < 0) {
+    *o++ = '0';
+    *o++ = '.';
+    for (int i = -1; i > e; i--)
+      *o++ = '0';
+    memcpy(o, d, (size_t)k);
+    o += k;
+  } else {
+    for (int i = 0; i < k || i <= e; i++) {
+      if (i == e + 1)
+        *o++ = '.';
+      *o++ = i < k ? d[i] : '0';
+    }
+  }
+  *o = '\0';
+}
+
+/* A printed nonzero text is in numtext.h's layout: laid out again from its
+ * own digits and exponent, it is the same bytes. Cheap (no conversion), so
+ * run on every value; which digits is the round trip's and %.*e's part. */
+static inline int layout_holds(const char *text) {
+  char d[40], again[64];
+  int e10;
+  const int k = sig_digits(text, d, &e10);
+  if (k == 0)
+    return strcmp(text, "0") == 0 || strcmp(text, "-0") == 0;
+  layout_text(text[0] == '-', d, k, e10 + k - 1, again);
+  return strcmp(text, again) == 0;
+}
+
+/* What the printer must print for a nonzero v when the shortest digits
+ * that read back number k: v correctly rounded to k significant digits
+ * ("%.*e", which for a float's value is exact in double) in numtext.h's
+ * layout. */
+static inline void reference_text(double v, int k, char *out) {
+  char tmp[400], d[40];
+  snprintf(tmp, sizeof tmp, "%.*e", k - 1, v);
+  const char *p = tmp + (tmp[0] == '-');
+  int n = 0;
+  for (; *p != 'e'; p++)
+    if (*p != '.')
+      d[n++] = *p;
+  const int e = atoi(p + 1);
+  while (n > 1 && d[n - 1] == '0') /* 9.96 to 2 digits is "1.0e+01" */
+    n--;
+  layout_text(tmp[0] == '-', d, n, e, out);
 }
 
 /* The text's digits rounded to one significant digit fewer ("%.*e") read

@@ -2,13 +2,14 @@
  * test_numtext: server/codec/numtext.h, both directions.
  *
  * Printer: on every value, strtod / strtof of the text gives the identical
- * bits and the text is a JSON number of at most 25 bytes that writes
- * nothing past buf[32]; on subsets, the digits are those of "%.*e" with as
- * many digits (correctly rounded) and neither neighbouring decimal with one
- * digit fewer reads back (shortest). The layout is the old server/numfmt.c's,
- * byte for byte, on millions of values (clients and api/examples depend on
- * it). Floats: every 257th bit pattern and the edges of every exponent here;
- * all 2^32 in test_numtext_long (make check-long).
+ * bits, the text is a JSON number of at most 25 bytes that writes nothing
+ * past buf[32], and laid out again from its own digits it is the same
+ * bytes; on subsets, neither neighbouring decimal with one digit fewer
+ * reads back (shortest) and the text is byte for byte "%.*e" with as many
+ * digits (correctly rounded) in numtext.h's layout, the one the printer
+ * before it had (clients and api/examples depend on it). Floats: every
+ * 257th bit pattern and the edges of every exponent here; all 2^32 in
+ * test_numtext_long (make check-long).
  *
  * Scanner: values against glibc strtod on millions of random tokens, exact
  * half-way points between doubles written out in full, long zero runs;
@@ -29,10 +30,6 @@
 #include <string.h>
 
 #include "numtext.h"
-
-/* The old printer (server/numfmt.c, functions renamed by the make rule). */
-size_t xs_old_format_double(double v, char *buf);
-size_t xs_old_format_float(float v, char *buf);
 
 #include "numtext_testutil.h"
 
@@ -65,8 +62,8 @@ static void fail_note(tally *t, const char *what, double v, const char *text) {
   t->failed++;
 }
 
-/* Prints v into a buffer full of 'x' and checks the text's form and that
- * nothing past buf[32] changed. */
+/* Prints v into a buffer full of 'x' and checks the text's form, its
+ * layout, and that nothing past buf[32] changed. */
 static size_t print_checked(tally *t, double v, int is_float, char *buf) {
   memset(buf, 'x', 64);
   const size_t len =
@@ -78,6 +75,10 @@ static size_t print_checked(tally *t, double v, int is_float, char *buf) {
     }
   if (len > 25 || len != strlen(buf) || !is_json_number(buf)) {
     fail_note(t, "not a JSON number of <= 25 bytes", v, buf);
+    return 0;
+  }
+  if (!layout_holds(buf)) {
+    fail_note(t, "not in numtext.h's layout", v, buf);
     return 0;
   }
   return len;
@@ -97,12 +98,10 @@ static void check_double(tally *t, double v, int check_shortest) {
   if (!check_shortest || v == 0)
     return;
   t->shortest_checked++;
-  char ours[40], ref[40], tmp[400];
-  const int k = sig_digits(buf, ours, NULL);
-  snprintf(tmp, sizeof tmp, "%.*e", k - 1, v);
-  sig_digits(tmp, ref, NULL);
-  if (strcmp(ours, ref) != 0)
-    fail_note(t, "digits differ from %.*e", v, buf);
+  char digits[40], ref[64];
+  reference_text(v, sig_digits(buf, digits, NULL), ref);
+  if (strcmp(buf, ref) != 0)
+    fail_note(t, "differs from %.*e laid out", v, buf);
   else if (shorter_reads_back(buf, v, 0))
     fail_note(t, "not shortest (one digit fewer reads back)", v, buf);
 }
@@ -121,12 +120,10 @@ static void check_float(tally *t, float v, int check_shortest) {
   if (!check_shortest || v == 0)
     return;
   t->shortest_checked++;
-  char ours[40], ref[40], tmp[400];
-  const int k = sig_digits(buf, ours, NULL);
-  snprintf(tmp, sizeof tmp, "%.*e", k - 1, (double)v);
-  sig_digits(tmp, ref, NULL);
-  if (strcmp(ours, ref) != 0)
-    fail_note(t, "float: digits differ from %.*e", v, buf);
+  char digits[40], ref[64];
+  reference_text(v, sig_digits(buf, digits, NULL), ref);
+  if (strcmp(buf, ref) != 0)
+    fail_note(t, "float: differs from %.*e laid out", v, buf);
   else if (shorter_reads_back(buf, v, 1))
     fail_note(t, "float: not shortest (one digit fewer reads back)", v, buf);
 }
@@ -145,22 +142,23 @@ static void check_float_shortest(tally *t, float v) {
     fail_note(t, "float: not shortest (one digit fewer reads back)", v, buf);
 }
 
-/* The new and the old printer agree byte for byte. */
-static void same_as_old(tally *t, double v, int is_float) {
-  if (!isfinite(v))
+/* The text is "%.*e" of as many digits, laid out (reference_text): the
+ * digits nearest v at their length, in numtext.h's layout. Neither round
+ * trip nor shortest (check_double / check_float add those). */
+static void as_reference(tally *t, double v, int is_float) {
+  const double x = is_float ? (double)(float)v : v;
+  if (!isfinite(x) || x == 0)
     return;
-  char a[64], b[64];
-  if (is_float) {
-    xs_format_float((float)v, a);
-    xs_old_format_float((float)v, b);
-  } else {
-    xs_format_double(v, a);
-    xs_old_format_double(v, b);
-  }
+  char buf[64], digits[40], ref[64];
+  if (is_float)
+    xs_format_float((float)v, buf);
+  else
+    xs_format_double(v, buf);
   t->checked++;
-  if (strcmp(a, b) != 0 && t->failed++ < 10)
-    fprintf(stderr, "numtext: %s %.17g: new \"%s\", old \"%s\"\n",
-            is_float ? "float" : "double", v, a, b);
+  reference_text(x, sig_digits(buf, digits, NULL), ref);
+  if (strcmp(buf, ref) != 0 && t->failed++ < 10)
+    fprintf(stderr, "numtext: %s %.17g: printed \"%s\", reference \"%s\"\n",
+            is_float ? "float" : "double", v, buf, ref);
 }
 
 static void expect_text_double(double v, const char *want) {
@@ -334,10 +332,10 @@ END_TEST
 
 /* Every 257th float bit pattern (257 is odd, so every mantissa residue and
  * exponent comes up) and, for every exponent, its 64 smallest and 64
- * largest mantissas; each: round trip, shortest, the old printer's bytes,
- * every 16th also against "%.*e". */
+ * largest mantissas; each: round trip, shortest, layout; the edges and
+ * every 16th of the others also against "%.*e" laid out. */
 START_TEST(sampled_floats) {
-  tally t = {0, 0, 0}, old = {0, 0, 0};
+  tally t = {0, 0, 0};
   const uint64_t stride = 257 * (uint64_t)scale; /* odd: every residue */
   for (uint64_t u = 0; u <= 0xFFFFFFFFULL; u += stride) {
     const float v = bits_to_float((uint32_t)u);
@@ -345,7 +343,6 @@ START_TEST(sampled_floats) {
       check_float(&t, v, 1);
     else
       check_float_shortest(&t, v);
-    same_as_old(&old, v, 1);
   }
   for (uint32_t sign = 0; sign < 2; sign++)
     for (uint32_t e = 0; e < 255; e++)
@@ -353,57 +350,53 @@ START_TEST(sampled_floats) {
         const uint32_t base = (sign << 31) | (e << 23);
         check_float(&t, bits_to_float(base | m), 1);
         check_float(&t, bits_to_float(base | (0x7FFFFFu - m)), 1);
-        same_as_old(&old, bits_to_float(base | m), 1);
-        same_as_old(&old, bits_to_float(base | (0x7FFFFFu - m)), 1);
       }
   fprintf(stderr, "sampled_floats: %ld values, %ld against %%.*e too\n",
           t.checked, t.shortest_checked);
   ck_assert_msg(t.checked > n_of(16000000), "only %ld checked", t.checked);
   ck_assert_msg(t.failed == 0, "%ld of %ld failed", t.failed, t.checked);
-  ck_assert_msg(old.failed == 0, "%ld of %ld differ from numfmt.c", old.failed,
-                old.checked);
 }
 END_TEST
 
-/* The old printer's bytes on millions of doubles and floats: random bits,
- * the gradient's shapes, integers, every power of two and ten with their
- * neighbours, the layout's switch points. */
-START_TEST(layout_as_old) {
+/* "%.*e" laid out, byte for byte, on millions of doubles and floats:
+ * random bits, the gradient's shapes, integers, every power of two and ten
+ * with their neighbours, the layout's switch points. */
+START_TEST(as_reference_text) {
   tally t = {0, 0, 0};
   rng_state = 0x2545F4914F6CDD1DULL;
   for (long i = 0; i < n_of(1500000); i++) {
-    same_as_old(&t, bits_to_double(rng()), 0);
-    same_as_old(&t, bits_to_float((uint32_t)(rng() >> 32)), 1);
+    as_reference(&t, bits_to_double(rng()), 0);
+    as_reference(&t, bits_to_float((uint32_t)(rng() >> 32)), 1);
   }
   for (long i = 0; i < n_of(500000); i++) {
     const double u = (double)(rng() >> 11) * 0x1p-53;
     const double g =
         (i % 1000 == 0 ? u - 1.0 : u * 1e-3) * exp(-(double)(i % 7));
-    same_as_old(&t, g, 0);
-    same_as_old(&t, g, 1);
-    same_as_old(&t, (u - 0.5) * 8.0, 0);
-    same_as_old(&t, (double)(int64_t)(rng() >> (i % 64)), 0);
+    as_reference(&t, g, 0);
+    as_reference(&t, g, 1);
+    as_reference(&t, (u - 0.5) * 8.0, 0);
+    as_reference(&t, (double)(int64_t)(rng() >> (i % 64)), 0);
   }
   for (int e = -1074; e <= 1023; e++) {
     const double p = ldexp(1.0, e);
-    same_as_old(&t, p, 0);
-    same_as_old(&t, nextafter(p, 0), 0);
-    same_as_old(&t, nextafter(p, INFINITY), 0);
-    same_as_old(&t, p, 1);
+    as_reference(&t, p, 0);
+    as_reference(&t, nextafter(p, 0), 0);
+    as_reference(&t, nextafter(p, INFINITY), 0);
+    as_reference(&t, p, 1);
   }
   for (int e = -324; e <= 308; e++)
     for (int m = 1; m <= 99; m++) {
       char s[32];
       snprintf(s, sizeof s, "%d.%de%d", m / 10, m % 10, e);
       const double p = strtod(s, NULL);
-      same_as_old(&t, p, 0);
-      same_as_old(&t, nextafter(p, 0), 0);
-      same_as_old(&t, nextafter(p, INFINITY), 0);
-      same_as_old(&t, p, 1);
+      as_reference(&t, p, 0);
+      as_reference(&t, nextafter(p, 0), 0);
+      as_reference(&t, nextafter(p, INFINITY), 0);
+      as_reference(&t, p, 1);
     }
-  fprintf(stderr, "layout_as_old: %ld values\n", t.checked);
+  fprintf(stderr, "as_reference_text: %ld values\n", t.checked);
   ck_assert_msg(t.checked > n_of(5000000), "only %ld checked", t.checked);
-  ck_assert_msg(t.failed == 0, "%ld of %ld differ from numfmt.c", t.failed,
+  ck_assert_msg(t.failed == 0, "%ld of %ld differ from the reference", t.failed,
                 t.checked);
 }
 END_TEST
@@ -893,7 +886,7 @@ static Suite *numtext_suite(void) {
   tcase_add_test(tr, random_doubles);
   tcase_add_test(tr, edge_and_random_floats);
   tcase_add_test(tr, sampled_floats);
-  tcase_add_test(tr, layout_as_old);
+  tcase_add_test(tr, as_reference_text);
   tcase_add_test(tr, random_tokens);
   tcase_add_test(tr, halfway_points);
   tcase_add_test(tr, long_tokens);
