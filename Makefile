@@ -118,7 +118,6 @@ CHECK_STAGES :=
 SAN_STAGES :=
 include server/server.mk
 include tests/codec/codec-tests.mk
-include tests/codec/numtext.mk
 include tests/unit/unit.mk
 include tests/reference/reference.mk
 include tests/integration/integration.mk
@@ -243,11 +242,13 @@ help:
 	@echo "xent $(VERSION) make targets:"
 	@echo "  run           install missing packages, build, start xentd on 127.0.0.1:8080"
 	@echo "  check         install missing packages, build, run the whole test suite"
+	@echo "  check-long    every float32 bit pattern through the printer (tens of minutes)"
 	@echo "  all           build libxent (static, shared, xent.pc) and xentd"
 	@echo "  bench         libxent against PyTorch (cross_entropy, every loss family),"
 	@echo "                the metrics against numpy + scikit-learn; same run"
 	@echo "  bench-service xentd against a FastAPI + PyTorch service, same run"
 	@echo "  bench-latency small requests' p99 alone and beside big ones; bench-tls: TLS vs plain"
+	@echo "  bench-numtext number text (print, scan) against snprintf / strtod, same run"
 	@echo "  asan / ubsan  the C tests under AddressSanitizer / UBSan (build-asan/, build-ubsan/)"
 	@echo "  tsan          integration and hostile-client stages against a"
 	@echo "                ThreadSanitizer xentd (clang-14, build-tsan/)"

@@ -1,7 +1,18 @@
 # tests/codec: unit tests and benches of the request codec (see the root
-# Makefile). Every program links the codec library, $(CODEC_A).
-#   make BUILD=... check-codec-units      Check tests of number text + codec
-#   make BUILD=... bench-numfmt           ns per number of the number text
+# Makefile). Every program links the codec library, $(CODEC_A), except
+# bench_numtext (below).
+#   make BUILD=... check-codec-units      Check tests of the codec
+#   make BUILD=... check-numtext          Check tests of number text: printer
+#                                         (every 257th float too) and scanner
+#                                         against strtod, layout against "%.*e"
+#   make BUILD=... check-pow10            regenerate pow10.h (which also
+#                                         re-proves the printer's error bound)
+#                                         and fail when the checked-in differs
+#   make pow10-update                     rewrite server/codec/pow10.h
+#   make BUILD=... check-long             every float bit pattern, both cores
+#                                         (tens of minutes; not in `make check`)
+#   make BUILD=... bench-numtext          ns per number of the number text,
+#                                         against snprintf / strtod, same run
 #   make BUILD=... bench-parse            ms to parse a 256 x 1000 body
 #   make BUILD=... check-report           the metrics picture renders
 #   make report-example-update            rewrite api/report-example.svg
@@ -9,21 +20,47 @@
 CODECT_DIR := $(BUILD)/tests/codec
 CODECT_CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 CODECT_JANSSON_LIBS = $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
-CODECT_BINS := $(CODECT_DIR)/test_numfmt $(CODECT_DIR)/test_codec \
-               $(CODECT_DIR)/test_json \
+CODECT_BINS := $(CODECT_DIR)/test_codec $(CODECT_DIR)/test_json \
                $(CODECT_DIR)/test_parser $(CODECT_DIR)/test_report
-CODECT_BENCH := $(CODECT_DIR)/bench_parse $(CODECT_DIR)/bench_numfmt
+CODECT_NUMTEXT := $(CODECT_DIR)/test_numtext
+CODECT_LONG := $(CODECT_DIR)/test_numtext_long
+CODECT_BENCH := $(CODECT_DIR)/bench_parse
 
 # The jansson oracle of the parser's differential tests (and fuzzers).
 CODECT_ORACLE := tests/codec/oracle.c tests/codec/oracle.h
 
-$(CODECT_BINS) $(CODECT_BENCH): $(CODECT_DIR)/%: tests/codec/%.c $(CODEC_HDR) \
-    $(CODEC_A) $(LIB_A) $(CODECT_ORACLE)
+# The number text tests' own helpers.
+CODECT_NUMTEXT_HDR := tests/codec/numtext_testutil.h
+# check-long runs two threads.
+$(CODECT_LONG): CODECT_EXTRA_LIBS := -pthread
+
+$(CODECT_BINS) $(CODECT_BENCH) $(CODECT_NUMTEXT) $(CODECT_LONG): \
+    $(CODECT_DIR)/%: tests/codec/%.c $(CODEC_HDR) $(CODEC_A) $(LIB_A) \
+    $(CODECT_ORACLE) $(CODECT_NUMTEXT_HDR)
 	@mkdir -p $(dir $@)
 	@echo "  CCLD    $@"
 	$(Q)$(CC) $(CFLAGS) $(XCFLAGS) $(CODEC_CFLAGS) -Itests/codec $< \
 	    tests/codec/oracle.c -o $@ $(XLDFLAGS) \
-	    $(LDFLAGS) $(CODEC_LIBS) $(CODECT_JANSSON_LIBS) $(CODECT_CHECK_LIBS)
+	    $(LDFLAGS) $(CODEC_LIBS) $(CODECT_JANSSON_LIBS) $(CODECT_CHECK_LIBS) \
+	    $(CODECT_EXTRA_LIBS)
+
+# bench_numtext builds numtext.c itself, with XS_NUMTEXT_COUNT_FALLBACKS:
+# one increment on the scanner's strtod path, so that it can count them.
+CODECT_NUMTEXT_BENCH := $(CODECT_DIR)/bench_numtext
+$(CODECT_NUMTEXT_BENCH): tests/codec/bench_numtext.c $(CODEC_DIR)/numtext.c \
+    $(CODEC_DIR)/numtext.h $(CODEC_DIR)/pow10.h
+	@mkdir -p $(dir $@)
+	@echo "  CCLD    $@"
+	$(Q)$(CC) $(CFLAGS) $(XCFLAGS) -DXS_NUMTEXT_COUNT_FALLBACKS \
+	    -I$(CODEC_DIR) $< $(CODEC_DIR)/numtext.c -o $@ $(XLDFLAGS) \
+	    $(LDFLAGS) -lm
+
+# pow10.h as gen_pow10.py writes it now.
+CODECT_POW10 := $(BUILD)/codec/gen/pow10.h
+$(CODECT_POW10): $(CODEC_DIR)/gen_pow10.py
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	$(Q)$(PYTHON) $< > $@.tmp && mv $@.tmp $@
 
 # The codec's tables as the documents' checks read them.
 XS_DESCRIBE := $(CODECT_DIR)/xs-describe
@@ -42,18 +79,43 @@ errors-table: $(XS_DESCRIBE)
 errors-table-update: $(XS_DESCRIBE)
 	$(Q)tests/readme-section write errors-table README.md "" $(XS_DESCRIBE) errors
 
-.PHONY: check-codec-units bench-numfmt bench-parse
+.PHONY: check-codec-units check-numtext check-pow10 pow10-update check-long \
+        bench-numtext bench-parse
 check-codec-units: $(CODECT_BINS)
 	$(Q)tests/run-check $(BUILD)/results.txt check-codec-units $(CODECT_BINS)
 
-bench-numfmt: $(CODECT_DIR)/bench_numfmt
-	$(Q)$(CODECT_DIR)/bench_numfmt
+# Under valgrind (RUNNER), a quarter of the bulk tests' values.
+check-numtext: $(CODECT_NUMTEXT)
+	$(Q)NUMTEXT_SCALE=$(if $(RUNNER),4,1) \
+	    tests/run-check $(BUILD)/results.txt check-numtext $(CODECT_NUMTEXT)
+
+check-pow10: $(CODECT_POW10)
+	$(Q)if cmp -s $< $(CODEC_DIR)/pow10.h; then \
+	  echo "check-pow10: $(CODEC_DIR)/pow10.h matches gen_pow10.py"; \
+	  tests/record $(BUILD)/results.txt check-pow10 1 0; \
+	else \
+	  echo "check-pow10: $(CODEC_DIR)/pow10.h differs from gen_pow10.py;" \
+	       "run 'make pow10-update'"; \
+	  diff $< $(CODEC_DIR)/pow10.h | head -20; \
+	  tests/record $(BUILD)/results.txt check-pow10 0 1; exit 1; \
+	fi
+
+pow10-update:
+	$(Q)$(PYTHON) $(CODEC_DIR)/gen_pow10.py > $(CODEC_DIR)/pow10.h.tmp && \
+	    mv $(CODEC_DIR)/pow10.h.tmp $(CODEC_DIR)/pow10.h
+	@echo "  GEN     $(CODEC_DIR)/pow10.h"
+
+check-long: $(CODECT_LONG)
+	$(Q)tests/run-check $(BUILD)/results.txt check-long $(CODECT_LONG)
+
+bench-numtext: $(CODECT_NUMTEXT_BENCH)
+	$(Q)$(CODECT_NUMTEXT_BENCH)
 
 bench-parse: $(CODECT_DIR)/bench_parse
 	$(Q)$(CODECT_DIR)/bench_parse
 
-CHECK_STAGES += check-codec-units
-SAN_STAGES += check-codec-units
+CHECK_STAGES += check-codec-units check-numtext check-pow10
+SAN_STAGES += check-codec-units check-numtext
 
 # The SVG picture of whole-dataset metrics (report.h), from a fixed seed.
 REPORT_SAMPLE := $(CODECT_DIR)/report_sample

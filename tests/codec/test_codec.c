@@ -8,6 +8,7 @@
  */
 #include <check.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -555,6 +556,23 @@ START_TEST(buffer) {
 }
 END_TEST
 
+/* Integer text (buf.c), the writer's other number; doubles and floats are
+ * test_numtext's. */
+START_TEST(int_texts) {
+  char buf[32];
+  ck_assert_uint_eq(xs__format_int(0, buf), 1);
+  ck_assert_str_eq(buf, "0");
+  xs__format_int(-1, buf);
+  ck_assert_str_eq(buf, "-1");
+  xs__format_int(1234567890123LL, buf);
+  ck_assert_str_eq(buf, "1234567890123");
+  ck_assert_uint_eq(xs__format_int(INT64_MIN, buf), 20);
+  ck_assert_str_eq(buf, "-9223372036854775808");
+  xs__format_int(INT64_MAX, buf);
+  ck_assert_str_eq(buf, "9223372036854775807");
+}
+END_TEST
+
 /* ---------------------------------------------------- responses by hand -- */
 
 /* logits [1,2,3], label 2: loss = log(e + e^2 + e^3) - 3, grad = p - onehot
@@ -984,6 +1002,7 @@ static Suite *codec_suite(void) {
   tcase_add_test(te, error_table);
   tcase_add_test(te, error_body);
   tcase_add_test(te, buffer);
+  tcase_add_test(te, int_texts);
   suite_add_tcase(s, te);
   TCase *tr = tcase_create("responses");
   tcase_set_timeout(tr, 120);
