@@ -799,8 +799,10 @@ xs_numscan xs_scan_number(const char *p, const char *end, int final,
   const uint64_t w = t.w;
   if (t.is_int) {
     /* at most 19 digits (q counts the others), so w is exact */
-    if (t.q > 0 || w > (uint64_t)INT64_MAX + (uint64_t)neg)
+    if (t.q > 0 || w > (uint64_t)INT64_MAX + (uint64_t)neg) {
+      out->is_int = 1;
       return XS_NUM_RANGE;
+    }
     if (!neg)
       out->i = (int64_t)w;
     else
@@ -820,8 +822,10 @@ xs_numscan xs_scan_number(const char *p, const char *end, int final,
 #endif
       d = fallback(start + neg, start + *len, t.ex);
     }
-    if (d > DBL_MAX)
+    if (d > DBL_MAX) {
+      out->is_int = 0;
       return XS_NUM_RANGE;
+    }
   }
   out->d = neg ? -d : d;
   out->i = 0;

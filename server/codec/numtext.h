@@ -74,8 +74,10 @@ typedef struct xs_number {
  * for an integer token, i holds the value ("-0" gives i = 0, d = -0.0) and d
  * its correctly rounded double.
  *
- * out and len must not be NULL; *len is set on every answer, *out only on
- * XS_NUM_OK.
+ * out and len must not be NULL; *len is set on every answer. *out is
+ * filled on XS_NUM_OK; on XS_NUM_RANGE only out->is_int is set (which of
+ * the two limits the token broke: the parser's error message names it);
+ * otherwise *out is untouched.
  */
 xs_numscan xs_scan_number(const char *p, const char *end, int final,
                           xs_number *out, size_t *len);
