@@ -4,7 +4,8 @@
  * sink; its plain prefix must arrive there and the rest in the string's
  * event, so that prefix + rest is the unescaped string, whatever pieces the
  * document comes in, with no length limit; and a broken string must give
- * the error it gives without a sink, at the same line and column.
+ * the error it gives without a sink, at the same line and column. And
+ * numbers out of range are named as jansson names them.
  */
 #include <check.h>
 #include <stdio.h>
@@ -221,6 +222,29 @@ START_TEST(errors_as_without_a_sink) {
 }
 END_TEST
 
+/* A number token beyond the limits: jansson's message for each limit,
+ * whole and byte by byte (the token then carried across pieces). */
+START_TEST(out_of_range_numbers) {
+  static const char *const docs[][2] = {
+      {"[1e400]", "real number overflow"},
+      {"[-1.8e308]", "real number overflow"},
+      {"{\"a\":99999999999999999999}", "too big integer"},
+      {"[-9223372036854775809]", "too big integer"},
+  };
+  for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++)
+    for (size_t piece = 0; piece <= 1; piece++) {
+      ctx c;
+      ck_assert_int_eq(
+          run(&c, docs[i][0], strlen(docs[i][0]), piece, (size_t)-1, 0), -1);
+      const char *const text = xs_json_get_error(c.j)->text;
+      ck_assert_msg(strstr(text, docs[i][1]) != NULL,
+                    "%s (piece %zu): \"%s\", want \"%s\"", docs[i][0], piece,
+                    text, docs[i][1]);
+      done(&c);
+    }
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("json");
   TCase *tc = tcase_create("string sink");
@@ -229,6 +253,9 @@ int main(void) {
   tcase_add_test(tc, longer_than_a_token);
   tcase_add_test(tc, errors_as_without_a_sink);
   suite_add_tcase(s, tc);
+  TCase *tn = tcase_create("numbers");
+  tcase_add_test(tn, out_of_range_numbers);
+  suite_add_tcase(s, tn);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
   const int failed = srunner_ntests_failed(sr);
