@@ -261,11 +261,11 @@ int main(void) {
     printf(";\nclock %.2f..%.2f GHz over the rounds (the cores are shared)",
            clock_lo, clock_hi);
   printf("\n\n");
-  printf("| printer                 | ns/number | cycles | libc / this |\n");
-  printf("|-------------------------|-----------|--------|-------------|\n");
+  printf("| printer                  | ns/number | cycles | libc / this |\n");
+  printf("|--------------------------|-----------|--------|-------------|\n");
   for (int w = 0; w < P_COUNT; w++) {
     const int libc = w < P_NEW_F ? P_SNPRINTF_D : P_SNPRINTF_F;
-    printf("| %-23s | %9.1f | %6.0f | %10.2fx |\n", print_names[w], best_p[w],
+    printf("| %-24s | %9.1f | %6.0f | %10.2fx |\n", print_names[w], best_p[w],
            cyc_p[w], best_p[libc] / best_p[w]);
   }
   printf("\n| parser: ns (cycles)      |");
@@ -278,7 +278,7 @@ int main(void) {
   for (int w = 0; w < S_COUNT; w++) {
     printf("| %-24s |", scan_names[w]);
     for (int k = 0; k < 3; k++)
-      printf(" %6.1f (%4.0f) %6.2fx   |", best_s[k][w], cyc_s[k][w],
+      printf(" %6.1f (%4.0f) %6.2fx  |", best_s[k][w], cyc_s[k][w],
              best_s[k][S_STRTOD] / best_s[k][w]);
     printf("\n");
   }
