@@ -13,6 +13,24 @@ static __mmask8 tail_mask(size_t left) {
   return (__mmask8)((1u << left) - 1u);
 }
 
+/* The sum of the eight lanes in a fixed order, ((v4 + v0) + (v6 + v2)) +
+ * ((v5 + v1) + (v7 + v3)): GCC's _mm512_reduce_add_pd, written out so that
+ * no compiler picks another and the position kernels below can add eight
+ * partial sums of positions in the same order. */
+static inline __m512d hsum8_lanes(const __m512d p[8]) {
+  return _mm512_add_pd(
+      _mm512_add_pd(_mm512_add_pd(p[4], p[0]), _mm512_add_pd(p[6], p[2])),
+      _mm512_add_pd(_mm512_add_pd(p[5], p[1]), _mm512_add_pd(p[7], p[3])));
+}
+
+static double hsum8(__m512d v) {
+  const __m256d h =
+      _mm256_add_pd(_mm512_extractf64x4_pd(v, 1), _mm512_extractf64x4_pd(v, 0));
+  const __m128d q =
+      _mm_add_pd(_mm256_extractf128_pd(h, 1), _mm256_castpd256_pd128(h));
+  return _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
+}
+
 /* One step of the scan over the lanes in k; inactive lanes hold -inf. */
 static void scan_step(__m512d v, __mmask8 k, __m512d *vmax, __m512d *vmin,
                       __mmask8 *bad, size_t *masked) {
@@ -84,10 +102,10 @@ static void expsum_avx512(const double *x, size_t n, double m, const double *w,
     if (e != NULL)
       _mm512_mask_storeu_pd(e + i, k, ex);
   }
-  out->s = _mm512_reduce_add_pd(acc.s);
-  out->a = _mm512_reduce_add_pd(acc.a);
-  out->b = _mm512_reduce_add_pd(acc.b);
-  out->r = _mm512_reduce_add_pd(acc.r);
+  out->s = hsum8(acc.s);
+  out->a = hsum8(acc.a);
+  out->b = hsum8(acc.b);
+  out->r = hsum8(acc.r);
 }
 
 static void axpw_avx512(double *dst, const double *src, size_t n, double alpha,
@@ -289,7 +307,7 @@ static double binary_row_avx512(const xent__binary *b, const double *x,
   if (i < n)
     acc = _mm512_add_pd(
         acc, binary_step(b, tail_mask(n - i), i, x, q, grad, probs, elem));
-  return _mm512_reduce_add_pd(acc);
+  return hsum8(acc);
 }
 
 /* One 8 x 8 block, of which rows x cols (each 1..8) are real: masked
@@ -360,7 +378,7 @@ static int soft_sum_avx512(const double *y, const double *w, size_t n,
     s = _mm512_add_pd(
         s, _mm512_mul_pd(w != NULL ? _mm512_maskz_loadu_pd(k, w + i) : one, v));
   }
-  *sum = _mm512_reduce_add_pd(s);
+  *sum = hsum8(s);
   return ok == 0xff;
 }
 
