@@ -185,10 +185,28 @@ static int soft_sum_scalar(const double *y, const double *w, size_t n,
   return ok;
 }
 
+static void scan_cols_scalar(const double *x, size_t ld, size_t n, size_t count,
+                             xent__scan *out) {
+  for (size_t c = 0; c < n; c++) {
+    const double *col = x + c * ld;
+    for (size_t i = 0; i < count; i++) {
+      const double v = col[i];
+      xent__scan *s = &out[i];
+      s->bad |= !(v < INFINITY);
+      if (v == -INFINITY)
+        s->masked++;
+      else if (v < s->min_finite)
+        s->min_finite = v;
+      if (v > s->max)
+        s->max = v;
+    }
+  }
+}
+
 const xent__kernels xent__kernels_scalar = {
     XENT_KERNEL_SCALAR, scan_scalar,      expsum_scalar,     axpw_scalar,
     widen_scalar,       widen_f16_scalar, widen_bf16_scalar, binary_row_scalar,
-    transpose_scalar,   soft_sum_scalar};
+    transpose_scalar,   soft_sum_scalar,  scan_cols_scalar,  NULL};
 
 int xent_kernel_supported(xent_kernel kernel) {
   switch (kernel) {

@@ -250,15 +250,20 @@ static int soft_sum_fallback(const double *y, const double *w, size_t n,
   return xent__kernels_scalar.soft_sum(y, w, n, hi, sum);
 }
 
+static void scan_cols_fallback(const double *x, size_t ld, size_t n,
+                               size_t count, xent__scan *out) {
+  xent__kernels_scalar.scan_cols(x, ld, n, count, out);
+}
+
 const xent__kernels xent__kernels_avx2 = {
-    XENT_KERNEL_AVX2, scan_avx2,       expsum_avx2,
-    axpw_avx2,        widen_avx2,      widen_f16_scalar_fallback,
-    widen_bf16_avx2,  binary_row_avx2, transpose_fallback,
-    soft_sum_fallback};
+    XENT_KERNEL_AVX2,  scan_avx2,          expsum_avx2,
+    axpw_avx2,         widen_avx2,         widen_f16_scalar_fallback,
+    widen_bf16_avx2,   binary_row_avx2,    transpose_fallback,
+    soft_sum_fallback, scan_cols_fallback, NULL};
 const xent__kernels xent__kernels_avx2_f16c = {
-    XENT_KERNEL_AVX2,   scan_avx2,        expsum_avx2,     axpw_avx2,
-    widen_avx2,         widen_f16_f16c,   widen_bf16_avx2, binary_row_avx2,
-    transpose_fallback, soft_sum_fallback};
+    XENT_KERNEL_AVX2,   scan_avx2,         expsum_avx2,        axpw_avx2,
+    widen_avx2,         widen_f16_f16c,    widen_bf16_avx2,    binary_row_avx2,
+    transpose_fallback, soft_sum_fallback, scan_cols_fallback, NULL};
 #else
 typedef int xent__no_avx2; /* ISO C forbids an empty translation unit */
 #endif

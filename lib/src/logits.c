@@ -74,6 +74,20 @@ void xent__load(const xent_problem *p, const xent__kernels *k, size_t r0,
   }
 }
 
+void xent__load_tile(const xent_problem *p, const xent__kernels *k, size_t r0,
+                     size_t count, size_t c0, size_t cols, double *dst,
+                     size_t ld) {
+  for (size_t c = 0; c < cols; c++)
+    widen(p, k, xent__index(p, r0, c0 + c), count, dst + c * ld);
+}
+
+void xent__load_soft_tile(const xent_problem *p, size_t r0, size_t count,
+                          double *dst, size_t ld) {
+  for (size_t c = 0; c < p->classes; c++)
+    memcpy(dst + c * ld, p->soft_targets + xent__index(p, r0, c),
+           count * sizeof *dst);
+}
+
 const double *xent__row(const xent_problem *p, const xent__kernels *k, size_t r,
                         double *buf) {
   if (p->dtype == XENT_F64 && !xent__cfirst(p))
@@ -104,4 +118,10 @@ void xent__store(const xent_problem *p, const xent__kernels *k, double *out,
     return;
   }
   k->transpose(src, ld, count, C, out + xent__index(p, r0, 0), p->inner);
+}
+
+void xent__store_tile(const xent_problem *p, double *out, size_t r0,
+                      size_t count, const double *src, size_t ld) {
+  for (size_t c = 0; c < p->classes; c++)
+    memcpy(out + xent__index(p, r0, c), src + c * ld, count * sizeof *out);
 }

@@ -35,9 +35,10 @@ typedef struct bounds {
 } bounds;
 
 /* Row scans of up to ROWS rows at once through a stack tile: the logits
- * may not be written anywhere before validation ends, and channels-first
- * rows are read a class of ROWS positions at a time. */
-enum { ROWS = 8, TILE = 256 };
+ * may not be written anywhere before validation ends. Channels-first rows
+ * are read as they lie, a class of up to ROWS positions at a time, and
+ * scanned across positions (scan_cols). */
+enum { ROWS = 64, TILE = 1024 };
 
 static void scan_rows(const xent_problem *p, const xent__kernels *k, size_t r0,
                       size_t count, xent__scan *sc) {
@@ -53,6 +54,19 @@ static void scan_rows(const xent_problem *p, const xent__kernels *k, size_t r0,
     sc[i].min_finite = INFINITY;
     sc[i].masked = 0;
     sc[i].bad = 0;
+  }
+  if (xent__cfirst(p)) {
+    if (p->dtype == XENT_F64) {
+      k->scan_cols((const double *)p->logits + xent__index(p, r0, 0), p->inner,
+                   C, count, sc);
+      return;
+    }
+    for (size_t c0 = 0; c0 < C; c0 += cols) {
+      const size_t m = C - c0 < cols ? C - c0 : cols;
+      xent__load_tile(p, k, r0, count, c0, m, buf, count);
+      k->scan_cols(buf, count, m, count, sc);
+    }
+    return;
   }
   for (size_t c0 = 0; c0 < C; c0 += cols) {
     const size_t m = C - c0 < cols ? C - c0 : cols;
@@ -221,25 +235,22 @@ typedef struct soft_pre {
 } soft_pre;
 
 /* soft_sum of rows [r0, r0 + count) of channels-first soft targets, read
- * a class of `count` positions at a time through a stack tile. */
+ * as they lie, a class of `count` positions at a time (the sum in class
+ * order: soft_sum's may be in any). */
 static void soft_rows(const xent_problem *p, const xent__plan *plan, size_t r0,
                       size_t count, soft_pre *pre) {
-  double buf[TILE];
-  const size_t C = p->classes, cols = TILE / count;
+  const size_t C = p->classes;
   const double hi = plan->binary ? 1.0 : DBL_MAX;
-  const double *w = p->class_weights;
+  const double *y0 = p->soft_targets + xent__index(p, r0, 0);
   for (size_t i = 0; i < count; i++) {
     pre[i].ok = 1;
     pre[i].sum = 0.0;
   }
-  for (size_t c0 = 0; c0 < C; c0 += cols) {
-    const size_t m = C - c0 < cols ? C - c0 : cols;
-    xent__load_soft(p, plan->k, r0, count, c0, m, buf, m);
+  for (size_t c = 0; c < C; c++) {
+    const double *y = y0 + c * p->inner, w = xent__weight(p, c);
     for (size_t i = 0; i < count; i++) {
-      double s;
-      pre[i].ok &=
-          plan->k->soft_sum(buf + i * m, w != NULL ? w + c0 : NULL, m, hi, &s);
-      pre[i].sum += s;
+      pre[i].ok &= (y[i] >= 0.0) & (y[i] <= hi);
+      pre[i].sum += w * y[i];
     }
   }
 }
