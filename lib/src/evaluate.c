@@ -68,8 +68,9 @@ static void layout_of(const xent_problem *p, layout *l) {
   const int binary = xent__is_binary(p->family);
   size_t off = 0;
   l->block = xent__block_rows(p);
-  /* whole vectors of eight positions fit in a tile's class */
-  l->ld = (l->block + 7) / 8 * 8;
+  /* whole vectors of eight positions fit in a tile's class; one vector
+   * more, so that the classes of a vector do not share a few cache sets */
+  l->ld = (l->block + 7) / 8 * 8 + 8;
   l->x = l->y = l->grad = l->q = l->probs = l->el = SIZE_MAX;
   l->kscratch = l->arrays = l->row = SIZE_MAX;
   if (xent__cfirst(p)) {

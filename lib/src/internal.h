@@ -159,6 +159,13 @@ xent_status xent__target_row(const xent_problem *p, const xent__plan *plan,
                              size_t r, const double *x, size_t masked,
                              xent__target *tg, xent_error *err);
 
+/* The description of row r, which has no masked class, when there is no
+ * mixup, from the description tg0 of another such row: equal to
+ * xent__target_row's field for field, without its checks (none can fail
+ * when tg0's did not). */
+void xent__target_like(const xent_problem *p, const xent__plan *plan,
+                       const xent__target *tg0, size_t r, xent__target *tg);
+
 /* q_c of an unmasked class c. */
 static inline double xent__q(const xent__target *tg, size_t c) {
   double q;

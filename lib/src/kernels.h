@@ -138,9 +138,16 @@ typedef struct xent__kernels {
                   double *sum);
   /* The scans of `count` rows stored class by class (channels-first
    * positions): class c of row i at x[c * ld + i], n classes, merged into
-   * out[i] (max and min taken, masked added, bad or-ed). */
+   * out[i] (max and min taken, masked added, bad or-ed). The next `ahead`
+   * values of each class may be prefetched. */
   void (*scan_cols)(const double *x, size_t ld, size_t n, size_t count,
-                    xent__scan *out);
+                    size_t ahead, xent__scan *out);
+  /* soft_sum of `count` rows stored class by class, as scan_cols: ok[i]
+   * cleared unless every value of row i is in [0, hi], sum[i] += sum_c w_c
+   * y_c (w NULL: 1). */
+  void (*soft_cols)(const double *y, size_t ld, const double *w, size_t n,
+                    size_t count, size_t ahead, double hi, int *ok,
+                    double *sum);
   /* A channels-first block, every family (xent__cfblock); NULL when the
    * instruction set has no position kernels. Writes every output of the
    * block's positions, zeros for ignored ones, as the row path does. */

@@ -61,38 +61,97 @@ static void scan_avx512(const double *x, size_t n, xent__scan *out) {
   out->bad = bad != 0;
 }
 
-/* Eight rows stored by class a step: scan_step's lanes are rows. */
+/* scan_step's lanes are rows here: G vectors of eight rows a step, so that
+ * each class is read in runs of 8 G positions, and the next run of each
+ * class is prefetched (the classes are far apart: the hardware follows
+ * few such streams). */
+enum { G = 8 };
+
 static void scan_cols_avx512(const double *x, size_t ld, size_t n, size_t count,
-                             xent__scan *out) {
+                             size_t ahead, xent__scan *out) {
   const __m512d ninf = _mm512_set1_pd(-INFINITY);
-  for (size_t i0 = 0; i0 < count; i0 += 8) {
-    const __mmask8 k = count - i0 >= 8 ? 0xff : tail_mask(count - i0);
-    __m512d vmax = ninf, vmin = _mm512_set1_pd(INFINITY);
-    __m512d masked = _mm512_setzero_pd();
-    __mmask8 bad = 0;
-    for (size_t c = 0; c < n; c++) {
-      const __m512d v = k == 0xff
-                            ? _mm512_loadu_pd(x + c * ld + i0)
-                            : _mm512_mask_loadu_pd(ninf, k, x + c * ld + i0);
-      bad |=
-          _mm512_mask_cmp_pd_mask(k, v, _mm512_set1_pd(INFINITY), _CMP_NLT_UQ);
-      const __mmask8 is_masked =
-          _mm512_mask_cmp_pd_mask(k, v, ninf, _CMP_EQ_OQ);
-      masked =
-          _mm512_mask_add_pd(masked, is_masked, masked, _mm512_set1_pd(1.0));
-      vmin = _mm512_mask_min_pd(vmin, (__mmask8)(k & ~is_masked), vmin, v);
-      vmax = _mm512_max_pd(vmax, v);
+  const __m512d pinf = _mm512_set1_pd(INFINITY), one = _mm512_set1_pd(1.0);
+  for (size_t i0 = 0; i0 < count; i0 += 8 * G) {
+    __mmask8 k[G], bad[G];
+    __m512d vmax[G], vmin[G], masked[G];
+    for (size_t g = 0; g < G; g++) {
+      const size_t at = i0 + 8 * g;
+      k[g] = at >= count ? 0 : count - at >= 8 ? 0xff : tail_mask(count - at);
+      bad[g] = 0;
+      vmax[g] = ninf;
+      vmin[g] = pinf;
+      masked[g] = _mm512_setzero_pd();
     }
-    double mx[8], mn[8], cnt[8];
-    _mm512_storeu_pd(mx, vmax);
-    _mm512_storeu_pd(mn, vmin);
-    _mm512_storeu_pd(cnt, masked);
-    for (size_t l = 0; l < 8 && i0 + l < count; l++) {
-      xent__scan *s = &out[i0 + l];
-      s->max = mx[l] > s->max ? mx[l] : s->max;
-      s->min_finite = mn[l] < s->min_finite ? mn[l] : s->min_finite;
-      s->masked += (size_t)cnt[l];
-      s->bad |= (bad >> l) & 1;
+    for (size_t c = 0; c < n; c++) {
+      const double *col = x + c * ld + i0;
+      for (size_t j = 8 * G; j < 16 * G && i0 + j < count + ahead; j += 8)
+        _mm_prefetch((const char *)(col + j), _MM_HINT_T0);
+      for (size_t g = 0; g < G; g++) {
+        const __m512d v = k[g] == 0xff
+                              ? _mm512_loadu_pd(col + 8 * g)
+                              : _mm512_mask_loadu_pd(ninf, k[g], col + 8 * g);
+        bad[g] |= _mm512_mask_cmp_pd_mask(k[g], v, pinf, _CMP_NLT_UQ);
+        const __mmask8 is_masked =
+            _mm512_mask_cmp_pd_mask(k[g], v, ninf, _CMP_EQ_OQ);
+        masked[g] = _mm512_mask_add_pd(masked[g], is_masked, masked[g], one);
+        vmin[g] = _mm512_mask_min_pd(vmin[g], (__mmask8)(k[g] & ~is_masked),
+                                     vmin[g], v);
+        vmax[g] = _mm512_max_pd(vmax[g], v);
+      }
+    }
+    for (size_t g = 0; g < G; g++) {
+      double mx[8], mn[8], cnt[8];
+      _mm512_storeu_pd(mx, vmax[g]);
+      _mm512_storeu_pd(mn, vmin[g]);
+      _mm512_storeu_pd(cnt, masked[g]);
+      for (size_t l = 0; l < 8 && i0 + 8 * g + l < count; l++) {
+        xent__scan *sc = &out[i0 + 8 * g + l];
+        sc->max = mx[l] > sc->max ? mx[l] : sc->max;
+        sc->min_finite = mn[l] < sc->min_finite ? mn[l] : sc->min_finite;
+        sc->masked += (size_t)cnt[l];
+        sc->bad |= (bad[g] >> l) & 1;
+      }
+    }
+  }
+}
+
+/* scan_cols_avx512's order: G vectors of rows a class, the next run of
+ * each class prefetched. */
+static void soft_cols_avx512(const double *y, size_t ld, const double *w,
+                             size_t n, size_t count, size_t ahead, double hi,
+                             int *ok, double *sum) {
+  const __m512d zero = _mm512_setzero_pd(), vhi = _mm512_set1_pd(hi);
+  for (size_t i0 = 0; i0 < count; i0 += 8 * G) {
+    __mmask8 k[G], bad[G];
+    __m512d s[G];
+    for (size_t g = 0; g < G; g++) {
+      const size_t at = i0 + 8 * g;
+      k[g] = at >= count ? 0 : count - at >= 8 ? 0xff : tail_mask(count - at);
+      bad[g] = 0;
+      s[g] = zero;
+    }
+    for (size_t c = 0; c < n; c++) {
+      const double *col = y + c * ld + i0;
+      const __m512d wc = _mm512_set1_pd(w != NULL ? w[c] : 1.0);
+      for (size_t j = 8 * G; j < 16 * G && i0 + j < count + ahead; j += 8)
+        _mm_prefetch((const char *)(col + j), _MM_HINT_T0);
+      for (size_t g = 0; g < G; g++) {
+        const __m512d v = k[g] == 0xff
+                              ? _mm512_loadu_pd(col + 8 * g)
+                              : _mm512_maskz_loadu_pd(k[g], col + 8 * g);
+        const __mmask8 in = _mm512_cmp_pd_mask(v, zero, _CMP_GE_OQ) &
+                            _mm512_cmp_pd_mask(v, vhi, _CMP_LE_OQ);
+        bad[g] |= (__mmask8)(k[g] & ~in);
+        s[g] = _mm512_add_pd(s[g], _mm512_mul_pd(wc, v));
+      }
+    }
+    for (size_t g = 0; g < G; g++) {
+      double lanes[8];
+      _mm512_storeu_pd(lanes, s[g]);
+      for (size_t l = 0; l < 8 && i0 + 8 * g + l < count; l++) {
+        ok[i0 + 8 * g + l] &= !((bad[g] >> l) & 1);
+        sum[i0 + 8 * g + l] += lanes[l];
+      }
     }
   }
 }
@@ -528,6 +587,10 @@ static void pos_scan(const xent__cfblock *b, size_t i0, pos8 *v) {
         v->t, _mm512_set1_epi64((long long)p->ignore_index));
     v->t2 = b->t2 != NULL ? _mm512_maskz_loadu_epi64(v->in, b->t2 + i0) : v->t;
   }
+  /* what the family and the options read: the partner's label with
+   * mixup, weights when there are some, alpha for softmax focal */
+  const int two = hard && b->t2 != NULL;
+  const int focal = p->family == XENT_LOSS_SOFTMAX_FOCAL;
   __m512d m = ninf, masked = zero, sw = zero;
   __m512d xt = zero, xt2 = zero, wt = one, wt2 = one, at = one, at2 = one;
   for (size_t c = 0; c < C; c++) {
@@ -537,18 +600,34 @@ static void pos_scan(const xent__cfblock *b, size_t i0, pos8 *v) {
     masked = _mm512_mask_add_pd(masked, isn, masked, one);
     v->bad |= _mm512_cmp_pd_mask(xv, pinf, _CMP_NLT_UQ);
     const __m512d wc = w != NULL ? bcast(w[c]) : one;
-    sw = _mm512_mask_add_pd(sw, (__mmask8)~isn, sw, wc);
+    if (w != NULL)
+      sw = _mm512_mask_add_pd(sw, (__mmask8)~isn, sw, wc);
     if (hard) {
-      const __mmask8 e1 = label_is(v->t, c), e2 = label_is(v->t2, c);
-      const __m512d ac = bcast(alpha_of(p, c));
+      const __mmask8 e1 = label_is(v->t, c);
       xt = _mm512_mask_mov_pd(xt, e1, xv);
-      wt = _mm512_mask_mov_pd(wt, e1, wc);
-      at = _mm512_mask_mov_pd(at, e1, ac);
-      xt2 = _mm512_mask_mov_pd(xt2, e2, xv);
-      wt2 = _mm512_mask_mov_pd(wt2, e2, wc);
-      at2 = _mm512_mask_mov_pd(at2, e2, ac);
+      if (w != NULL)
+        wt = _mm512_mask_mov_pd(wt, e1, wc);
+      if (focal)
+        at = _mm512_mask_mov_pd(at, e1, bcast(alpha_of(p, c)));
+      if (two) {
+        const __mmask8 e2 = label_is(v->t2, c);
+        xt2 = _mm512_mask_mov_pd(xt2, e2, xv);
+        if (w != NULL)
+          wt2 = _mm512_mask_mov_pd(wt2, e2, wc);
+        if (focal)
+          at2 = _mm512_mask_mov_pd(at2, e2, bcast(alpha_of(p, c)));
+      }
     }
   }
+  if (!two) {
+    xt2 = xt;
+    wt2 = wt;
+    at2 = at;
+  }
+  /* without weights the sum of ones over the unmasked classes is K,
+   * exactly */
+  if (w == NULL)
+    sw = _mm512_sub_pd(bcast((double)C), masked);
   v->m = m;
   v->masked = masked;
   /* weight_unmasked: the batch's sum when nothing is masked */
@@ -626,13 +705,16 @@ static __m512d pos_q(const xent__cfblock *b, const pos8 *v, size_t c,
 }
 
 /* The exp sums of expsum_avx512 (w NULL: weight 1) for each position;
- * exp(x - m) of class c into e + 8 c. */
+ * exp(x - m) of class c into e + 8 c. Only the sums in `want` (SUM_A,
+ * SUM_B, SUM_R; s always) are added up, the others are left 0. */
+enum { SUM_A = 1, SUM_B = 2, SUM_R = 4 };
+
 static void pos_expsum(const xent__cfblock *b, size_t i0, const pos8 *v,
-                       const double *w, double *e, sums8 *out) {
+                       const double *w, unsigned want, double *e, sums8 *out) {
   const size_t C = b->p->classes;
   const __m512d zero = _mm512_setzero_pd(), ninf = bcast(-INFINITY);
   __m512d S[8], A[8], B[8], R[8];
-  for (int k = 0; k < 8; k++)
+  for (size_t k = C; k < 8; k++)
     S[k] = A[k] = B[k] = R[k] = zero;
   for (size_t k = 0; k < 8 && k < C; k++) {
     __m512d s = zero, a = zero, bb = zero, r = zero;
@@ -642,11 +724,17 @@ static void pos_expsum(const xent__cfblock *b, size_t i0, const pos8 *v,
       const __m512d ex = Sleef_expd8_u10avx512f(d);
       _mm512_storeu_pd(e + 8 * c, ex);
       s = _mm512_add_pd(s, ex);
-      r = _mm512_mask_add_pd(r, _mm512_cmp_pd_mask(d, zero, _CMP_LT_OQ), r, ex);
-      const __mmask8 fin = _mm512_cmp_pd_mask(d, ninf, _CMP_GT_OQ);
-      a = _mm512_mask_add_pd(a, fin, a,
-                             w != NULL ? _mm512_mul_pd(bcast(w[c]), d) : d);
-      bb = _mm512_mask_add_pd(bb, fin, bb, _mm512_mul_pd(ex, d));
+      if (want & SUM_R)
+        r = _mm512_mask_add_pd(r, _mm512_cmp_pd_mask(d, zero, _CMP_LT_OQ), r,
+                               ex);
+      if (want & (SUM_A | SUM_B)) {
+        const __mmask8 fin = _mm512_cmp_pd_mask(d, ninf, _CMP_GT_OQ);
+        if (want & SUM_A)
+          a = _mm512_mask_add_pd(a, fin, a,
+                                 w != NULL ? _mm512_mul_pd(bcast(w[c]), d) : d);
+        if (want & SUM_B)
+          bb = _mm512_mask_add_pd(bb, fin, bb, _mm512_mul_pd(ex, d));
+      }
     }
     S[k] = s;
     A[k] = a;
@@ -654,9 +742,9 @@ static void pos_expsum(const xent__cfblock *b, size_t i0, const pos8 *v,
     R[k] = r;
   }
   out->s = hsum8_lanes(S);
-  out->a = hsum8_lanes(A);
-  out->b = hsum8_lanes(B);
-  out->r = hsum8_lanes(R);
+  out->a = want & SUM_A ? hsum8_lanes(A) : zero;
+  out->b = want & SUM_B ? hsum8_lanes(B) : zero;
+  out->r = want & SUM_R ? hsum8_lanes(R) : zero;
 }
 
 /* The softmax sums of the positions for the statistics, their losses and
@@ -696,7 +784,11 @@ static void ce_vec(const xent__cfblock *b, size_t i0) {
   pos_scan(b, i0, &v);
   pos_targets(b, &v);
   sums8 sm;
-  pos_expsum(b, i0, &v, w, b->e, &sm);
+  /* a for the smoothed closed form, b for the statistics */
+  pos_expsum(b, i0, &v, w,
+             (p->label_smoothing > 0.0 ? SUM_A : 0u) |
+                 (b->m != NULL ? SUM_B : 0u),
+             b->e, &sm);
   const __m512d logs = lanes_libm(sm.s, v.act, log);
   const double keep = 1.0 - p->label_smoothing;
   __mmask8 redo = 0;
@@ -830,7 +922,7 @@ static void softfam_vec(const xent__cfblock *b, size_t i0) {
   pos_targets(b, &v);
   double *e = b->e, *tau = b->e + 8 * C;
   sums8 sm;
-  pos_expsum(b, i0, &v, NULL, e, &sm);
+  pos_expsum(b, i0, &v, NULL, SUM_R | (b->m != NULL ? SUM_B : 0u), e, &sm);
   sf8 f;
   f.focal = p->family == XENT_LOSS_SOFTMAX_FOCAL;
   f.gamma = p->focal_gamma;
@@ -1044,7 +1136,7 @@ static void binary_vec(const xent__cfblock *b, size_t i0) {
                             b->d,
                             p->reduction == XENT_REDUCE_MEAN};
   __m512d P[8];
-  for (int k = 0; k < 8; k++)
+  for (size_t k = C; k < 8; k++)
     P[k] = zero;
   for (size_t k = 0; k < 8 && k < C; k++) {
     __m512d acc = zero, acc2 = zero;
@@ -1087,7 +1179,8 @@ static void positions_avx512(const xent__cfblock *b) {
 const xent__kernels xent__kernels_avx512 = {
     XENT_KERNEL_AVX512, scan_avx512,      expsum_avx512,     axpw_avx512,
     widen_avx512,       widen_f16_avx512, widen_bf16_avx512, binary_row_avx512,
-    transpose_avx512,   soft_sum_avx512,  scan_cols_avx512,  positions_avx512};
+    transpose_avx512,   soft_sum_avx512,  scan_cols_avx512,  soft_cols_avx512,
+    positions_avx512};
 #else
 typedef int xent__no_avx512; /* ISO C forbids an empty translation unit */
 #endif
