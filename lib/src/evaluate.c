@@ -279,7 +279,9 @@ static double row_loss(pass *ps, size_t r, const double *x, const double *y,
   sr->s = sr->logs = sr->b = 0.0;
   const double loss = xent__family_row(p, ps->plan, x, &tg, ps->plan->denom, o,
                                        part(ps->ws, ps->l.family), sr);
-  *label = own_label(tg.y, tg.ys, tg.t, p->classes);
+  /* the statistics' label: a scan of the soft targets */
+  *label =
+      ps->out->stats != NULL ? own_label(tg.y, tg.ys, tg.t, p->classes) : 0;
   return loss;
 }
 

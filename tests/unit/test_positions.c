@@ -70,8 +70,8 @@ typedef struct kcase {
   double *lam2;
   double w[65], pw[65], alpha[65];
   int soft, mixup, lam_one; /* soft targets; mixup, one lambda for all */
-  unsigned outputs; /* bit 0 loss, 1 per_sample, 2 grad, 3 targets,  */
-                    /* 4 probs, 5 stats, 6 elementwise               */
+  unsigned outputs;         /* bit 0 loss, 1 per_sample, 2 grad, 3 targets,  */
+                            /* 4 probs, 5 stats, 6 elementwise               */
 } kcase;
 
 static void set_logit(kcase *k, size_t n, size_t c, size_t d, double v,
@@ -98,8 +98,9 @@ static double typed_logit(xt_rng *rng, xent_dtype dt, double v, uint16_t *h) {
     return (double)(float)v;
   if (dt == XENT_F16) {
     /* exponent 10 .. 19: |value| in [2^-5, 2^5) */
-    *h = (uint16_t)((xt_next(rng) & 0x8000u) |
-                    ((10u + xt_index(rng, 10)) << 10) | (xt_next(rng) & 0x3ffu));
+    *h =
+        (uint16_t)((xt_next(rng) & 0x8000u) |
+                   ((10u + xt_index(rng, 10)) << 10) | (xt_next(rng) & 0x3ffu));
     return xt_half(*h);
   }
   if (dt == XENT_BF16) {
@@ -252,8 +253,8 @@ static void make_case(kcase *k, xt_rng *rng, xent_family f, size_t C,
       size_t live = C;
       for (size_t c = 0; c < C; c++) {
         mask[c] = 0;
-        const int label =
-            !soft && ((int64_t)c == k->t[r] || (mixup && (int64_t)c == k->t[r2]));
+        const int label = !soft && ((int64_t)c == k->t[r] ||
+                                    (mixup && (int64_t)c == k->t[r2]));
         if (masked && !label && live > min_live && xt_index(rng, 4) == 0) {
           mask[c] = 1;
           live--;
@@ -280,9 +281,9 @@ static void make_case(kcase *k, xt_rng *rng, xent_family f, size_t C,
         set_logit(k, n, c, d, v, h);
         double y = 0.0;
         if (!mask[c])
-          y = binary ? (xt_index(rng, 2) ? (double)xt_index(rng, 2)
-                                         : xt_unif(rng))
-                     : xt_range(rng, 0.0, 2.0);
+          y = binary
+                  ? (xt_index(rng, 2) ? (double)xt_index(rng, 2) : xt_unif(rng))
+                  : xt_range(rng, 0.0, 2.0);
         set_soft(k, n, c, d, y);
       }
     }
@@ -380,12 +381,9 @@ static void evaluate(const xent_problem *p, unsigned which, outs *o) {
   o->st.confidence = o->confidence;
   o->st.entropy = o->entropy;
   const xent_outputs out = {
-      which & 0x01 ? &o->loss : NULL,
-      which & 0x02 ? o->per_sample : NULL,
-      which & 0x04 ? o->grad : NULL,
-      which & 0x08 ? o->q : NULL,
-      which & 0x10 ? o->probs : NULL,
-      (which & 0x20) && !binary ? &o->st : NULL,
+      which & 0x01 ? &o->loss : NULL, which & 0x02 ? o->per_sample : NULL,
+      which & 0x04 ? o->grad : NULL,  which & 0x08 ? o->q : NULL,
+      which & 0x10 ? o->probs : NULL, (which & 0x20) && !binary ? &o->st : NULL,
       which & 0x40 ? o->elem : NULL};
   /* exactly the size asked for: AddressSanitizer sees any write past it */
   const size_t need = xent_workspace_size(p);
@@ -418,7 +416,8 @@ static void same_matrix(const char *ctx, const char *name, const kcase *k,
             layout == 0 ? at_first(n, c, d, C, I) : at_last(n, c, d, C, I);
         const size_t j = (n * I + d) * C + c;
         if (!(a[i] == b[j]))
-          ck_assert_msg(0, "%s: %s (n %zu, c %zu, d %zu) = %.17g, row path %.17g",
+          ck_assert_msg(0,
+                        "%s: %s (n %zu, c %zu, d %zu) = %.17g, row path %.17g",
                         ctx, name, n, c, d, a[i], b[j]);
       }
 }
@@ -433,8 +432,8 @@ static void same_vector(const char *ctx, const char *name, const double *a,
 
 /* Returns 1 when both evaluations succeeded and agree, 0 when both
  * failed the same way. */
-static int compare(const char *ctx, const kcase *k, int layout,
-                   const outs *a, const outs *b) {
+static int compare(const char *ctx, const kcase *k, int layout, const outs *a,
+                   const outs *b) {
   const size_t rows = k->N * k->I;
   ck_assert_msg(a->status == b->status, "%s: status %s, row path %s", ctx,
                 xent_status_name(a->status), xent_status_name(b->status));
@@ -462,12 +461,11 @@ static int compare(const char *ctx, const kcase *k, int layout,
     ck_assert_msg(a->predicted[r] == b->predicted[r],
                   "%s: predicted[%zu] %lld, row path %lld", ctx, r,
                   (long long)a->predicted[r], (long long)b->predicted[r]);
-  ck_assert_msg(a->st.counted == b->st.counted &&
-                    a->st.accuracy == b->st.accuracy &&
-                    a->st.mean_confidence == b->st.mean_confidence &&
-                    a->st.mean_entropy == b->st.mean_entropy &&
-                    a->st.ece == b->st.ece,
-                "%s: statistics differ from the row path's", ctx);
+  ck_assert_msg(
+      a->st.counted == b->st.counted && a->st.accuracy == b->st.accuracy &&
+          a->st.mean_confidence == b->st.mean_confidence &&
+          a->st.mean_entropy == b->st.mean_entropy && a->st.ece == b->st.ece,
+      "%s: statistics differ from the row path's", ctx);
   return 1;
 }
 
@@ -553,9 +551,11 @@ START_TEST(loss_alone_takes_libm_exp) {
       evaluate(&two, 0x03, &want);
       evaluate(&k, 0x03, &got);
       ck_assert(want.status == XENT_OK && got.status == XENT_OK);
-      ck_assert_msg(got.loss == want.loss, "family %d kernel %s: loss %.17g, "
-                    "row path %.17g", (int)fams[f],
-                    xent_kernel_name(KERNELS[ki]), got.loss, want.loss);
+      ck_assert_msg(got.loss == want.loss,
+                    "family %d kernel %s: loss %.17g, "
+                    "row path %.17g",
+                    (int)fams[f], xent_kernel_name(KERNELS[ki]), got.loss,
+                    want.loss);
       same_vector(xent_kernel_name(KERNELS[ki]), "per_sample", got.per_sample,
                   want.per_sample, rows);
       outs_free(&want);
