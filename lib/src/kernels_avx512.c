@@ -713,6 +713,12 @@ static void pos_expsum(const xent__cfblock *b, size_t i0, const pos8 *v,
                        const double *w, unsigned want, double *e, sums8 *out) {
   const size_t C = b->p->classes;
   const __m512d zero = _mm512_setzero_pd(), ninf = bcast(-INFINITY);
+  /* the exps first: a SLEEF call leaves no vector register as it was, so
+   * sums kept across the calls would go to memory and back every time */
+  for (size_t c = 0; c < C; c++)
+    _mm512_storeu_pd(e + 8 * c,
+                     Sleef_expd8_u10avx512f(_mm512_sub_pd(
+                         load8(b->x + c * b->ld + i0, v->in), v->m)));
   __m512d S[8], A[8], B[8], R[8];
   for (size_t k = C; k < 8; k++)
     S[k] = A[k] = B[k] = R[k] = zero;
@@ -721,8 +727,7 @@ static void pos_expsum(const xent__cfblock *b, size_t i0, const pos8 *v,
     for (size_t c = k; c < C; c += 8) {
       const __m512d d =
           _mm512_sub_pd(load8(b->x + c * b->ld + i0, v->in), v->m);
-      const __m512d ex = Sleef_expd8_u10avx512f(d);
-      _mm512_storeu_pd(e + 8 * c, ex);
+      const __m512d ex = _mm512_loadu_pd(e + 8 * c);
       s = _mm512_add_pd(s, ex);
       if (want & SUM_R)
         r = _mm512_mask_add_pd(r, _mm512_cmp_pd_mask(d, zero, _CMP_LT_OQ), r,
