@@ -66,3 +66,21 @@ class Suite:
         print("%s: %d passed, %d failed" % (self.tag, self.passed,
                                             self.failed))
         return 0 if self.failed == 0 else 1
+
+
+class Results:
+    """Checks counted one by one (for tests that are one long scenario):
+    each prints "ok: what" or "FAIL: what" and returns ok."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, ok, what):
+        if ok:
+            self.passed += 1
+            print(f"ok: {what}")
+        else:
+            self.failed += 1
+            print(f"FAIL: {what}")
+        return ok
