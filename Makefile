@@ -39,6 +39,9 @@ endif
 ifeq ($(SANITIZE),undefined)
 SANFLAGS := -fsanitize=undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 endif
+ifeq ($(SANITIZE),thread)
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+endif
 OPT ?= -O2
 CFLAGS ?= $(OPT) -g
 XCFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARNINGS) $(SANFLAGS)
@@ -123,13 +126,21 @@ include api/api.mk
 include tests/bench/bench.mk
 include docker/docker.mk
 
+# Under ThreadSanitizer only xentd (and the libraries it links) is
+# instrumented: the test clients are not what is under test.
+ifeq ($(SANITIZE),thread)
+$(INTEG_BIN)/test_http $(HOSTILE_BIN): XCFLAGS := -std=c11 \
+    -D_POSIX_C_SOURCE=200809L $(WARNINGS)
+$(INTEG_BIN)/test_http $(HOSTILE_BIN): XLDFLAGS :=
+endif
+
 # Stages of the root Makefile itself (rules below).
 CHECK_STAGES += check-install format-check
 
 all: lib $(ALL_TARGETS)
 
 # ---------------------------------------------------------------- checks ---
-.PHONY: check test-stages summary asan ubsan valgrind format format-check
+.PHONY: check test-stages summary asan ubsan tsan valgrind format format-check
 check: deps-check
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)rm -f $(BUILD)/results.txt
@@ -148,6 +159,30 @@ ubsan: deps-check
 	$(Q)rm -f build-ubsan/results.txt
 	$(Q)$(MAKE) --no-print-directory BUILD=build-ubsan SANITIZE=undefined OPT=-O1 $(SAN_STAGES)
 	$(Q)tests/summary build-ubsan/results.txt ubsan
+# The integration stages against a ThreadSanitizer xentd (clang-14,
+# build-tsan/). Reports go to build-tsan/tsan-report.PID; xentd exits 66
+# after one (so the test that stopped it fails too), and any report file
+# fails the stage tsan-reports. Nothing of xentd's own code is suppressed.
+TSAN_STAGES := check-integration check-slow check-framing check-shutdown \
+               check-auth check-tls
+tsan: deps-check
+	$(Q)rm -f build-tsan/results.txt build-tsan/tsan-report.*
+	$(Q)mkdir -p build-tsan
+	$(Q)TSAN_OPTIONS="log_path=$(abspath build-tsan)/tsan-report \
+	    second_deadlock_stack=1 history_size=4" \
+	    $(MAKE) --no-print-directory -k BUILD=build-tsan SANITIZE=thread \
+	    CC=clang-14 OPT=-O1 $(TSAN_STAGES); \
+	reports=$$(ls build-tsan/tsan-report.* 2>/dev/null | wc -l); \
+	if [ "$$reports" -eq 0 ]; then \
+	  echo "tsan: no ThreadSanitizer report"; \
+	  tests/record build-tsan/results.txt tsan-reports 1 0; \
+	else \
+	  cat build-tsan/tsan-report.*; \
+	  echo "tsan: $$reports process(es) wrote ThreadSanitizer reports"; \
+	  tests/record build-tsan/results.txt tsan-reports 0 1; \
+	fi
+	$(Q)tests/summary build-tsan/results.txt tsan
+
 valgrind: deps-check
 	$(Q)rm -f build-valgrind/results.txt
 	$(Q)$(MAKE) --no-print-directory BUILD=build-valgrind OPT=-O1 \
@@ -201,7 +236,7 @@ uninstall:
 	    $(DESTDIR)$(INCLUDEDIR)/xent.h $(DESTDIR)$(PKGCONFIGDIR)/xent.pc
 
 clean:
-	rm -rf build build-asan build-ubsan build-valgrind
+	rm -rf build build-asan build-ubsan build-tsan build-valgrind
 
 help:
 	@echo "xent $(VERSION) make targets:"
@@ -211,8 +246,13 @@ help:
 	@echo "  bench         libxent against PyTorch (cross_entropy, every loss family),"
 	@echo "                the metrics against numpy + scikit-learn; same run"
 	@echo "  bench-service xentd against a FastAPI + PyTorch service, same run"
+	@echo "  bench-latency small requests' p99 alone and beside big ones; bench-tls: TLS vs plain"
 	@echo "  asan / ubsan  the C tests under AddressSanitizer / UBSan (build-asan/, build-ubsan/)"
+	@echo "  tsan          integration and hostile-client stages against a"
+	@echo "                ThreadSanitizer xentd (clang-14, build-tsan/)"
 	@echo "  valgrind      the C tests under valgrind memcheck"
+	@echo "  soak          SOAK_SECONDS=600 of mixed traffic, answers and RSS"
+	@echo "                checked (make check runs 60 s of it)"
 	@echo "  install       PREFIX=$(PREFIX) DESTDIR=: library, header, xent.pc, xentd"
 	@echo "  uninstall     remove what install wrote"
 	@echo "  format        clang-format every C file; format-check checks only"

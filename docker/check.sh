@@ -7,7 +7,8 @@
 #  3. the xent image (docker/Dockerfile; the C unit tests run in its build)
 #  4. one container, read-only root, no capabilities, port 127.0.0.1:<free>:
 #     healthy, non-root, /healthz and X-Xent-Replica, the integration tests
-#     with XENT_URL, SIGTERM exits 0
+#     with XENT_URL (the /v1 and /v2 stages and the metrics), SIGTERM
+#     exits 0
 #  5. docker/compose.yaml with 3 replicas behind nginx: 300 exact requests
 #     spread over the 3, then one replica stopped under traffic and 100 more
 #  6. the Kubernetes manifests (docker/k8s/check-manifests.sh)
@@ -218,7 +219,9 @@ else
   fail docker-check-integration "no check-integration target"
 fi
 # Other stages join in when their fragment reads XENT_URL.
-for stage in check-examples check-readme check-crosslang; do
+for stage in check-examples check-readme check-crosslang check-v2 \
+    check-v2-clients check-v2-crosslang check-v2-regressions \
+    check-metrics-http; do
   frag=$(grep -l "^$stage:" ./*/*.mk ./tests/*/*.mk 2>/dev/null | head -n 1)
   if [ -n "$frag" ] && grep -q XENT_URL "$frag"; then
     run_stage "$stage"

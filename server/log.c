@@ -10,6 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Process-wide, not in the daemon's handle, and on purpose: the log's one
+ * destination, stderr, is the process's; lines come from main() before
+ * any handle exists (a bad option, a port in use) and from libmicrohttpd's
+ * logger; and the format is set once, before the first thread starts, and
+ * only read afterwards, so no lock is needed. Each line is one write(2). */
 static xs_log_format log_format = XS_LOG_TEXT;
 
 void xs_log_init(xs_log_format format) {

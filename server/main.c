@@ -120,12 +120,6 @@ int main(int argc, char *argv[]) {
     return 1;
   }
   const unsigned port = xs_http_port(h);
-  if (cfg.port_file[0] != '\0' && write_port_file(cfg.port_file, port) != 0) {
-    xs_log_error("cannot write --port-file %s: %s", cfg.port_file,
-                 strerror(errno));
-    xs_http_stop(h);
-    return 1;
-  }
   const int v6 = strchr(cfg.bind, ':') != NULL;
   char threads[48];
   if (xs_config_threads(&cfg) == 0)
@@ -146,6 +140,13 @@ int main(int argc, char *argv[]) {
                  "--auth-token-file is set: anyone who reaches the port can "
                  "use xentd",
                  cfg.bind);
+  /* Last: whoever waits for the port file finds the lines above written. */
+  if (cfg.port_file[0] != '\0' && write_port_file(cfg.port_file, port) != 0) {
+    xs_log_error("cannot write --port-file %s: %s", cfg.port_file,
+                 strerror(errno));
+    xs_http_stop(h);
+    return 1;
+  }
   int sig = 0;
   for (;;) {
     const int rc = sigwait(&set, &sig);

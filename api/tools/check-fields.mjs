@@ -11,10 +11,12 @@
 // allOf branches, and a oneOf body such as the report's, either of two
 // bodies, has the properties of its branches, required when every branch
 // requires them), and they agree on: the JSON types
-// (a scalar, an array, or either), the arrays' element type and rank, null
-// elements, enum names, minimum and maximum, default, whether it is
-// required, and the description, which starts with the table's doc line
-// (whitespace aside).
+// (a scalar, an array, or either), the arrays' element type and rank (a
+// K-dimensional field, whose table shape ends in "d...", is an array whose
+// items are its element or, recursively, such an array), null elements,
+// enum names, minimum and maximum, default, the losses that use it
+// (x-losses), whether it is required, and the description, which starts
+// with the table's doc line (whitespace aside).
 // And the schema has no property the table lacks.
 //
 // For every member of a metrics state, MetricsState has the property, of
@@ -62,6 +64,21 @@ function elements(node) {
     rank += 1;
   }
   return { elem: n, rank };
+}
+
+// A K-dimensional array: items that are the element or, recursively, an
+// array of the same items. Returns { elem } or null when not so.
+function nestedElements(node) {
+  let n = resolve(node);
+  if (!types(n).includes('array') || !n.items) return null;
+  const item = resolve(n.items);
+  if (!item.oneOf) return null;
+  const arrays = item.oneOf.filter((b) => types(b).includes('array'));
+  const leaves = item.oneOf.filter((b) => !types(b).includes('array'));
+  if (arrays.length !== 1 || leaves.length !== 1) return null;
+  const inner = resolve(arrays[0]);
+  if (!inner.items || resolve(inner.items) !== item) return null;
+  return { elem: resolve(leaves[0]) };
 }
 
 // The scalar branch of a schema that also takes an array.
@@ -144,8 +161,12 @@ for (const [body, fields] of Object.entries(table)) {
       problems.push(`types ${JSON.stringify(types(prop))}, table ${JSON.stringify(wantTypes)}`);
     const scalar = want.find((t) => t !== 'array');
     if (want.includes('array')) {
-      const { elem, rank } = elements(prop);
+      const kdim = f.shape.includes('d...');
+      const nested = kdim ? nestedElements(prop) : null;
+      const { elem, rank } = nested ? { elem: nested.elem, rank: f.shape.length } : elements(prop);
       const elemTypes = types(elem);
+      if (kdim && !nested)
+        problems.push('a K-dimensional field whose items are not its element or, recursively, an array of them');
       if (rank !== f.shape.length)
         problems.push(`array rank ${rank}, table ${f.shape.length}`);
       if (!same(elemTypes, [f.items]))
@@ -174,6 +195,9 @@ for (const [body, fields] of Object.entries(table)) {
     const def = prop.default ?? res.default;
     if (!same(def, f.default))
       problems.push(`default ${JSON.stringify(def)}, table ${JSON.stringify(f.default)}`);
+    const losses = prop['x-losses'] ?? res['x-losses'];
+    if (!same(losses, f.losses))
+      problems.push(`x-losses ${JSON.stringify(losses)}, table ${JSON.stringify(f.losses)}`);
     const { required } = member;
     if (required !== f.required)
       problems.push(`required ${required}, table ${f.required}`);

@@ -11,6 +11,18 @@ timm's formulas and scikit-learn, never with xent itself:
                     l_n = -sum_c w_c q_nc log_softmax(x_n)_c with q built as
                     timm's mixup_target otherwise (mixup, the "others"
                     convention, masked classes). Gradients come from autograd.
+                    The other loss families and K-dimensional batches (a
+                    `loss`, `shape` or `class_axis`, or logits of more than
+                    two dimensions) come from the PyTorch reference of
+                    tests/reference/families.py:
+                    F.binary_cross_entropy_with_logits,
+                    torchvision.ops.sigmoid_focal_loss, F.cross_entropy on
+                    (N, C, d1, ..., dk), softmax focal and poly-1 written with
+                    torch ops, q built as timm (one-hot smoothed, then mixed,
+                    then BinaryCrossEntropy's threshold) and Keras (binary
+                    smoothing) build it. The request's layout (classes last,
+                    flat with a shape) is read into channels-first and the
+                    answers are written back in it.
   POST /v1/targets  timm's mixup_target(target, num_classes, lam, smoothing).
   POST /v1/metrics  scikit-learn (accuracy_score, top_k_accuracy_score where
                     no logit ties, log_loss, precision_recall_fscore_support,
@@ -61,6 +73,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))), "tests", "reference"))
 from test_metrics_reference import (  # noqa: E402
     bin_of, exact_sum, fmean, no_ties, rank_lower_index, row_parts)
+import families  # noqa: E402  (the PyTorch reference of the loss families)
+import xent_ctypes as xc  # noqa: E402  (its enum values; no library is loaded)
 
 torch.set_default_dtype(torch.float64)
 
@@ -171,7 +185,180 @@ def hard_targets(labels, unmasked, eps, convention, mixup, ignore_index):
 # ------------------------------------------------------------------ loss --
 
 
+# ------------------------------------------------ families and K-dim --
+
+FAMILY_CASE = {"cross_entropy": "ce-kdim", "binary_cross_entropy": "bce",
+               "sigmoid_focal": "sigmoid-focal", "softmax_focal": "softmax-focal",
+               "poly1": "poly1"}
+SMOOTHING_ENUM = {"uniform": xc.SMOOTH_UNIFORM, "others": xc.SMOOTH_OTHERS,
+                  "binary": xc.SMOOTH_BINARY}
+REDUCTION_ENUM = {"mean": xc.REDUCE_MEAN, "sum": xc.REDUCE_SUM,
+                  "none": xc.REDUCE_NONE}
+
+
+def nested_shape(v):
+    dims = []
+    while isinstance(v, list):
+        dims.append(len(v))
+        if not v:
+            break
+        v = v[0]
+    return dims
+
+
+def request_layout(req):
+    """The batch's layout: (shape as sent, N, C, position dims, class axis
+    last, flat)."""
+    flat_ = "shape" in req
+    shape = list(req["shape"]) if flat_ else nested_shape(req["logits"])
+    r = len(shape)
+    axis = int(req.get("class_axis", 1))
+    norm = axis + r if axis < 0 else axis
+    if norm not in (1, r - 1):
+        raise BadExample("class_axis %d is refused for %d dimensions" % (axis, r))
+    last = r > 2 and norm == r - 1
+    dims = tuple(shape[1:-1]) if last else tuple(shape[2:])
+    c = shape[-1] if last else shape[1]
+    return shape, shape[0], c, dims, last, flat_
+
+
+def to_rows(values, shape, last, with_c):
+    """A batch array as sent (nested or flat) -> (rows, C) or (rows,) numpy,
+    rows the positions n * inner + d."""
+    a = np.array(flat(values), dtype=object)
+    cax = len(shape) - 1 if last else 1
+    full = list(shape) if with_c else [d for i, d in enumerate(shape) if i != cax]
+    a = a.reshape(full)
+    if not with_c:
+        return a.reshape(-1)
+    if not last:
+        a = np.moveaxis(a, 1, -1)
+    return a.reshape(-1, shape[cax])
+
+
+def from_cf(t, last, flat_):
+    """A channels-first (N, C, *dims) tensor -> the request's layout, as
+    nested lists (flat with a shape)."""
+    a = t.detach().numpy()
+    if last:
+        a = np.moveaxis(a, 1, -1)
+    return a.reshape(-1).tolist() if flat_ else a.tolist()
+
+
+def positions_out(t, flat_):
+    a = t.detach().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+    return a.reshape(-1).tolist() if flat_ else a.tolist()
+
+
+def family_case(req):
+    """A request -> the case dict of tests/reference/families.py, plus the
+    layout to answer in."""
+    shape, n, c, dims, last, flat_ = request_layout(req)
+    inner = int(np.prod(dims, dtype=np.int64)) if dims else 1
+    rows = n * inner
+    xr = to_rows(req["logits"], shape, last, True)
+    x = np.array([[-math.inf if v is None else float(v) for v in r] for r in xr],
+                 dtype=np.float64)
+    ignore_index = int(req.get("ignore_index", -100))
+    targets = soft = None
+    if "targets" in req:
+        targets = np.array([int(v) for v in to_rows(req["targets"], shape, last,
+                                                     False)], dtype=np.int64)
+        ignored = targets == ignore_index
+    else:
+        soft = np.array(to_rows(req["soft_targets"], shape, last, True),
+                        dtype=np.float64)
+        ignored = np.zeros(rows, dtype=bool)
+    mixup = req.get("mixup")
+    lam = partners_ = pi = None
+    pairing = xc.PAIR_FLIP
+    if mixup is not None:
+        lam = np.array(lambdas(mixup, n), dtype=np.float64)
+        if not isinstance(mixup["lambda"], list):
+            lam = lam[:1]
+        pi = np.array(partners(mixup, n), dtype=np.int64)
+        p_ = mixup.get("pairing", "flip")
+        pairing = (xc.PAIR_EXPLICIT if isinstance(p_, list)
+                   else xc.PAIR_FLIP if p_ == "flip" else xc.PAIR_ROLL)
+        if pairing == xc.PAIR_EXPLICIT:
+            partners_ = pi
+    alpha = req.get("focal_alpha", 0.25)
+    alpha_pc = None
+    if isinstance(alpha, list):
+        alpha_pc, alpha = np.array(alpha, dtype=np.float64), 0.25
+    thr = req.get("target_threshold")
+    case = {
+        "fam": FAMILY_CASE[req.get("loss", "cross_entropy")], "index": 0,
+        "tags": set(), "n": n, "c": c, "dims": dims, "inner": inner, "rows": rows,
+        "layout": ("2-D" if not dims and not last
+                   else "axis last" if last else "axis 1"),
+        "x": x, "dname": "f64", "lib_dtype": None, "mask": np.isneginf(x),
+        "targets": targets, "soft": soft, "ignored": ignored,
+        "ignore_index": ignore_index,
+        "eps": float(req.get("label_smoothing", 0.0)),
+        "conv": SMOOTHING_ENUM[req.get("smoothing", "uniform")],
+        "lam": lam, "pairing": pairing, "partners": partners_, "pi": pi,
+        "weights": (np.array(req["class_weights"], dtype=np.float64)
+                    if "class_weights" in req else None),
+        "pos_weight": (np.array(req["pos_weight"], dtype=np.float64)
+                       if "pos_weight" in req else None),
+        "threshold": None if thr is None or float(thr) < 0 else float(thr),
+        "sum_classes": bool(req.get("sum_classes", False)),
+        "gamma": float(req.get("focal_gamma", 2.0)),
+        "alpha": float(alpha), "alpha_pc": alpha_pc,
+        "epsilon": float(req.get("poly_epsilon", 2.0)),
+        "reduction": REDUCTION_ENUM[req.get("reduction", "mean")],
+    }
+    return case, shape, last, flat_
+
+
+def expected_family(req):
+    """/v1/loss for a loss family or a K-dimensional batch, from
+    tests/reference/families.py's PyTorch reference."""
+    case, shape, last, flat_ = family_case(req)
+    n, c, dims, rows = case["n"], case["c"], case["dims"], case["rows"]
+    binary = case["fam"] in ("bce", "sigmoid-focal")
+    ref = families.reference(case)
+    if ref.get("nan"):
+        raise BadExample("torchvision's gradient is NaN in a 200 example")
+    outputs = req.get("outputs", DEFAULT_OUTPUTS)
+    body = {"n": n, "classes": c}
+    if flat_ or len(shape) > 2:
+        body["shape"] = [int(d) for d in shape]
+    if "loss" in outputs and req.get("reduction", "mean") != "none":
+        body["loss"] = ref["loss"][0]
+    if "per_sample" in outputs:
+        body["per_sample"] = positions_out(ref["per_sample"][0], flat_)
+    for key in ("grad", "targets", "probs"):
+        if key in outputs:
+            body[key] = from_cf(ref[key][0], last, flat_)
+    if "elementwise" in outputs:
+        if not binary:
+            raise BadExample("elementwise asked of a softmax loss in a 200 example")
+        body["elementwise"] = from_cf(ref["elementwise"][0], last, flat_)
+    if "stats" in outputs:
+        if binary:
+            raise BadExample("stats asked of a binary loss in a 200 example")
+        p_rows = ref["probs"][0].movedim(1, -1).reshape(rows, c)
+        ignored = case["ignored"]
+        keep = torch.from_numpy(~ignored)
+        own = (torch.from_numpy(np.where(ignored, -1, case["targets"]))
+               if case["targets"] is not None
+               else torch.argmax(torch.from_numpy(case["soft"]), 1))
+        st = stats(p_rows, keep, own)
+        if not flat_ and len(shape) > 2:
+            st["predicted"] = np.array(st["predicted"]).reshape((n,) + dims).tolist()
+        body["stats"] = st
+    for v in flat(body.get("grad", [])) + flat(body.get("per_sample", [])):
+        if not math.isfinite(v):
+            raise BadExample("non-finite result in a 200 example")
+    return body
+
+
 def expected_loss(req):
+    if ("loss" in req or "shape" in req or "class_axis" in req
+            or len(nested_shape(req["logits"])) > 2):
+        return expected_family(req)
     x = torch.tensor([[-math.inf if v is None else float(v) for v in row]
                       for row in req["logits"]])
     n, c = x.shape
@@ -401,7 +588,8 @@ V2_OUTPUTS = {
     "cross_entropy": [("loss", "FP64"), ("per_sample", "FP64"), ("grad", "L"),
                       ("targets", "L"), ("probs", "L"), ("predicted", "INT64"),
                       ("accuracy", "FP64"), ("mean_confidence", "FP64"),
-                      ("ece", "FP64"), ("mean_entropy", "FP64")],
+                      ("ece", "FP64"), ("mean_entropy", "FP64"),
+                      ("elementwise", "L")],
     "mixup_target": [("targets", "FP64")],
 }
 V2_DEFAULTS = {"cross_entropy": ["loss", "per_sample", "grad"],
@@ -413,7 +601,9 @@ def expected_v2(path, req, tensors):
     params = dict(req.get("parameters", {}))
     ins = v2_tensors(req, tensors)
     v1 = {}
-    for key in ("label_smoothing", "smoothing", "ignore_index", "reduction"):
+    for key in ("label_smoothing", "smoothing", "ignore_index", "reduction",
+                "loss", "class_axis", "target_threshold", "sum_classes",
+                "focal_alpha", "focal_gamma", "poly_epsilon"):
         if key in params:
             v1[key] = params[key]
     mixup = {}
@@ -431,33 +621,52 @@ def expected_v2(path, req, tensors):
     if "targets" in ins:
         v1["targets"] = ins["targets"][2]
     f32 = False
+    shapes = {}
     if model == "cross_entropy":
         dt, shape, x = ins["logits"]
         f32 = dt != "FP64"
-        v1["logits"] = [[None if v == -math.inf else v for v in r]
-                        for r in rows(x, shape)]
+        kdim = len(shape) > 2
+        logits = [None if v == -math.inf else v for v in x]
+        v1["logits"] = (np.array(logits, dtype=object).reshape(shape).tolist()
+                        if kdim else rows(logits, shape))
+        if "targets" in ins and kdim:
+            v1["targets"] = np.array(ins["targets"][2]).reshape(
+                ins["targets"][1]).tolist()
         if "soft_targets" in ins:
-            v1["soft_targets"] = rows(ins["soft_targets"][2], ins["soft_targets"][1])
-        if "class_weights" in ins:
-            v1["class_weights"] = ins["class_weights"][2]
-        v1["outputs"] = ["loss", "per_sample", "grad", "targets", "probs", "stats"]
+            st_ = ins["soft_targets"]
+            v1["soft_targets"] = (np.array(st_[2]).reshape(st_[1]).tolist()
+                                  if kdim else rows(st_[2], st_[1]))
+        for key in ("class_weights", "pos_weight", "focal_alpha"):
+            if key in ins:
+                v1[key] = ins[key][2]
+        binary = v1.get("loss") in ("binary_cross_entropy", "sigmoid_focal")
+        v1["outputs"] = ["loss", "per_sample", "grad", "targets", "probs",
+                         "elementwise" if binary else "stats"]
         body = expected_loss(v1)
-        n, c = shape
+        n, c = body["n"], body["classes"]
         if "loss" not in body:  # reduction none: the sum of the rows
-            body["loss"] = math.fsum(body["per_sample"])
+            body["loss"] = math.fsum(flat(body["per_sample"]))
+        axis = int(v1.get("class_axis", 1))
+        cax = axis + len(shape) if axis < 0 else axis
+        positions = [d for i, d in enumerate(shape) if i != cax]
+        shapes = {"per_sample": positions, "grad": shape, "targets": shape,
+                  "probs": shape, "elementwise": shape, "predicted": positions}
     else:
         v1["num_classes"] = params["num_classes"]
         body = expected_targets(v1)
         n, c = len(v1["targets"]), int(params["num_classes"])
     st = body.get("stats", {})
-    values = {"loss": [body.get("loss")], "per_sample": body.get("per_sample"),
+    values = {"loss": [body.get("loss")], "per_sample": flat(body.get("per_sample", [])),
               "grad": flat(body.get("grad", [])), "targets": flat(body["targets"]),
-              "probs": flat(body.get("probs", [])), "predicted": st.get("predicted"),
+              "probs": flat(body.get("probs", [])),
+              "elementwise": flat(body.get("elementwise", [])),
+              "predicted": flat(st.get("predicted", [])),
               "accuracy": [st.get("accuracy")], "mean_confidence": [st.get("mean_confidence")],
               "ece": [st.get("ece")], "mean_entropy": [st.get("mean_entropy")]}
-    shapes = {"loss": [1], "per_sample": [n], "grad": [n, c], "targets": [n, c],
-              "probs": [n, c], "predicted": [n], "accuracy": [1],
-              "mean_confidence": [1], "ece": [1], "mean_entropy": [1]}
+    shapes = dict({"loss": [1], "per_sample": [n], "grad": [n, c], "targets": [n, c],
+                   "probs": [n, c], "predicted": [n], "accuracy": [1],
+                   "mean_confidence": [1], "ece": [1], "mean_entropy": [1],
+                   "elementwise": [n, c]}, **shapes)
     kinds = dict(V2_OUTPUTS[model])
     asked = req.get("outputs")
     binary_all = bool(params.get("binary_data_output", False))

@@ -46,8 +46,9 @@ function rewriteRefs(node) {
       const m = v.match(/^#\/components\/schemas\/([A-Za-z0-9_]+)$/);
       if (!m) throw new Error(`unsupported $ref ${v}`);
       out[k] = m[1];
-    } else if (k === 'example') {
-      // OpenAPI annotation, not a JSON Schema keyword: redocly checks it.
+    } else if (k === 'example' || k.startsWith('x-')) {
+      // OpenAPI annotations (an example, an x- extension such as x-losses),
+      // not JSON Schema keywords: redocly and check-fields read them.
     } else {
       out[k] = rewriteRefs(v);
     }
@@ -191,21 +192,56 @@ function checkShapes(path, req, body) {
     }
     return;
   }
-  const n = req.logits.length;
-  const c = req.logits[0].length;
+  // The batch's layout: N x C rows, K-dimensional (the classes second or
+  // last), or flat with a shape; the answers keep it.
+  const nestedShape = (v) => {
+    const dims = [];
+    while (Array.isArray(v)) {
+      dims.push(v.length);
+      if (v.length === 0) break;
+      [v] = v;
+    }
+    return dims;
+  };
+  const flat = 'shape' in req;
+  const shape = flat ? req.shape : nestedShape(req.logits);
+  const rank = shape.length;
+  const axis = req.class_axis ?? 1;
+  const norm = axis < 0 ? axis + rank : axis;
+  const cax = rank > 2 && norm === rank - 1 ? rank - 1 : 1;
+  const n = shape[0];
+  const c = shape[cax];
   if (body.n !== n || body.classes !== c) {
     throw new Error(`n/classes are ${body.n}/${body.classes}, the request has ${n}/${c}`);
   }
+  const kdim = flat || rank > 2;
+  if (kdim !== ('shape' in body) || (kdim && JSON.stringify(body.shape) !== JSON.stringify(shape))) {
+    throw new Error(`shape is ${JSON.stringify(body.shape)}, the request's ${JSON.stringify(shape)}`);
+  }
   const outputs = new Set(req.outputs ?? DEFAULT_OUTPUTS);
   if ((req.reduction ?? 'mean') === 'none') outputs.delete('loss');
-  const present = new Set(Object.keys(body).filter((k) => k !== 'n' && k !== 'classes'));
+  const present = new Set(Object.keys(body).filter((k) => !['n', 'classes', 'shape'].includes(k)));
   for (const o of outputs) if (!present.has(o)) throw new Error(`output ${o} is missing`);
   for (const o of present) if (!outputs.has(o)) throw new Error(`${o} was not requested`);
-  if (body.per_sample && body.per_sample.length !== n) throw new Error('per_sample is not N long');
-  for (const m of ['grad', 'targets', 'probs']) {
-    if (m in body && !isMatrix(body[m], n, c)) throw new Error(`${m} is not ${n} x ${c}`);
+  const count = (dims) => dims.reduce((a, b) => a * b, 1);
+  const positions = shape.filter((_, i) => i !== cax);
+  const like = (dims) => (flat ? [count(dims)] : dims);
+  const isNested = (v, dims) => {
+    if (!Array.isArray(v) || v.length !== dims[0]) return false;
+    if (dims.length === 1) return v.every((x) => typeof x === 'number');
+    return v.every((e) => isNested(e, dims.slice(1)));
+  };
+  if (body.per_sample && !isNested(body.per_sample, like(positions))) {
+    throw new Error(`per_sample is not ${JSON.stringify(like(positions))}`);
   }
-  if (body.stats && body.stats.predicted.length !== n) throw new Error('stats.predicted is not N long');
+  for (const m of ['grad', 'targets', 'probs', 'elementwise']) {
+    if (m in body && !isNested(body[m], like(shape))) {
+      throw new Error(`${m} is not ${JSON.stringify(like(shape))}`);
+    }
+  }
+  if (body.stats && !isNested(body.stats.predicted, like(positions))) {
+    throw new Error(`stats.predicted is not ${JSON.stringify(like(positions))}`);
+  }
 }
 
 function checkCase(dir) {

@@ -102,7 +102,7 @@ void xs_mem_close(xs_mem *m);
 /* Limits the codec enforces while it reads (the HTTP layer enforces body
  * bytes). Going over one is 413 payload_too_large. */
 typedef struct xs_limits {
-  size_t max_elements;          /* largest n * classes                  */
+  size_t max_elements;          /* largest array (n * classes * ...)    */
   size_t max_rows;              /* largest n                            */
   size_t max_confusion_classes; /* largest C of a confusion matrix      */
 } xs_limits;
@@ -116,9 +116,10 @@ enum { /* bits of xs_request.outputs, in the order of the `outputs` names */
        XS_OUT_TARGETS = 1 << 3,
        XS_OUT_PROBS = 1 << 4,
        XS_OUT_STATS = 1 << 5,
+       XS_OUT_ELEMENTWISE = 1 << 6,
        /* what a classification_metrics output needs of its state */
-       XS_OUT_M_PER_CLASS = 1 << 6,
-       XS_OUT_M_CONFUSION = 1 << 7
+       XS_OUT_M_PER_CLASS = 1 << 7,
+       XS_OUT_M_CONFUSION = 1 << 8
 };
 
 /* The protocol a request came in. */
@@ -172,7 +173,22 @@ typedef struct xs_request {
   xs_mem *mem;
   xs_v2_request v2;
   xs_metrics_req metrics;
+  /* The layout of the batch (POST /v1/loss, model cross_entropy): the
+   * logits' dimensions as the request lays them out, rank 2 for N x C;
+   * problem.inner and problem.class_axis say the same to libxent. */
+  int64_t class_axis;   /* as given: 1 (default) or -1, or rank - 1 */
+  const int64_t *shape; /* the field `shape` (flat arrays), or NULL */
+  size_t shape_len;     /* its entries                              */
+  int rank;             /* of the logits (2: N x C)                 */
+  size_t dims[XS_MAX_RANK];
+  int flat; /* the arrays are flat: answers are too     */
 } xs_request;
+
+/* The batch is more than N x C nested rows (K-dimensional or flat): its
+ * answer says its shape. */
+static inline int xs_request_kdim(const xs_request *req) {
+  return req->rank > 2 || req->flat;
+}
 
 /* The streaming parser of one request body. */
 typedef struct xs_parser xs_parser;

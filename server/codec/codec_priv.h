@@ -41,6 +41,11 @@ char *xs__field_path(char *buf, size_t size, xs_field_id id, const int64_t *idx,
 void xs__error_from_xent(xs_error *err, const xs_request *req,
                          const xent_error *xe);
 
+/* 400 invalid_argument naming field id as the request's protocol names it
+ * (v1 path, v2 tensor or parameter): "<name> <printf text>". */
+void xs__field_error(xs_error *err, const xs_request *req, xs_field_id id,
+                     const char *fmt, ...) XS__PRINTF(4, 5);
+
 /* Decimal text of an integer; writes at most 21 bytes plus NUL. */
 size_t xs__format_int(int64_t v, char *buf);
 

@@ -9,12 +9,19 @@
 #include "codec.h"
 #include "codec_priv.h"
 
-static const char *const smoothing_names[] = {"uniform", "others", NULL};
+static const char *const smoothing_names[] = {"uniform", "others", "binary",
+                                              NULL};
+/* In the order of xent_family. */
+static const char *const loss_names[] = {
+    "cross_entropy", "binary_cross_entropy",
+    "sigmoid_focal", "softmax_focal",
+    "poly1",         NULL};
 static const char *const pairing_names[] = {"flip", "roll", NULL};
 static const char *const reduction_names[] = {"mean", "sum", "none", NULL};
 /* In the order of the XS_OUT_* bits. */
-static const char *const output_names[] = {
-    "loss", "per_sample", "grad", "targets", "probs", "stats", NULL};
+static const char *const output_names[] = {"loss",        "per_sample", "grad",
+                                           "targets",     "probs",      "stats",
+                                           "elementwise", NULL};
 static const char *const precision_names[] = {"float64", "float32", NULL};
 
 #define AT(m) XS_AT(m)
@@ -23,6 +30,11 @@ static const char *const precision_names[] = {"float64", "float32", NULL};
 #define BOTH (XS_BODY_LOSS | XS_BODY_TARGETS)
 #define METRICS (XS_BODY_METRICS | XS_BODY_REPORT)
 #define OPTIONS (XS_BODY_METRICS | XS_BODY_MERGE | XS_BODY_REPORT)
+#define BINARY                                                                 \
+  (XS_FAMILY(XENT_LOSS_BINARY_CROSS_ENTROPY) |                                 \
+   XS_FAMILY(XENT_LOSS_SIGMOID_FOCAL))
+#define FOCAL                                                                  \
+  (XS_FAMILY(XENT_LOSS_SIGMOID_FOCAL) | XS_FAMILY(XENT_LOSS_SOFTMAX_FOCAL))
 
 static const xs_field table[XS_F_COUNT] = {
     [XS_F_LOGITS] =
@@ -34,13 +46,43 @@ static const xs_field table[XS_F_COUNT] = {
          .scalar = NO_FORM,
          .array = {XS_E_NUMBER, XS_S_F64_PTR, AT(problem.logits)},
          .rank = 2,
-         .dims = {XS_DIM_N, XS_DIM_C},
+         .dims = {XS_DIM_N, XS_DIM_C, XS_DIM_POS},
+         .kdim = XS_BODY_LOSS,
          .nullable = 1,
          .arg = XENT_ARG_LOGITS,
          .v2_input = "logits",
          .v2_dtypes = "FP32 FP64 FP16 BF16",
          .doc = "N rows of C numbers, the logits; null is a masked class "
                 "(-inf)"},
+    [XS_F_SHAPE] = {.path = "shape",
+                    .key = "shape",
+                    .parent = XS_F_NONE,
+                    .bodies = XS_BODY_LOSS,
+                    .scalar = NO_FORM,
+                    .array = {XS_E_INTEGER, XS_S_I64_PTR, AT(shape)},
+                    .rank = 1,
+                    .dims = {XS_DIM_ANY},
+                    .count_member = AT(shape_len),
+                    .has_min = 1,
+                    .min = 1,
+                    .arg = XENT_ARG_NONE,
+                    .doc = "the logits' shape when they are sent flat (row-"
+                           "major): [N, C, d1, ..., dk], or [N, d1, ..., dk, "
+                           "C] with class_axis -1; targets, soft_targets and "
+                           "the answers are flat too"},
+    [XS_F_CLASS_AXIS] =
+        {.path = "class_axis",
+         .key = "class_axis",
+         .parent = XS_F_NONE,
+         .bodies = XS_BODY_LOSS,
+         .scalar = {XS_E_INTEGER, XS_S_I64, AT(class_axis)},
+         .array = NO_FORM,
+         .def = "1",
+         .arg = XENT_ARG_CLASS_AXIS,
+         .v2_param = "class_axis",
+         .doc = "where C is in the logits: 1, (N, C, d1, ..., dk) as PyTorch, "
+                "or -1 (the last axis, also given as its index), (N, d1, ..., "
+                "dk, C) as Keras and optax"},
     [XS_F_TARGETS] =
         {.path = "targets",
          .key = "targets",
@@ -50,7 +92,8 @@ static const xs_field table[XS_F_COUNT] = {
          .scalar = NO_FORM,
          .array = {XS_E_INTEGER, XS_S_I64_PTR, AT(problem.targets)},
          .rank = 1,
-         .dims = {XS_DIM_N},
+         .dims = {XS_DIM_N, XS_DIM_POS},
+         .kdim = XS_BODY_LOSS,
          .arg = XENT_ARG_TARGETS,
          .v2_input = "targets",
          .v2_dtypes = "INT64 INT32",
@@ -63,7 +106,8 @@ static const xs_field table[XS_F_COUNT] = {
          .scalar = NO_FORM,
          .array = {XS_E_NUMBER, XS_S_F64_PTR, AT(problem.soft_targets)},
          .rank = 2,
-         .dims = {XS_DIM_N, XS_DIM_C},
+         .dims = {XS_DIM_N, XS_DIM_C, XS_DIM_POS},
+         .kdim = XS_BODY_LOSS,
          .has_min = 1,
          .min = 0,
          .arg = XENT_ARG_SOFT_TARGETS,
@@ -85,6 +129,20 @@ static const xs_field table[XS_F_COUNT] = {
                           .v2_param = "num_classes",
                           .doc = "C, the number of classes (timm's "
                                  "num_classes)"},
+    [XS_F_LOSS] = {.path = "loss",
+                   .key = "loss",
+                   .parent = XS_F_NONE,
+                   .bodies = XS_BODY_LOSS,
+                   .scalar = {XS_E_ENUM, XS_S_INT, AT(problem.family)},
+                   .array = NO_FORM,
+                   .names = loss_names,
+                   .def = "\"cross_entropy\"",
+                   .arg = XENT_ARG_FAMILY,
+                   .v2_param = "loss",
+                   .doc = "the loss: cross_entropy (PyTorch), "
+                          "binary_cross_entropy (PyTorch's with logits, one "
+                          "sigmoid per class), sigmoid_focal (torchvision), "
+                          "softmax_focal (Keras), poly1 (optax)"},
     [XS_F_CLASS_WEIGHTS] =
         {.path = "class_weights",
          .key = "class_weights",
@@ -100,6 +158,23 @@ static const xs_field table[XS_F_COUNT] = {
          .v2_input = "class_weights",
          .v2_dtypes = "FP32 FP64",
          .doc = "C weights >= 0, one per class (PyTorch's weight)"},
+    [XS_F_POS_WEIGHT] =
+        {.path = "pos_weight",
+         .key = "pos_weight",
+         .parent = XS_F_NONE,
+         .bodies = XS_BODY_LOSS,
+         .scalar = NO_FORM,
+         .array = {XS_E_NUMBER, XS_S_F64_PTR, AT(problem.pos_weight)},
+         .rank = 1,
+         .dims = {XS_DIM_C},
+         .has_min = 1,
+         .min = 0,
+         .arg = XENT_ARG_POS_WEIGHT,
+         .families = BINARY,
+         .v2_input = "pos_weight",
+         .v2_dtypes = "FP32 FP64",
+         .doc = "C weights >= 0 of the positive term, one per class "
+                "(PyTorch's pos_weight)"},
     [XS_F_LABEL_SMOOTHING] = {.path = "label_smoothing",
                               .key = "label_smoothing",
                               .parent = XS_F_NONE,
@@ -128,7 +203,8 @@ static const xs_field table[XS_F_COUNT] = {
          .v2_param = "smoothing",
          .doc = "the convention: uniform puts 1 - eps + eps/K on the target "
                 "and eps/K elsewhere (PyTorch, timm), others 1 - eps and "
-                "eps/(K-1) (fairseq)"},
+                "eps/(K-1) (fairseq), binary t (1 - eps) + eps/2 on every "
+                "target (Keras; the binary losses only)"},
     [XS_F_MIXUP] = {.path = "mixup",
                     .key = "mixup",
                     .parent = XS_F_NONE,
@@ -190,6 +266,85 @@ static const xs_field table[XS_F_COUNT] = {
                            .v2_param = "ignore_index",
                            .doc = "a label that removes its row (PyTorch's "
                                   "ignore_index)"},
+    [XS_F_TARGET_THRESHOLD] = {.path = "target_threshold",
+                               .key = "target_threshold",
+                               .parent = XS_F_NONE,
+                               .bodies = XS_BODY_LOSS,
+                               .scalar = {XS_E_NUMBER, XS_S_F64,
+                                          AT(problem.target_threshold)},
+                               .array = NO_FORM,
+                               .def = "-1",
+                               .arg = XENT_ARG_TARGET_THRESHOLD,
+                               .families = BINARY,
+                               .v2_param = "target_threshold",
+                               .doc = "after smoothing and mixup, a target "
+                                      "above it becomes 1 and any other 0 "
+                                      "(timm's BinaryCrossEntropy); negative: "
+                                      "off"},
+    [XS_F_SUM_CLASSES] = {.path = "sum_classes",
+                          .key = "sum_classes",
+                          .parent = XS_F_NONE,
+                          .bodies = XS_BODY_LOSS,
+                          .scalar = {XS_E_BOOL, XS_S_INT,
+                                     AT(problem.sum_classes)},
+                          .array = NO_FORM,
+                          .def = "false",
+                          .arg = XENT_ARG_SUM_CLASSES,
+                          .families = BINARY,
+                          .v2_param = "sum_classes",
+                          .doc = "the mean divides by the rows, not the "
+                                 "elements (timm's BinaryCrossEntropy "
+                                 "sum_classes; reduction mean only)"},
+    [XS_F_FOCAL_ALPHA] =
+        {.path = "focal_alpha",
+         .key = "focal_alpha",
+         .parent = XS_F_NONE,
+         .bodies = XS_BODY_LOSS,
+         .scalar = {XS_E_NUMBER, XS_S_F64, AT(problem.focal_alpha)},
+         .array = {XS_E_NUMBER, XS_S_F64_PTR,
+                   AT(problem.focal_alpha_per_class)},
+         .rank = 1,
+         .dims = {XS_DIM_C},
+         .has_max = 1,
+         .max = 1,
+         .def = "0.25",
+         .arg = XENT_ARG_FOCAL_ALPHA,
+         .families = FOCAL,
+         .v2_input = "focal_alpha",
+         .v2_dtypes = "FP32 FP64",
+         .v2_param = "focal_alpha",
+         .doc = "alpha, the weight of the positive class (torchvision); a "
+                "negative value removes it; or, for softmax_focal, C values in "
+                "[0, 1], one per class (Keras)"},
+    [XS_F_FOCAL_GAMMA] = {.path = "focal_gamma",
+                          .key = "focal_gamma",
+                          .parent = XS_F_NONE,
+                          .bodies = XS_BODY_LOSS,
+                          .scalar = {XS_E_NUMBER, XS_S_F64,
+                                     AT(problem.focal_gamma)},
+                          .array = NO_FORM,
+                          .has_min = 1,
+                          .min = 0,
+                          .def = "2",
+                          .arg = XENT_ARG_FOCAL_GAMMA,
+                          .families = FOCAL,
+                          .v2_param = "focal_gamma",
+                          .doc = "gamma, the focusing exponent of (1 - "
+                                 "p_t)^gamma"},
+    [XS_F_POLY_EPSILON] = {.path = "poly_epsilon",
+                           .key = "poly_epsilon",
+                           .parent = XS_F_NONE,
+                           .bodies = XS_BODY_LOSS,
+                           .scalar = {XS_E_NUMBER, XS_S_F64,
+                                      AT(problem.poly_epsilon)},
+                           .array = NO_FORM,
+                           .def = "2",
+                           .arg = XENT_ARG_POLY_EPSILON,
+                           .families = XS_FAMILY(XENT_LOSS_POLY1),
+                           .v2_param = "poly_epsilon",
+                           .doc = "epsilon of poly-1: cross-entropy + epsilon "
+                                  "(1 - p_t) (optax's poly_loss_cross_"
+                                  "entropy)"},
     [XS_F_PRECISION] =
         {.path = "precision",
          .key = "precision",
@@ -296,6 +451,10 @@ static const xs_field table[XS_F_COUNT] = {
                             "if their rows had come in one request"},
 };
 
+const char *xs_family_name(xent_family f) {
+  return (unsigned)f <= XENT_LOSS_POLY1 ? loss_names[f] : "";
+}
+
 const xs_field *xs_field_get(xs_field_id id) {
   if ((unsigned)id >= XS_F_COUNT)
     return NULL;
@@ -336,7 +495,7 @@ xs_field_id xs_field_of_arg(xent_arg arg, unsigned body) {
 
 static const char *const elem_type[] = {"",       "number", "integer",
                                         "string", "object", "boolean"};
-static const char *const dim_name[] = {"any", "N", "C"};
+static const char *const dim_name[] = {"any", "N", "C", "d..."};
 
 static int lit(xs_buf *out, const char *s) {
   return xs_buf_append(out, s, strlen(s));
@@ -383,7 +542,8 @@ int xs_fields_describe(unsigned body, xs_buf *out) {
       rc |= lit(out, ",\"items\":");
       rc |= xs__buf_json_string(out, elem_type[f->array.elem]);
       rc |= lit(out, ",\"shape\":[");
-      for (int k = 0; k < f->rank; k++) {
+      const int rank = f->rank + ((f->kdim & body) != 0);
+      for (int k = 0; k < rank; k++) {
         if (k > 0)
           rc |= lit(out, ",");
         rc |= xs__buf_json_string(out, dim_name[f->dims[k]]);
@@ -407,6 +567,16 @@ int xs_fields_describe(unsigned body, xs_buf *out) {
     if (f->def != NULL) {
       rc |= lit(out, ",\"default\":");
       rc |= lit(out, f->def);
+    }
+    if (f->families != 0) {
+      rc |= lit(out, ",\"losses\":[");
+      int k = 0;
+      for (int fam = 0; loss_names[fam] != NULL; fam++)
+        if (f->families & XS_FAMILY(fam)) {
+          rc |= lit(out, k++ > 0 ? "," : "");
+          rc |= xs__buf_json_string(out, loss_names[fam]);
+        }
+      rc |= lit(out, "]");
     }
     rc |= lit(out, (f->required & body) != 0 ? ",\"required\":true"
                                              : ",\"required\":false");

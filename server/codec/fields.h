@@ -32,16 +32,25 @@ enum {
  * keys), and the order GET /v1 lists them in. */
 typedef enum xs_field_id {
   XS_F_LOGITS = 0,
+  XS_F_SHAPE,
+  XS_F_CLASS_AXIS,
   XS_F_TARGETS,
   XS_F_SOFT_TARGETS,
   XS_F_NUM_CLASSES,
+  XS_F_LOSS,
   XS_F_CLASS_WEIGHTS,
+  XS_F_POS_WEIGHT,
   XS_F_LABEL_SMOOTHING,
   XS_F_SMOOTHING,
   XS_F_MIXUP,
   XS_F_MIXUP_LAMBDA,
   XS_F_MIXUP_PAIRING,
   XS_F_IGNORE_INDEX,
+  XS_F_TARGET_THRESHOLD,
+  XS_F_SUM_CLASSES,
+  XS_F_FOCAL_ALPHA,
+  XS_F_FOCAL_GAMMA,
+  XS_F_POLY_EPSILON,
   XS_F_PRECISION,
   XS_F_REDUCTION,
   XS_F_OUTPUTS,
@@ -69,7 +78,9 @@ typedef enum xs_elem {
 typedef enum xs_dim {
   XS_DIM_ANY = 0, /* any length                                         */
   XS_DIM_N,       /* the batch's rows                                   */
-  XS_DIM_C        /* the batch's classes                                */
+  XS_DIM_C,       /* the batch's classes                                */
+  XS_DIM_POS      /* the positions d1, ..., dk of K-dimensional inputs: */
+                  /* zero or more dimensions (the last of `dims`)     */
 } xs_dim;
 
 /* How a parsed value is stored into the request. A member is written as
@@ -86,7 +97,8 @@ typedef enum xs_store {
   XS_S_I64_PTR  /* const int64_t *: the array                         */
 } xs_store;
 
-enum { XS_MAX_RANK = 2 };
+/* The most dimensions an array may have: N, C and six positions. */
+enum { XS_MAX_RANK = 8 };
 
 /* One JSON form of a field (scalar or array). */
 typedef struct xs_form {
@@ -103,8 +115,12 @@ typedef struct xs_field {
   unsigned required;        /* XS_BODY_* where it must be given         */
   xs_form scalar;           /* the scalar form (elem NONE: none)        */
   xs_form array;            /* the array form (elem NONE: none)         */
-  int rank;                 /* of the array form                        */
-  xs_dim dims[XS_MAX_RANK]; /* of the array form                        */
+  int rank;                 /* of the array form (N x C: 2)             */
+  xs_dim dims[XS_MAX_RANK]; /* of the array form; with kdim, POS follows */
+  /* Bodies where the array is K-dimensional: its rank is what the value
+   * has (found from its first elements), C may be the last axis instead
+   * of the second (class_axis), and with `shape` the array is flat. */
+  unsigned kdim;
   int nullable;             /* null elements mean -inf (masked class)   */
   size_t count_member;      /* XS_AT of a size_t element count, or 0    */
   size_t array_flag_member; /* XS_AT of an int set when the array form */
@@ -114,13 +130,22 @@ typedef struct xs_field {
   const char *const *names; /* enum names, NULL-terminated              */
   const char *def;          /* the default as JSON text, NULL: none     */
   xent_arg arg;             /* the libxent argument it feeds            */
-  const char *v2_input;     /* Open Inference Protocol tensor, or NULL  */
-  const char *v2_dtypes;    /* its datatypes, the one metadata shows 1st */
-  const char *v2_param;     /* ... or request parameter, or NULL        */
-  const char *doc;          /* one line                                 */
+  /* The loss families that use it (bits 1 << xent_family), 0: every
+   * one. Given with a loss that does not use it, it is refused (400). */
+  unsigned families;
+  const char *v2_input;  /* Open Inference Protocol tensor, or NULL  */
+  const char *v2_dtypes; /* its datatypes, the one metadata shows 1st */
+  const char *v2_param;  /* ... or request parameter, or NULL        */
+  const char *doc;       /* one line                                 */
 } xs_field;
 
 #define XS_AT(member) (offsetof(xs_request, member) + 1)
+
+/* A family's bit in xs_field.families. */
+#define XS_FAMILY(f) (1u << (f))
+
+/* "cross_entropy", ...: the name of a loss family (the field `loss`). */
+const char *xs_family_name(xent_family f);
 
 /* The row of a field (id in [0, XS_F_COUNT)). */
 const xs_field *xs_field_get(xs_field_id id);
@@ -138,8 +163,10 @@ xs_field_id xs_field_of_arg(xent_arg arg, unsigned body);
 
 /* Prints the fields of `body` as a JSON array, one object per field in
  * the table's order: {"name", "type" (a JSON type, or a list of them when
- * the field takes a scalar or an array), "items", "shape" (["N", "C"]),
- * "nullable", "enum", "minimum", "maximum", "default", "required", "doc"}.
+ * the field takes a scalar or an array), "items", "shape" (["N", "C"];
+ * "d..." stands for the positions of K-dimensional inputs), "nullable",
+ * "enum", "minimum", "maximum", "default", "losses" (the loss families
+ * that use it, when not every one), "required", "doc"}.
  * GET /v1 answers with it, and api/openapi.yaml is checked against it.
  * Returns 0, or -1 when out of memory. */
 struct xs_buf;

@@ -55,13 +55,15 @@ static const xs_output_def loss_outputs[] = {
     {"loss", XS_OT_FP64, XS_OS_ONE, XS_OV_LOSS, XS_OUT_LOSS,
      "the reduced loss (for reduction none, the sum of the rows)"},
     {"per_sample", XS_OT_FP64, XS_OS_N, XS_OV_PER_SAMPLE, XS_OUT_PER_SAMPLE,
-     "each row's loss, before the mean's division; 0 for ignored rows"},
+     "each row's (position's) loss, before the mean's division; 0 for "
+     "ignored rows"},
     {"grad", XS_OT_LOGITS, XS_OS_NC, XS_OV_GRAD, XS_OUT_GRAD,
      "d loss / d logits; for reduction none, row n is d l_n / d x_n"},
     {"targets", XS_OT_LOGITS, XS_OS_NC, XS_OV_TARGETS, XS_OUT_TARGETS,
      "q, the smoothed / mixed target rows before class weights"},
     {"probs", XS_OT_LOGITS, XS_OS_NC, XS_OV_PROBS, XS_OUT_PROBS,
-     "softmax rows; 0 for a masked class"},
+     "softmax rows (sigmoid per class for the binary losses); 0 for a "
+     "masked class"},
     {"predicted", XS_OT_INT64, XS_OS_N, XS_OV_PREDICTED, XS_OUT_STATS,
      "argmax of each row (lowest index on ties); -1 for an ignored row"},
     {"accuracy", XS_OT_FP64, XS_OS_ONE, XS_OV_ACCURACY, XS_OUT_STATS,
@@ -72,6 +74,9 @@ static const xs_output_def loss_outputs[] = {
      "expected calibration error, 15 equal-width confidence bins"},
     {"mean_entropy", XS_OT_FP64, XS_OS_ONE, XS_OV_MEAN_ENTROPY, XS_OUT_STATS,
      "mean of the rows' entropy -sum p log p"},
+    {"elementwise", XS_OT_LOGITS, XS_OS_NC, XS_OV_ELEMENTWISE,
+     XS_OUT_ELEMENTWISE,
+     "binary losses: each class's loss l_nc before any reduction"},
 };
 
 static const xs_output_def targets_outputs[] = {
@@ -128,7 +133,11 @@ static const xs_output_def metrics_outputs[] = {
 static const xs_model models[] = {
     {"cross_entropy", XS_BODY_LOSS, loss_outputs,
      sizeof loss_outputs / sizeof loss_outputs[0], 0x7,
-     "what POST /v1/loss does: cross-entropy with label smoothing and mixup"},
+     "what POST /v1/loss does, for every loss (one model, the parameter "
+     "loss: cross_entropy by default, binary_cross_entropy, sigmoid_focal, "
+     "softmax_focal, poly1) with label smoothing and mixup; logits [N, C] "
+     "or K-dimensional [N, C, d1, ..., dk] ([N, d1, ..., dk, C] with "
+     "class_axis -1), targets [N, d1, ..., dk]"},
     {"mixup_target", XS_BODY_TARGETS, targets_outputs,
      sizeof targets_outputs / sizeof targets_outputs[0], 0x1,
      "what POST /v1/targets does: timm's mixup_target"},

@@ -43,7 +43,8 @@ typedef enum xs_out_type {
 } xs_out_type;
 
 /* [1], [N], [N, C]; and the metrics': [K] top-k values, [B] bins, [C]
- * classes, [C, C]. */
+ * classes, [C, C]. For K-dimensional logits, [N] is one value per
+ * position, [N, d1, ..., dk], and [N, C] the logits' shape. */
 typedef enum xs_out_shape {
   XS_OS_ONE,
   XS_OS_N,
@@ -61,6 +62,7 @@ typedef enum xs_out_value {
   XS_OV_GRAD,
   XS_OV_TARGETS,
   XS_OV_PROBS,
+  XS_OV_ELEMENTWISE,
   XS_OV_PREDICTED,
   XS_OV_ACCURACY,
   XS_OV_MEAN_CONFIDENCE,

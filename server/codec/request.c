@@ -18,11 +18,22 @@
  *   2. a limit or the memory budget (413, 429) and a body that is not an
  *      object;
  *   3. the first unknown key;
- *   4. per field, in the table's order: a missing required field, the
- *      field's shape against the batch (N rows, C classes), then the first
- *      wrong value inside it (type, ragged row).
+ *   4. POST /v1/loss: the batch's layout (loss_batch: shape, class_axis,
+ *      the logits' dimensions against them, the rows' limit);
+ *   5. per field, in the table's order: a missing required field, the
+ *      field's shape against the batch (N rows, C classes, the positions
+ *      of K-dimensional inputs), then the first wrong value inside it
+ *      (type, ragged row), a row of the wrong length before any error in
+ *      it.
  * Ranges (labels, eps, lambda, partners, weights) are checked by libxent,
- * so that the service and the library cannot disagree about them.
+ * so that the service and the library cannot disagree about them; an
+ * option the request's loss does not use is refused when the request
+ * runs (run.c).
+ *
+ * Limits: an array stops the request when it passes --max-elements (the
+ * leaves of logits, targets, soft_targets and of per-class arrays) or
+ * --max-rows (the entries of per-row arrays; the rows of an array of
+ * arrays, when a row past the limit opens).
  *
  * Not detected: duplicate keys inside a value that is refused anyway (an
  * unknown field's object); jansson reports those as invalid JSON.
@@ -40,14 +51,21 @@
 #include "mstate.h"
 #include "v2.h"
 
-/* An array value being read: its storage (a sink for numbers) and shape. */
+/* An array value being read: its storage (a sink for numbers) and shape.
+ * A K-dimensional array (the field's kdim bodies) has the rank its first
+ * elements give: the value's first element, that element's first, and so
+ * on down to one that is not an array (or an empty array), as a reader of
+ * the whole tree finds it; every other element is then held to it. While
+ * the rank is unknown each array opened is offered the sink, so that the
+ * numbers of the innermost arrays go straight into the storage. */
 typedef struct arr {
   xs_json_sink sink;
   struct xs_parser *p;
   xs_field_id id;
+  int rank;                 /* of the value; 0 while it is unknown  */
   int level;                /* open levels, 0 when closed         */
   size_t idx[XS_MAX_RANK];  /* current element at each level      */
-  size_t dims[XS_MAX_RANK]; /* lengths found (dims[1]: row 0's)   */
+  size_t dims[XS_MAX_RANK]; /* lengths found (the first elements') */
   int known[XS_MAX_RANK];   /* dims[k] has been found              */
   size_t row_start;         /* sink.len when the leaf opened       */
   size_t max;               /* largest element count allowed       */
@@ -63,7 +81,9 @@ typedef struct val {
   arr a;
   int has_err;
   xs_error err;
-  int64_t err_row; /* the row of the error inside an array, or -1 */
+  /* Where the error is inside an array: its indices (none: the whole). */
+  size_t err_idx[XS_MAX_RANK];
+  int err_nidx;
 } val;
 
 struct xs_parser {
@@ -136,7 +156,7 @@ static void describe_elem(const xs_field *f, xs_elem e, char *buf,
 
 /* What the whole value must be: "a number or an array of N numbers". */
 static void describe_value(const xs_field *f, char *buf, size_t size) {
-  static const char *const dim_names[] = {"", "N ", "C "};
+  static const char *const dim_names[] = {"", "N ", "C ", ""};
   static const char *const plural[] = {"",      "numbers",        "integers",
                                        "names", "metrics states", "booleans"};
   char scalar[128] = "";
@@ -166,8 +186,12 @@ static void field_error(xs_parser *p, xs_field_id id, const size_t *idx,
   if (v->has_err)
     return;
   int64_t at[XS_MAX_RANK + 1];
-  for (int i = 0; i < nidx; i++)
+  for (int i = 0; i < nidx; i++) {
     at[i] = (int64_t)idx[i];
+    if (i < XS_MAX_RANK)
+      v->err_idx[i] = idx[i];
+  }
+  v->err_nidx = nidx < XS_MAX_RANK ? nidx : XS_MAX_RANK;
   char path[sizeof v->err.field];
   xs__field_path(path, sizeof path, id, at, nidx);
   char msg[sizeof v->err.message];
@@ -177,7 +201,16 @@ static void field_error(xs_parser *p, xs_field_id id, const size_t *idx,
   va_end(ap);
   xs__set_error(&v->err, kind, path, "%s %s", path, msg);
   v->has_err = 1;
-  v->err_row = nidx >= 2 ? (int64_t)idx[0] : -1;
+}
+
+/* Is the field's error inside the array at indices idx[0 .. n-1]? */
+static int error_inside(const val *v, const size_t *idx, int n) {
+  if (!v->has_err || v->err_nidx <= n)
+    return 0;
+  for (int i = 0; i < n; i++)
+    if (v->err_idx[i] != idx[i])
+      return 0;
+  return 1;
 }
 
 static void type_error(xs_parser *p, xs_field_id id) {
@@ -212,7 +245,7 @@ static int arr_grow(xs_json_sink *sink, size_t at_least) {
     xs__set_error(&err, XS_ERR_PAYLOAD_TOO_LARGE, f->path,
                   "%s has more than %zu %s, the limit of this server "
                   "(--max-rows %zu, --max-elements %zu)",
-                  f->path, a->max, f->rank == 2 ? "elements" : "entries",
+                  f->path, a->max, a->rank != 1 ? "elements" : "entries",
                   p->lim.max_rows, p->lim.max_elements);
     stop(p, &err);
     return -1;
@@ -231,9 +264,14 @@ static int arr_grow(xs_json_sink *sink, size_t at_least) {
   return 0;
 }
 
+/* Is the field K-dimensional in the body being read? */
+static int is_kdim(const xs_parser *p, const xs_field *f) {
+  return (f->kdim & p->body) != 0;
+}
+
 /* The most elements a field may hold in all (its leaf count). */
 static size_t arr_max(const xs_parser *p, const xs_field *f) {
-  if (f->rank == 2)
+  if (f->rank == 2 || is_kdim(p, f))
     return p->lim.max_elements;
   if (f->dims[0] == XS_DIM_N)
     return p->lim.max_rows;
@@ -328,7 +366,7 @@ static void state_end(xs_parser *p) {
   }
   v->err = err;
   v->has_err = 1;
-  v->err_row = -1;
+  v->err_nidx = 0;
   xs_mstate_free(&p->merged, p->mem);
 }
 
@@ -385,10 +423,11 @@ static xs_json_sink *on_open(void *ctx, int is_object) {
     arr *a = &v->a;
     a->p = p;
     a->id = id;
+    a->rank = is_kdim(p, f) ? 0 : f->rank;
     a->level = 1;
     a->idx[0] = 0;
     a->max = arr_max(p, f);
-    return f->rank == 1 ? leaf_open(p, a) : NULL;
+    return a->rank <= 1 ? leaf_open(p, a) : NULL;
   }
   const xs_field_id id = p->cur;
   if (id == XS_F_NONE) {
@@ -398,19 +437,25 @@ static xs_json_sink *on_open(void *ctx, int is_object) {
   const xs_field *f = xs_field_get(id);
   arr *a = &p->v[id].a;
   const int level = a->level + 1;
-  if (is_object && f->array.elem == XS_E_OBJECT && a->level == f->rank) {
+  if (is_object && f->array.elem == XS_E_OBJECT && a->level == a->rank) {
     state_begin(p);
     return NULL;
   }
-  if (is_object || level > f->rank) {
+  /* Finding the rank: the array open is a leaf when this element is not
+   * its first one, not an array, or one level too deep. */
+  if (a->rank == 0 &&
+      (is_object || leaf_count(a) > 0 || a->level == XS_MAX_RANK)) {
+    a->rank = a->level;
+  }
+  if (is_object || (a->rank != 0 && level > a->rank)) {
     /* An array or an object where an element belongs. */
     size_t at[XS_MAX_RANK];
     for (int i = 0; i < a->level; i++)
       at[i] = a->idx[i];
-    if (a->level == f->rank)
+    if (a->level == a->rank)
       at[a->level - 1] = leaf_count(a);
     char what[128];
-    if (a->level < f->rank)
+    if (a->level < a->rank)
       snprintf(what, sizeof what, "an array of %s",
                f->array.elem == XS_E_INTEGER ? "integers" : "numbers");
     else
@@ -418,7 +463,7 @@ static xs_json_sink *on_open(void *ctx, int is_object) {
     field_error(p, id, at, a->level, XS_ERR_INVALID_ARGUMENT, "must be %s",
                 what);
     /* It still counts as an element, so that the row's length stays right. */
-    if (a->level < f->rank || f->array.elem == XS_E_ENUM ||
+    if (a->level < a->rank || f->array.elem == XS_E_ENUM ||
         f->array.elem == XS_E_OBJECT)
       a->idx[a->level - 1]++;
     else if (f->array.elem == XS_E_INTEGER)
@@ -439,7 +484,7 @@ static xs_json_sink *on_open(void *ctx, int is_object) {
   }
   a->level = level;
   a->idx[level - 1] = 0;
-  return level == f->rank ? leaf_open(p, a) : NULL;
+  return a->rank == 0 || level == a->rank ? leaf_open(p, a) : NULL;
 }
 
 static void on_close(void *ctx, int is_object) {
@@ -472,11 +517,16 @@ static void on_close(void *ctx, int is_object) {
   const xs_field *f = xs_field_get(id);
   arr *a = &p->v[id].a;
   const int level = a->level;
-  const size_t n = level == f->rank ? leaf_count(a) : a->idx[level - 1];
-  if (level == f->rank)
+  if (a->rank == 0)
+    a->rank = level; /* an array of numbers only, or empty: the leaves */
+  const size_t n = level == a->rank ? leaf_count(a) : a->idx[level - 1];
+  if (level == a->rank)
     a->sink.type = XS_SINK_OFF;
-  /* A row's length is row 0's (the outer array's, its own). */
-  const int row0 = level == 1 || a->idx[0] == 0;
+  /* A row's length is the first row's at its level: the one whose
+   * indices are all 0 (the outer array's, its own). */
+  int row0 = 1;
+  for (int i = 0; i < level - 1; i++)
+    row0 &= a->idx[i] == 0;
   if (!a->known[level - 1]) {
     if (row0) {
       a->known[level - 1] = 1;
@@ -486,10 +536,15 @@ static void on_close(void *ctx, int is_object) {
     /* A row of the wrong length is reported before a wrong value in it,
      * as a reader of the whole tree checks the length first. */
     val *v = &p->v[id];
-    if (v->has_err && level == 2 && v->err_row == (int64_t)a->idx[0])
+    if (error_inside(v, a->idx, level - 1))
       v->has_err = 0;
+    char first[8 * XS_MAX_RANK + 8] = "";
+    for (int i = 1; i < level && 3 * i < (int)sizeof first; i++)
+      strcat(first, "[0]");
     field_error(p, id, a->idx, level - 1, XS_ERR_INVALID_ARGUMENT,
-                "has %zu entries, row 0 has %zu", n, a->dims[level - 1]);
+                "has %zu entries, %s%s has %zu", n,
+                level == 2 ? "row 0" : f->path, level == 2 ? "" : first,
+                a->dims[level - 1]);
   }
   a->level = level - 1;
   if (a->level > 0) {
@@ -610,7 +665,9 @@ static void on_scalar(void *ctx, const xs_json_value *x) {
   arr *a = &p->v[id].a;
   const int level = a->level;
   char what[128];
-  if (level < f->rank) {
+  if (a->rank == 0)
+    a->rank = level; /* a value that is not an array: a leaf */
+  if (level < a->rank) {
     /* A value where a row belongs. */
     field_error(p, id, a->idx, level, XS_ERR_INVALID_ARGUMENT,
                 "must be an array of %s",
@@ -745,9 +802,89 @@ static void syntax_error(const xs_json_error *je, xs_error *err) {
                   je->line, je->column, je->text);
 }
 
+/* The batch: N rows (samples), C classes and, for POST /v1/loss, the
+ * logits' layout. */
+typedef struct batch {
+  size_t N, C;
+  int rank;                 /* of the logits as laid out (2: N x C)  */
+  size_t dims[XS_MAX_RANK]; /* their dimensions                       */
+  int cax;                  /* the index of C in dims                 */
+  size_t inner;             /* positions per sample                   */
+  int flat;                 /* the arrays are flat (`shape`)          */
+} batch;
+
+/* "[0][0]": n times "[0]" after the path of field id. */
+static void first_path(char *buf, size_t size, xs_field_id id, int n) {
+  int64_t zeros[XS_MAX_RANK] = {0};
+  xs__field_path(buf, size, id, zeros, n);
+}
+
+/* The dimensions a K-dimensional field must have in the batch: the
+ * logits' (soft targets), or without C (targets); one flat dimension with
+ * `shape`. Returns their number. */
+static int expected_dims(const batch *b, const xs_field *f, size_t *E) {
+  const int has_c = f->rank == 2;
+  if (b->flat) {
+    E[0] = b->N * b->inner * (has_c ? b->C : 1);
+    return 1;
+  }
+  int k = 0;
+  for (int i = 0; i < b->rank; i++)
+    if (has_c || i != b->cax)
+      E[k++] = b->dims[i];
+  return k;
+}
+
+/* A K-dimensional field against the batch: its dimensions, as its first
+ * elements give them, are E's, level by level. */
+static int check_kdim(const xs_parser *p, xs_field_id id, const batch *b,
+                      xs_error *err) {
+  const xs_field *f = xs_field_get(id);
+  const arr *a = &p->v[id].a;
+  size_t E[XS_MAX_RANK];
+  const int want = expected_dims(b, f, E);
+  const int r = a->rank;
+  char path[sizeof err->field];
+  for (int k = 0; k < r && k < want; k++) {
+    if (a->dims[k] == E[k])
+      continue;
+    first_path(path, sizeof path, id, k);
+    if (k == 0 && want == 1)
+      xs__set_error(err, XS_ERR_INVALID_ARGUMENT, path,
+                    "%s has %zu entries, expected %zu", path, a->dims[0], E[0]);
+    else if (k == 0)
+      xs__set_error(err, XS_ERR_INVALID_ARGUMENT, path,
+                    "%s has %zu rows, logits has %zu", path, a->dims[0], E[0]);
+    else if (k == 1 && want == 2 && f->rank == 2)
+      xs__set_error(err, XS_ERR_INVALID_ARGUMENT, path,
+                    "%s has %zu entries, logits has %zu classes", path,
+                    a->dims[1], E[1]);
+    else
+      xs__set_error(err, XS_ERR_INVALID_ARGUMENT, path,
+                    "%s has %zu entries, expected %zu", path, a->dims[k], E[k]);
+    return -1;
+  }
+  if (r != want) {
+    char what[128];
+    if (r < want)
+      snprintf(what, sizeof what, "an array of %s",
+               f->array.elem == XS_E_INTEGER ? "integers" : "numbers");
+    else
+      describe_elem(f, f->array.elem, what, sizeof what);
+    first_path(path, sizeof path, id, r < want ? r : want);
+    xs__set_error(err, XS_ERR_INVALID_ARGUMENT, path, "%s must be %s%s", path,
+                  what,
+                  b->flat ? " (with shape, the arrays are flat)"
+                          : " (the logits give the dimensions)");
+    return -1;
+  }
+  return 0;
+}
+
 /* The first error of the fields, in the table's order, with the shapes
- * checked against the batch's N rows and C classes. */
-static int check_fields(xs_parser *p, size_t N, size_t C, xs_error *err) {
+ * checked against the batch's N rows and C classes (and positions). */
+static int check_fields(xs_parser *p, const batch *b, xs_error *err) {
+  const size_t N = b->N, C = b->C;
   for (int i = 0; i < XS_F_COUNT; i++) {
     const xs_field_id id = (xs_field_id)i;
     const xs_field *f = xs_field_get(id);
@@ -786,7 +923,10 @@ static int check_fields(xs_parser *p, size_t N, size_t C, xs_error *err) {
      * fields that define N and C are what they are. */
     const int defines =
         p->eff == XS_BODY_TARGETS ? id == XS_F_TARGETS : id == XS_F_LOGITS;
-    if (v->form == XS_FORM_ARRAY && !defines) {
+    if (v->form == XS_FORM_ARRAY && !defines && is_kdim(p, f) &&
+        check_kdim(p, id, b, err) != 0)
+      return -1;
+    if (v->form == XS_FORM_ARRAY && !defines && !is_kdim(p, f)) {
       const arr *a = &v->a;
       const size_t want[3] = {0, N, C};
       if (f->dims[0] != XS_DIM_ANY && a->known[0] &&
@@ -819,12 +959,139 @@ static int check_fields(xs_parser *p, size_t N, size_t C, xs_error *err) {
   return 0;
 }
 
-/* N and C of the batch: from logits (loss), or targets and num_classes. */
-static int batch_shape(xs_parser *p, size_t *N, size_t *C, xs_error *err) {
+/* The batch of POST /v1/loss, from logits, shape and class_axis. Their
+ * errors come first, in this order: shape's own (its type, 2 to
+ * XS_MAX_RANK dimensions each >= 1), class_axis's type, the logits' form
+ * against them (flat with shape, else at least N x C; no empty
+ * dimension; shape's element count), class_axis's range, the rows' limit;
+ * then every field in the table's order. */
+static int loss_batch(xs_parser *p, batch *b, xs_error *err) {
   const val *lg = &p->v[XS_F_LOGITS];
+  const val *sh = &p->v[XS_F_SHAPE];
+  const val *ax = &p->v[XS_F_CLASS_AXIS];
+  if (!lg->present || lg->form != XS_FORM_ARRAY)
+    return 0; /* reported in the table's order */
+  char path[sizeof err->field];
+  size_t want = 1;
+  if (sh->present) {
+    if (sh->has_err) {
+      *err = sh->err;
+      return -1;
+    }
+    const size_t k = sh->a.dims[0];
+    const int64_t *v = sh->a.sink.data;
+    if (k < 2 || k > XS_MAX_RANK) {
+      xs__set_error(err, XS_ERR_INVALID_ARGUMENT, "shape",
+                    "shape has %zu entries: the logits have 2 to %d "
+                    "dimensions, [N, C, d1, ..., dk]",
+                    k, XS_MAX_RANK);
+      return -1;
+    }
+    for (size_t i = 0; i < k; i++)
+      if (v[i] < 1) {
+        snprintf(path, sizeof path, "shape[%zu]", i);
+        xs__set_error(err, XS_ERR_INVALID_ARGUMENT, path,
+                      "%s is %" PRId64 ": every dimension must be >= 1", path,
+                      v[i]);
+        return -1;
+      }
+    for (size_t i = 0; i < k; i++) {
+      if ((uint64_t)v[i] > p->lim.max_elements / want) {
+        xs__set_error(err, XS_ERR_PAYLOAD_TOO_LARGE, "shape",
+                      "shape holds more than %zu elements, the limit of "
+                      "this server (--max-elements)",
+                      p->lim.max_elements);
+        return -1;
+      }
+      want *= (size_t)v[i];
+    }
+  }
+  if (ax->present && ax->has_err) {
+    *err = ax->err;
+    return -1;
+  }
+  const arr *a = &lg->a;
+  const int r = a->rank;
+  if (sh->present) {
+    if (r > 1) {
+      xs__set_error(err, XS_ERR_INVALID_ARGUMENT, "logits[0]",
+                    "logits[0] must be a number or null (masked): with "
+                    "shape, the logits are flat");
+      return -1;
+    }
+    if (a->dims[0] != want) {
+      xs__set_error(err, XS_ERR_INVALID_ARGUMENT, "shape",
+                    "shape holds %zu elements, logits has %zu", want,
+                    a->dims[0]);
+      return -1;
+    }
+    b->flat = 1;
+    b->rank = (int)sh->a.dims[0];
+    for (int i = 0; i < b->rank; i++)
+      b->dims[i] = (size_t)((const int64_t *)sh->a.sink.data)[i];
+  } else {
+    if (a->dims[0] == 0) {
+      xs__set_error(err, XS_ERR_INVALID_ARGUMENT, "logits",
+                    "logits must have at least one row");
+      return -1;
+    }
+    if (r < 2) {
+      xs__set_error(err, XS_ERR_INVALID_ARGUMENT, "logits[0]",
+                    "logits[0] must be an array of numbers (or send the "
+                    "logits flat with a shape)");
+      return -1;
+    }
+    for (int k = 1; k < r; k++)
+      if (a->dims[k] == 0) {
+        first_path(path, sizeof path, XS_F_LOGITS, k);
+        xs__set_error(err, XS_ERR_INVALID_ARGUMENT, path, "%s must have %s",
+                      path,
+                      r == 2 ? "at least one class" : "at least one entry");
+        return -1;
+      }
+    b->rank = r;
+    for (int i = 0; i < r; i++)
+      b->dims[i] = a->dims[i];
+  }
+  const int64_t axis = ax->present ? ax->i : 1;
+  const int64_t R = b->rank;
+  const int64_t norm = axis < 0 ? axis + R : axis;
+  if (norm != 1 && norm != R - 1) {
+    xs__set_error(err, XS_ERR_INVALID_ARGUMENT, "class_axis",
+                  "class_axis is %" PRId64 ": the classes of %d-dimensional "
+                  "logits are axis 1 (PyTorch) or -1 = %d (the last, Keras)",
+                  axis, b->rank, b->rank - 1);
+    return -1;
+  }
+  b->cax = R > 2 && norm == R - 1 ? b->rank - 1 : 1;
+  b->N = b->dims[0];
+  b->C = b->dims[b->cax];
+  b->inner = 1;
+  for (int i = 1; i < b->rank; i++)
+    if (i != b->cax)
+      b->inner *= b->dims[i];
+  if (b->N > p->lim.max_rows) {
+    xs__set_error(err, XS_ERR_PAYLOAD_TOO_LARGE, "logits",
+                  "logits has %zu rows, more than %zu, the limit of this "
+                  "server (--max-rows)",
+                  b->N, p->lim.max_rows);
+    return -1;
+  }
+  return 0;
+}
+
+/* N and C of the batch: from logits (loss, metrics), or targets and
+ * num_classes. */
+static int batch_shape(xs_parser *p, batch *b, xs_error *err) {
+  const val *lg = &p->v[XS_F_LOGITS];
+  b->rank = 2;
+  b->cax = 1;
+  b->inner = 1;
   if (p->eff == XS_BODY_MERGE)
     return 0; /* the states know their classes */
-  if (p->eff == XS_BODY_LOSS || p->eff == XS_BODY_METRICS) {
+  if (p->eff == XS_BODY_LOSS)
+    return loss_batch(p, b, err);
+  if (p->eff == XS_BODY_METRICS) {
     if (!lg->present || lg->form != XS_FORM_ARRAY)
       return 0; /* reported in the table's order */
     /* An empty batch or an empty row 0 comes before an error inside. */
@@ -832,14 +1099,14 @@ static int batch_shape(xs_parser *p, size_t *N, size_t *C, xs_error *err) {
                       (lg->a.known[1] && lg->a.dims[1] == 0);
     if (lg->has_err && !empty)
       return 0;
-    *N = lg->a.dims[0];
-    *C = lg->a.dims[1];
-    if (*N == 0) {
+    b->N = lg->a.dims[0];
+    b->C = lg->a.dims[1];
+    if (b->N == 0) {
       xs__set_error(err, XS_ERR_INVALID_ARGUMENT, "logits",
                     "logits must have at least one row");
       return -1;
     }
-    if (*C == 0) {
+    if (b->C == 0) {
       xs__set_error(err, XS_ERR_INVALID_ARGUMENT, "logits[0]",
                     "logits[0] must have at least one class");
       return -1;
@@ -850,20 +1117,20 @@ static int batch_shape(xs_parser *p, size_t *N, size_t *C, xs_error *err) {
   const val *k = &p->v[XS_F_NUM_CLASSES];
   if (!t->present || t->has_err || t->form != XS_FORM_ARRAY)
     return 0;
-  *N = t->a.dims[0];
-  if (*N == 0) {
+  b->N = t->a.dims[0];
+  if (b->N == 0) {
     xs__set_error(err, XS_ERR_INVALID_ARGUMENT, "targets",
                   "targets must have at least one label");
     return -1;
   }
   if (!k->present || k->has_err || k->form != XS_FORM_SCALAR)
     return 0;
-  *C = (size_t)k->i;
-  if (*N > p->lim.max_rows || *C > p->lim.max_elements / *N) {
+  b->C = (size_t)k->i;
+  if (b->N > p->lim.max_rows || b->C > p->lim.max_elements / b->N) {
     xs__set_error(err, XS_ERR_PAYLOAD_TOO_LARGE, "targets",
                   "targets: %zu x %zu is over the limits of this server "
                   "(--max-rows %zu, --max-elements %zu)",
-                  *N, *C, p->lim.max_rows, p->lim.max_elements);
+                  b->N, b->C, p->lim.max_rows, p->lim.max_elements);
     return -1;
   }
   return 0;
@@ -972,6 +1239,8 @@ static void request_init(xs_request *req, unsigned body, xs_mem *mem) {
   req->body = body;
   req->mem = mem;
   req->precision = XS_FLOAT64;
+  req->class_axis = 1;
+  req->rank = 2;
 }
 
 int xs_parser_finish(xs_parser *p, xs_request *req, xs_error *err) {
@@ -995,17 +1264,28 @@ int xs_parser_finish(xs_parser *p, xs_request *req, xs_error *err) {
   }
   if (report_kind(p, err) != 0)
     return -1;
-  size_t N = 0, C = 0;
-  if (batch_shape(p, &N, &C, err) != 0 || check_fields(p, N, C, err) != 0)
+  batch b;
+  memset(&b, 0, sizeof b);
+  if (batch_shape(p, &b, err) != 0 || check_fields(p, &b, err) != 0)
     return -1;
+  if (p->eff != XS_BODY_LOSS) {
+    b.dims[0] = b.N;
+    b.dims[1] = b.C;
+  }
   for (int i = 0; i < XS_F_COUNT; i++)
     if (p->v[i].present && bind(p, (xs_field_id)i, req, err) != 0) {
       xs_request_free(req);
       request_init(req, p->body, p->mem);
       return -1;
     }
-  req->problem.n = N;
-  req->problem.classes = C;
+  req->problem.n = b.N;
+  req->problem.classes = b.C;
+  req->problem.inner = b.inner;
+  req->problem.class_axis =
+      b.cax == 1 ? XENT_CLASS_AXIS_1 : XENT_CLASS_AXIS_LAST;
+  req->rank = b.rank;
+  memcpy(req->dims, b.dims, sizeof req->dims);
+  req->flat = b.flat;
   req->body = p->eff;
   req->metrics.report = p->body == XS_BODY_REPORT;
   if ((p->eff == XS_BODY_METRICS || p->eff == XS_BODY_MERGE) &&

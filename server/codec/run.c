@@ -21,6 +21,7 @@
 enum {
   OUT_PER_SAMPLE,
   OUT_GRAD,
+  OUT_ELEMENTWISE,
   OUT_TARGETS,
   OUT_PROBS,
   OUT_PREDICTED,
@@ -44,6 +45,7 @@ struct xs_response {
   size_t bytes[OUT_COUNT];
   double loss;
   xent_stats stats;
+  int64_t shape[XS_MAX_RANK + 1]; /* the batch's rank and dimensions */
   /* Open Inference Protocol answers */
   double scalars[XS_V2_MAX_OUTPUTS]; /* one-element outputs            */
   int64_t iscalars[XS_V2_MAX_OUTPUTS];
@@ -90,14 +92,96 @@ static int alloc_out(xs_response *r, int i, int wanted, size_t count,
   return 0;
 }
 
+/* Options given that the request's loss does not use (the field table's
+ * `families`), and outputs it does not have: 400 naming the field. libxent
+ * refuses the ones it can tell from their values; a scalar with a default
+ * (focal_gamma, poly_epsilon) it cannot, so xentd refuses any option given
+ * to a loss that ignores it. */
+static int check_family(const xs_request *req, xs_error *err) {
+  const xent_family fam = req->problem.family;
+  for (int i = 0; i < XS_F_COUNT; i++) {
+    const xs_field *f = xs_field_get((xs_field_id)i);
+    if (f->families == 0 || req->forms[i] == XS_FORM_ABSENT ||
+        (f->families & XS_FAMILY(fam)) != 0)
+      continue;
+    char uses[128] = "";
+    size_t used = 0;
+    for (int k = 0; k <= XENT_LOSS_POLY1 && used < sizeof uses; k++)
+      if (f->families & XS_FAMILY(k))
+        used += (size_t)snprintf(uses + used, sizeof uses - used, "%s%s",
+                                 used > 0 ? ", " : "",
+                                 xs_family_name((xent_family)k));
+    xs__field_error(err, req, (xs_field_id)i,
+                    "is not an option of loss %s (only of %s)",
+                    xs_family_name(fam), uses);
+    return -1;
+  }
+  /* libxent's binary kernel reads the one focal_alpha: a per-class alpha
+   * would be ignored by sigmoid_focal, so it is refused. */
+  if (fam == XENT_LOSS_SIGMOID_FOCAL &&
+      req->forms[XS_F_FOCAL_ALPHA] == XS_FORM_ARRAY) {
+    xs__field_error(err, req, XS_F_FOCAL_ALPHA,
+                    "is one number for sigmoid_focal (one value per class "
+                    "is for softmax_focal)");
+    return -1;
+  }
+  const int binary =
+      fam == XENT_LOSS_BINARY_CROSS_ENTROPY || fam == XENT_LOSS_SIGMOID_FOCAL;
+  if ((req->outputs & XS_OUT_ELEMENTWISE) && !binary) {
+    xs__field_error(err, req, XS_F_OUTPUTS,
+                    "elementwise is an output of binary_cross_entropy and "
+                    "sigmoid_focal only");
+    return -1;
+  }
+  return 0;
+}
+
+/* A per-position array (per_sample, predicted) as the request lays out
+ * its targets: (N, d1, ..., dk) nested, or flat. */
+static void put_positions(const xs_request *req, xs_writer *w, const void *v,
+                          int ints) {
+  const size_t n = req->problem.n * req->problem.inner;
+  if (req->rank <= 2 || req->flat) {
+    if (ints)
+      xs_writer_ivec(w, v, n);
+    else
+      xs_writer_vec(w, v, n);
+    return;
+  }
+  size_t dims[XS_MAX_RANK];
+  int k = 0;
+  const int cax =
+      req->problem.class_axis == XENT_CLASS_AXIS_1 ? 1 : req->rank - 1;
+  for (int i = 0; i < req->rank; i++)
+    if (i != cax)
+      dims[k++] = req->dims[i];
+  xs_writer_nd(w, v, ints, k, dims);
+}
+
+/* An array of the logits' shape (grad, targets, probs, elementwise). */
+static void put_like_logits(const xs_request *req, xs_writer *w,
+                            const double *v) {
+  const xent_problem *pb = &req->problem;
+  if (req->flat)
+    xs_writer_vec(w, v, pb->n * pb->classes * pb->inner);
+  else if (req->rank <= 2)
+    xs_writer_mat(w, v, pb->n, pb->classes);
+  else
+    xs_writer_nd(w, v, 0, req->rank, req->dims);
+}
+
 static int run_loss(const xs_request *req, xs_response *r, xs_error *err) {
   const xent_problem *pb = &req->problem;
-  const size_t n = pb->n, C = pb->classes;
+  const size_t N = pb->n, C = pb->classes, inner = pb->inner;
   const unsigned want = req->outputs;
-  if (n != 0 && C > SIZE_MAX / n) {
+  if (check_family(req, err) != 0)
+    return -1;
+  if ((N != 0 && inner > SIZE_MAX / N) ||
+      (N * inner != 0 && C > SIZE_MAX / (N * inner))) {
     xs_error_set(err, XS_ERR_PAYLOAD_TOO_LARGE, "the batch is too large");
     return -1;
   }
+  const size_t n = N * inner; /* positions */
   const size_t nc = n * C;
   if (alloc_out(r, OUT_PER_SAMPLE, want & XS_OUT_PER_SAMPLE, n, sizeof(double),
                 err) != 0 ||
@@ -107,6 +191,8 @@ static int run_loss(const xs_request *req, xs_response *r, xs_error *err) {
                 err) != 0 ||
       alloc_out(r, OUT_PROBS, want & XS_OUT_PROBS, nc, sizeof(double), err) !=
           0 ||
+      alloc_out(r, OUT_ELEMENTWISE, want & XS_OUT_ELEMENTWISE, nc,
+                sizeof(double), err) != 0 ||
       alloc_out(r, OUT_PREDICTED, want & XS_OUT_STATS, n, sizeof(int64_t),
                 err) != 0)
     return -1;
@@ -120,6 +206,7 @@ static int run_loss(const xs_request *req, xs_response *r, xs_error *err) {
   o.targets = r->buf[OUT_TARGETS];
   o.probs = r->buf[OUT_PROBS];
   o.stats = (want & XS_OUT_STATS) ? &r->stats : NULL;
+  o.elementwise = r->buf[OUT_ELEMENTWISE];
   r->stats.predicted = r->buf[OUT_PREDICTED];
   xent_error xe;
   if (xent_evaluate(pb, &o, r->buf[OUT_WORKSPACE], ws_size, &xe) != XENT_OK) {
@@ -134,28 +221,39 @@ static int run_loss(const xs_request *req, xs_response *r, xs_error *err) {
 
   xs_writer *w = &r->w;
   xs_writer_lit(w, "{\"n\":");
-  xs_writer_int(w, (int64_t)n);
+  xs_writer_int(w, (int64_t)N);
   xs_writer_lit(w, ",\"classes\":");
   xs_writer_int(w, (int64_t)C);
+  if (xs_request_kdim(req)) {
+    xs_writer_lit(w, ",\"shape\":");
+    r->shape[0] = (int64_t)req->rank;
+    for (int i = 0; i < req->rank; i++)
+      r->shape[i + 1] = (int64_t)req->dims[i];
+    xs_writer_ivec(w, r->shape + 1, (size_t)req->rank);
+  }
   if (o.loss != NULL) {
     xs_writer_lit(w, ",\"loss\":");
     xs_writer_num(w, r->loss);
   }
   if (o.per_sample != NULL) {
     xs_writer_lit(w, ",\"per_sample\":");
-    xs_writer_vec(w, o.per_sample, n);
+    put_positions(req, w, o.per_sample, 0);
   }
   if (o.grad != NULL) {
     xs_writer_lit(w, ",\"grad\":");
-    xs_writer_mat(w, o.grad, n, C);
+    put_like_logits(req, w, o.grad);
   }
   if (o.targets != NULL) {
     xs_writer_lit(w, ",\"targets\":");
-    xs_writer_mat(w, o.targets, n, C);
+    put_like_logits(req, w, o.targets);
   }
   if (o.probs != NULL) {
     xs_writer_lit(w, ",\"probs\":");
-    xs_writer_mat(w, o.probs, n, C);
+    put_like_logits(req, w, o.probs);
+  }
+  if (o.elementwise != NULL) {
+    xs_writer_lit(w, ",\"elementwise\":");
+    put_like_logits(req, w, o.elementwise);
   }
   if (o.stats != NULL) {
     xs_writer_lit(w, ",\"stats\":{\"accuracy\":");
@@ -167,7 +265,7 @@ static int run_loss(const xs_request *req, xs_response *r, xs_error *err) {
     xs_writer_lit(w, ",\"mean_entropy\":");
     xs_writer_num(w, r->stats.mean_entropy);
     xs_writer_lit(w, ",\"predicted\":");
-    xs_writer_ivec(w, r->stats.predicted, n);
+    put_positions(req, w, r->stats.predicted, 1);
     xs_writer_lit(w, ",\"counted\":");
     xs_writer_int(w, (int64_t)r->stats.counted);
     xs_writer_lit(w, "}");
@@ -646,18 +744,31 @@ static int layout_v2(const xs_request *req, xs_response *r, xs_error *err) {
     xs_writer_lit(w, "\",\"datatype\":\"");
     xs_writer_lit(w, dtype);
     xs_writer_lit(w, "\",\"shape\":[");
-    /* The shape's dimensions. */
+    /* The shape's dimensions: per position (N, d1, ..., dk), the
+     * logits' own, or the metrics'. */
     const size_t MC = r->metrics_cfg.classes;
-    size_t dims[2] = {1, 0};
+    size_t dims[XS_MAX_RANK] = {1, 0};
+    int rank = 1;
+    const int cax =
+        req->problem.class_axis == XENT_CLASS_AXIS_1 ? 1 : req->rank - 1;
     switch (o->shape) {
     case XS_OS_ONE:
       break;
     case XS_OS_N:
       dims[0] = n;
+      for (int k = 1; k < req->rank && req->body == XS_BODY_LOSS; k++)
+        if (k != cax)
+          dims[rank++] = req->dims[k];
       break;
     case XS_OS_NC:
       dims[0] = n;
       dims[1] = C;
+      rank = 2;
+      if (req->body == XS_BODY_LOSS) {
+        rank = req->rank;
+        for (int k = 0; k < rank; k++)
+          dims[k] = req->dims[k];
+      }
       break;
     case XS_OS_K:
       dims[0] = r->metrics.top_k_count;
@@ -671,15 +782,17 @@ static int layout_v2(const xs_request *req, xs_response *r, xs_error *err) {
     case XS_OS_CC:
       dims[0] = MC;
       dims[1] = MC;
+      rank = 2;
       break;
     }
-    xs_writer_int(w, (int64_t)dims[0]);
-    if (dims[1] > 0) {
-      xs_writer_lit(w, ",");
-      xs_writer_int(w, (int64_t)dims[1]);
+    size_t count = 1;
+    for (int k = 0; k < rank; k++) {
+      if (k > 0)
+        xs_writer_lit(w, ",");
+      xs_writer_int(w, (int64_t)dims[k]);
+      count *= dims[k];
     }
     xs_writer_lit(w, "]");
-    const size_t count = dims[1] > 0 ? dims[0] * dims[1] : dims[0];
     /* The values. */
     const double *d = NULL;
     const int64_t *ints = NULL;
@@ -788,6 +901,10 @@ static int layout_v2(const xs_request *req, xs_response *r, xs_error *err) {
     case XS_OV_PROBS:
       d = r->buf[OUT_PROBS];
       slot = OUT_PROBS;
+      break;
+    case XS_OV_ELEMENTWISE:
+      d = r->buf[OUT_ELEMENTWISE];
+      slot = OUT_ELEMENTWISE;
       break;
     case XS_OV_PREDICTED:
       ints = r->buf[OUT_PREDICTED];

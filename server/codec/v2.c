@@ -982,26 +982,39 @@ static void bind_input(v2_state *s, tensor *t, xs_request *req, size_t N,
     bind_states(s, t, req);
     return;
   }
-  /* The shape against the batch. */
-  const size_t want[3] = {0, N, C};
-  int ok = t->rank == f->rank;
-  for (int k = 0; ok && k < f->rank; k++)
-    ok = f->dims[k] == XS_DIM_ANY || (uint64_t)t->shape[k] == want[f->dims[k]];
+  /* The shape against the batch: a K-dimensional input has the logits'
+   * dimensions (without C for targets), the others theirs. */
+  const size_t want[4] = {0, N, C, 0};
+  size_t E[XS_MAX_RANK];
+  int rank = 0;
+  if ((f->kdim & req->body) != 0) {
+    const int cax =
+        req->problem.class_axis == XENT_CLASS_AXIS_1 ? 1 : req->rank - 1;
+    for (int k = 0; k < req->rank; k++)
+      if (f->rank == 2 || k != cax)
+        E[rank++] = req->dims[k];
+  } else {
+    for (int k = 0; k < f->rank; k++)
+      E[rank++] = want[f->dims[k]];
+  }
+  int ok = t->rank == rank;
+  for (int k = 0; ok && k < rank; k++)
+    ok = ((f->kdim & req->body) == 0 && f->dims[k] == XS_DIM_ANY) ||
+         (uint64_t)t->shape[k] == E[k];
   /* mixup_lambda may also be one value for the batch, [1]. */
   const int batch_one =
       id == XS_F_MIXUP_LAMBDA && t->rank == 1 && t->shape[0] == 1;
   if (!ok && !batch_one) {
-    char shape[96] = "";
+    char shape[96] = "", need[96] = "";
     size_t used = 0;
     for (int k = 0; k < t->rank && used < sizeof shape; k++)
       used += (size_t)snprintf(shape + used, sizeof shape - used, "%s%" PRId64,
                                k > 0 ? ", " : "", t->shape[k]);
-    if (f->rank == 2)
-      BAD(s, "%s has shape [%s], the batch needs [%zu, %zu]", t->name, shape, N,
-          C);
-    else
-      BAD(s, "%s has shape [%s], the batch needs [%zu]", t->name, shape,
-          f->dims[0] == XS_DIM_C ? C : N);
+    used = 0;
+    for (int k = 0; k < rank && used < sizeof need; k++)
+      used += (size_t)snprintf(need + used, sizeof need - used, "%s%zu",
+                               k > 0 ? ", " : "", E[k]);
+    BAD(s, "%s has shape [%s], the batch needs [%s]", t->name, shape, need);
     return;
   }
   int overflow;
@@ -1182,15 +1195,36 @@ int xs__v2_finish(v2_state *s, xs_request *req, xs_error *err) {
   if (!s->failed && def == NULL && body != XS_BODY_MERGE)
     BAD(s, "model %s needs the input %s%s", xs_model_name(m), shaper,
         body == XS_BODY_METRICS ? " (or states)" : "");
+  /* cross_entropy's logits: [N, C] or K-dimensional, up to XS_MAX_RANK
+   * dimensions, the class axis given by the parameter class_axis. */
+  const int kdim = body == XS_BODY_LOSS;
   if (!s->failed && def != NULL) {
     N = def->rank >= 1 ? (size_t)def->shape[0] : 0;
     if (by_logits)
       C = def->rank >= 2 ? (size_t)def->shape[1] : 0;
     const int want_rank = by_logits ? 2 : 1;
-    if (def->rank != want_rank || N == 0 || (by_logits && C == 0))
+    int zero = 0;
+    uint64_t count = 1;
+    for (int k = 0; k < def->rank; k++) {
+      zero |= def->shape[k] == 0;
+      if (def->shape[k] != 0 && count > UINT64_MAX / (uint64_t)def->shape[k])
+        count = UINT64_MAX;
+      else
+        count *= (uint64_t)def->shape[k];
+    }
+    if (kdim && (def->rank < 2 || def->rank > XS_MAX_RANK || zero))
+      BAD(s,
+          "%s must have shape [N, C] or [N, C, d1, ..., dk] ([N, d1, ..., dk, "
+          "C] with class_axis -1), 2 to %d dimensions, N >= 1 and each "
+          "other >= 1",
+          shaper, XS_MAX_RANK);
+    else if (!kdim &&
+             (def->rank != want_rank || N == 0 || (by_logits && C == 0)))
       BAD(s, "%s must have shape [%s] with N >= 1%s", shaper,
           want_rank == 2 ? "N, C" : "N", want_rank == 2 ? " and C >= 1" : "");
-    else if (N > s->lim.max_rows || (C > 0 && C > s->lim.max_elements / N))
+    else if (N > s->lim.max_rows ||
+             (kdim ? count > s->lim.max_elements
+                   : C > 0 && C > s->lim.max_elements / N))
       fail(s, XS_ERR_PAYLOAD_TOO_LARGE,
            "%s: %zu x %zu is over the limits of this server (--max-rows "
            "%zu, --max-elements %zu)",
@@ -1202,9 +1236,36 @@ int xs__v2_finish(v2_state *s, xs_request *req, xs_error *err) {
   req->body = body;
   req->mem = s->mem;
   req->v2.model = m;
+  req->class_axis = 1;
+  req->rank = 2;
   int binary_output = 0;
   for (int i = 0; i < s->nparams && !s->failed; i++)
     bind_param(s, &s->params[i], req, &binary_output);
+  /* The logits' layout, now that class_axis is known. */
+  if (!s->failed && def != NULL && kdim) {
+    const int R = def->rank;
+    const int64_t axis = req->class_axis;
+    const int64_t norm = axis < 0 ? axis + R : axis;
+    if (norm != 1 && norm != R - 1) {
+      BAD(s,
+          "parameter class_axis is %" PRId64 ": the classes of %d-dimensional "
+          "logits are axis 1 (PyTorch) or -1 = %d (the last, Keras)",
+          axis, R, R - 1);
+    } else {
+      const int cax = R > 2 && norm == R - 1 ? R - 1 : 1;
+      req->rank = R;
+      size_t inner = 1;
+      for (int k = 0; k < R; k++) {
+        req->dims[k] = (size_t)def->shape[k];
+        if (k > 0 && k != cax)
+          inner *= req->dims[k];
+      }
+      C = req->dims[cax];
+      req->problem.inner = inner;
+      req->problem.class_axis =
+          cax == 1 ? XENT_CLASS_AXIS_1 : XENT_CLASS_AXIS_LAST;
+    }
+  }
   if (!s->failed && m->body == XS_BODY_TARGETS) {
     C = req->problem.classes;
     if (C == 0)
@@ -1245,6 +1306,10 @@ int xs__v2_finish(v2_state *s, xs_request *req, xs_error *err) {
   }
   req->problem.n = N;
   req->problem.classes = C;
+  if (!kdim) {
+    req->dims[0] = N;
+    req->dims[1] = C;
+  }
   if (!s->failed && (body == XS_BODY_METRICS || body == XS_BODY_MERGE)) {
     xs_error e;
     if (xs__metrics_finish(req, &s->merged, s->lim.max_confusion_classes, &e) !=

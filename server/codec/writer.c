@@ -19,9 +19,12 @@
 
 /* Room to print any token in place: a literal is at most 64 bytes; a
  * number token is at most 2 + 25 + 2 ("[[", the longest number text such
- * as -0.0000012345678901234567, "]]"), below XS__NUM_TOKEN. */
+ * as -0.0000012345678901234567, "]]"), below XS__NUM_TOKEN; an element of
+ * an XS_P_ND array at most 1 + 8 + 25 + 8 (",", its brackets), below
+ * XS__ND_TOKEN. */
 #define XS__TOKEN_MAX 64
 #define XS__NUM_TOKEN 32
+#define XS__ND_TOKEN 48
 
 void xs_writer_init(xs_writer *w, xs_precision precision) {
   memset(w, 0, sizeof *w);
@@ -92,6 +95,29 @@ void xs_writer_raw(xs_writer *w, const void *bytes, size_t n) {
   }
 }
 
+void xs_writer_nd(xs_writer *w, const void *data, int ints, int rank,
+                  const size_t *dims) {
+  xs_part *p = add(w, XS_P_ND);
+  if (p == NULL)
+    return;
+  p->data = data;
+  p->ints = ints;
+  /* Up to the first zero dimension: each array there prints as "[]". */
+  p->rank = 0;
+  p->n = 1;
+  for (int k = 0; k < rank && k < XS_MAX_RANK; k++) {
+    p->dims[k] = dims[k];
+    if (dims[k] == 0) {
+      p->cols = 1; /* the elements are empty arrays */
+      break;
+    }
+    p->rank++;
+    p->n *= dims[k];
+  }
+  if (p->rank == 0)
+    p->n = 1; /* the whole array is "[]" */
+}
+
 void xs_writer_ivec(xs_writer *w, const int64_t *v, size_t n) {
   xs_part *p = add(w, XS_P_IVEC);
   if (p != NULL) {
@@ -128,8 +154,52 @@ static size_t tokens(const xs_part *p) {
     return p->n == 0 || p->cols == 0 ? p->n + 1 : p->n * p->cols;
   case XS_P_RAW:
     return p->n; /* bytes: read() copies them in runs */
+  case XS_P_ND:
+    return p->n;
   }
   return 0;
+}
+
+/* Element k of an XS_P_ND part: the brackets that open before it, its
+ * text and the brackets that close after it. */
+static size_t nd_token(const xs_writer *w, const xs_part *p, size_t k,
+                       char *out) {
+  size_t o = 0;
+  if (p->rank == 0) {
+    memcpy(out, "[]", 2);
+    return 2;
+  }
+  /* Trailing indices at 0 open arrays, at their end close them. */
+  int opens = 0, closes = 0;
+  size_t rest = k;
+  int zeros = 1, lasts = 1;
+  for (int d = p->rank - 1; d >= 1; d--) {
+    const size_t i = rest % p->dims[d];
+    rest /= p->dims[d];
+    zeros = zeros && i == 0;
+    lasts = lasts && i + 1 == p->dims[d];
+    opens += zeros;
+    closes += lasts;
+  }
+  if (k == 0)
+    out[o++] = '[';
+  else
+    out[o++] = ',';
+  for (int i = 0; i < opens; i++)
+    out[o++] = '[';
+  if (p->cols != 0) { /* the elements are empty arrays */
+    out[o++] = '[';
+    out[o++] = ']';
+  } else if (p->ints) {
+    o += xs__format_int(((const int64_t *)p->data)[k], out + o);
+  } else {
+    o += num(w, p, ((const double *)p->data)[k], out + o);
+  }
+  for (int i = 0; i < closes; i++)
+    out[o++] = ']';
+  if (k + 1 == p->n)
+    out[o++] = ']';
+  return o;
 }
 
 /* Token k of part p into out (at least XS__TOKEN_MAX bytes). */
@@ -162,6 +232,8 @@ static size_t token(const xs_writer *w, const xs_part *p, size_t k, char *out) {
   case XS_P_RAW:
     out[0] = ((const char *)p->data)[k];
     return 1;
+  case XS_P_ND:
+    return nd_token(w, p, k, out);
   case XS_P_MAT:
   case XS_P_IMAT: {
     if (p->n == 0) {
@@ -247,6 +319,8 @@ uint64_t xs_writer_bound(const xs_writer *w) {
       b += strlen(p->lit);
     else if (p->kind == XS_P_RAW)
       b += p->n;
+    else if (p->kind == XS_P_ND)
+      b += (uint64_t)tokens(p) * XS__ND_TOKEN;
     else
       b += (uint64_t)tokens(p) * XS__NUM_TOKEN;
   }

@@ -24,7 +24,8 @@ typedef enum xs_part_kind {
   XS_P_MAT,  /* [[x, ...], ...] of n rows of cols doubles            */
   XS_P_IVEC, /* [i, ...] of n int64                                  */
   XS_P_IMAT, /* [[i, ...], ...] of n rows of cols int64              */
-  XS_P_RAW   /* n bytes as they are (binary tensor data, JSON text)  */
+  XS_P_RAW,  /* n bytes as they are (binary tensor data, JSON text)  */
+  XS_P_ND    /* nested arrays of any rank: doubles, or int64 (ints)  */
 } xs_part_kind;
 
 typedef struct xs_part {
@@ -35,6 +36,10 @@ typedef struct xs_part {
   const void *data;
   size_t n, cols;
   int f32; /* numbers as float32 text */
+  /* XS_P_ND: the dimensions (a zero one: the arrays above it print empty
+   * ones); n is then the elements printed, one token each. */
+  int rank, ints;
+  size_t dims[XS_MAX_RANK];
 } xs_part;
 
 typedef struct xs_writer {
@@ -58,6 +63,10 @@ void xs_writer_mat(xs_writer *w, const double *m, size_t n, size_t cols);
 void xs_writer_ivec(xs_writer *w, const int64_t *v, size_t n);
 void xs_writer_imat(xs_writer *w, const int64_t *m, size_t n, size_t cols);
 void xs_writer_raw(xs_writer *w, const void *bytes, size_t n);
+/* A row-major array of rank dimensions (1 to XS_MAX_RANK) as nested JSON
+ * arrays: doubles, or int64 when ints is set. */
+void xs_writer_nd(xs_writer *w, const void *data, int ints, int rank,
+                  const size_t *dims);
 
 /* The next at most max bytes; 0 when the body is complete. */
 size_t xs_writer_read(xs_writer *w, char *buf, size_t max);

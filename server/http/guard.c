@@ -149,6 +149,14 @@ void xs_guard_phase(xs_guard *g, xs_guard_conn *c, xs_phase phase) {
   pthread_mutex_unlock(&g->lock);
 }
 
+void xs_guard_await(xs_guard *g, xs_guard_conn *c) {
+  if (c == NULL)
+    return;
+  pthread_mutex_lock(&g->lock);
+  set_phase(g, c, XS_PHASE_HEADERS);
+  pthread_mutex_unlock(&g->lock);
+}
+
 uint64_t xs_guard_requests(const xs_guard_conn *c) {
   return c != NULL && c->requests > 0 ? c->requests - 1 : 0;
 }

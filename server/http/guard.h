@@ -41,6 +41,11 @@ xs_guard *xs_guard_new(double idle, double headers, double body);
 /* Stops the reaper and frees the table; NULL is fine. */
 void xs_guard_free(xs_guard *g);
 
+/* A connection whose first request is awaited counts as busy, under the
+ * headers' deadline, before any byte of it came (one taken from the listen
+ * backlog at shutdown); it is not counted as a request. */
+void xs_guard_await(xs_guard *g, xs_guard_conn *c);
+
 /* A connection opened on socket fd: registered in IDLE. */
 xs_guard_conn *xs_guard_open(xs_guard *g, int fd);
 /* Its phase from now on (the deadline runs from now). */

@@ -20,10 +20,13 @@
  * handed to libmicrohttpd. A large answer is printed block by block as the
  * socket drains (a callback response, chunked), never held as text.
  */
+/* struct tcp_info (the listen backlog's length at shutdown) */
+#define _DEFAULT_SOURCE
 #include "http.h"
 
-#include <netinet/in.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <microhttpd.h>
 
@@ -73,12 +76,13 @@ struct xs_http {
   xs_limits limits;
   xs_budget budget;
   xs_metrics metrics;
-  atomic_int draining;   /* SIGTERM came: readyz 503, answers close     */
-  atomic_int late;       /* past --drain-delay: later requests get 503  */
-  atomic_uint computing; /* compute places taken (--max-in-flight) */
-  xs_guard *guard;       /* connection deadlines                        */
-  xs_tls *tls;           /* --tls-cert / --tls-key, or NULL             */
-  xs_auth *auth;         /* --auth-token-file, or NULL                  */
+  atomic_int draining;    /* SIGTERM came: readyz 503, answers close     */
+  atomic_int late;        /* past --drain-delay: later requests get 503  */
+  atomic_uint late_conns; /* connections accepted since then            */
+  atomic_uint computing;  /* compute places taken (--max-in-flight) */
+  xs_guard *guard;        /* connection deadlines                        */
+  xs_tls *tls;            /* --tls-cert / --tls-key, or NULL             */
+  xs_auth *auth;          /* --auth-token-file, or NULL                  */
   unsigned port;
   xs_buf health;
   xs_buf info;
@@ -589,6 +593,17 @@ static void judge_headers(xs_http *h, struct MHD_Connection *c, const char *url,
     r->answer_now = 1;
     return;
   }
+  /* Begun after the drain delay on a connection kept alive: 503 with
+   * Connection: close, whatever the route (in the protocol's own error
+   * shape for /v2). */
+  if (r->late) {
+    if (strncmp(url, "/v2", 3) == 0 && (url[3] == '\0' || url[3] == '/'))
+      r->v2 = V2_SERVER;
+    xs_error_set(&r->err, XS_ERR_SHUTTING_DOWN,
+                 "xentd is shutting down; send the request to another "
+                 "replica");
+    return;
+  }
   const route_def *def = NULL;
   route_kind kind = ROUTE_GET;
   const char *path = url;
@@ -647,14 +662,7 @@ static void judge_headers(xs_http *h, struct MHD_Connection *c, const char *url,
                  "%.200s takes POST, not %.16s", path, method);
     return;
   }
-  /* Begun after the drain delay on a connection kept alive: no new work
-   * (health and metadata GETs are still answered, readiness 503). */
-  if (r->late) {
-    xs_error_set(&r->err, XS_ERR_SHUTTING_DOWN,
-                 "xentd is shutting down; send the request to another "
-                 "replica");
-    return;
-  }
+
   const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                MHD_HTTP_HEADER_CONTENT_LENGTH);
   unsigned long long length = 0;
@@ -1005,6 +1013,17 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
   return begin_request(cls, c);
 }
 
+/* A new connection past --max-connections is closed at once (the client
+ * sees a quick refusal, not a silent wait in the backlog). */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr,
+                                     socklen_t addrlen) {
+  (void)addr;
+  (void)addrlen;
+  const xs_http *h = cls;
+  return xs_guard_open_count(h->guard) < h->cfg.max_connections ? MHD_YES
+                                                                : MHD_NO;
+}
+
 static void on_connection(void *cls, struct MHD_Connection *c,
                           void **socket_context,
                           enum MHD_ConnectionNotificationCode code) {
@@ -1012,8 +1031,16 @@ static void on_connection(void *cls, struct MHD_Connection *c,
   if (code == MHD_CONNECTION_NOTIFY_STARTED) {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    *socket_context =
+    xs_guard_conn *gc =
         ci != NULL ? xs_guard_open(h->guard, (int)ci->connect_fd) : NULL;
+    /* A connection taken from the backlog after the listener closed came
+     * before the signal: its request is awaited (the drain waits for busy
+     * connections) under the headers' deadline, not taken for idle. */
+    if (gc != NULL && atomic_load(&h->late)) {
+      xs_guard_await(h->guard, gc);
+      atomic_fetch_add(&h->late_conns, 1);
+    }
+    *socket_context = gc;
   } else {
     xs_guard_close(h->guard, *socket_context);
     *socket_context = NULL;
@@ -1283,16 +1310,22 @@ xs_http *xs_http_start(const xs_config *cfg, char *err, size_t err_size) {
   struct MHD_OptionItem pool[] = {
       {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)threads, NULL},
       {MHD_OPTION_END, 0, NULL}};
-  if (threads == 0)
+  if (threads <= 1) /* one thread is libmicrohttpd's own, not a pool */
     pool[0].option = MHD_OPTION_END;
+  /* --max-connections is enforced by accept_policy, which closes a
+   * connection past it at once; libmicrohttpd's own limit, a little
+   * higher, would instead stop accepting and leave it waiting in the
+   * listen backlog. */
+  const unsigned mhd_limit =
+      (unsigned)cfg->max_connections + (threads > 0 ? threads : 1) + 16;
   h->daemon = MHD_start_daemon(
-      flags, (uint16_t)cfg->port, NULL, NULL, on_request, h,
+      flags, (uint16_t)cfg->port, accept_policy, h, on_request, h,
       MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_SOCK_ADDR, sa,
       MHD_OPTION_ARRAY, pool, MHD_OPTION_THREAD_STACK_SIZE,
       (size_t)XS_THREAD_STACK, MHD_OPTION_CONNECTION_TIMEOUT,
       (unsigned int)cfg->timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-      (size_t)(256 * 1024), MHD_OPTION_CONNECTION_LIMIT,
-      (unsigned int)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+      (size_t)(256 * 1024), MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT,
       (unsigned int)cfg->max_connections_per_ip, MHD_OPTION_URI_LOG_CALLBACK,
       on_uri, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
       MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_ARRAY, tls,
@@ -1317,28 +1350,40 @@ void xs_http_drain(xs_http *h) {
   atomic_store(&h->draining, 1);
 }
 
+/* Connections the kernel has completed but nobody has accepted yet: for a
+ * listening socket, Linux reports its accept queue's length in
+ * tcpi_unacked. 0 when it cannot tell. */
+static unsigned backlog_length(struct MHD_Daemon *d) {
+  const union MHD_DaemonInfo *di =
+      MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  memset(&ti, 0, sizeof ti);
+  if (di == NULL ||
+      getsockopt(di->listen_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+    return 0;
+  return ti.tcpi_unacked;
+}
+
 void xs_http_close_listener(xs_http *h) {
   if (atomic_exchange(&h->late, 1) != 0)
     return;
+  /* Connections already waiting in the listen backlog came before this
+   * point: libmicrohttpd accepts them as usual (each then counts as busy
+   * until its request is answered, see on_connection); once as many have
+   * been accepted as were waiting (a thread busy with a long request
+   * accepts late: at most --shutdown-timeout), the listener closes. The
+   * daemon's own accept path is kept: no connection is handed to it from
+   * this thread. */
+  const unsigned waiting = backlog_length(h->daemon);
+  const struct timespec pause = {0, 1000000};
+  const uint64_t bound_ms = h->cfg.shutdown_timeout * 1000;
+  for (uint64_t ms = 0; ms < bound_ms && atomic_load(&h->late_conns) < waiting;
+       ms++)
+    nanosleep(&pause, NULL);
   const MHD_socket fd = MHD_quiesce_daemon(h->daemon);
-  if (fd == MHD_INVALID_SOCKET)
-    return;
-  /* Connections the kernel has already accepted into the backlog are
-   * served, not reset: hand each to libmicrohttpd, then close. */
-  const int fl = fcntl(fd, F_GETFL);
-  if (fl >= 0)
-    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-  for (;;) {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    const int c = accept(fd, (struct sockaddr *)&ss, &len);
-    if (c < 0)
-      break;
-    if (MHD_add_connection(h->daemon, c, (const struct sockaddr *)&ss, len) !=
-        MHD_YES)
-      xs_log_error("a connection from the backlog could not be served");
-  }
-  close(fd);
+  if (fd != MHD_INVALID_SOCKET)
+    close(fd);
 }
 
 void xs_http_reload(xs_http *h) {

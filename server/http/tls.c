@@ -81,6 +81,30 @@ static pair *pair_load(const char *cert_file, const char *key_file, char *err,
       snprintf(err, err_size, "--tls-key %s: not a PEM private key: %s",
                key_file, gnutls_strerror(rc));
   }
+  /* The key must be the certificate's: its public half, exported, is the
+   * certificate's public key byte for byte. A pair that does not match
+   * would load and then fail every handshake. */
+  if (rc == 0) {
+    gnutls_pubkey_t pub = NULL;
+    gnutls_datum_t a = {NULL, 0}, b = {NULL, 0};
+    int same = gnutls_pubkey_init(&pub) == 0 &&
+               gnutls_pubkey_import_privkey(pub, p->key, 0, 0) == 0 &&
+               gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &a) == 0 &&
+               gnutls_pubkey_export2(p->chain[0].pubkey, GNUTLS_X509_FMT_DER,
+                                     &b) == 0 &&
+               a.size == b.size && memcmp(a.data, b.data, a.size) == 0;
+    gnutls_free(a.data);
+    gnutls_free(b.data);
+    if (pub != NULL)
+      gnutls_pubkey_deinit(pub);
+    if (!same) {
+      snprintf(err, err_size,
+               "--tls-key %s is not the key of the first certificate of "
+               "--tls-cert %s",
+               key_file, cert_file);
+      rc = GNUTLS_E_CERTIFICATE_KEY_MISMATCH;
+    }
+  }
   gnutls_free(cert.data);
   gnutls_free(key.data);
   if (rc < 0) {

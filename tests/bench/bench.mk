@@ -92,3 +92,12 @@ bench-metrics-e2e: $(XENTD)
 	$(Q)$(PYTHON) tests/bench/bench_metrics_e2e.py --xentd $(XENTD) \
 	    > $(BENCH_DIR)/metrics_e2e.txt
 	$(Q)cat $(BENCH_DIR)/metrics_e2e.txt
+
+# Small requests beside big ones (issue 11: p99 at most 5x alone), and TLS
+# against plain HTTP; each starts its own xentd.
+.PHONY: bench-latency bench-tls
+bench-latency: $(XENTD)
+	$(Q)$(PYTHON) tests/bench/bench_latency.py --xentd $(XENTD)
+
+bench-tls: $(XENTD)
+	$(Q)$(PYTHON) tests/bench/bench_tls.py --xentd $(XENTD)

@@ -774,6 +774,195 @@ START_TEST(bigger_batch) {
 }
 END_TEST
 
+/* An option of another loss, and the families' own ranges: 400 naming the
+ * field (libxent's ERR_NOT_APPLICABLE, or xentd's own check for the
+ * scalars with defaults). */
+START_TEST(family_errors) {
+  static const struct {
+    const char *body, *field;
+  } cases[] = {
+      {"{'logits': [[1, 2]], 'targets': [0], 'focal_gamma': 1}", "focal_gamma"},
+      {"{'logits': [[1, 2]], 'targets': [0], 'focal_alpha': 0.5}",
+       "focal_alpha"},
+      {"{'logits': [[1, 2]], 'targets': [0], 'poly_epsilon': 1, 'loss': "
+       "'softmax_focal'}",
+       "poly_epsilon"},
+      {"{'logits': [[1, 2]], 'targets': [0], 'pos_weight': [1, 1], 'loss': "
+       "'poly1'}",
+       "pos_weight"},
+      {"{'logits': [[1, 2]], 'targets': [0], 'target_threshold': -1}",
+       "target_threshold"},
+      {"{'logits': [[1, 2]], 'targets': [0], 'sum_classes': false}",
+       "sum_classes"},
+      {"{'logits': [[1, 2]], 'targets': [0], 'smoothing': 'binary'}",
+       "smoothing"},
+      {"{'logits': [[1, 2]], 'targets': [0], 'outputs': ['elementwise']}",
+       "outputs"},
+      {"{'logits': [[1, 2]], 'targets': [0], 'outputs': ['stats'], 'loss': "
+       "'binary_cross_entropy'}",
+       "outputs"},
+      {"{'logits': [[1, 2]], 'targets': [0], 'loss': 'sigmoid_focal', "
+       "'focal_gamma': -0.5}",
+       "focal_gamma"},
+      {"{'logits': [[1, 2]], 'targets': [0], 'loss': 'sigmoid_focal', "
+       "'focal_alpha': 1.5}",
+       "focal_alpha"},
+      {"{'logits': [[1, 2]], 'targets': [0], 'loss': 'softmax_focal', "
+       "'focal_alpha': [0.5, 2]}",
+       "focal_alpha[1]"},
+      {"{'logits': [[1, 2]], 'targets': [0], 'loss': 'sigmoid_focal', "
+       "'focal_alpha': [0.5, 0.5]}",
+       "focal_alpha"},
+      {"{'logits': [[1, 2]], 'soft_targets': [[0.5, 1.5]], 'loss': "
+       "'binary_cross_entropy'}",
+       "soft_targets[0][1]"},
+      {"{'logits': [[1, 2]], 'targets': [0], 'loss': "
+       "'binary_cross_entropy', 'pos_weight': [1, -1]}",
+       "pos_weight[1]"},
+      {"{'logits': [[1, 2]], 'targets': [0], 'loss': "
+       "'binary_cross_entropy', 'sum_classes': true, 'reduction': 'sum'}",
+       "sum_classes"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    run_fails(LOSS, cases[i].body, 400, cases[i].field);
+}
+END_TEST
+
+/* PyTorch's binary_cross_entropy_with_logits at x = 0 by hand: each
+ * element is log 2, the mean over N x C elements log 2, the gradient
+ * (sigmoid(0) - y) / (N C); with pos_weight 3 the positive element is
+ * 3 log 2 and its gradient (3 y sigmoid(0) + (1 - y) sigmoid(0) - 3 y) / 2. */
+START_TEST(binary_by_hand) {
+  json_t *j = run_ok(LOSS,
+                     "{'logits': [[0, 0]], 'soft_targets': [[1, 0]], 'loss': "
+                     "'binary_cross_entropy', 'outputs': ['loss', "
+                     "'per_sample', 'grad', 'elementwise', 'probs']}",
+                     NULL);
+  near(num_at(j, "loss", -1, -1), log(2.0), "loss");
+  near(num_at(j, "per_sample", 0, -1), 2 * log(2.0), "per_sample");
+  near(num_at(j, "grad", 0, 0), -0.25, "grad[0][0]");
+  near(num_at(j, "grad", 0, 1), 0.25, "grad[0][1]");
+  near(num_at(j, "elementwise", 0, 1), log(2.0), "elementwise");
+  near(num_at(j, "probs", 0, 0), 0.5, "probs");
+  json_decref(j);
+  j = run_ok(LOSS,
+             "{'logits': [[0, 0]], 'soft_targets': [[1, 0]], 'loss': "
+             "'binary_cross_entropy', 'pos_weight': [3, 5]}",
+             NULL);
+  near(num_at(j, "per_sample", 0, -1), 4 * log(2.0), "per_sample");
+  near(num_at(j, "grad", 0, 0), (1.5 - 3.0) / 2, "grad[0][0]");
+  json_decref(j);
+}
+END_TEST
+
+/* A K-dimensional answer printed through buffers of any size is the same
+ * text, nested as the request (class axis first or last). */
+START_TEST(kdim_printing) {
+  const char *const bodies[] = {
+      "{'logits': [[[1, 2, 3], [4, 5, 6]], [[0, 0, 1], [1, 0, 0]]], "
+      "'targets': [[0, 1, 1], [1, 1, 0]], 'outputs': ['per_sample', 'grad', "
+      "'probs', 'targets', 'stats']}",
+      "{'logits': [[[1, 2], [3, 4], [5, 6]], [[0, 0], [1, 1], [0, 0]]], "
+      "'targets': [[0, 1, 0], [1, 1, 0]], 'class_axis': -1, 'outputs': "
+      "['per_sample', 'grad', 'stats']}",
+      "{'logits': [[[[1], [2]], [[3], [4]]]], 'targets': [[[0], [1]]], "
+      "'loss': 'sigmoid_focal', 'outputs': ['per_sample', 'grad', "
+      "'elementwise']}",
+  };
+  for (size_t b = 0; b < sizeof bodies / sizeof bodies[0]; b++) {
+    char *whole = NULL;
+    json_t *j = run_ok(LOSS, bodies[b], &whole);
+    /* per_sample is (N, d1, ..., dk); grad the logits' shape */
+    json_t *ps = json_object_get(j, "per_sample");
+    json_t *g = json_object_get(j, "grad");
+    ck_assert(json_is_array(json_array_get(ps, 0)));
+    ck_assert(json_is_array(json_array_get(json_array_get(g, 0), 0)));
+    ck_assert(json_is_array(json_object_get(j, "shape")));
+    json_decref(j);
+    /* the same text, a byte or a few at a time */
+    xs_request req;
+    xs_error err;
+    const char *body = q(bodies[b]);
+    for (size_t step = 1; step <= 7; step += 3) {
+      ck_assert_int_eq(parse(LOSS, body, &limits, &req, &err), 0);
+      xs_response *r = NULL;
+      ck_assert_int_eq(xs_run(&req, NULL, &r, &err), 0);
+      xs_buf got;
+      xs_buf_init(&got);
+      char chunk[8];
+      size_t k;
+      while ((k = xs_response_read(r, chunk, step)) > 0)
+        ck_assert_int_eq(xs_buf_append(&got, chunk, k), 0);
+      ck_assert_str_eq(got.data, whole);
+      ck_assert_uint_le(got.len, xs_response_bound(r));
+      xs_buf_free(&got);
+      xs_response_free(r);
+      xs_request_free(&req);
+    }
+    free(whole);
+  }
+}
+END_TEST
+
+/* Every default the field table documents (GET /v1, the contract) is the
+ * value a request that leaves the field out gets: xent_problem_init's for
+ * the library's options, the request's own for class_axis. */
+START_TEST(table_defaults_are_the_parsed_ones) {
+  xs_request req;
+  xs_error err;
+  const char *body = "{\"logits\": [[1, 2]], \"targets\": [0]}";
+  ck_assert_int_eq(parse(LOSS, body, &limits, &req, &err), 0);
+  int checked = 0;
+  for (int i = 0; i < XS_F_COUNT; i++) {
+    const xs_field *f = xs_field_get((xs_field_id)i);
+    if (f->def == NULL || f->scalar.member == 0 ||
+        (f->bodies & XS_BODY_LOSS) == 0)
+      continue;
+    const char *at = (const char *)&req + (f->scalar.member - 1);
+    switch (f->scalar.store) {
+    case XS_S_F64: {
+      double v;
+      memcpy(&v, at, sizeof v);
+      ck_assert_msg(v == strtod(f->def, NULL), "%s: default %s, parsed %.17g",
+                    f->path, f->def, v);
+      break;
+    }
+    case XS_S_I64: {
+      int64_t v;
+      memcpy(&v, at, sizeof v);
+      ck_assert_msg(v == strtoll(f->def, NULL, 10),
+                    "%s: default %s, parsed %lld", f->path, f->def,
+                    (long long)v);
+      break;
+    }
+    case XS_S_INT: {
+      int v;
+      memcpy(&v, at, sizeof v);
+      if (f->scalar.elem == XS_E_BOOL) {
+        ck_assert_msg(v == (strcmp(f->def, "true") == 0), "%s: default %s",
+                      f->path, f->def);
+      } else {
+        char quoted[64];
+        snprintf(quoted, sizeof quoted, "\"%s\"",
+                 xs_field_enum_name((xs_field_id)i, v));
+        ck_assert_msg(strcmp(quoted, f->def) == 0, "%s: default %s, parsed %s",
+                      f->path, f->def, quoted);
+      }
+      break;
+    }
+    default:
+      continue;
+    }
+    checked++;
+  }
+  /* label_smoothing, class_axis, loss, smoothing, ignore_index,
+   * target_threshold, sum_classes, focal_alpha, focal_gamma,
+   * poly_epsilon, precision, reduction */
+  ck_assert_int_ge(checked, 12);
+  xs_request_free(&req);
+}
+END_TEST
+
 static Suite *codec_suite(void) {
   Suite *s = suite_create("codec");
   TCase *tp = tcase_create("parse");
@@ -806,6 +995,10 @@ static Suite *codec_suite(void) {
   tcase_add_test(tr, stats_by_hand);
   tcase_add_test(tr, float32_precision);
   tcase_add_test(tr, bigger_batch);
+  tcase_add_test(tr, family_errors);
+  tcase_add_test(tr, binary_by_hand);
+  tcase_add_test(tr, kdim_printing);
+  tcase_add_test(tr, table_defaults_are_the_parsed_ones);
   suite_add_tcase(s, tr);
   return s;
 }

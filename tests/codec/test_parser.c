@@ -84,13 +84,23 @@ static const char *difference(const xs_request *a, const xs_request *b) {
     return "outputs";
   if (a->precision != b->precision)
     return "precision";
-  if (a->forms[XS_F_MIXUP_LAMBDA] != b->forms[XS_F_MIXUP_LAMBDA])
-    return "the form of mixup.lambda";
+  for (int i = 0; i < XS_F_COUNT; i++)
+    if (a->forms[i] != b->forms[i])
+      return xs_field_get((xs_field_id)i)->path; /* how it was given */
   if (p->n != q->n || p->classes != q->classes)
     return "n / classes";
+  if (p->inner != q->inner || p->class_axis != q->class_axis)
+    return "inner / class_axis";
+  if (a->rank != b->rank || a->flat != b->flat ||
+      a->class_axis != b->class_axis ||
+      memcmp(a->dims, b->dims, (size_t)a->rank * sizeof a->dims[0]) != 0)
+    return "the layout (rank, dims, flat, class_axis)";
+  if (a->shape_len != b->shape_len ||
+      !same_array(a->shape, b->shape, a->shape_len, sizeof(int64_t)))
+    return "shape";
   if (p->dtype != q->dtype || (p->logits != NULL && p->dtype != XENT_F64))
     return "dtype";
-  const size_t n = p->n, C = p->classes;
+  const size_t n = p->n * p->inner, C = p->classes;
   if (!same_array(p->logits, q->logits, n * C, sizeof(double)))
     return "logits";
   if (!same_array(p->targets, q->targets, n, sizeof(int64_t)))
@@ -112,12 +122,28 @@ static const char *difference(const xs_request *a, const xs_request *b) {
     return "mixup_lambda";
   if (p->pairing != q->pairing)
     return "pairing";
-  if (!same_array(p->partners, q->partners, n, sizeof(int64_t)))
+  if (!same_array(p->partners, q->partners, p->n, sizeof(int64_t)))
     return "partners";
   if (p->reduction != q->reduction)
     return "reduction";
   if (p->kernel != q->kernel)
     return "kernel";
+  if (p->family != q->family)
+    return "loss";
+  if (!same_array(p->pos_weight, q->pos_weight, C, sizeof(double)))
+    return "pos_weight";
+  if (memcmp(&p->target_threshold, &q->target_threshold, sizeof(double)) != 0)
+    return "target_threshold";
+  if (p->sum_classes != q->sum_classes)
+    return "sum_classes";
+  if (memcmp(&p->focal_alpha, &q->focal_alpha, sizeof(double)) != 0 ||
+      !same_array(p->focal_alpha_per_class, q->focal_alpha_per_class, C,
+                  sizeof(double)))
+    return "focal_alpha";
+  if (memcmp(&p->focal_gamma, &q->focal_gamma, sizeof(double)) != 0)
+    return "focal_gamma";
+  if (memcmp(&p->poly_epsilon, &q->poly_epsilon, sizeof(double)) != 0)
+    return "poly_epsilon";
   return "";
 }
 
@@ -465,29 +491,6 @@ static void integer_array(text *t, size_t count) {
   add(t, "]");
 }
 
-static void matrix(text *t, size_t n, size_t C, int nulls) {
-  add(t, "[");
-  for (size_t i = 0; i < n; i++) {
-    if (i > 0)
-      add(t, ",");
-    space(t);
-    add(t, "[");
-    for (size_t j = 0; j < C; j++) {
-      if (j > 0) {
-        add(t, ",");
-        space(t);
-      }
-      if (nulls && pick(8) == 0)
-        add(t, "null");
-      else
-        number(t);
-    }
-    add(t, "]");
-  }
-  space(t);
-  add(t, "]");
-}
-
 static void mixup(text *t, size_t n) {
   add(t, "{");
   space(t);
@@ -520,28 +523,107 @@ static void mixup(text *t, size_t n) {
   add(t, "}");
 }
 
-/* A random request the jansson path accepts. */
-static void request(text *t, endpoint ep, size_t n, size_t C) {
-  enum { KEYS = 11 };
+/* The layout of a generated /v1/loss batch: N x C, or K-dimensional
+ * (positions d1..dk, the classes second or last), nested or flat with a
+ * shape. */
+typedef struct layout {
+  size_t n, C;
+  int k; /* position dimensions */
+  size_t pos[3];
+  int last; /* classes on the last axis */
+  int flat; /* sent flat, with "shape" */
+} layout;
+
+static size_t layout_inner(const layout *l) {
+  size_t inner = 1;
+  for (int i = 0; i < l->k; i++)
+    inner *= l->pos[i];
+  return inner;
+}
+
+/* The dimensions of an array of the batch: the logits' (with_c) or the
+ * targets'. Returns their number. */
+static int layout_dims(const layout *l, int with_c, size_t *dims) {
+  int r = 0;
+  dims[r++] = l->n;
+  if (with_c && !l->last)
+    dims[r++] = l->C;
+  for (int i = 0; i < l->k; i++)
+    dims[r++] = l->pos[i];
+  if (with_c && l->last)
+    dims[r++] = l->C;
+  return r;
+}
+
+/* A nested array of these dimensions: numbers (nulls too when nulls),
+ * or integers (ints). */
+static void nested(text *t, const size_t *dims, int rank, int nulls, int ints) {
+  add(t, "[");
+  for (size_t i = 0; i < dims[0]; i++) {
+    if (i > 0)
+      add(t, ",");
+    space(t);
+    if (rank > 1)
+      nested(t, dims + 1, rank - 1, nulls, ints);
+    else if (ints)
+      integer(t);
+    else if (nulls && pick(8) == 0)
+      add(t, "null");
+    else
+      number(t);
+  }
+  add(t, "]");
+}
+
+/* An array of the batch, as the layout sends it. */
+static void batch_array(text *t, const layout *l, int with_c, int nulls,
+                        int ints) {
+  size_t dims[XS_MAX_RANK];
+  int r = layout_dims(l, with_c, dims);
+  if (l->flat) {
+    size_t count = 1;
+    for (int i = 0; i < r; i++)
+      count *= dims[i];
+    dims[0] = count;
+    r = 1;
+  }
+  nested(t, dims, r, nulls, ints);
+}
+
+/* A random request the jansson path accepts. With kdim, /v1/loss bodies
+ * are K-dimensional or flat half of the time. */
+static void request_layout(text *t, endpoint ep, const layout *l) {
+  enum { KEYS = 24 };
   const char *order[KEYS];
   int count = 0;
-  static const char *const smoothings[] = {"uniform", "others"};
+  static const char *const smoothings[] = {"uniform", "others", "binary"};
   static const char *const reductions[] = {"mean", "sum", "none"};
   static const char *const precisions[] = {"float64", "float32"};
-  static const char *const outputs[] = {"loss",    "per_sample", "grad",
-                                        "targets", "probs",      "stats"};
+  static const char *const outputs[] = {
+      "loss", "per_sample", "grad", "targets", "probs", "stats", "elementwise"};
+  static const char *const losses[] = {"cross_entropy", "binary_cross_entropy",
+                                       "sigmoid_focal", "softmax_focal",
+                                       "poly1"};
+  const size_t n = l->n, C = l->C;
   const int soft = ep == LOSS && pick(3) == 0;
   if (ep == LOSS)
     order[count++] = "logits";
   else
     order[count++] = "num_classes";
   order[count++] = soft ? "soft_targets" : "targets";
+  if (l->flat)
+    order[count++] = "shape";
+  if (l->last || (l->k > 0 && pick(3) == 0))
+    order[count++] = "class_axis";
   const char *const optional[] = {
-      "label_smoothing", "smoothing",     "mixup",     "ignore_index",
-      "precision",       "class_weights", "reduction", "outputs"};
-  const int n_optional = ep == LOSS ? 8 : 5;
+      "label_smoothing", "smoothing",        "mixup",
+      "ignore_index",    "precision",        "class_weights",
+      "reduction",       "outputs",          "loss",
+      "pos_weight",      "target_threshold", "sum_classes",
+      "focal_alpha",     "focal_gamma",      "poly_epsilon"};
+  const int n_optional = ep == LOSS ? 15 : 5;
   for (int k = 0; k < n_optional; k++)
-    if (pick(2))
+    if (pick(k < 8 ? 2 : 5) == 0 || (k < 8 && pick(2)))
       order[count++] = optional[k];
   for (int i = count - 1; i > 0; i--) {
     const int j = (int)pick((unsigned)i + 1);
@@ -561,38 +643,87 @@ static void request(text *t, endpoint ep, size_t n, size_t C) {
     add(t, ":");
     space(t);
     if (strcmp(key, "logits") == 0)
-      matrix(t, n, C, 1);
+      batch_array(t, l, 1, 1, 0);
     else if (strcmp(key, "soft_targets") == 0)
-      matrix(t, n, C, 0);
+      batch_array(t, l, 1, 0, 0);
+    else if (strcmp(key, "targets") == 0 && ep == LOSS)
+      batch_array(t, l, 0, 0, 1);
     else if (strcmp(key, "targets") == 0)
       integer_array(t, n);
-    else if (strcmp(key, "num_classes") == 0)
+    else if (strcmp(key, "shape") == 0) {
+      size_t dims[XS_MAX_RANK];
+      const int r = layout_dims(l, 1, dims);
+      add(t, "[");
+      for (int i = 0; i < r; i++)
+        add(t, "%s%zu", i > 0 ? "," : "", dims[i]);
+      add(t, "]");
+    } else if (strcmp(key, "class_axis") == 0) {
+      const int rank = 2 + l->k;
+      if (l->last)
+        add(t, "%d", pick(2) ? -1 : rank - 1);
+      else
+        add(t, "%d", pick(2) || rank == 2 ? 1 : 1 - rank);
+    } else if (strcmp(key, "num_classes") == 0)
       add(t, "%zu", C);
-    else if (strcmp(key, "label_smoothing") == 0)
+    else if (strcmp(key, "label_smoothing") == 0 ||
+             strcmp(key, "target_threshold") == 0 ||
+             strcmp(key, "focal_gamma") == 0 ||
+             strcmp(key, "poly_epsilon") == 0)
       number(t);
     else if (strcmp(key, "smoothing") == 0)
-      add(t, "\"%s\"", smoothings[pick(2)]);
+      add(t, "\"%s\"", smoothings[pick(3)]);
     else if (strcmp(key, "mixup") == 0)
       mixup(t, n);
     else if (strcmp(key, "ignore_index") == 0)
       integer(t);
     else if (strcmp(key, "precision") == 0)
       add(t, "\"%s\"", precisions[pick(2)]);
-    else if (strcmp(key, "class_weights") == 0)
+    else if (strcmp(key, "class_weights") == 0 ||
+             strcmp(key, "pos_weight") == 0)
       number_array(t, C);
+    else if (strcmp(key, "focal_alpha") == 0) {
+      if (pick(2))
+        number(t);
+      else
+        number_array(t, C);
+    } else if (strcmp(key, "sum_classes") == 0)
+      add(t, pick(2) ? "true" : "false");
+    else if (strcmp(key, "loss") == 0)
+      add(t, "\"%s\"", losses[pick(5)]);
     else if (strcmp(key, "reduction") == 0)
       add(t, "\"%s\"", reductions[pick(3)]);
     else if (strcmp(key, "outputs") == 0) {
       add(t, "[");
       const int m = (int)pick(8);
       for (int i = 0; i < m; i++)
-        add(t, "%s\"%s\"", i > 0 ? ", " : "", outputs[pick(6)]);
+        add(t, "%s\"%s\"", i > 0 ? ", " : "", outputs[pick(7)]);
       add(t, "]");
     }
     space(t);
   }
   add(t, "}");
   space(t);
+}
+
+/* A random layout of n x C: half of the time K-dimensional or flat. */
+static layout random_layout(size_t n, size_t C, int kdim) {
+  layout l;
+  memset(&l, 0, sizeof l);
+  l.n = n;
+  l.C = C;
+  if (kdim && pick(2)) {
+    l.k = (int)pick(3);
+    for (int i = 0; i < l.k; i++)
+      l.pos[i] = 1 + pick(3);
+    l.last = l.k > 0 && pick(2);
+    l.flat = pick(3) == 0;
+  }
+  return l;
+}
+
+static void request(text *t, endpoint ep, size_t n, size_t C) {
+  const layout l = random_layout(n, C, ep == LOSS);
+  request_layout(t, ep, &l);
 }
 
 START_TEST(generated_requests_agree) {
@@ -602,11 +733,14 @@ START_TEST(generated_requests_agree) {
     const endpoint ep = pick(4) == 0 ? TARGETS : LOSS;
     const size_t n = 1 + pick(6), C = 1 + pick(7);
     t.len = 0;
-    request(&t, ep, n, C);
-    /* Limits: none, ample, exactly met, or one short (then 413). */
-    const xs_limits exact = {n * C, n, 1000};
-    const xs_limits short_rows = {n * C, n - 1, 1000};
-    const xs_limits short_elems = {n * C - 1, n, 1000};
+    const layout l = random_layout(n, C, ep == LOSS);
+    request_layout(&t, ep, &l);
+    const size_t all = n * C * layout_inner(&l);
+    /* Limits: none, ample, exactly met, or one short (then 413). The
+     * entries of shape count too (at most 4 here). */
+    const xs_limits exact = {all < 4 ? 4 : all, n, 1000};
+    const xs_limits short_rows = {all, n - 1, 1000};
+    const xs_limits short_elems = {all - 1, n, 1000};
     const xs_limits *const lims[] = {NULL,   &limits,     &limits,
                                      &exact, &short_rows, &short_elems};
     const unsigned which = pick(6);
@@ -881,6 +1015,186 @@ START_TEST(types_and_shapes) {
 }
 END_TEST
 
+/* K-dimensional batches, flat ones with a shape, the loss families'
+ * options: the stream and the oracle agree, on these errors too. */
+START_TEST(kdim_and_families) {
+  const char *const valid[] = {
+      "{\"logits\":[[[1,2],[3,4],[5,6]]],\"targets\":[[0,2]]}",
+      "{\"logits\":[[[1,2,3],[4,5,6]]],\"targets\":[[0,2]],\"class_axis\":-1}",
+      "{\"logits\":[[[1,2,3],[4,5,6]]],\"targets\":[[0,2]],\"class_axis\":2}",
+      "{\"logits\":[1,2,3,4,5,6],\"shape\":[1,3,2],\"targets\":[0,2]}",
+      "{\"logits\":[1,2,3,4,5,6],\"shape\":[2,3],\"targets\":[0,2]}",
+      "{\"logits\":[[[[1],[2]]]],\"soft_targets\":[[[[1],[0]]]]}",
+      "{\"logits\":[[1,2]],\"soft_targets\":[[1,0]],\"loss\":"
+      "\"binary_cross_entropy\",\"pos_weight\":[1,2],\"target_threshold\":0.5,"
+      "\"sum_classes\":true,\"outputs\":[\"elementwise\"],\"smoothing\":"
+      "\"binary\"}",
+      "{\"logits\":[[1,2]],\"targets\":[1],\"loss\":\"softmax_focal\","
+      "\"focal_alpha\":[0.5,0.25],\"focal_gamma\":0}",
+      "{\"logits\":[[1,2]],\"targets\":[1],\"loss\":\"poly1\","
+      "\"poly_epsilon\":-1}",
+  };
+  for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++)
+    ck_assert_msg(compare_str(LOSS, valid[i]).valid, "refused: %s", valid[i]);
+  static const struct {
+    const char *body, *field;
+  } bad[] = {
+      {"{\"logits\":[[[1,2],[3]]],\"targets\":[[0,1]]}", "logits[0][1]"},
+      {"{\"logits\":[[[1,\"x\"],[3]]],\"targets\":[[0,1]]}", "logits[0][0][1]"},
+      {"{\"logits\":[[[1,2],[3,\"x\"]],[[1,2]]],\"targets\":[[0,1],[0,1]]}",
+       "logits[0][1][1]"},
+      {"{\"logits\":[[[1,2],[3,4]],[[1,\"x\"]]],\"targets\":[[0,1],[0,1]]}",
+       "logits[1]"},
+      {"{\"logits\":[[[1,[2]]]],\"targets\":[[0]]}", "logits[0][0][1]"},
+      {"{\"logits\":[[[1,2]],[3]],\"targets\":[[0],[0]]}", "logits[1][0]"},
+      {"{\"logits\":[[[]]],\"targets\":[[0]]}", "logits[0][0]"},
+      {"{\"logits\":[[]],\"targets\":[0]}", "logits[0]"},
+      {"{\"logits\":[1,2],\"targets\":[0]}", "logits[0]"},
+      {"{\"logits\":[[[[[[[[[1]]]]]]]]],\"targets\":[[0]]}",
+       "logits[0][0][0][0][0][0][0][0]"},
+      {"{\"logits\":[1,2,3,4,5],\"shape\":[2,3],\"targets\":[0,2]}", "shape"},
+      {"{\"logits\":[[1,2,3]],\"shape\":[1,3],\"targets\":[0]}", "logits[0]"},
+      {"{\"logits\":[1,2],\"shape\":[2],\"targets\":[0]}", "shape"},
+      {"{\"logits\":[1,2],\"shape\":[0,2],\"targets\":[0]}", "shape[0]"},
+      {"{\"logits\":[1,2],\"shape\":\"1x2\",\"targets\":[0]}", "shape"},
+      {"{\"logits\":[1,2],\"shape\":[1,2.0],\"targets\":[0]}", "shape[1]"},
+      {"{\"logits\":[1,2],\"shape\":[1,2],\"targets\":[[0]]}", "targets[0]"},
+      {"{\"logits\":[1,2,3,4],\"shape\":[1,2,2],\"targets\":[0]}", "targets"},
+      {"{\"logits\":[[[1,2,3],[4,5,6]]],\"targets\":[[0,2]],\"class_axis\":0}",
+       "class_axis"},
+      {"{\"logits\":[[1,2]],\"targets\":[0],\"class_axis\":2}", "class_axis"},
+      {"{\"logits\":[[1,2]],\"targets\":[0],\"class_axis\":1.0}", "class_axis"},
+      {"{\"logits\":[[[1,2],[3,4],[5,6]]],\"targets\":[0,2]}", "targets"},
+      {"{\"logits\":[[[1,2],[3,4],[5,6]]],\"targets\":[[0,2,1]]}",
+       "targets[0]"},
+      {"{\"logits\":[[[1,2],[3,4],[5,6]]],\"targets\":[[[0],[2]]]}",
+       "targets[0][0]"},
+      {"{\"logits\":[[[1,2],[3,4],[5,6]]],\"targets\":[[0,0.5]]}",
+       "targets[0][1]"},
+      {"{\"logits\":[[[1,2],[3,4]]],\"soft_targets\":[[1,0]]}",
+       "soft_targets[0][0]"},
+      {"{\"logits\":[[[1,2],[3,4]]],\"soft_targets\":[[[1,0],[0,null]]]}",
+       "soft_targets[0][1][1]"},
+      {"{\"logits\":[[1,2]],\"targets\":[0],\"loss\":\"bce\"}", "loss"},
+      {"{\"logits\":[[1,2]],\"targets\":[0],\"sum_classes\":1}", "sum_classes"},
+      {"{\"logits\":[[1,2]],\"targets\":[0],\"focal_alpha\":\"x\"}",
+       "focal_alpha"},
+      {"{\"logits\":[[1,2]],\"targets\":[0],\"focal_alpha\":[1]}",
+       "focal_alpha"},
+      {"{\"logits\":[[1,2]],\"targets\":[0],\"pos_weight\":[1,null]}",
+       "pos_weight[1]"},
+      {"{\"logits\":[[1,2]],\"targets\":[0],\"focal_gamma\":[2]}",
+       "focal_gamma"},
+      {"{\"logits\":[[1,2]],\"targets\":[0],\"outputs\":[\"elementwis\"]}",
+       "outputs[0]"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    answer_is(LOSS, bad[i].body, XS_ERR_INVALID_ARGUMENT, bad[i].field);
+  /* Every element counts against --max-elements, rows against
+   * --max-rows (flat: the shape's N). */
+  const xs_limits small = {6, 2, 1000};
+  const char *const too_big[] = {
+      "{\"logits\":[[[1,2,3,4],[5,6,7,8]]],\"targets\":[[0,0,0,0]]}",
+      "{\"logits\":[1,2,3,4,5,6,7],\"shape\":[1,7],\"targets\":[0]}",
+      "{\"logits\":[1,2,3],\"shape\":[3,1],\"targets\":[0,0,0]}",
+      "{\"logits\":[1,2],\"shape\":[1,2,4],\"targets\":[0]}",
+  };
+  for (size_t i = 0; i < sizeof too_big / sizeof too_big[0]; i++) {
+    const char *body = too_big[i];
+    xs_request req;
+    xs_error err;
+    compare(LOSS, body, strlen(body), &small);
+    ck_assert_int_eq(stream(LOSS, body, strlen(body), &small, &req, &err), -1);
+    ck_assert_msg(err.kind == XS_ERR_PAYLOAD_TOO_LARGE, "%s: %s", body,
+                  err.message);
+  }
+}
+END_TEST
+
+/* The layout a K-dimensional request is read into, and the answer
+ * printed in it. */
+START_TEST(kdim_values_and_answer) {
+  const char *body = "{\"logits\":[[[0,1],[2,3],[4,5]]],\"targets\":[[1,2]],"
+                     "\"class_axis\":-1,\"outputs\":[\"per_sample\",\"grad\","
+                     "\"probs\"]}";
+  xs_request req;
+  xs_error err;
+  ck_assert_int_eq(stream(LOSS, body, strlen(body), &limits, &req, &err), -1);
+  ck_assert_str_eq(err.field, "targets[0]"); /* 3 positions, C = 2 last */
+  body = "{\"logits\":[[[0,1],[2,3],[4,5]]],\"targets\":[[1,0,1]],"
+         "\"class_axis\":-1,\"outputs\":[\"per_sample\",\"grad\"]}";
+  ck_assert_int_eq(stream(LOSS, body, strlen(body), &limits, &req, &err), 0);
+  ck_assert_uint_eq(req.problem.n, 1);
+  ck_assert_uint_eq(req.problem.classes, 2);
+  ck_assert_uint_eq(req.problem.inner, 3);
+  ck_assert_int_eq(req.problem.class_axis, XENT_CLASS_AXIS_LAST);
+  ck_assert_int_eq(req.rank, 3);
+  xs_buf out;
+  xs_buf_init(&out);
+  ck_assert_int_eq(xs_run_to_buf(&req, &out, &err), 0);
+  ck_assert_msg(strncmp(out.data,
+                        "{\"n\":1,\"classes\":2,\"shape\":[1,3,2],"
+                        "\"per_sample\":[[",
+                        strlen("{\"n\":1,\"classes\":2,\"shape\":[1,3,2],"
+                               "\"per_sample\":[[")) == 0 &&
+                    strstr(out.data, "\"grad\":[[[") != NULL &&
+                    strstr(out.data, "]]]}") != NULL,
+                "%s", out.data);
+  xs_buf_free(&out);
+  xs_request_free(&req);
+  /* Flat with a shape: flat answers. */
+  body = "{\"logits\":[0,1,2,3,4,5],\"shape\":[1,2,3],\"targets\":[1,0,1],"
+         "\"outputs\":[\"per_sample\",\"grad\"]}";
+  ck_assert_int_eq(stream(LOSS, body, strlen(body), &limits, &req, &err), 0);
+  ck_assert_uint_eq(req.problem.classes, 2);
+  ck_assert_uint_eq(req.problem.inner, 3);
+  ck_assert_int_eq(req.problem.class_axis, XENT_CLASS_AXIS_1);
+  xs_buf_init(&out);
+  ck_assert_int_eq(xs_run_to_buf(&req, &out, &err), 0);
+  ck_assert_msg(strstr(out.data, "\"shape\":[1,2,3],\"per_sample\":[") !=
+                        NULL &&
+                    strstr(out.data, "\"per_sample\":[[") == NULL &&
+                    strstr(out.data, "\"grad\":[[") == NULL,
+                "%s", out.data);
+  xs_buf_free(&out);
+  xs_request_free(&req);
+  /* An error inside names the nested path, or the flat index. */
+  body = "{\"logits\":[[[0,1],[2,3],[4,5]]],\"targets\":[[1,0,7]],"
+         "\"class_axis\":-1}";
+  ck_assert_int_eq(stream(LOSS, body, strlen(body), &limits, &req, &err), 0);
+  ck_assert_int_eq(xs_run_to_buf(&req, &out, &err), -1);
+  ck_assert_str_eq(err.field, "targets[0][2]");
+  xs_request_free(&req);
+  body = "{\"logits\":[0,1,2,3,4,null],\"shape\":[1,2,3],\"targets\":[1,0,1]}";
+  ck_assert_int_eq(stream(LOSS, body, strlen(body), &limits, &req, &err), 0);
+  ck_assert_int_eq(xs_run_to_buf(&req, &out, &err), -1);
+  ck_assert_str_eq(err.field, "targets[2]"); /* its label's logit is -inf */
+  xs_request_free(&req);
+  /* Every class of position 2 masked: its class 0 is named, and the
+   * message says which classes. */
+  body = "{\"logits\":[0,1,null,3,4,null],\"shape\":[1,2,3],\"targets\":[1,0,"
+         "1]}";
+  ck_assert_int_eq(stream(LOSS, body, strlen(body), &limits, &req, &err), 0);
+  ck_assert_int_eq(xs_run_to_buf(&req, &out, &err), -1);
+  ck_assert_str_eq(err.field, "logits[2]");
+  ck_assert_msg(strstr(err.message, "logits[0][:][2]") != NULL, "%s",
+                err.message);
+  xs_request_free(&req);
+  body = "{\"logits\":[[[0,1,null],[3,4,null]]],\"targets\":[[1,0,1]]}";
+  ck_assert_int_eq(stream(LOSS, body, strlen(body), &limits, &req, &err), 0);
+  ck_assert_int_eq(xs_run_to_buf(&req, &out, &err), -1);
+  ck_assert_str_eq(err.field, "logits[0][0][2]");
+  xs_request_free(&req);
+  body = "{\"logits\":[[[0,3],[1,4],[null,null]]],\"targets\":[[1,0,1]],"
+         "\"class_axis\":-1}";
+  ck_assert_int_eq(stream(LOSS, body, strlen(body), &limits, &req, &err), 0);
+  ck_assert_int_eq(xs_run_to_buf(&req, &out, &err), -1);
+  ck_assert_str_eq(err.field, "logits[0][2]"); /* the classes, one array */
+  xs_request_free(&req);
+  xs_buf_free(&out);
+}
+END_TEST
+
 START_TEST(limits_are_413) {
   const xs_limits small = {6, 2, 1000};
   const char *const too_big[] = {
@@ -1149,6 +1463,8 @@ static Suite *parser_suite(void) {
   tcase_add_test(td, keys_and_strings);
   tcase_add_test(td, types_and_shapes);
   tcase_add_test(td, limits_are_413);
+  tcase_add_test(td, kdim_and_families);
+  tcase_add_test(td, kdim_values_and_answer);
   tcase_add_test(td, every_prefix_refused);
   tcase_add_test(td, values_of_a_request);
   tcase_add_test(td, values_by_hand);

@@ -89,6 +89,7 @@ fuzz-corpus:
 	  case=$$(basename $$d); \
 	  t=fuzz_loss; grep -qs '^/v1/targets' $$d/path && t=fuzz_targets; \
 	  grep -qsv '^/v1/' $$d/path && continue; \
+	  grep -qs '^/v1/metrics' $$d/path && continue; \
 	  for f in $$d/request.json $$d/request.txt; do \
 	    [ -f $$f ] && cp $$f $(FUZZ_OUT)/corpus/$$t/example-$$case; \
 	  done; \
@@ -101,6 +102,15 @@ fuzz-corpus:
 	$(Q)cp $(FUZZ_DIR)/corpus/metrics_state/* $(FUZZ_OUT)/corpus/fuzz_metrics_state/
 	$(Q)mkdir -p $(FUZZ_OUT)/corpus/fuzz_metrics_body
 	$(Q)cp $(FUZZ_DIR)/corpus/metrics_body/* $(FUZZ_OUT)/corpus/fuzz_metrics_body/
+	$(Q)for d in api/examples/*/; do \
+	  case $$(cat $$d/path 2>/dev/null) in \
+	    /v1/metrics) b='\000' ;; /v1/metrics/merge) b='\001' ;; \
+	    /v1/metrics/report) b='\002' ;; *) continue ;; esac; \
+	  for f in $$d/request.json $$d/request.txt; do \
+	    [ -f $$f ] && { printf "$$b\007"; cat $$f; } \
+	      > $(FUZZ_OUT)/corpus/fuzz_metrics_body/example-$$(basename $$d); \
+	  done; \
+	done; true
 	$(Q)mkdir -p $(FUZZ_OUT)/corpus/fuzz_v2
 	$(Q)cp $(FUZZ_DIR)/corpus/v2/* $(FUZZ_OUT)/corpus/fuzz_v2/
 	@echo "fuzz-corpus: $$(ls $(FUZZ_OUT)/corpus/fuzz_loss | wc -l) loss seeds," \

@@ -66,6 +66,34 @@ static int is_matrix(const json_t *v, size_t n, size_t C) {
   return 1;
 }
 
+/* v is nested arrays of these dimensions (numbers, or integers). */
+static int is_nested(const json_t *v, const size_t *dims, int rank, int ints) {
+  if (rank == 1)
+    return is_vector(v, dims[0], ints);
+  if (!json_is_array(v) || json_array_size(v) != dims[0])
+    return 0;
+  for (size_t i = 0; i < dims[0]; i++)
+    if (!is_nested(json_array_get(v, i), dims + 1, rank - 1, ints))
+      return 0;
+  return 1;
+}
+
+/* The dimensions an answer's array has: the logits' (with_c) or one value
+ * per position, nested as the request, or flat. Returns the rank. */
+static int answer_dims(const xs_request *req, int with_c, size_t *dims) {
+  const xent_problem *pb = &req->problem;
+  if (req->flat) {
+    dims[0] = pb->n * pb->inner * (with_c ? pb->classes : 1);
+    return 1;
+  }
+  const int cax = pb->class_axis == XENT_CLASS_AXIS_1 ? 1 : req->rank - 1;
+  int r = 0;
+  for (int i = 0; i < req->rank; i++)
+    if (with_c || i != cax)
+      dims[r++] = req->dims[i];
+  return r;
+}
+
 /* A key is present exactly when it was asked for, with the right shape. */
 static void check_output(const json_t *root, const char *key, int wanted,
                          int shape_ok, const char *body, size_t len) {
@@ -91,23 +119,32 @@ static void check_loss_body(const json_t *root, const xs_request *req,
       !is_count(json_object_get(root, "classes"), C))
     fail("\"n\" / \"classes\" differ from the parsed problem", body, len);
   size_t keys = 2;
+  size_t pdims[XS_MAX_RANK], ldims[XS_MAX_RANK];
+  const int prank = answer_dims(req, 0, pdims);
+  const int lrank = answer_dims(req, 1, ldims);
+  const int kdim = req->rank > 2 || req->flat;
+  const json_t *shape = json_object_get(root, "shape");
+  check_output(root, "shape", kdim, is_vector(shape, (size_t)req->rank, 1),
+               body, len);
+  keys += shape != NULL;
   const json_t *v = json_object_get(root, "loss");
   check_output(root, "loss", want_loss, json_is_number(v), body, len);
   keys += v != NULL;
   v = json_object_get(root, "per_sample");
-  check_output(root, "per_sample", out & XS_OUT_PER_SAMPLE, is_vector(v, n, 0),
-               body, len);
+  check_output(root, "per_sample", out & XS_OUT_PER_SAMPLE,
+               is_nested(v, pdims, prank, 0), body, len);
   keys += v != NULL;
   static const struct {
     const char *key;
     unsigned bit;
   } matrices[] = {{"grad", XS_OUT_GRAD},
                   {"targets", XS_OUT_TARGETS},
-                  {"probs", XS_OUT_PROBS}};
+                  {"probs", XS_OUT_PROBS},
+                  {"elementwise", XS_OUT_ELEMENTWISE}};
   for (size_t k = 0; k < sizeof matrices / sizeof matrices[0]; k++) {
     v = json_object_get(root, matrices[k].key);
     check_output(root, matrices[k].key, out & matrices[k].bit,
-                 is_matrix(v, n, C), body, len);
+                 is_nested(v, ldims, lrank, 0), body, len);
     keys += v != NULL;
   }
   v = json_object_get(root, "stats");
@@ -117,7 +154,7 @@ static void check_loss_body(const json_t *root, const xs_request *req,
                                        "mean_entropy"};
     for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++)
       stats_ok &= json_is_number(json_object_get(v, nums[k]));
-    stats_ok &= is_vector(json_object_get(v, "predicted"), n, 1);
+    stats_ok &= is_nested(json_object_get(v, "predicted"), pdims, prank, 1);
     stats_ok &= json_is_integer(json_object_get(v, "counted"));
   }
   check_output(root, "stats", out & XS_OUT_STATS, stats_ok, body, len);
@@ -208,8 +245,8 @@ int fuzz_check_request(const uint8_t *data, size_t size, fuzz_endpoint ep) {
     return 0;
   }
   if (req.problem.n > FUZZ_MAX_ROWS ||
-      (req.problem.n != 0 &&
-       req.problem.classes > FUZZ_MAX_ELEMENTS / req.problem.n))
+      (req.problem.n != 0 && req.problem.classes * req.problem.inner >
+                                 FUZZ_MAX_ELEMENTS / req.problem.n))
     fail("a request over the limits was accepted", body, size);
 
   xs_buf out;
@@ -310,7 +347,16 @@ static const char *problem_difference(const xs_request *x,
   const xent_problem *a = &x->problem, *b = &y->problem;
   if (a->n != b->n || a->classes != b->classes)
     return "n / classes";
-  const size_t n = a->n, C = a->classes;
+  if (a->inner != b->inner || a->class_axis != b->class_axis)
+    return "inner / class_axis";
+  if (x->rank != y->rank || x->flat != y->flat ||
+      x->class_axis != y->class_axis ||
+      memcmp(x->dims, y->dims, (size_t)x->rank * sizeof x->dims[0]) != 0)
+    return "the layout";
+  for (int i = 0; i < XS_F_COUNT; i++)
+    if (x->forms[i] != y->forms[i])
+      return "how a field was given";
+  const size_t n = a->n * a->inner, C = a->classes;
   if (a->dtype != b->dtype)
     return "dtype";
   const size_t lsize = a->dtype == XENT_F32 ? sizeof(float) : sizeof(double);
@@ -335,8 +381,20 @@ static const char *problem_difference(const xs_request *x,
     return "mixup_lambda";
   if (a->pairing != b->pairing)
     return "pairing";
-  if (!same_array(a->partners, b->partners, n, sizeof(int64_t)))
+  if (!same_array(a->partners, b->partners, a->n, sizeof(int64_t)))
     return "partners";
+  if (a->family != b->family)
+    return "loss";
+  if (!same_array(a->pos_weight, b->pos_weight, C, sizeof(double)))
+    return "pos_weight";
+  if (!same_double(a->target_threshold, b->target_threshold) ||
+      a->sum_classes != b->sum_classes ||
+      !same_double(a->focal_alpha, b->focal_alpha) ||
+      !same_array(a->focal_alpha_per_class, b->focal_alpha_per_class, C,
+                  sizeof(double)) ||
+      !same_double(a->focal_gamma, b->focal_gamma) ||
+      !same_double(a->poly_epsilon, b->poly_epsilon))
+    return "a loss family's option";
   if (a->reduction != b->reduction)
     return "reduction";
   if (a->kernel != b->kernel)
@@ -353,8 +411,11 @@ static const char *problem_difference(const xs_request *x,
 /* Runs a request with every output; the body, or the error's kind and
  * field, go into text. */
 static void run_all(xs_request *req, fuzz_endpoint ep, xs_buf *text) {
+  const int binary = req->problem.family == XENT_LOSS_BINARY_CROSS_ENTROPY ||
+                     req->problem.family == XENT_LOSS_SIGMOID_FOCAL;
   req->outputs |= XS_OUT_LOSS | XS_OUT_PER_SAMPLE | XS_OUT_GRAD |
-                  XS_OUT_TARGETS | XS_OUT_PROBS | XS_OUT_STATS;
+                  XS_OUT_TARGETS | XS_OUT_PROBS |
+                  (binary ? XS_OUT_ELEMENTWISE : XS_OUT_STATS);
   xs_error err;
   memset(&err, 0, sizeof err);
   (void)ep;
@@ -431,6 +492,13 @@ int fuzz_check_diff(const uint8_t *data, size_t size, fuzz_endpoint ep) {
          size);
   }
   if (rs != 0) {
+    /* Duplicate keys inside the value of an unknown field: the stream
+     * skips that value without keeping its keys and refuses the field
+     * (request.c says so); jansson refuses the duplicate. Both are 400. */
+    if (es.kind == XS_ERR_INVALID_ARGUMENT && eo.kind == XS_ERR_INVALID_JSON &&
+        strstr(eo.message, "duplicate object key") != NULL &&
+        strstr(es.message, "is not a known field") != NULL)
+      return 0;
     /* Over a limit the stream names the first array in the body that
      * passes it; the oracle, the first in the table's order. */
     if (es.kind != eo.kind || (es.kind != XS_ERR_PAYLOAD_TOO_LARGE &&

@@ -88,3 +88,76 @@ CHECK_STAGES += check-integration check-examples check-readme check-crosslang \
                 check-memory check-metrics-http check-v2 check-v2-clients \
                 check-v2-crosslang check-v2-regressions
 SAN_STAGES += check-integration
+
+# ------------------------------------------------ hostile clients, TLS, soak --
+#   check-slow      deadlines that bytes do not restart, a crowd of slow
+#                   connections beside normal requests, connection limits
+#   check-framing   ambiguous or malformed lengths, oversized headers
+#   check-shutdown  SIGTERM: uploads finish, --drain-delay, kept-alive
+#                   connections told to leave, the listen backlog served
+#   check-auth      bearer tokens on every route, reloaded on SIGHUP
+#   check-tls       HTTPS with TLS 1.2 / 1.3 only, certificate reloaded on
+#                   SIGHUP (Python, openssl and curl)
+#   soak            SOAK_SECONDS (60 here, 600 by `make soak`) of mixed
+#                   traffic; every answer checked; RSS held
+# The C stages also run against a ThreadSanitizer xentd (`make tsan`).
+HOSTILE_NAMES := test_slow test_framing test_shutdown test_auth
+HOSTILE_BIN := $(addprefix $(INTEG_BIN)/,$(HOSTILE_NAMES))
+HOSTILE_SRC := $(INTEG_DIR)/hostile.c $(INTEG_DIR)/daemon.c \
+               $(INTEG_DIR)/http_util.c
+HOSTILE_HDR := $(INTEG_DIR)/hostile.h $(INTEG_DIR)/daemon.h \
+               $(INTEG_DIR)/http_util.h
+
+$(HOSTILE_BIN): $(INTEG_BIN)/%: $(INTEG_DIR)/%.c $(HOSTILE_SRC) $(HOSTILE_HDR)
+	@mkdir -p $(dir $@)
+	@echo "  CCLD    $@"
+	$(Q)$(CC) $(CFLAGS) $(XCFLAGS) -D_DEFAULT_SOURCE $(CURL_CFLAGS) \
+	    $(INTEG_CHECK_CFLAGS) $< $(HOSTILE_SRC) -o $@ \
+	    $(XLDFLAGS) $(LDFLAGS) $(CURL_LIBS) $(INTEG_CHECK_LIBS) \
+	    $(INTEG_JANSSON_LIBS) -lz -pthread -lm
+
+# The xentd the stages run: `make tsan` points it at the TSan build.
+XENTD_UNDER_TEST ?= $(BUILD)/xentd
+
+.PHONY: check-slow check-framing check-shutdown check-auth check-tls soak \
+        check-soak
+check-slow: $(INTEG_BIN)/test_slow $(XENTD_UNDER_TEST)
+	$(Q)XENTD=$(XENTD_UNDER_TEST) CK_DEFAULT_TIMEOUT=120 \
+	    tests/run-check $(BUILD)/results.txt slow $(INTEG_BIN)/test_slow
+CHECK_STAGES += check-slow
+
+check-framing: $(INTEG_BIN)/test_framing $(XENTD_UNDER_TEST)
+	$(Q)XENTD=$(XENTD_UNDER_TEST) CK_DEFAULT_TIMEOUT=60 \
+	    tests/run-check $(BUILD)/results.txt framing $(INTEG_BIN)/test_framing
+CHECK_STAGES += check-framing
+
+check-shutdown: $(INTEG_BIN)/test_shutdown $(XENTD_UNDER_TEST)
+	$(Q)XENTD=$(XENTD_UNDER_TEST) CK_DEFAULT_TIMEOUT=180 \
+	    tests/run-check $(BUILD)/results.txt shutdown $(INTEG_BIN)/test_shutdown
+CHECK_STAGES += check-shutdown
+
+check-auth: $(INTEG_BIN)/test_auth $(XENTD_UNDER_TEST)
+	$(Q)XENTD=$(XENTD_UNDER_TEST) CK_DEFAULT_TIMEOUT=60 \
+	    tests/run-check $(BUILD)/results.txt auth $(INTEG_BIN)/test_auth
+CHECK_STAGES += check-auth
+
+check-tls: $(XENTD_UNDER_TEST)
+	$(Q)$(INTEG_DIR)/run-py $(BUILD)/results.txt tls \
+	    $(PYTHON) $(INTEG_DIR)/test_tls.py --xentd $(XENTD_UNDER_TEST)
+CHECK_STAGES += check-tls
+
+# `make check` soaks for a minute; `make soak` for SOAK_SECONDS (600).
+SOAK_SECONDS ?= 600
+check-soak: $(XENTD_UNDER_TEST)
+	$(Q)SOAK_SECONDS=60 $(INTEG_DIR)/run-py $(BUILD)/results.txt soak \
+	    $(PYTHON) $(INTEG_DIR)/soak.py --xentd $(XENTD_UNDER_TEST) \
+	    --examples api/examples
+CHECK_STAGES += check-soak
+
+soak: deps-check
+	$(Q)$(MAKE) --no-print-directory $(XENTD_UNDER_TEST)
+	$(Q)rm -f $(BUILD)/soak-results.txt
+	$(Q)SOAK_SECONDS=$(SOAK_SECONDS) $(INTEG_DIR)/run-py \
+	    $(BUILD)/soak-results.txt soak $(PYTHON) $(INTEG_DIR)/soak.py \
+	    --xentd $(XENTD_UNDER_TEST) --examples api/examples
+	$(Q)tests/summary $(BUILD)/soak-results.txt soak

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Prints README.md's curl-examples section, with every expected answer
-computed here by PyTorch float64 (torch.nn.functional.cross_entropy) or by
-timm's formulas written out with torch ops, never by xentd.
+computed here by PyTorch float64 (torch.nn.functional.cross_entropy,
+binary_cross_entropy_with_logits, torchvision.ops.sigmoid_focal_loss) or by
+timm's, Keras' and optax's formulas written out with torch ops, never by
+xentd.
 
     /usr/bin/python3 tests/integration/readme_examples.py > /tmp/section.md
 
@@ -12,6 +14,7 @@ import json
 
 import torch
 import torch.nn.functional as F
+import torchvision
 
 torch.set_default_dtype(torch.float64)
 
@@ -194,7 +197,96 @@ def main():
                        "mean_entropy": num(entropy.mean()),
                        "predicted": nums(pred.double()), "counted": 4}})
 
-    # 8. the target distribution alone
+    # 8. binary cross-entropy, multi-label
+    y = [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
+    pw = [2.0, 1.0, 0.5]
+    loss, grad = grad_of(X, lambda x: F.binary_cross_entropy_with_logits(
+        x, torch.tensor(y), pos_weight=torch.tensor(pw)))
+    per = F.binary_cross_entropy_with_logits(
+        torch.tensor(X), torch.tensor(y), pos_weight=torch.tensor(pw),
+        reduction="none").sum(dim=1)
+    example("### Binary cross-entropy (multi-label)",
+            "`\"loss\": \"binary_cross_entropy\"` is PyTorch's "
+            "`binary_cross_entropy_with_logits`: one sigmoid per class, "
+            "`soft_targets` in [0, 1] (or `targets`, made one-hot), "
+            "`pos_weight` per class, the mean over the N x C elements; "
+            "`per_sample` sums a row's classes. timm's `BinaryCrossEntropy` "
+            "options are `target_threshold` and `sum_classes`; `\"smoothing\": "
+            "\"binary\"` is Keras' t (1 - eps) + eps/2.",
+            "/v1/loss",
+            {"logits": X, "soft_targets": y, "loss": "binary_cross_entropy",
+             "pos_weight": pw},
+            {"n": 2, "classes": 3, "loss": num(loss), "per_sample": nums(per),
+             "grad": nums(grad)})
+
+    # 9. sigmoid focal loss: torchvision
+    loss, grad = grad_of(X, lambda x: torchvision.ops.sigmoid_focal_loss(
+        x, torch.tensor(y), alpha=0.25, gamma=2.0, reduction="mean"))
+    example("### Sigmoid focal loss",
+            "torchvision's `sigmoid_focal_loss(inputs, targets, alpha=0.25, "
+            "gamma=2)` with `reduction=\"mean\"`: `focal_alpha` (negative: "
+            "no alpha term) and `focal_gamma`.",
+            "/v1/loss",
+            {"logits": X, "soft_targets": y, "loss": "sigmoid_focal",
+             "focal_alpha": 0.25, "focal_gamma": 2, "outputs": ["loss", "grad"]},
+            {"n": 2, "classes": 3, "loss": num(loss), "grad": nums(grad)})
+
+    # 10. softmax focal loss: Keras' categorical focal, torch ops
+    t = torch.tensor([0, 1])
+    alpha = torch.tensor([0.25, 0.5, 0.25])
+
+    def softmax_focal(x):
+        p = F.softmax(x, dim=1)
+        q = F.one_hot(t, 3).double()
+        return -(alpha * (1 - p) ** 2 * q * F.log_softmax(x, dim=1)).sum(dim=1)
+
+    example("### Softmax focal loss",
+            "Keras' categorical focal loss, -sum_c alpha_c (1 - p_c)^gamma q_c "
+            "log p_c (without its clipping), on the smoothed / mixed targets q; "
+            "`focal_alpha` one number or one per class. With gamma 0 and "
+            "alpha 1 it is cross-entropy.",
+            "/v1/loss",
+            {"logits": X, "targets": [0, 1], "loss": "softmax_focal",
+             "focal_alpha": alpha.tolist(), "focal_gamma": 2,
+             "outputs": ["loss", "per_sample"]},
+            {"n": 2, "classes": 3,
+             "loss": num(softmax_focal(torch.tensor(X)).mean()),
+             "per_sample": nums(softmax_focal(torch.tensor(X)))})
+
+    # 11. poly-1: optax poly_loss_cross_entropy
+    def poly1(x):
+        p_t = F.softmax(x, dim=1).gather(1, t.view(-1, 1)).view(-1)
+        return F.cross_entropy(x, t, reduction="none") + 2.0 * (1 - p_t)
+
+    loss, grad = grad_of(X, lambda x: poly1(x).mean())
+    example("### Poly-1",
+            "optax's `poly_loss_cross_entropy` (Leng et al. 2022): "
+            "cross-entropy + epsilon (1 - p_t), `poly_epsilon` 2 by default "
+            "(optax's).",
+            "/v1/loss",
+            {"logits": X, "targets": [0, 1], "loss": "poly1"},
+            {"n": 2, "classes": 3, "loss": num(loss),
+             "per_sample": nums(poly1(torch.tensor(X))), "grad": nums(grad)})
+
+    # 12. K-dimensional: F.cross_entropy on (N, C, H, W)
+    xk = [[[[2.0, 0.5], [1.0, -1.0]], [[1.0, 2.5], [0.0, 0.3]],
+           [[0.1, 0.3], [2.0, 0.2]]]]
+    tk = [[[0, 1], [2, 0]]]
+    loss, grad = grad_of(xk, lambda x: F.cross_entropy(x, torch.tensor(tk)))
+    per = F.cross_entropy(torch.tensor(xk), torch.tensor(tk), reduction="none")
+    example("### K-dimensional inputs",
+            "Logits of shape (N, C, d1, ..., dk), here a 2 x 2 map of 3 "
+            "classes, and targets (N, d1, ..., dk), as PyTorch's "
+            "`cross_entropy` takes them; the answers keep the shapes. With "
+            "`\"class_axis\": -1` the classes are the last axis (N, d1, ..., dk, "
+            "C), as Keras and optax lay them out; with `\"shape\": [1, 3, 2, 2]` "
+            "the logits (and targets and answers) are flat. Every loss takes "
+            "them.",
+            "/v1/loss", {"logits": xk, "targets": tk},
+            {"n": 1, "classes": 3, "shape": [1, 3, 2, 2], "loss": num(loss),
+             "per_sample": nums(per), "grad": nums(grad)})
+
+    # 13. the target distribution alone
     s = smooth([0, 2], 3, 0.1)
     example("### The target distribution alone",
             "`/v1/targets` is timm's `mixup_target(target, num_classes, lam, "

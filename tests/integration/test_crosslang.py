@@ -20,6 +20,12 @@ value may be far smaller than the terms it is computed from (gradient, row
 losses, entropy, ECE), within 1e-12 of those terms' magnitude (counted and
 reported); float32 answers must be the correctly rounded float32 of the
 reference (v2common.cmp_fp32).
+
+Then the loss families and K-dimensional batches (families_http.py): 80
+random requests per family (binary cross-entropy, sigmoid focal, softmax
+focal, poly-1, K-dimensional cross-entropy), both class axes, nested and
+flat with `shape`, every family option, against PyTorch float64 autograd
+(tests/reference/families.py) to 1e-12 of the terms' magnitude.
 Closing line: "crosslang: N passed, M failed".
 """
 
@@ -35,6 +41,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import families_http  # noqa: E402
 import v2common as v  # noqa: E402
 import xentd_harness as xh  # noqa: E402
 
@@ -437,6 +445,8 @@ def main():
     ap.add_argument("--xentd", default="build/xentd")
     ap.add_argument("--cases", type=int, default=240)
     ap.add_argument("--targets-cases", type=int, default=40)
+    ap.add_argument("--family-cases", type=int, default=80,
+                    help="requests per loss family (five families)")
     ap.add_argument("--seed", type=int, default=20261128)
     opts = ap.parse_args()
     rng = random.Random(opts.seed)
@@ -489,6 +499,16 @@ def main():
                     failed += 1
                     print("FAIL targets case %d: %s\n  request: %s"
                           % (i, why, json.dumps(req)[:600]))
+            fp, ff, fam_seen = families_http.run(client, opts.seed,
+                                                 opts.family_cases, print)
+            print("crosslang: loss families: %d passed, %d failed" % (fp, ff))
+            passed += fp
+            failed += ff
+            missing = families_http.NEEDED - fam_seen
+            if missing and opts.family_cases >= 50:
+                print("crosslang: family options never exercised: %s"
+                      % sorted(missing))
+                failed += 1
             client.close()
     except xh.DaemonError as e:
         print("crosslang: daemon: %s" % e)

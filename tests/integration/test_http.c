@@ -1165,15 +1165,57 @@ END_TEST
 
 /* ------------------------------------- tests with a daemon of their own -- */
 
+/* Polls GET /metrics until the gauge `name` reads `want`: waits for the
+ * daemon to reach a state, with a deadline, instead of guessing a time. */
+static void wait_for_gauge(const char *url, const char *name, double want) {
+  const long long deadline = xt_now_ms() + 10000;
+  for (;;) {
+    xt_resp m;
+    xt_request(NULL, url, "GET", "/metrics", NULL, NULL, 0, &m);
+    const double v = m.status == 200 ? metric_sum(m.body, name, NULL) : -1;
+    xt_resp_free(&m);
+    if (v == want)
+      return;
+    ck_assert_msg(xt_now_ms() < deadline, "%s reads %g, not %g after 10 s",
+                  name, v, want);
+    sched_yield();
+  }
+}
+
+/* An upload that sends half its body, says so, and sends the rest when
+ * the main thread tells it to (a mutex and a condition, no polling). */
 typedef struct slow_upload {
   const char *base;
   const char *body;
   size_t len;
   size_t sent;
-  volatile int started; /* first part handed to libcurl */
-  volatile int go_on;   /* main thread: send the rest   */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int started; /* first half handed to libcurl (or the upload ended) */
+  int go_on;   /* main thread: send the rest                          */
   xt_resp resp;
 } slow_upload;
+
+static void slow_set(slow_upload *u, int *flag) {
+  pthread_mutex_lock(&u->mu);
+  *flag = 1;
+  pthread_cond_broadcast(&u->cv);
+  pthread_mutex_unlock(&u->mu);
+}
+
+/* Waits (at most 20 s) until *flag is set; returns it. */
+static int slow_wait(slow_upload *u, const int *flag) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 20;
+  pthread_mutex_lock(&u->mu);
+  int rc = 0;
+  while (!*flag && rc == 0)
+    rc = pthread_cond_timedwait(&u->cv, &u->mu, &until);
+  const int v = *flag;
+  pthread_mutex_unlock(&u->mu);
+  return v;
+}
 
 static size_t slow_read(char *buf, size_t size, size_t nmemb, void *user) {
   slow_upload *u = user;
@@ -1183,12 +1225,8 @@ static size_t slow_read(char *buf, size_t size, size_t nmemb, void *user) {
   if (u->sent < half) {
     n = half - u->sent < room ? half - u->sent : room;
   } else {
-    if (!u->started) {
-      u->started = 1;
-    }
-    for (int i = 0; i < 1000 && !u->go_on; i++) {
-      xt_sleep_ms(10);
-    }
+    slow_set(u, &u->started);
+    slow_wait(u, &u->go_on);
     n = u->len - u->sent < room ? u->len - u->sent : room;
   }
   memcpy(buf, u->body + u->sent, n);
@@ -1224,7 +1262,7 @@ static void *slow_main(void *arg) {
   if (s.data != NULL) {
     u->resp.json = json_loadb(s.data, s.len, 0, NULL);
   }
-  u->started = 1;
+  slow_set(u, &u->started);
   curl_slist_free_all(hd);
   curl_easy_cleanup(h);
   return NULL;
@@ -1275,15 +1313,40 @@ START_TEST(test_graceful_shutdown) {
   u.base = d.url;
   u.body = body.data;
   u.len = body.len;
+  pthread_mutex_init(&u.mu, NULL);
+  pthread_cond_init(&u.cv, NULL);
   ck_assert_int_eq(pthread_create(&tid, NULL, slow_main, &u), 0);
-  for (int i = 0; i < 1000 && !u.started; i++) {
-    xt_sleep_ms(10);
+  ck_assert_msg(slow_wait(&u, &u.started), "the upload did not start");
+  /* The daemon has begun the upload (its request line is in): it and this
+   * GET /metrics are the two requests in flight. */
+  wait_for_gauge(d.url, "xentd_requests_in_flight", 2);
+  /* Spare connections, open before the signal: an answer given just as
+   * the drain begins may close its connection. */
+  CURL *spare[3];
+  for (int i = 0; i < 3; i++) {
+    spare[i] = curl_easy_init();
+    xt_request(spare[i], d.url, "GET", "/healthz", NULL, NULL, 0, &r);
+    ASSERT_STATUS(&r, 200);
+    xt_resp_free(&r);
   }
-  ck_assert_msg(u.started, "the upload did not start");
-  xt_sleep_ms(200);
   xt_daemon_signal(&d, SIGTERM);
-  xt_sleep_ms(300);
-
+  /* Readiness turns 503 on the connections opened before the signal. */
+  const long long deadline = xt_now_ms() + 10000;
+  for (int i = 0;;) {
+    xt_request(i < 3 ? spare[i] : h, d.url, "GET", "/readyz", NULL, NULL, 0,
+               &r);
+    if (r.status == 0 && i < 3) { /* that connection was closed */
+      xt_resp_free(&r);
+      i++;
+      continue;
+    }
+    if (r.status != 200 || xt_now_ms() > deadline)
+      break;
+    xt_resp_free(&r);
+    sched_yield();
+  }
+  for (int i = 0; i < 3; i++)
+    curl_easy_cleanup(spare[i]);
   xt_request(h, d.url, "GET", "/readyz", NULL, NULL, 0, &r);
   ck_assert_msg(r.status == 503 &&
                     strcmp(xt_err_code(&r), "shutting_down") == 0,
@@ -1292,8 +1355,10 @@ START_TEST(test_graceful_shutdown) {
   xt_resp_free(&r);
   curl_easy_cleanup(h);
 
-  u.go_on = 1;
+  slow_set(&u, &u.go_on);
   pthread_join(tid, NULL);
+  pthread_mutex_destroy(&u.mu);
+  pthread_cond_destroy(&u.cv);
   ck_assert_msg(u.resp.status == 200, "request in flight: status %ld %.300s",
                 u.resp.status, u.resp.body ? u.resp.body : "");
   ASSERT_CLOSE(xt_jnum(json_object_get(u.resp.json, "loss")), sum / GN);
@@ -1343,7 +1408,8 @@ START_TEST(test_idle_timeout) {
 }
 END_TEST
 
-/* The process starts, binds an ephemeral port and logs where. */
+/* The process starts, binds an ephemeral port and logs where: the line is
+ * written before the port file that xt_daemon_start waits for. */
 START_TEST(test_startup_log) {
   xt_daemon d;
   char log[4096];
@@ -1351,13 +1417,7 @@ START_TEST(test_startup_log) {
   int status;
   ck_assert_int_eq(xt_daemon_start(&d, NULL, 10000), 0);
   snprintf(want, sizeof want, "listening on 127.0.0.1:%d", d.port);
-  for (int i = 0; i < 100; i++) {
-    xt_daemon_log(&d, log, sizeof log);
-    if (strstr(log, want) != NULL) {
-      break;
-    }
-    xt_sleep_ms(20);
-  }
+  xt_daemon_log(&d, log, sizeof log);
   ck_assert_msg(strstr(log, want) != NULL, "no \"%s\" in:\n%s", want, log);
   status = xt_daemon_stop(&d, 20000);
   ck_assert_msg(status == 0, "exit status %d after SIGTERM", status);
@@ -1385,22 +1445,6 @@ END_TEST
 /* --max-in-flight 1: while one upload is half sent, a second POST is
  * answered 429 with Retry-After; once the first completes (with its right
  * answer) the daemon serves again. */
-/* Polls GET /metrics until the gauge `name` reads `want`: waits for the
- * daemon to reach a state, with a deadline, instead of guessing a time. */
-static void wait_for_gauge(const char *url, const char *name, double want) {
-  const long long deadline = xt_now_ms() + 10000;
-  for (;;) {
-    xt_resp m;
-    xt_request(NULL, url, "GET", "/metrics", NULL, NULL, 0, &m);
-    const double v = m.status == 200 ? metric_sum(m.body, name, NULL) : -1;
-    xt_resp_free(&m);
-    if (v == want)
-      return;
-    ck_assert_msg(xt_now_ms() < deadline, "%s reads %g, not %g after 10 s",
-                  name, v, want);
-    sched_yield();
-  }
-}
 
 /* --max-in-flight 1: a request holds its place from the end of its body
  * until the last byte of its answer is handed to the socket, not while its

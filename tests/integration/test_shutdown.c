@@ -1,0 +1,391 @@
+/*
+ * test_shutdown.c - SIGTERM against a real xentd, ordered by what the
+ * daemon says (its gauges, its log, /readyz, the kernel's queues), never
+ * by sleeping:
+ *   - three ~5 MB uploads half sent when the signal comes are all read to
+ *     the end and answered 200 (no reset, no broken pipe), then exit 0;
+ *   - --drain-delay 2: /readyz answers 503 at once while /v1/loss is still
+ *     served (answers say Connection: close); after the delay the listener
+ *     closes, and a second request on a connection kept alive from before
+ *     gets 503 shutting_down with Connection: close;
+ *   - a connection waiting in the kernel's listen backlog when the
+ *     listener closes (the one thread of --threads 1 busy on a large
+ *     request) is accepted and served.
+ */
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "daemon.h"
+#include "hostile.h"
+#include "http_util.h"
+
+static const char small_body[] = "{\"logits\": [[1, 2, 3]], \"targets\": [2]}";
+static const char *const json_ct[] = {"Content-Type: application/json", NULL};
+
+static double small_loss(void) {
+  return log(exp(1.0) + exp(2.0) + exp(3.0)) - 3.0;
+}
+
+static const char no_new[] = "no new connections";
+
+/* A /v1/loss body of rows x classes logits all 0.25, asking for the loss
+ * only: every row's loss is ln(classes), and so is the mean. */
+static void flat_body(xt_str *b, int rows, int classes) {
+  xt_str_add(b, "{\"outputs\": [\"loss\"], \"targets\": [0");
+  for (int i = 1; i < rows; i++)
+    xt_str_addf(b, ",%d", i % classes);
+  xt_str_add(b, "], \"logits\": [");
+  for (int i = 0; i < rows; i++) {
+    xt_str_add(b, i > 0 ? ",[0.25" : "[0.25");
+    for (int j = 1; j < classes; j++)
+      xt_str_add(b, ",0.25");
+    xt_str_add(b, "]");
+  }
+  xt_str_add(b, "]}");
+}
+
+static void assert_loss(const xh_answer *a, double want, const char *what) {
+  const double loss = xt_jnum(json_object_get(a->json, "loss"));
+  ck_assert_msg(xt_close(loss, want, 1e-12, 1e-12),
+                "%s: loss %.17g, expected %.17g (body %.200s)", what, loss,
+                want, a->body.data);
+}
+
+static int says_close(const xh_answer *a) {
+  char value[64];
+  return xh_header(a, "Connection", value, sizeof value) != NULL &&
+         strcmp(value, "close") == 0;
+}
+
+/* Connecting fails with ECONNREFUSED: nothing listens any more. */
+static void assert_refused(const char *base) {
+  const int fd = xh_connect(base, NULL);
+  const int err = errno;
+  if (fd >= 0)
+    close(fd);
+  ck_assert_msg(fd < 0 && err == ECONNREFUSED,
+                "a new connection after the listener closed: %s",
+                fd >= 0 ? "accepted by the kernel" : strerror(err));
+}
+
+/* Three uploads of about 5 MB each are half sent when SIGTERM comes. The
+ * listener closes; each upload is sent to its end without a reset or a
+ * broken pipe and answered 200 with its own loss; xentd exits 0. */
+START_TEST(test_uploads_finish) {
+  static const char *const args[] = {"--shutdown-timeout", "60", "--access-log",
+                                     "off", NULL};
+  enum { UPLOADS = 3 };
+  static const int rows[UPLOADS] = {500, 400, 250};
+  static const int classes[UPLOADS] = {2000, 2500, 4000};
+  xt_daemon d;
+  xt_str body[UPLOADS] = {{0}};
+  int fd[UPLOADS];
+  double reserved = 0;
+  double got;
+  ck_assert_int_eq(xt_daemon_start(&d, args, 10000), 0);
+  for (int k = 0; k < UPLOADS; k++) {
+    flat_body(&body[k], rows[k], classes[k]);
+    xt_str head = {0};
+    xt_str_addf(&head,
+                "POST /v1/loss HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                body[k].len);
+    fd[k] = xh_connect(d.url, NULL);
+    ck_assert_msg(fd[k] >= 0, "cannot connect");
+    ck_assert_int_eq(xt_raw_send(fd[k], head.data, head.len), 0);
+    ck_assert_int_eq(xt_raw_send(fd[k], body[k].data, body[k].len / 2), 0);
+    reserved += 4.0 * (double)body[k].len; /* the estimate of each */
+    xt_str_free(&head);
+  }
+  /* All three begun, their headers judged (each reserved its estimate). */
+  ck_assert_msg(xh_wait_metric(d.url, "xentd_requests_in_flight", UPLOADS + 1,
+                               20000, &got),
+                "xentd_requests_in_flight reads %g", got);
+  ck_assert_msg(xh_wait_metric(d.url, "xentd_memory_reserved_bytes", reserved,
+                               20000, &got),
+                "xentd_memory_reserved_bytes reads %g, not %g", got, reserved);
+  xt_daemon_signal(&d, SIGTERM);
+  ck_assert_msg(xh_wait_log(&d, no_new, 1, 20000), "no \"%s\" log line",
+                no_new);
+  assert_refused(d.url);
+  for (int k = 0; k < UPLOADS; k++) {
+    const size_t half = body[k].len / 2;
+    const int rc = xt_raw_send(fd[k], body[k].data + half, body[k].len - half);
+    ck_assert_msg(rc == 0,
+                  "upload %d: the rest of the body could not be "
+                  "sent: %s",
+                  k, strerror(errno));
+  }
+  for (int k = 0; k < UPLOADS; k++) {
+    xh_answer a;
+    char what[64];
+    const int status = xh_read_answer(fd[k], 60000, &a);
+    snprintf(what, sizeof what, "upload %d (%d x %d, %zu bytes)", k, rows[k],
+             classes[k], body[k].len);
+    ck_assert_msg(status == 200, "%s: status %d %.300s", what, status,
+                  a.rest.data ? a.rest.data : "");
+    assert_loss(&a, log((double)classes[k]), what);
+    ck_assert_msg(says_close(&a), "%s: no Connection: close while draining",
+                  what);
+    printf("shutdown: %s begun before SIGTERM: 200, loss %.17g = ln(%d)\n",
+           what, xt_jnum(json_object_get(a.json, "loss")), classes[k]);
+    xh_answer_free(&a);
+    close(fd[k]);
+    xt_str_free(&body[k]);
+  }
+  const int status = xt_daemon_wait(&d, 60000);
+  ck_assert_msg(status == 0, "exit status %d", status);
+}
+END_TEST
+
+/* --drain-delay 2. Before SIGTERM, connections A and B each had a request
+ * answered and stay open, and U has sent half a POST (a request begun, so
+ * the daemon is still finishing work after the delay). After the signal:
+ * a fresh /readyz answers 503 (and /v2/health/ready), a fresh POST
+ * /v1/loss is answered 200 with Connection: close, so is a second request
+ * on A; the listener closes about 2 s after the signal; then B's second
+ * request gets 503 shutting_down with Connection: close and Retry-After;
+ * U's request is finished and answered 200; xentd exits 0. */
+START_TEST(test_drain_delay) {
+  static const char *const args[] = {"--drain-delay", "2", "--access-log",
+                                     "off", NULL};
+  xt_daemon d;
+  xh_answer a;
+  int keep[2];
+  ck_assert_int_eq(xt_daemon_start(&d, args, 10000), 0);
+  for (int i = 0; i < 2; i++) {
+    keep[i] = xh_connect(d.url, NULL);
+    ck_assert_msg(keep[i] >= 0, "cannot connect");
+    ck_assert_int_eq(xh_send_request(keep[i], "GET", "/healthz", NULL, NULL, 0),
+                     0);
+    ck_assert_int_eq(xh_read_answer(keep[i], 10000, &a), 200);
+    ck_assert_msg(!says_close(&a), "Connection: close before any signal");
+    xh_answer_free(&a);
+  }
+  xt_str u_head = {0};
+  xt_str_addf(&u_head,
+              "POST /v1/loss HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+              "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n"
+              "%.10s",
+              strlen(small_body), small_body);
+  const int u = xh_connect(d.url, NULL);
+  ck_assert_msg(u >= 0, "cannot connect");
+  ck_assert_int_eq(xt_raw_send(u, u_head.data, u_head.len), 0);
+  xt_str_free(&u_head);
+  double got;
+  ck_assert_msg(
+      xh_wait_metric(d.url, "xentd_requests_in_flight", 2, 20000, &got),
+      "xentd_requests_in_flight reads %g with U begun", got);
+  const double t_signal = xh_now();
+  xt_daemon_signal(&d, SIGTERM);
+  int probes = 0;
+  int status = 0;
+  for (const double until = xh_now() + 10.0; xh_now() < until;) {
+    probes++;
+    status = xh_roundtrip(d.url, "GET", "/readyz", NULL, NULL, 0, &a);
+    if (status == 503)
+      break;
+    ck_assert_msg(status == 200, "/readyz: %d", status);
+    xh_answer_free(&a);
+  }
+  ck_assert_msg(status == 503, "/readyz still %d 10 s after SIGTERM", status);
+  ck_assert_msg(strcmp(xh_error_code(&a), "shutting_down") == 0,
+                "/readyz 503 body: %.200s", a.body.data);
+  xh_answer_free(&a);
+  status = xh_roundtrip(d.url, "GET", "/v2/health/ready", NULL, NULL, 0, &a);
+  ck_assert_msg(
+      status == 503 && json_is_string(json_object_get(a.json, "error")),
+      "/v2/health/ready while draining: %d %.200s", status, a.body.data);
+  xh_answer_free(&a);
+  /* Still serving, on a fresh connection and on a kept-alive one. */
+  status = xh_roundtrip(d.url, "POST", "/v1/loss", json_ct, small_body,
+                        strlen(small_body), &a);
+  ck_assert_msg(status == 200, "POST /v1/loss during the drain delay: %d",
+                status);
+  assert_loss(&a, small_loss(), "during the drain delay");
+  ck_assert_msg(says_close(&a), "answer during the drain without "
+                                "Connection: close");
+  xh_answer_free(&a);
+  ck_assert_int_eq(xh_send_request(keep[0], "POST", "/v1/loss", json_ct,
+                                   small_body, strlen(small_body)),
+                   0);
+  status = xh_read_answer(keep[0], 10000, &a);
+  ck_assert_msg(status == 200, "kept-alive request during the delay: %d",
+                status);
+  ck_assert_msg(says_close(&a), "kept-alive answer during the drain without "
+                                "Connection: close");
+  xh_answer_free(&a);
+  ck_assert_msg(xh_wait_closed(keep[0], 5000, NULL),
+                "the connection stayed open after Connection: close");
+  close(keep[0]);
+  /* All of that came before the listener closed. */
+  ck_assert_msg(xh_log_count(&d, no_new) == 0,
+                "the listener closed before the requests of the drain "
+                "delay were sent (%.3f s after the signal): a machine too "
+                "busy to tell",
+                xh_now() - t_signal);
+  const double probed = xh_now() - t_signal;
+  ck_assert_msg(xh_wait_log(&d, no_new, 1, 20000), "no \"%s\" log line",
+                no_new);
+  const double closed_after = xh_now() - t_signal;
+  printf("shutdown: --drain-delay 2: /readyz 503 after %d probe(s); "
+         "/v1/loss served 200 until %.3f s; listener closed after %.3f s\n",
+         probes, probed, closed_after);
+  ck_assert_msg(closed_after >= 2.0 - 0.05 && closed_after <= 2.0 + 1.5,
+                "the listener closed %.3f s after SIGTERM, not about 2 s",
+                closed_after);
+  assert_refused(d.url);
+  /* A second request on a connection kept alive from before. */
+  ck_assert_int_eq(xh_send_request(keep[1], "GET", "/healthz", NULL, NULL, 0),
+                   0);
+  status = xh_read_answer(keep[1], 10000, &a);
+  char retry[32];
+  ck_assert_msg(status == 503, "second request after the delay: %d", status);
+  ck_assert_msg(strcmp(xh_error_code(&a), "shutting_down") == 0,
+                "503 body: %.200s", a.body.data);
+  ck_assert_msg(says_close(&a), "the 503 without Connection: close");
+  ck_assert_msg(xh_header(&a, "Retry-After", retry, sizeof retry) != NULL,
+                "the 503 without Retry-After");
+  ck_assert_msg(xh_wait_closed(keep[1], 5000, NULL),
+                "the connection stayed open after the 503");
+  printf("shutdown: second request on a kept-alive connection after the "
+         "delay: 503 %s, Connection: close, Retry-After: %s\n",
+         xh_error_code(&a), retry);
+  xh_answer_free(&a);
+  close(keep[1]);
+  /* U, begun before the signal, is finished and answered. */
+  ck_assert_int_eq(xt_raw_send(u, small_body + 10, strlen(small_body) - 10), 0);
+  status = xh_read_answer(u, 10000, &a);
+  ck_assert_msg(status == 200, "U, begun before the signal: %d", status);
+  assert_loss(&a, small_loss(), "U");
+  xh_answer_free(&a);
+  close(u);
+  status = xt_daemon_wait(&d, 30000);
+  ck_assert_msg(status == 0, "exit status %d", status);
+}
+END_TEST
+
+/* A deflate body of rows x classes zeros, loss only: about 47 KB that
+ * inflate to 32 MB; parsing them keeps a thread busy for a while. */
+static void bomb(xt_str *out, int rows, int classes) {
+  xt_str plain = {0};
+  xt_str_add(&plain, "{\"outputs\": [\"loss\"], \"targets\": [0");
+  for (int i = 1; i < rows; i++)
+    xt_str_addf(&plain, ",%d", i % classes);
+  xt_str_add(&plain, "], \"logits\": [");
+  xt_str row = {0};
+  xt_str_add(&row, "[0");
+  for (int j = 1; j < classes; j++)
+    xt_str_add(&row, ",0");
+  xt_str_add(&row, "]");
+  for (int i = 0; i < rows; i++) {
+    if (i > 0)
+      xt_str_add(&plain, ",");
+    xt_str_add(&plain, row.data);
+  }
+  xt_str_add(&plain, "]}");
+  uLongf size = compressBound((uLong)plain.len);
+  Bytef *z = malloc(size);
+  ck_assert_ptr_nonnull(z);
+  ck_assert_int_eq(
+      compress2(z, &size, (const Bytef *)plain.data, (uLong)plain.len, 9),
+      Z_OK);
+  xt_str_addf(out,
+              "POST /v1/loss HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+              "Content-Type: application/json\r\nContent-Encoding: deflate\r\n"
+              "Content-Length: %lu\r\n\r\n",
+              (unsigned long)size);
+  xh_add_bytes(out, z, size);
+  free(z);
+  xt_str_free(&row);
+  xt_str_free(&plain);
+}
+
+/* --threads 1: the one thread is busy with a large request (B) when C
+ * connects and sends its request; the kernel holds C in the listen
+ * backlog (seen in /proc/net/tcp). SIGTERM closes the listener: C is taken
+ * from the backlog and served, B is answered, xentd exits 0. */
+START_TEST(test_backlog_served) {
+  static const char *const args[] = {
+      "--threads", "1", "--shutdown-timeout", "60", "--access-log",
+      "off",       NULL};
+  enum { ROWS = 4000, CLASSES = 4000 };
+  xt_daemon d;
+  xt_str big = {0};
+  xh_answer a;
+  ck_assert_int_eq(xt_daemon_start(&d, args, 10000), 0);
+  bomb(&big, ROWS, CLASSES);
+  const int b = xh_connect(d.url, NULL);
+  ck_assert_msg(b >= 0, "cannot connect");
+  ck_assert_int_eq(xt_raw_send(b, big.data, big.len), 0);
+  /* The daemon's side of B has read every byte: its thread is inflating
+   * and parsing them. */
+  const int bport = xh_local_port(b);
+  long queued = -1;
+  for (const double until = xh_now() + 20.0; xh_now() < until;)
+    if ((queued = xh_tcp_rx_queue(d.port, bport)) == 0)
+      break;
+  ck_assert_msg(queued == 0, "the daemon did not read B (%ld bytes queued)",
+                queued);
+  const int c = xh_connect(d.url, NULL);
+  ck_assert_msg(c >= 0, "cannot connect C");
+  ck_assert_int_eq(xh_send_request(c, "GET", "/healthz", NULL, NULL, 0), 0);
+  const long backlog = xh_tcp_rx_queue(d.port, 0);
+  ck_assert_msg(backlog == 1,
+                "C is not in the listen backlog (the queue holds %ld): the "
+                "daemon was not busy, the case is not exercised",
+                backlog);
+  xt_daemon_signal(&d, SIGTERM);
+  ck_assert_msg(xh_wait_log(&d, no_new, 1, 20000), "no \"%s\" log line",
+                no_new);
+  const int status_b = xh_read_answer(b, 60000, &a);
+  ck_assert_msg(status_b == 200, "B: status %d", status_b);
+  assert_loss(&a, log((double)CLASSES), "B");
+  xh_answer_free(&a);
+  const int status_c = xh_read_answer(c, 60000, &a);
+  if (status_c != 200) {
+    /* The log once the daemon is gone (it has nothing left to do). */
+    xh_wait_log(&d, "info stopped", 1, 20000);
+    char *log = xh_log(&d);
+    ck_assert_msg(0,
+                  "C, in the backlog when the listener closed: status %d "
+                  "(%zu bytes came: %.200s); xentd's log:\n%s",
+                  status_c, a.rest.len, a.rest.data ? a.rest.data : "", log);
+    free(log);
+  }
+  ck_assert_msg(says_close(&a), "C's answer without Connection: close");
+  xh_answer_free(&a);
+  ck_assert_msg(xh_log_count(&d, "could not be served") == 0,
+                "xentd logged a backlog connection it could not serve");
+  printf("shutdown: C waited in the listen backlog (queue %ld) while the one "
+         "thread parsed B; after SIGTERM both answered 200\n",
+         backlog);
+  close(b);
+  close(c);
+  xt_str_free(&big);
+  const int status = xt_daemon_wait(&d, 60000);
+  ck_assert_msg(status == 0, "exit status %d", status);
+}
+END_TEST
+
+static Suite *shutdown_suite(void) {
+  Suite *s = suite_create("xentd shutting down");
+  TCase *tc = tcase_create("shutdown");
+  tcase_set_timeout(tc, 180);
+  tcase_add_test(tc, test_uploads_finish);
+  tcase_add_test(tc, test_drain_delay);
+  tcase_add_test(tc, test_backlog_served);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  return xh_run_suite("test_shutdown", shutdown_suite());
+}
