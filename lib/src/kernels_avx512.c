@@ -567,6 +567,25 @@ static double alpha_of(const xent_problem *p, size_t c) {
   return p->focal_alpha < 0.0 ? 1.0 : p->focal_alpha;
 }
 
+/* Lanes of in whose label t is a class (0 <= t < C). */
+static inline __mmask8 pos_in_range(__mmask8 in, __m512i t, size_t C) {
+  return _mm512_mask_cmplt_epu64_mask(in, t, _mm512_set1_epi64((long long)C));
+}
+
+/* Element offsets of class t of each lane in a tile: t ld + lane. */
+static inline __m512i pos_offsets(__m512i t, size_t ld) {
+  return _mm512_add_epi64(_mm512_mul_epu32(t, _mm512_set1_epi64((long long)ld)),
+                          _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0));
+}
+
+/* alpha_of the labels t on the lanes in k, 1 on the others. */
+static __m512d pos_alpha(const xent_problem *p, __mmask8 k, __m512i t) {
+  const __m512d one = bcast(1.0);
+  if (p->focal_alpha_per_class != NULL)
+    return _mm512_mask_i64gather_pd(one, k, t, p->focal_alpha_per_class, 8);
+  return _mm512_mask_mov_pd(one, k, bcast(alpha_of(p, 0)));
+}
+
 /* The scan of each row (max, masked classes, bad values), the weights of
  * its unmasked classes and, with hard labels, the logits, weights and
  * alphas at the labels. */
@@ -577,16 +596,19 @@ static void pos_scan(const xent__cfblock *b, size_t i0, pos8 *v) {
   const __m512d one = bcast(1.0), zero = _mm512_setzero_pd();
   const __m512d ninf = bcast(-INFINITY), pinf = bcast(INFINITY);
   const int hard = b->t != NULL;
-  v->in = left >= 8 ? 0xff : tail_mask(left);
-  v->act = v->in;
-  v->bad = 0;
-  v->t = v->t2 = _mm512_setzero_si512();
+  /* in locals: v's mask bytes may alias anything, and stores to them in
+   * the loop would have every pointer reloaded */
+  const __mmask8 in = left >= 8 ? 0xff : tail_mask(left);
+  __mmask8 act = in, bad = 0;
+  __m512i t = _mm512_setzero_si512(), t2 = t;
   if (hard) {
-    v->t = _mm512_maskz_loadu_epi64(v->in, b->t + i0);
-    v->act &= (__mmask8)~_mm512_cmpeq_epi64_mask(
-        v->t, _mm512_set1_epi64((long long)p->ignore_index));
-    v->t2 = b->t2 != NULL ? _mm512_maskz_loadu_epi64(v->in, b->t2 + i0) : v->t;
+    t = _mm512_maskz_loadu_epi64(in, b->t + i0);
+    act &= (__mmask8)~_mm512_cmpeq_epi64_mask(
+        t, _mm512_set1_epi64((long long)p->ignore_index));
+    t2 = b->t2 != NULL ? _mm512_maskz_loadu_epi64(in, b->t2 + i0) : t;
   }
+  const double *const x = b->x + i0;
+  const size_t ld = b->ld;
   /* what the family and the options read: the partner's label with
    * mixup, weights when there are some, alpha for softmax focal */
   const int two = hard && b->t2 != NULL;
@@ -594,31 +616,37 @@ static void pos_scan(const xent__cfblock *b, size_t i0, pos8 *v) {
   __m512d m = ninf, masked = zero, sw = zero;
   __m512d xt = zero, xt2 = zero, wt = one, wt2 = one, at = one, at2 = one;
   for (size_t c = 0; c < C; c++) {
-    const __m512d xv = load8(b->x + c * b->ld + i0, v->in);
+    const __m512d xv = load8(x + c * ld, in);
     m = _mm512_max_pd(m, xv);
     const __mmask8 isn = _mm512_cmp_pd_mask(xv, ninf, _CMP_EQ_OQ);
     masked = _mm512_mask_add_pd(masked, isn, masked, one);
-    v->bad |= _mm512_cmp_pd_mask(xv, pinf, _CMP_NLT_UQ);
-    const __m512d wc = w != NULL ? bcast(w[c]) : one;
+    bad |= _mm512_cmp_pd_mask(xv, pinf, _CMP_NLT_UQ);
     if (w != NULL)
-      sw = _mm512_mask_add_pd(sw, (__mmask8)~isn, sw, wc);
-    if (hard) {
-      const __mmask8 e1 = label_is(v->t, c);
-      xt = _mm512_mask_mov_pd(xt, e1, xv);
+      sw = _mm512_mask_add_pd(sw, (__mmask8)~isn, sw, bcast(w[c]));
+  }
+  /* the values at the labels gathered, on the lanes whose label is a
+   * class (an ignored position's too when ignore_index is one) */
+  if (hard) {
+    const __mmask8 e1 = pos_in_range(in, t, C);
+    xt = _mm512_mask_i64gather_pd(zero, e1, pos_offsets(t, ld), x, 8);
+    if (w != NULL)
+      wt = _mm512_mask_i64gather_pd(one, e1, t, w, 8);
+    if (focal)
+      at = pos_alpha(p, e1, t);
+    if (two) {
+      const __mmask8 e2 = pos_in_range(in, t2, C);
+      xt2 = _mm512_mask_i64gather_pd(zero, e2, pos_offsets(t2, ld), x, 8);
       if (w != NULL)
-        wt = _mm512_mask_mov_pd(wt, e1, wc);
+        wt2 = _mm512_mask_i64gather_pd(one, e2, t2, w, 8);
       if (focal)
-        at = _mm512_mask_mov_pd(at, e1, bcast(alpha_of(p, c)));
-      if (two) {
-        const __mmask8 e2 = label_is(v->t2, c);
-        xt2 = _mm512_mask_mov_pd(xt2, e2, xv);
-        if (w != NULL)
-          wt2 = _mm512_mask_mov_pd(wt2, e2, wc);
-        if (focal)
-          at2 = _mm512_mask_mov_pd(at2, e2, bcast(alpha_of(p, c)));
-      }
+        at2 = pos_alpha(p, e2, t2);
     }
   }
+  v->in = in;
+  v->act = act;
+  v->bad = bad;
+  v->t = t;
+  v->t2 = t2;
   if (!two) {
     xt2 = xt;
     wt2 = wt;
@@ -1003,18 +1031,24 @@ static void softfam_vec(const xent__cfblock *b, size_t i0) {
         const __m512d pr = _mm512_mul_pd(ev, f.inv_s);
         if (b->probs != NULL)
           store8(b->probs + at, _mm512_maskz_mov_pd(pk, pr));
-        if (b->grad != NULL) {
-          __m512d g = _mm512_mul_pd(b->probs != NULL ? pr : ev, scale);
-          g = _mm512_mask_mov_pd(g, label_is(v.t, c) & k0, g0);
-          g = _mm512_mask_mov_pd(g, label_is(v.t2, c) & k1, g1);
-          store8(b->grad + at, _mm512_maskz_mov_pd(v.act, g));
-        }
+        if (b->grad != NULL)
+          store8(b->grad + at,
+                 _mm512_maskz_mov_pd(
+                     v.act, _mm512_mul_pd(b->probs != NULL ? pr : ev, scale)));
         if (b->q != NULL) {
           const __m512d xv = load8(b->x + c * b->ld + i0, v.in);
           store8(b->q + at,
                  pos_q(b, &v, c, zero, _mm512_cmp_pd_mask(xv, ninf, _CMP_EQ_OQ),
                        -1.0));
         }
+      }
+      /* the labels' gradients over the others', the partner's last as the
+       * row path writes them (k0 and k1 are within act) */
+      if (b->grad != NULL) {
+        _mm512_mask_i64scatter_pd(b->grad + i0, k0, pos_offsets(v.t, b->ld), g0,
+                                  8);
+        _mm512_mask_i64scatter_pd(b->grad + i0, k1, pos_offsets(v.t2, b->ld),
+                                  g1, 8);
       }
     }
     pos_finish(b, i0, &v, &sm, f.logs, loss, 0);
