@@ -410,8 +410,13 @@ xent_status xent__validate(const xent_problem *p, unsigned what,
         plan->any_masked |= masked > 0;
       }
       xent__target tg;
+      const xent__target *tp = &tg;
       if (have0 && masked == 0) {
-        xent__target_like(p, plan, &tg0, r, &tg);
+        /* without class weights a label changes nothing read below */
+        if (plan->hard && p->class_weights == NULL)
+          tp = &tg0;
+        else
+          xent__target_like(p, plan, &tg0, r, &tg);
       } else {
         st = xent__target_row(p, plan, r, NULL, masked, &tg, err);
         if (st == XENT_OK && masked == 0 && !plan->mixup) {
@@ -419,24 +424,24 @@ xent_status xent__validate(const xent_problem *p, unsigned what,
           have0 = 1;
         }
       }
-      double wq = tg.wq;
+      double wq = tp->wq;
       if (st == XENT_OK && !plan->hard)
-        st = check_soft_row(p, plan, r, &tg, pre.ok[i], pre.sum[i], &wq, err);
+        st = check_soft_row(p, plan, r, tp, pre.ok[i], pre.sum[i], &wq, err);
       if (st != XENT_OK)
         return st;
       if (!reduce)
         continue;
-      const double log_k = masked == 0 ? log_classes : log((double)tg.K);
+      const double log_k = masked == 0 ? log_classes : log((double)tp->K);
       double loss, grad;
       const int ok =
-          row_bounds(p, &tg, wq, span, absmax, log_k, &b, &loss, &grad);
+          row_bounds(p, tp, wq, span, absmax, log_k, &b, &loss, &grad);
       const double lim = DBL_MAX / 16;
       if (!ok || !(loss < lim) || !(grad < lim))
         return xent__fail(err, XENT_ERR_OVERFLOW, XENT_ARG_LOGITS, (int64_t)r,
                           -1);
       b.loss += loss;
       b.grad = grad > b.grad ? grad : b.grad;
-      dsum += tg.dn;
+      dsum += tp->dn;
     }
     r0 += count;
   }
