@@ -412,26 +412,45 @@ static void positions_pass(pass *ps) {
   double *et = ps->elem != NULL ? part(ws, ps->l.el) : NULL;
   double *arr = part(ws, ps->l.arrays);
   const int stats = out->stats != NULL;
+  /* double logits and soft targets used as they are by a binary family:
+   * each element is read and written once, so the kernel takes the arrays
+   * where they lie, a class's run of positions at a time, without tiles */
+  const int in_place = p->dtype == XENT_F64 && plan->binary && !plan->hard &&
+                       p->label_smoothing == 0.0 && p->target_threshold < 0.0;
   for (size_t r0 = 0; r0 < R;) {
     const size_t left = I - r0 % I, count = left < B ? left : B;
-    xent__load_tile(p, plan->k, r0, count, 0, C, xt, ld);
-    if (!plan->hard)
-      xent__load_soft_tile(p, r0, count, yt, ld);
+    const double *xb = xt, *yb = plan->hard ? NULL : yt;
+    double *gb = gt, *qb = qt, *pb = pt, *eb = et;
+    size_t bld = ld;
+    if (in_place) {
+      const size_t at = xent__index(p, r0, 0);
+      xb = (const double *)p->logits + at;
+      yb = p->soft_targets + at;
+      gb = gt != NULL ? out->grad + at : NULL;
+      qb = qt != NULL ? out->targets + at : NULL;
+      pb = pt != NULL ? out->probs + at : NULL;
+      eb = et != NULL ? ps->elem + at : NULL;
+      bld = I;
+    } else {
+      xent__load_tile(p, plan->k, r0, count, 0, C, xt, ld);
+      if (!plan->hard)
+        xent__load_soft_tile(p, r0, count, yt, ld);
+    }
     const xent__cfblock b = {
         p,
         plan->denom,
         plan->weight_all,
         xent__lambda(p, r0),
         count,
-        xt,
-        ld,
+        xb,
+        bld,
         plan->hard ? p->targets + r0 : NULL,
         plan->hard && plan->mixup ? p->targets + xent__partner(p, r0) : NULL,
-        plan->hard ? NULL : yt,
-        gt,
-        qt,
-        pt,
-        et,
+        yb,
+        gb,
+        qb,
+        pb,
+        eb,
         part(ws, ps->l.kscratch),
         arr,
         stats ? arr + ld : NULL,
@@ -465,13 +484,13 @@ static void positions_pass(pass *ps) {
       }
       row_end(ps, r, loss, &sr, predicted, label);
     }
-    if (gt != NULL)
+    if (gt != NULL && !in_place)
       xent__store_tile(p, out->grad, r0, count, gt, ld);
-    if (qt != NULL)
+    if (qt != NULL && !in_place)
       xent__store_tile(p, out->targets, r0, count, qt, ld);
-    if (pt != NULL)
+    if (pt != NULL && !in_place)
       xent__store_tile(p, out->probs, r0, count, pt, ld);
-    if (et != NULL)
+    if (et != NULL && !in_place)
       xent__store_tile(p, ps->elem, r0, count, et, ld);
     r0 += count;
   }

@@ -88,12 +88,16 @@ typedef struct xent__cfblock {
   double lam;            /* the sample's mixup lambda (1 without mixup)   */
   size_t count;          /* positions, 1 .. ld                            */
   const double *x;       /* class c of position i at x[c * ld + i]        */
-  size_t ld;             /* a multiple of 8                               */
+  size_t ld;             /* a multiple of 8; the inner size when x, y and */
+                         /* the outputs are the arrays themselves (double */
+                         /* logits, binary, soft targets used as they are)*/
   const int64_t *t;      /* the positions' labels; NULL: soft targets         */
   const int64_t *t2;     /* the partner sample's labels there; NULL: no mixup */
   const double *y;       /* soft targets, as x                                */
   double *grad, *q, *probs, *elem; /* outputs as x (whole vectors of 8    */
-                                   /* are written); NULL: not asked       */
+                                   /* are written into tiles, only the   */
+                                   /* block's positions into the arrays);*/
+                                   /* NULL: not asked                    */
   double *e;                       /* scratch: 16 * classes doubles       */
   double *loss;                    /* count: the positions' losses        */
   double *m, *s, *logs, *b; /* count each, softmax families: the sums of  */
@@ -150,7 +154,10 @@ typedef struct xent__kernels {
                     double *sum);
   /* A channels-first block, every family (xent__cfblock); NULL when the
    * instruction set has no position kernels. Writes every output of the
-   * block's positions, zeros for ignored ones, as the row path does. */
+   * block's positions, zeros for ignored ones, as the row path does. A
+   * binary family with soft targets used as they are (no smoothing, no
+   * threshold) and double logits gets the arrays themselves (evaluate.c):
+   * it must then write nothing beyond the block's positions. */
   void (*positions)(const xent__cfblock *block);
 } xent__kernels;
 

@@ -510,6 +510,14 @@ static inline void store8(double *dst, __m512d v) {
   _mm512_storeu_pd(dst, v);
 }
 
+/* The lanes in `in` only (a block used where it lies has no room). */
+static inline void store_in(double *dst, __m512d v, __mmask8 in) {
+  if (in == 0xff)
+    _mm512_storeu_pd(dst, v);
+  else
+    _mm512_mask_storeu_pd(dst, in, v);
+}
+
 /* f of the lanes in k, libm's, one lane at a time; the others keep v. */
 static __m512d lanes_libm(__m512d v, __mmask8 k, double (*f)(double)) {
   if (k == 0)
@@ -1142,13 +1150,13 @@ static __m512d bin_class(const xent__cfblock *b, const xent__binary *prm,
     sig = _mm512_maskz_mov_pd(v->act, sig);
   }
   if (b->grad != NULL)
-    store8(b->grad + at, gx);
+    store_in(b->grad + at, gx, v->in);
   if (b->probs != NULL)
-    store8(b->probs + at, sig);
+    store_in(b->probs + at, sig, v->in);
   if (b->elem != NULL)
-    store8(b->elem + at, loss);
+    store_in(b->elem + at, loss, v->in);
   if (b->q != NULL)
-    store8(b->q + at, q);
+    store_in(b->q + at, q, v->in);
   return loss;
 }
 
@@ -1197,11 +1205,68 @@ static void binary_vec(const xent__cfblock *b, size_t i0) {
     b->redo[i0 + i] = 0;
 }
 
+/* binary_vec with soft targets used as they are, the classes in the
+ * outer loop: each class's run of positions is read and written in one
+ * piece, so the arrays may be used where they lie (b->ld the inner size,
+ * any value). A[v] and A2[v] are binary_vec's acc and acc2 of the eight
+ * lanes c % 8 for vector v, added to in the same order. */
+static void binary_direct(const xent__cfblock *b) {
+  enum { NV = 16 };
+  const xent_problem *p = b->p;
+  const size_t C = p->classes, C16 = C & ~(size_t)15;
+  const __m512d zero = _mm512_setzero_pd();
+  const xent__binary prm = {p->class_weights,
+                            p->pos_weight,
+                            p->family == XENT_LOSS_SIGMOID_FOCAL,
+                            p->focal_gamma,
+                            p->focal_alpha,
+                            b->d,
+                            p->reduction == XENT_REDUCE_MEAN};
+  for (size_t j0 = 0; j0 < b->count; j0 += 8 * NV) {
+    const size_t left = b->count - j0;
+    const size_t nv = left >= 8 * NV ? NV : (left + 7) / 8;
+    __m512d A[NV][8], A2[NV][8];
+    pos8 v[NV];
+    for (size_t j = 0; j < nv; j++) {
+      const size_t l = left - 8 * j;
+      v[j].in = v[j].act = l >= 8 ? 0xff : tail_mask(l);
+      for (size_t k = 0; k < 8; k++)
+        A[j][k] = A2[j][k] = zero;
+    }
+    for (size_t c = 0; c < C; c++) {
+      if (c == C16)
+        for (size_t j = 0; j < nv; j++)
+          for (size_t k = 0; k < 8; k++)
+            A[j][k] = _mm512_add_pd(A[j][k], A2[j][k]);
+      for (size_t j = 0; j < nv; j++) {
+        const __m512d l = bin_class(b, &prm, &v[j], c, j0 + 8 * j, 1);
+        __m512d *acc = c < C16 && (c & 8) ? &A2[j][c % 8] : &A[j][c % 8];
+        *acc = _mm512_add_pd(*acc, l);
+      }
+    }
+    if (C16 == C)
+      for (size_t j = 0; j < nv; j++)
+        for (size_t k = 0; k < 8; k++)
+          A[j][k] = _mm512_add_pd(A[j][k], A2[j][k]);
+    for (size_t j = 0; j < nv; j++) {
+      store8(b->loss + j0 + 8 * j,
+             _mm512_maskz_mov_pd(v[j].act, hsum8_lanes(A[j])));
+      for (size_t i = 0; i < 8 && j0 + 8 * j + i < b->count; i++)
+        b->redo[j0 + 8 * j + i] = 0;
+    }
+  }
+}
+
 static void positions_avx512(const xent__cfblock *b) {
   void (*vec)(const xent__cfblock *, size_t) = ce_vec;
   switch (b->p->family) {
   case XENT_LOSS_BINARY_CROSS_ENTROPY:
   case XENT_LOSS_SIGMOID_FOCAL:
+    if (b->t == NULL && b->p->label_smoothing == 0.0 &&
+        b->p->target_threshold < 0.0) {
+      binary_direct(b);
+      return;
+    }
     vec = binary_vec;
     break;
   case XENT_LOSS_SOFTMAX_FOCAL:
