@@ -988,11 +988,12 @@ static void softfam_vec(const xent__cfblock *b, size_t i0) {
     const int stored = b->grad != NULL || b->probs != NULL;
     __m512d e0 = zero, e1 = zero;
     if (stored) {
-      for (size_t c = 0; c < C; c++) {
-        const __m512d ev = _mm512_loadu_pd(e + 8 * c);
-        e0 = _mm512_mask_mov_pd(e0, label_is(v.t, c), ev);
-        e1 = _mm512_mask_mov_pd(e1, label_is(v.t2, c), ev);
-      }
+      /* exp row entries at the labels: e[8 t + lane] */
+      e0 = _mm512_mask_i64gather_pd(zero, pos_in_range(v.in, v.t, C),
+                                    pos_offsets(v.t, 8), e, 8);
+      if (k1 != 0)
+        e1 = _mm512_mask_i64gather_pd(zero, pos_in_range(v.in, v.t2, C),
+                                      pos_offsets(v.t2, 8), e, 8);
     } else {
       /* the row path has no exp row to read then: libm's exp */
       e0 = lanes_libm(_mm512_sub_pd(v.xt, v.m), k0, exp);
@@ -1003,11 +1004,14 @@ static void softfam_vec(const xent__cfblock *b, size_t i0) {
       const __mmask8 top1 = _mm512_cmp_pd_mask(v.xt2, v.m, _CMP_EQ_OQ) & k1;
       f.lp1 = lanes_libm(f.rest, (top0 | top1) & f.lone, log1p);
     }
-    __m512d tau0, tau1, u0, u1;
+    /* the partner's label counts on the lanes of k1 only: none without
+     * mixup, and its divisions are not free */
+    __m512d tau0, u0, tau1 = zero, u1 = zero, term1 = zero;
     const __m512d term0 = sf_class(&f, v.xt, e0, _mm512_mul_pd(v.wt, v.own),
                                    v.at, k0, &tau0, &u0);
-    const __m512d term1 = sf_class(&f, v.xt2, e1, _mm512_mul_pd(v.wt2, v.other),
-                                   v.at2, k1, &tau1, &u1);
+    if (k1 != 0)
+      term1 = sf_class(&f, v.xt2, e1, _mm512_mul_pd(v.wt2, v.other), v.at2, k1,
+                       &tau1, &u1);
     loss = _mm512_mask_add_pd(loss, k0, loss, term0);
     loss = _mm512_mask_add_pd(loss, k1, loss, term1);
     __m512d z = _mm512_mask_add_pd(zero, k0, zero, tau0);
@@ -1028,11 +1032,14 @@ static void softfam_vec(const xent__cfblock *b, size_t i0) {
               _mm512_sub_pd(_mm512_mul_pd(pl0, z), tau0), lt0,
               _mm512_sub_pd(_mm512_mul_pd(pl0, oth0), _mm512_mul_pd(u0, tau0))),
           vd);
-      const __m512d g1 = _mm512_div_pd(
-          _mm512_mask_mov_pd(
-              _mm512_sub_pd(_mm512_mul_pd(pl1, z), tau1), lt1,
-              _mm512_sub_pd(_mm512_mul_pd(pl1, oth1), _mm512_mul_pd(u1, tau1))),
-          vd);
+      const __m512d g1 =
+          k1 == 0 ? zero
+                  : _mm512_div_pd(
+                        _mm512_mask_mov_pd(
+                            _mm512_sub_pd(_mm512_mul_pd(pl1, z), tau1), lt1,
+                            _mm512_sub_pd(_mm512_mul_pd(pl1, oth1),
+                                          _mm512_mul_pd(u1, tau1))),
+                        vd);
       for (size_t c = 0; c < C; c++) {
         const size_t at = c * b->ld + i0;
         const __m512d ev = _mm512_loadu_pd(e + 8 * c);
@@ -1055,8 +1062,9 @@ static void softfam_vec(const xent__cfblock *b, size_t i0) {
       if (b->grad != NULL) {
         _mm512_mask_i64scatter_pd(b->grad + i0, k0, pos_offsets(v.t, b->ld), g0,
                                   8);
-        _mm512_mask_i64scatter_pd(b->grad + i0, k1, pos_offsets(v.t2, b->ld),
-                                  g1, 8);
+        if (k1 != 0)
+          _mm512_mask_i64scatter_pd(b->grad + i0, k1, pos_offsets(v.t2, b->ld),
+                                    g1, 8);
       }
     }
     pos_finish(b, i0, &v, &sm, f.logs, loss, 0);
