@@ -1340,9 +1340,10 @@ START_TEST(test_graceful_shutdown) {
       i++;
       continue;
     }
-    if (r.status != 200 || xt_now_ms() > deadline)
-      break;
+    const int drained = r.status != 200 || xt_now_ms() > deadline;
     xt_resp_free(&r);
+    if (drained)
+      break;
     sched_yield();
   }
   for (int i = 0; i < 3; i++)
