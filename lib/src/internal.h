@@ -76,6 +76,17 @@ double xent__logit(const xent_problem *p, size_t r, size_t c);
 void xent__load(const xent_problem *p, const xent__kernels *k, size_t r0,
                 size_t count, size_t c0, size_t cols, double *dst, size_t ld);
 
+/* Channels-first: the logits of positions [r0, r0 + count) of one sample,
+ * classes [c0, c0 + cols), class by class (the layout's own order), as
+ * doubles: class c0 + c of position r0 + i at dst[c * ld + i]. */
+void xent__load_tile(const xent_problem *p, const xent__kernels *k, size_t r0,
+                     size_t count, size_t c0, size_t cols, double *dst,
+                     size_t ld);
+
+/* The same for soft targets. */
+void xent__load_soft_tile(const xent_problem *p, size_t r0, size_t count,
+                          double *dst, size_t ld);
+
 /* Row r of the logits as doubles: the logits themselves when they are
  * contiguous doubles, else loaded into buf (classes doubles). */
 const double *xent__row(const xent_problem *p, const xent__kernels *k, size_t r,
@@ -90,6 +101,11 @@ void xent__load_soft(const xent_problem *p, const xent__kernels *k, size_t r0,
  * layout from src (row i at src + i * ld). */
 void xent__store(const xent_problem *p, const xent__kernels *k, double *out,
                  size_t r0, size_t count, const double *src, size_t ld);
+
+/* Channels-first: writes positions [r0, r0 + count) of one sample of an
+ * output from a tile in the order of xent__load_tile. */
+void xent__store_tile(const xent_problem *p, double *out, size_t r0,
+                      size_t count, const double *src, size_t ld);
 
 /* -------------------------------------------------------- row targets -- */
 
@@ -142,6 +158,13 @@ typedef struct xent__target {
 xent_status xent__target_row(const xent_problem *p, const xent__plan *plan,
                              size_t r, const double *x, size_t masked,
                              xent__target *tg, xent_error *err);
+
+/* The description of row r, which has no masked class, when there is no
+ * mixup, from the description tg0 of another such row: equal to
+ * xent__target_row's field for field, without its checks (none can fail
+ * when tg0's did not). */
+void xent__target_like(const xent_problem *p, const xent__plan *plan,
+                       const xent__target *tg0, size_t r, xent__target *tg);
 
 /* q_c of an unmasked class c. */
 static inline double xent__q(const xent__target *tg, size_t c) {

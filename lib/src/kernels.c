@@ -185,10 +185,51 @@ static int soft_sum_scalar(const double *y, const double *w, size_t n,
   return ok;
 }
 
-const xent__kernels xent__kernels_scalar = {
-    XENT_KERNEL_SCALAR, scan_scalar,      expsum_scalar,     axpw_scalar,
-    widen_scalar,       widen_f16_scalar, widen_bf16_scalar, binary_row_scalar,
-    transpose_scalar,   soft_sum_scalar};
+static void scan_cols_scalar(const double *x, size_t ld, size_t n, size_t count,
+                             size_t ahead, xent__scan *out) {
+  (void)ahead;
+  for (size_t c = 0; c < n; c++) {
+    const double *col = x + c * ld;
+    for (size_t i = 0; i < count; i++) {
+      const double v = col[i];
+      xent__scan *s = &out[i];
+      s->bad |= !(v < INFINITY);
+      if (v == -INFINITY)
+        s->masked++;
+      else if (v < s->min_finite)
+        s->min_finite = v;
+      if (v > s->max)
+        s->max = v;
+    }
+  }
+}
+
+static void soft_cols_scalar(const double *y, size_t ld, const double *w,
+                             size_t n, size_t count, size_t ahead, double hi,
+                             int *ok, double *sum) {
+  (void)ahead;
+  for (size_t c = 0; c < n; c++) {
+    const double *col = y + c * ld, wc = w != NULL ? w[c] : 1.0;
+    for (size_t i = 0; i < count; i++) {
+      ok[i] &= (col[i] >= 0.0) & (col[i] <= hi);
+      sum[i] += wc * col[i];
+    }
+  }
+}
+
+const xent__kernels xent__kernels_scalar = {XENT_KERNEL_SCALAR,
+                                            scan_scalar,
+                                            expsum_scalar,
+                                            axpw_scalar,
+                                            widen_scalar,
+                                            widen_f16_scalar,
+                                            widen_bf16_scalar,
+                                            binary_row_scalar,
+                                            transpose_scalar,
+                                            soft_sum_scalar,
+                                            scan_cols_scalar,
+                                            soft_cols_scalar,
+                                            NULL};
 
 int xent_kernel_supported(xent_kernel kernel) {
   switch (kernel) {

@@ -71,6 +71,45 @@ typedef struct xent__binary {
   int mean;         /* reduction MEAN: focal gradients start from 1/d    */
 } xent__binary;
 
+/*
+ * A block of channels-first positions (class axis 1, inner > 1) for the
+ * position kernels: `count` consecutive positions of one sample, every
+ * class. The kernel loops over the classes with a vector of positions, so
+ * that what a row pays once (its max, exp sum and log, its targets) is paid
+ * once per vector of positions instead of once per row of a few classes.
+ * Each position gets the operations of the row path (family.c and the row
+ * kernels of the same instruction set) in the same order, so its results
+ * are the row path's bit for bit.
+ */
+typedef struct xent__cfblock {
+  const xent_problem *p; /* family, weights, options of the targets       */
+  double d;              /* the mean's denominator (1 otherwise)          */
+  double weight_all;     /* sum of every class weight (classes when none) */
+  double lam;            /* the sample's mixup lambda (1 without mixup)   */
+  size_t count;          /* positions, 1 .. ld                            */
+  const double *x;       /* class c of position i at x[c * ld + i]        */
+  size_t ld;             /* a multiple of 8; the inner size when x, y and */
+                         /* the outputs are the arrays themselves (double */
+                         /* logits, binary, soft targets used as they are)*/
+  const int64_t *t;      /* the positions' labels; NULL: soft targets         */
+  const int64_t *t2;     /* the partner sample's labels there; NULL: no mixup */
+  const double *y;       /* soft targets, as x                                */
+  double *grad, *q, *probs, *elem; /* outputs as x (whole vectors of 8    */
+                                   /* are written into tiles, only the   */
+                                   /* block's positions into the arrays);*/
+                                   /* NULL: not asked                    */
+  double *e;                       /* scratch: 16 * classes doubles       */
+  double *loss;                    /* count: the positions' losses        */
+  double *m, *s, *logs, *b; /* count each, softmax families: the sums of  */
+                            /* xent__softrow, for the statistics          */
+  unsigned char *redo; /* count: 1 where the row path has to compute the  */
+                       /* position (the kernel's outputs there are junk)  */
+} xent__cfblock;
+
+/* The position kernels take at most this many classes; beyond it a row's
+ * fixed costs are small beside its classes. */
+enum { XENT__CF_CLASSES = 64 };
+
 typedef struct xent__kernels {
   xent_kernel id;
   void (*scan)(const double *x, size_t n, xent__scan *out);
@@ -101,6 +140,25 @@ typedef struct xent__kernels {
    * not), and *sum = sum_c w_c y_c (w NULL: 1) in any order. */
   int (*soft_sum)(const double *y, const double *w, size_t n, double hi,
                   double *sum);
+  /* The scans of `count` rows stored class by class (channels-first
+   * positions): class c of row i at x[c * ld + i], n classes, merged into
+   * out[i] (max and min taken, masked added, bad or-ed). The next `ahead`
+   * values of each class may be prefetched. */
+  void (*scan_cols)(const double *x, size_t ld, size_t n, size_t count,
+                    size_t ahead, xent__scan *out);
+  /* soft_sum of `count` rows stored class by class, as scan_cols: ok[i]
+   * cleared unless every value of row i is in [0, hi], sum[i] += sum_c w_c
+   * y_c (w NULL: 1). */
+  void (*soft_cols)(const double *y, size_t ld, const double *w, size_t n,
+                    size_t count, size_t ahead, double hi, int *ok,
+                    double *sum);
+  /* A channels-first block, every family (xent__cfblock); NULL when the
+   * instruction set has no position kernels. Writes every output of the
+   * block's positions, zeros for ignored ones, as the row path does. A
+   * binary family with soft targets used as they are (no smoothing, no
+   * threshold) and double logits gets the arrays themselves (evaluate.c):
+   * it must then write nothing beyond the block's positions. */
+  void (*positions)(const xent__cfblock *block);
 } xent__kernels;
 
 /* u^e with PyTorch's special cases of pow(tensor, scalar) (0, 1, 2, 3,

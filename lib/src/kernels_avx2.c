@@ -250,15 +250,43 @@ static int soft_sum_fallback(const double *y, const double *w, size_t n,
   return xent__kernels_scalar.soft_sum(y, w, n, hi, sum);
 }
 
-const xent__kernels xent__kernels_avx2 = {
-    XENT_KERNEL_AVX2, scan_avx2,       expsum_avx2,
-    axpw_avx2,        widen_avx2,      widen_f16_scalar_fallback,
-    widen_bf16_avx2,  binary_row_avx2, transpose_fallback,
-    soft_sum_fallback};
-const xent__kernels xent__kernels_avx2_f16c = {
-    XENT_KERNEL_AVX2,   scan_avx2,        expsum_avx2,     axpw_avx2,
-    widen_avx2,         widen_f16_f16c,   widen_bf16_avx2, binary_row_avx2,
-    transpose_fallback, soft_sum_fallback};
+static void scan_cols_fallback(const double *x, size_t ld, size_t n,
+                               size_t count, size_t ahead, xent__scan *out) {
+  xent__kernels_scalar.scan_cols(x, ld, n, count, ahead, out);
+}
+
+static void soft_cols_fallback(const double *y, size_t ld, const double *w,
+                               size_t n, size_t count, size_t ahead, double hi,
+                               int *ok, double *sum) {
+  xent__kernels_scalar.soft_cols(y, ld, w, n, count, ahead, hi, ok, sum);
+}
+
+const xent__kernels xent__kernels_avx2 = {XENT_KERNEL_AVX2,
+                                          scan_avx2,
+                                          expsum_avx2,
+                                          axpw_avx2,
+                                          widen_avx2,
+                                          widen_f16_scalar_fallback,
+                                          widen_bf16_avx2,
+                                          binary_row_avx2,
+                                          transpose_fallback,
+                                          soft_sum_fallback,
+                                          scan_cols_fallback,
+                                          soft_cols_fallback,
+                                          NULL};
+const xent__kernels xent__kernels_avx2_f16c = {XENT_KERNEL_AVX2,
+                                               scan_avx2,
+                                               expsum_avx2,
+                                               axpw_avx2,
+                                               widen_avx2,
+                                               widen_f16_f16c,
+                                               widen_bf16_avx2,
+                                               binary_row_avx2,
+                                               transpose_fallback,
+                                               soft_sum_fallback,
+                                               scan_cols_fallback,
+                                               soft_cols_fallback,
+                                               NULL};
 #else
 typedef int xent__no_avx2; /* ISO C forbids an empty translation unit */
 #endif

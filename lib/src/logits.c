@@ -74,6 +74,57 @@ void xent__load(const xent_problem *p, const xent__kernels *k, size_t r0,
   }
 }
 
+/* The classes of a channels-first block are far apart, more streams than
+ * the hardware prefetcher follows: each run asks for the next block's
+ * run of its class (in the same sample, so within the array). */
+static void prefetch_run(const void *at, size_t bytes, int write) {
+#if defined(__GNUC__)
+  const char *b = (const char *)at;
+  for (size_t i = 0; i < bytes; i += 64) {
+    if (write)
+      __builtin_prefetch(b + i, 1);
+    else
+      __builtin_prefetch(b + i, 0);
+  }
+#else
+  (void)at;
+  (void)bytes;
+  (void)write;
+#endif
+}
+
+static size_t dtype_size(xent_dtype d) {
+  return d == XENT_F64 ? 8 : d == XENT_F32 ? 4 : 2;
+}
+
+/* Positions of the block after [r0, r0 + count) in the same sample, up to
+ * count: how far a run may be prefetched. */
+static size_t next_run(const xent_problem *p, size_t r0, size_t count) {
+  const size_t left = p->inner - r0 % p->inner - count;
+  return left < count ? left : count;
+}
+
+void xent__load_tile(const xent_problem *p, const xent__kernels *k, size_t r0,
+                     size_t count, size_t c0, size_t cols, double *dst,
+                     size_t ld) {
+  const size_t es = dtype_size(p->dtype), ahead = next_run(p, r0, count);
+  for (size_t c = 0; c < cols; c++) {
+    const size_t i = xent__index(p, r0, c0 + c);
+    prefetch_run((const char *)p->logits + (i + count) * es, ahead * es, 0);
+    widen(p, k, i, count, dst + c * ld);
+  }
+}
+
+void xent__load_soft_tile(const xent_problem *p, size_t r0, size_t count,
+                          double *dst, size_t ld) {
+  const size_t ahead = next_run(p, r0, count);
+  for (size_t c = 0; c < p->classes; c++) {
+    const double *from = p->soft_targets + xent__index(p, r0, c);
+    prefetch_run(from + count, ahead * sizeof *dst, 0);
+    memcpy(dst + c * ld, from, count * sizeof *dst);
+  }
+}
+
 const double *xent__row(const xent_problem *p, const xent__kernels *k, size_t r,
                         double *buf) {
   if (p->dtype == XENT_F64 && !xent__cfirst(p))
@@ -104,4 +155,14 @@ void xent__store(const xent_problem *p, const xent__kernels *k, double *out,
     return;
   }
   k->transpose(src, ld, count, C, out + xent__index(p, r0, 0), p->inner);
+}
+
+void xent__store_tile(const xent_problem *p, double *out, size_t r0,
+                      size_t count, const double *src, size_t ld) {
+  const size_t ahead = next_run(p, r0, count);
+  for (size_t c = 0; c < p->classes; c++) {
+    double *to = out + xent__index(p, r0, c);
+    prefetch_run(to + count, ahead * sizeof *out, 1);
+    memcpy(to, src + c * ld, count * sizeof *out);
+  }
 }

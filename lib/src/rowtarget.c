@@ -144,6 +144,22 @@ xent_status xent__target_row(const xent_problem *p, const xent__plan *plan,
   return XENT_OK;
 }
 
+void xent__target_like(const xent_problem *p, const xent__plan *plan,
+                       const xent__target *tg0, size_t r, xent__target *tg) {
+  *tg = *tg0;
+  if (p->targets == NULL) {
+    tg->y = p->soft_targets + xent__index(p, r, 0);
+    return;
+  }
+  /* xent__target_row's label part when the label is not masked */
+  tg->t = tg->t2 = (size_t)p->targets[r];
+  const double w = xent__weight(p, tg->t);
+  tg->own = tg->peak * tg->lam;
+  tg->wq = tg->off * tg->sw + tg->own * w;
+  if (!plan->binary)
+    tg->dn = tg->lam * w;
+}
+
 void xent__fill_q(const xent_problem *p, const xent__target *tg,
                   const double *x, size_t r, double *q) {
   if (tg->y == NULL && tg->masked == 0 && tg->thr < 0.0) {

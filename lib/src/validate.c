@@ -35,9 +35,10 @@ typedef struct bounds {
 } bounds;
 
 /* Row scans of up to ROWS rows at once through a stack tile: the logits
- * may not be written anywhere before validation ends, and channels-first
- * rows are read a class of ROWS positions at a time. */
-enum { ROWS = 8, TILE = 256 };
+ * may not be written anywhere before validation ends. Channels-first rows
+ * are read as they lie, a class of up to ROWS positions at a time, and
+ * scanned across positions (scan_cols). */
+enum { ROWS = 64, TILE = 1024 };
 
 static void scan_rows(const xent_problem *p, const xent__kernels *k, size_t r0,
                       size_t count, xent__scan *sc) {
@@ -53,6 +54,21 @@ static void scan_rows(const xent_problem *p, const xent__kernels *k, size_t r0,
     sc[i].min_finite = INFINITY;
     sc[i].masked = 0;
     sc[i].bad = 0;
+  }
+  if (xent__cfirst(p)) {
+    if (p->dtype == XENT_F64) {
+      /* the next block of the same sample, for the prefetch */
+      const size_t left = p->inner - r0 % p->inner - count;
+      k->scan_cols((const double *)p->logits + xent__index(p, r0, 0), p->inner,
+                   C, count, left < ROWS ? left : ROWS, sc);
+      return;
+    }
+    for (size_t c0 = 0; c0 < C; c0 += cols) {
+      const size_t m = C - c0 < cols ? C - c0 : cols;
+      xent__load_tile(p, k, r0, count, c0, m, buf, count);
+      k->scan_cols(buf, count, m, count, 0, sc);
+    }
+    return;
   }
   for (size_t c0 = 0; c0 < C; c0 += cols) {
     const size_t m = C - c0 < cols ? C - c0 : cols;
@@ -216,47 +232,37 @@ static xent_status check_vectors(const xent_problem *p, xent__plan *plan,
 /* The soft_sum of a row computed ahead (channels-first blocks), or ok -1:
  * not computed. */
 typedef struct soft_pre {
-  int ok;
-  double sum;
+  int ok[ROWS];
+  double sum[ROWS];
 } soft_pre;
 
 /* soft_sum of rows [r0, r0 + count) of channels-first soft targets, read
- * a class of `count` positions at a time through a stack tile. */
+ * as they lie, a class of `count` positions at a time (soft_cols). */
 static void soft_rows(const xent_problem *p, const xent__plan *plan, size_t r0,
                       size_t count, soft_pre *pre) {
-  double buf[TILE];
-  const size_t C = p->classes, cols = TILE / count;
-  const double hi = plan->binary ? 1.0 : DBL_MAX;
-  const double *w = p->class_weights;
   for (size_t i = 0; i < count; i++) {
-    pre[i].ok = 1;
-    pre[i].sum = 0.0;
+    pre->ok[i] = 1;
+    pre->sum[i] = 0.0;
   }
-  for (size_t c0 = 0; c0 < C; c0 += cols) {
-    const size_t m = C - c0 < cols ? C - c0 : cols;
-    xent__load_soft(p, plan->k, r0, count, c0, m, buf, m);
-    for (size_t i = 0; i < count; i++) {
-      double s;
-      pre[i].ok &=
-          plan->k->soft_sum(buf + i * m, w != NULL ? w + c0 : NULL, m, hi, &s);
-      pre[i].sum += s;
-    }
-  }
+  const size_t left = p->inner - r0 % p->inner - count;
+  plan->k->soft_cols(p->soft_targets + xent__index(p, r0, 0), p->inner,
+                     p->class_weights, p->classes, count,
+                     left < ROWS ? left : ROWS, plan->binary ? 1.0 : DBL_MAX,
+                     pre->ok, pre->sum);
 }
 
 /* Row r with soft targets: their values (non-negative and finite, or in
  * [0, 1] for the binary families), mass on masked classes, and
  * sum_c w_c q_c (into *wq). */
 static xent_status check_soft_row(const xent_problem *p, const xent__plan *plan,
-                                  size_t r, const xent__target *tg,
-                                  const soft_pre *pre, double *wq,
-                                  xent_error *err) {
+                                  size_t r, const xent__target *tg, int pre_ok,
+                                  double pre_sum, double *wq, xent_error *err) {
   const size_t C = p->classes;
   if (tg->masked == 0) {
     /* the common case in one kernel pass (wq only bounds the results);
      * the loop below finds the position of an error */
-    double sum = pre->sum;
-    int ok = pre->ok;
+    double sum = pre_sum;
+    int ok = pre_ok;
     if (ok < 0 && tg->ys == 1)
       ok = plan->k->soft_sum(tg->y, p->class_weights, C,
                              plan->binary ? 1.0 : DBL_MAX, &sum);
@@ -362,6 +368,10 @@ xent_status xent__validate(const xent_problem *p, unsigned what,
   const double log_classes = log((double)C);
   plan->any_masked = 0;
   double dsum = 0;
+  /* a row with no masked class, whose description the next such rows
+   * share but for the label (without mixup) */
+  xent__target tg0;
+  int have0 = 0;
   for (size_t r0 = 0; r0 < R;) {
     size_t count = 1;
     if (xent__cfirst(p)) {
@@ -369,14 +379,14 @@ xent_status xent__validate(const xent_problem *p, unsigned what,
       count = left < ROWS ? left : ROWS;
     }
     xent__scan sc[ROWS];
-    soft_pre pre[ROWS];
+    soft_pre pre;
     const int ignored0 = plan->hard && p->targets[r0] == p->ignore_index;
     if (has_logits && (count > 1 || !ignored0))
       scan_rows(p, plan->k, r0, count, sc);
     for (size_t i = 0; i < count; i++)
-      pre[i].ok = -1;
+      pre.ok[i] = -1;
     if (!plan->hard && xent__cfirst(p))
-      soft_rows(p, plan, r0, count, pre);
+      soft_rows(p, plan, r0, count, &pre);
     for (size_t i = 0; i < count; i++) {
       const size_t r = r0 + i;
       if (plan->hard && p->targets[r] == p->ignore_index)
@@ -400,25 +410,38 @@ xent_status xent__validate(const xent_problem *p, unsigned what,
         plan->any_masked |= masked > 0;
       }
       xent__target tg;
-      st = xent__target_row(p, plan, r, NULL, masked, &tg, err);
-      double wq = tg.wq;
+      const xent__target *tp = &tg;
+      if (have0 && masked == 0) {
+        /* without class weights a label changes nothing read below */
+        if (plan->hard && p->class_weights == NULL)
+          tp = &tg0;
+        else
+          xent__target_like(p, plan, &tg0, r, &tg);
+      } else {
+        st = xent__target_row(p, plan, r, NULL, masked, &tg, err);
+        if (st == XENT_OK && masked == 0 && !plan->mixup) {
+          tg0 = tg;
+          have0 = 1;
+        }
+      }
+      double wq = tp->wq;
       if (st == XENT_OK && !plan->hard)
-        st = check_soft_row(p, plan, r, &tg, &pre[i], &wq, err);
+        st = check_soft_row(p, plan, r, tp, pre.ok[i], pre.sum[i], &wq, err);
       if (st != XENT_OK)
         return st;
       if (!reduce)
         continue;
-      const double log_k = masked == 0 ? log_classes : log((double)tg.K);
+      const double log_k = masked == 0 ? log_classes : log((double)tp->K);
       double loss, grad;
       const int ok =
-          row_bounds(p, &tg, wq, span, absmax, log_k, &b, &loss, &grad);
+          row_bounds(p, tp, wq, span, absmax, log_k, &b, &loss, &grad);
       const double lim = DBL_MAX / 16;
       if (!ok || !(loss < lim) || !(grad < lim))
         return xent__fail(err, XENT_ERR_OVERFLOW, XENT_ARG_LOGITS, (int64_t)r,
                           -1);
       b.loss += loss;
       b.grad = grad > b.grad ? grad : b.grad;
-      dsum += tg.dn;
+      dsum += tp->dn;
     }
     r0 += count;
   }

@@ -467,3 +467,36 @@ int xh_write_file(const char *path, const char *text) {
   }
   return 0;
 }
+
+static int g_bad_exit; /* a shared daemon did not exit 0 on SIGTERM */
+
+void xh_shared_start(xt_daemon *d, const char *const *args) {
+  if (xt_daemon_start(d, args, 10000) != 0) {
+    fprintf(stderr, "cannot start %s\n", xt_daemon_binary());
+    exit(1);
+  }
+}
+
+void xh_shared_stop(xt_daemon *d) {
+  const int status = xt_daemon_stop(d, 20000);
+  if (status != 0) {
+    fprintf(stderr, "xentd exit status %d after SIGTERM\n", status);
+    g_bad_exit = 1;
+  }
+}
+
+int xh_run_suite(const char *prog, Suite *s) {
+  /* Lines reach the log even when a test's process ends at a failure. */
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (xt_daemon_url_from_env() != NULL)
+    printf("%s: XENT_URL is set; these tests start daemons of their own and "
+           "ignore it\n",
+           prog);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  const int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  if (g_bad_exit)
+    printf("%s: xentd did not exit 0 on SIGTERM\n", prog);
+  return failed == 0 && !g_bad_exit ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -11,6 +11,7 @@
 #ifndef XT_HOSTILE_H
 #define XT_HOSTILE_H
 
+#include <check.h>
 #include <stddef.h>
 
 #include "daemon.h"
@@ -113,5 +114,16 @@ long xh_tcp_rx_queue(int lport, int rport);
 /* Writes text to path (replacing it through a temporary file and a
  * rename, so a reader never sees half of it). 0 or -1. */
 int xh_write_file(const char *path, const char *text);
+
+/* A daemon shared by a test case's fixture: started with args (the process
+ * exits 1 when it cannot start), and stopped with SIGTERM; an exit status
+ * other than 0 is remembered and fails xh_run_suite. */
+void xh_shared_start(xt_daemon *d, const char *const *args);
+void xh_shared_stop(xt_daemon *d);
+
+/* The main() of a hostile-client test: runs s, and returns EXIT_SUCCESS
+ * when every test passed and every shared daemon exited 0. These tests
+ * start daemons of their own; XENT_URL is noted and ignored. */
+int xh_run_suite(const char *prog, Suite *s);
 
 #endif /* XT_HOSTILE_H */

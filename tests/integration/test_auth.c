@@ -20,7 +20,6 @@
 #include "http_util.h"
 
 static xt_daemon g_daemon;
-static int g_bad_exit;
 static char g_dir[64];
 static char g_tokens[128];
 
@@ -59,18 +58,11 @@ static void suite_setup(void) {
   }
   const char *const args[] = {"--auth-token-file", g_tokens, "--access-log",
                               "off", NULL};
-  if (xt_daemon_start(&g_daemon, args, 10000) != 0) {
-    fprintf(stderr, "cannot start %s\n", xt_daemon_binary());
-    exit(1);
-  }
+  xh_shared_start(&g_daemon, args);
 }
 
 static void suite_teardown(void) {
-  const int status = xt_daemon_stop(&g_daemon, 20000);
-  if (status != 0) {
-    fprintf(stderr, "xentd exit status %d after SIGTERM\n", status);
-    g_bad_exit = 1;
-  }
+  xh_shared_stop(&g_daemon);
   unlink(g_tokens);
   rmdir(g_dir);
 }
@@ -416,15 +408,5 @@ static Suite *auth_suite(void) {
 }
 
 int main(void) {
-  setvbuf(stdout, NULL, _IOLBF, 0);
-  if (xt_daemon_url_from_env() != NULL)
-    printf("test_auth: XENT_URL is set; these tests start daemons with "
-           "tokens of their own and ignore it\n");
-  SRunner *sr = srunner_create(auth_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  const int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  if (g_bad_exit)
-    printf("test_auth: xentd did not exit 0 on SIGTERM\n");
-  return failed == 0 && !g_bad_exit ? EXIT_SUCCESS : EXIT_FAILURE;
+  return xh_run_suite("test_auth", auth_suite());
 }

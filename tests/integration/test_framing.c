@@ -22,25 +22,17 @@
 #include "http_util.h"
 
 static xt_daemon g_daemon;
-static int g_bad_exit;
 
 static const char small_body[] = "{\"logits\": [[1, 2, 3]], \"targets\": [2]}";
 static const char second[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 
 static void suite_setup(void) {
   static const char *const args[] = {"--access-log", "off", NULL};
-  if (xt_daemon_start(&g_daemon, args, 10000) != 0) {
-    fprintf(stderr, "cannot start %s\n", xt_daemon_binary());
-    exit(1);
-  }
+  xh_shared_start(&g_daemon, args);
 }
 
 static void suite_teardown(void) {
-  const int status = xt_daemon_stop(&g_daemon, 20000);
-  if (status != 0) {
-    fprintf(stderr, "xentd exit status %d after SIGTERM\n", status);
-    g_bad_exit = 1;
-  }
+  xh_shared_stop(&g_daemon);
 }
 
 typedef struct framing_case {
@@ -231,15 +223,5 @@ static Suite *framing_suite(void) {
 }
 
 int main(void) {
-  setvbuf(stdout, NULL, _IOLBF, 0);
-  if (xt_daemon_url_from_env() != NULL)
-    printf("test_framing: XENT_URL is set; this test starts a daemon of its "
-           "own and ignores it\n");
-  SRunner *sr = srunner_create(framing_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  const int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  if (g_bad_exit)
-    printf("test_framing: xentd did not exit 0 on SIGTERM\n");
-  return failed == 0 && !g_bad_exit ? EXIT_SUCCESS : EXIT_FAILURE;
+  return xh_run_suite("test_framing", framing_suite());
 }

@@ -1340,9 +1340,9 @@ START_TEST(test_graceful_shutdown) {
       i++;
       continue;
     }
-    const int done = r.status != 200 || xt_now_ms() > deadline;
+    const int drained = r.status != 200 || xt_now_ms() > deadline;
     xt_resp_free(&r);
-    if (done)
+    if (drained)
       break;
     sched_yield();
   }

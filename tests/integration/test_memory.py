@@ -26,6 +26,7 @@ import random
 import sys
 import threading
 
+import suite
 from xentd_harness import daemon_process, host_port
 
 MIB = 1 << 20
@@ -58,20 +59,6 @@ def post(url, body, read_limit=None):
         total += len(block)
     conn.close()
     return resp.status, total, head, tail
-
-
-class Results:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, ok, what):
-        if ok:
-            self.passed += 1
-            print(f"ok: {what}")
-        else:
-            self.failed += 1
-            print(f"FAIL: {what}")
 
 
 def case_many_elements(xentd, res):
@@ -171,7 +158,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--xentd", required=True)
     args = ap.parse_args()
-    res = Results()
+    res = suite.Results()
     for case in (case_many_elements, case_escaped_key, case_every_output,
                  case_many_at_once):
         try:

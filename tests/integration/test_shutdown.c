@@ -387,13 +387,5 @@ static Suite *shutdown_suite(void) {
 }
 
 int main(void) {
-  setvbuf(stdout, NULL, _IOLBF, 0);
-  if (xt_daemon_url_from_env() != NULL)
-    printf("test_shutdown: XENT_URL is set; these tests signal daemons of "
-           "their own and ignore it\n");
-  SRunner *sr = srunner_create(shutdown_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  const int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return xh_run_suite("test_shutdown", shutdown_suite());
 }

@@ -497,14 +497,5 @@ static Suite *slow_suite(void) {
 }
 
 int main(void) {
-  /* Lines reach the log even when a test's process ends at a failure. */
-  setvbuf(stdout, NULL, _IOLBF, 0);
-  if (xt_daemon_url_from_env() != NULL)
-    printf("test_slow: XENT_URL is set; these tests start daemons of their "
-           "own with their own deadlines and limits, and ignore it\n");
-  SRunner *sr = srunner_create(slow_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  const int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return xh_run_suite("test_slow", slow_suite());
 }

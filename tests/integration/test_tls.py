@@ -35,25 +35,11 @@ import sys
 import tempfile
 import warnings
 
+import suite
 from xentd_process import Daemon
 
 RELOADED = "SIGHUP: reloaded --tls-cert and --tls-key"
 KEPT = "SIGHUP: kept the certificate in use"
-
-
-class Results:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, ok, what):
-        if ok:
-            self.passed += 1
-            print(f"ok: {what}")
-        else:
-            self.failed += 1
-            print(f"FAIL: {what}")
-        return ok
 
 
 def make_pair(folder, name):
@@ -289,7 +275,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--xentd", required=True)
     args = ap.parse_args()
-    res = Results()
+    res = suite.Results()
     with tempfile.TemporaryDirectory(prefix="xent-tls-") as folder:
         a = make_pair(folder, "a")
         b = make_pair(folder, "b")

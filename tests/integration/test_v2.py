@@ -24,12 +24,12 @@ import os
 import signal
 import sys
 import time
-import traceback
 import zlib
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import suite  # noqa: E402
 import v2common as v  # noqa: E402
 import xentd_harness as xh  # noqa: E402
 from make_expected import version  # noqa: E402
@@ -38,21 +38,10 @@ CE = "/v2/models/cross_entropy/infer"
 MT = "/v2/models/mixup_target/infer"
 LIMIT_BODY = 65536
 LIMIT_ELEMENTS = 1000
-TESTS = []
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
-
-
-class Fail(AssertionError):
-    pass
-
-
-def check(cond, fmt, *args):
-    if not cond:
-        raise Fail(fmt % args if args else fmt)
+TESTS = suite.Suite("oip")
+test = TESTS.test
+Fail = suite.Fail
+check = suite.check
 
 
 def no_diff(why):
@@ -1252,7 +1241,6 @@ def main():
     ap.add_argument("--xentd", default="build/xentd")
     ap.add_argument("-k", default="", help="run the tests whose name has this")
     opts = ap.parse_args()
-    passed = failed = 0
     try:
         with xh.daemon(opts.xentd, ["--access-log", "off"]) as url, \
                 xh.daemon_process(opts.xentd, [
@@ -1260,29 +1248,10 @@ def main():
                     str(LIMIT_BODY), "--max-elements",
                     str(LIMIT_ELEMENTS)]) as (lurl, _):
             env = Env(opts.xentd, url, lurl)
-            for fn in TESTS:
-                if opts.k not in fn.__name__:
-                    continue
-                t0 = time.monotonic()
-                try:
-                    fn(env)
-                    passed += 1
-                    print("ok   %-58s %6.2fs" % (fn.__name__,
-                                                 time.monotonic() - t0))
-                except Exception as e:  # one broken test is one failure
-                    failed += 1
-                    print("FAIL %s: %s" % (fn.__name__, e))
-                    if not isinstance(e, Fail):
-                        traceback.print_exc(limit=4, file=sys.stdout)
-                finally:
-                    env.close_all()
+            TESTS.run(lambda fn: fn(env), k=opts.k, after=env.close_all)
     except xh.DaemonError as e:
-        print("oip: daemon: %s" % e)
-        failed += 1
-    for line in v.allowance_report():
-        print("oip: %s" % line)
-    print("oip: %d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+        TESTS.fail("daemon: %s" % e)
+    return TESTS.finish(v.allowance_report())
 
 
 if __name__ == "__main__":

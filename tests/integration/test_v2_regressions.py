@@ -71,30 +71,19 @@ import math
 import os
 import sys
 import time
-import traceback
 import zlib
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import suite  # noqa: E402
 import v2common as v  # noqa: E402
 import xentd_harness as xh  # noqa: E402
 
-TESTS = []
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
-
-
-class Fail(AssertionError):
-    pass
-
-
-def check(cond, fmt, *args):
-    if not cond:
-        raise Fail(fmt % args if args else fmt)
+TESTS = suite.Suite("oipregressions")
+test = TESTS.test
+Fail = suite.Fail
+check = suite.check
 
 
 @test
@@ -296,28 +285,21 @@ def no_diff(why):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--xentd", default="build/xentd")
+    ap.add_argument("-k", default="", help="run the tests whose name has this")
     opts = ap.parse_args()
-    passed = failed = 0
+
+    def call(fn):  # a test that restarts the daemon is given its path
+        if fn.__code__.co_argcount == 2:
+            fn(url, opts.xentd)
+        else:
+            fn(url)
+
     try:
         with xh.daemon(opts.xentd, ["--access-log", "off"]) as url:
-            for fn in TESTS:
-                try:
-                    if fn.__code__.co_argcount == 2:
-                        fn(url, opts.xentd)
-                    else:
-                        fn(url)
-                    passed += 1
-                    print("ok   %s" % fn.__name__)
-                except Exception as e:
-                    failed += 1
-                    print("FAIL %s: %s" % (fn.__name__, e))
-                    if not isinstance(e, Fail):
-                        traceback.print_exc(limit=4, file=sys.stdout)
+            TESTS.run(call, k=opts.k)
     except xh.DaemonError as e:
-        print("oipregressions: daemon: %s" % e)
-        failed += 1
-    print("oipregressions: %d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+        TESTS.fail("daemon: %s" % e)
+    return TESTS.finish()
 
 
 if __name__ == "__main__":
