@@ -90,11 +90,31 @@ static void corpus_free(corpus *c) {
   free(c->want);
 }
 
-/* Which printer or parser a timing runs. */
+/* Which printer or parser a timing runs. With XS_BENCH_BEFORE (make
+ * bench-numtext-before), the printer of an earlier revision too, built
+ * from git with its functions renamed before_format_*. */
+#ifdef XS_BENCH_BEFORE
+size_t before_format_double(double v, char *buf);
+size_t before_format_float(float v, char *buf);
+enum {
+  P_NEW_D,
+  P_SNPRINTF_D,
+  P_OLD_D,
+  P_NEW_F,
+  P_SNPRINTF_F,
+  P_OLD_F,
+  P_COUNT
+};
+static const char *const print_names[P_COUNT] = {
+    "double  xs_format_double", "double  snprintf %.17g",
+    "double  " XS_BENCH_BEFORE, "float   xs_format_float",
+    "float   snprintf %.9g",    "float   " XS_BENCH_BEFORE};
+#else
 enum { P_NEW_D, P_SNPRINTF_D, P_NEW_F, P_SNPRINTF_F, P_COUNT };
 static const char *const print_names[P_COUNT] = {
     "double  xs_format_double", "double  snprintf %.17g",
     "float   xs_format_float", "float   snprintf %.9g"};
+#endif
 
 static double time_print(int which, const double *v, size_t *bytes) {
   char buf[64];
@@ -108,6 +128,14 @@ static double time_print(int which, const double *v, size_t *bytes) {
     case P_SNPRINTF_D:
       sum += (size_t)snprintf(buf, sizeof buf, "%.17g", v[i]);
       break;
+#ifdef XS_BENCH_BEFORE
+    case P_OLD_D:
+      sum += before_format_double(v[i], buf);
+      break;
+    case P_OLD_F:
+      sum += before_format_float((float)v[i], buf);
+      break;
+#endif
     case P_NEW_F:
       sum += xs_format_float((float)v[i], buf);
       break;
@@ -268,6 +296,10 @@ int main(void) {
     printf("| %-24s | %9.1f | %6.0f | %10.2fx |\n", print_names[w], best_p[w],
            cyc_p[w], best_p[libc] / best_p[w]);
   }
+#ifdef XS_BENCH_BEFORE
+  printf("(before / this: double %.2fx, float %.2fx)\n",
+         best_p[P_OLD_D] / best_p[P_NEW_D], best_p[P_OLD_F] / best_p[P_NEW_F]);
+#endif
   printf("\n| parser: ns (cycles)      |");
   for (int k = 0; k < 3; k++)
     printf(" %-22s |", corpus_names[k]);

@@ -13,6 +13,10 @@
 #                                         (tens of minutes; not in `make check`)
 #   make BUILD=... bench-numtext          ns per number of the number text,
 #                                         against snprintf / strtod, same run
+#   make BUILD=... bench-numtext-before   the same, with the printer of
+#                                         NUMTEXT_BEFORE (git; default the
+#                                         last revision before server/codec/)
+#                                         timed beside it
 #   make BUILD=... bench-parse            ms to parse a 256 x 1000 body
 #   make BUILD=... check-report           the metrics picture renders
 #   make report-example-update            rewrite api/report-example.svg
@@ -110,6 +114,29 @@ check-long: $(CODECT_LONG)
 
 bench-numtext: $(CODECT_NUMTEXT_BENCH)
 	$(Q)$(CODECT_NUMTEXT_BENCH)
+
+# The printer before server/codec/ (server/numfmt.c and its table, with the
+# headers of its revision), its functions renamed, linked beside this one.
+NUMTEXT_BEFORE ?= c860b55^
+CODECT_BEFORE := $(CODECT_DIR)/before
+.PHONY: bench-numtext-before
+bench-numtext-before: tests/codec/bench_numtext.c $(CODEC_DIR)/numtext.c     $(CODEC_DIR)/numtext.h $(CODEC_DIR)/pow10.h
+	$(Q)rm -rf $(CODECT_BEFORE) && mkdir -p $(CODECT_BEFORE)
+	$(Q)for f in numfmt.c numfmt_pow10.h codec.h codec_priv.h; do \
+	    git show '$(NUMTEXT_BEFORE):server/'$$f > $(CODECT_BEFORE)/$$f || exit 1; \
+	done
+	$(Q)$(CC) $(CFLAGS) -D_DEFAULT_SOURCE -Ilib/include \
+	    -Dxs_format_double=before_format_double \
+	    -Dxs_format_float=before_format_float \
+	    -Dxs__format_int=before_format_int \
+	    -c $(CODECT_BEFORE)/numfmt.c -o $(CODECT_BEFORE)/numfmt.o
+	$(Q)$(CC) $(CFLAGS) $(XCFLAGS) -I$(CODEC_DIR) \
+	    -DXS_NUMTEXT_COUNT_FALLBACKS \
+	    '-DXS_BENCH_BEFORE="numfmt.c $(NUMTEXT_BEFORE)"' \
+	    tests/codec/bench_numtext.c $(CODEC_DIR)/numtext.c \
+	    $(CODECT_BEFORE)/numfmt.o -o $(CODECT_BEFORE)/bench_numtext \
+	    $(XLDFLAGS) $(LDFLAGS) -lm
+	$(Q)$(CODECT_BEFORE)/bench_numtext
 
 bench-parse: $(CODECT_DIR)/bench_parse
 	$(Q)$(CODECT_DIR)/bench_parse
