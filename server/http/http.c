@@ -339,8 +339,10 @@ static enum MHD_Result queue_response(xs_http *h, struct MHD_Connection *c,
   const enum MHD_Result queued =
       ok == MHD_YES ? MHD_queue_response(c, (unsigned)status, resp) : MHD_NO;
   MHD_destroy_response(resp);
-  if (queued == MHD_YES)
+  if (queued == MHD_YES) {
     r->status = status;
+    xs_metrics_answered(&h->metrics, r->route, status);
+  }
   return queued;
 }
 
@@ -1102,8 +1104,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     r->bytes_out += r->job->bytes_out;
   job_release(r->job);
   const double seconds = seconds_since(&r->t0);
-  xs_metrics_request_end(&h->metrics, r->route, r->status, r->bytes_in,
-                         r->bytes_out, seconds);
+  xs_metrics_request_end(&h->metrics, r->route, r->bytes_in, r->bytes_out,
+                         seconds);
   if (h->cfg.access_log) {
     const xs_access_entry e = {r->method,   r->path,      r->status,
                                r->bytes_in, r->bytes_out, seconds * 1e3};

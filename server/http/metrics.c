@@ -59,15 +59,20 @@ void xs_metrics_request_begin(xs_metrics *m) {
   atomic_fetch_add_explicit(&m->in_flight, 1, memory_order_relaxed);
 }
 
-void xs_metrics_request_end(xs_metrics *m, xs_route route, int status,
-                            uint64_t bytes_in, uint64_t bytes_out,
-                            double seconds) {
+void xs_metrics_answered(xs_metrics *m, xs_route route, int status) {
   if ((unsigned)route >= XS_ROUTE_COUNT) {
     route = XS_ROUTE_OTHER;
   }
   if (status >= STATUS_MIN && status <= STATUS_MAX) {
     atomic_fetch_add_explicit(&m->requests[route][status - STATUS_MIN], 1,
                               memory_order_relaxed);
+  }
+}
+
+void xs_metrics_request_end(xs_metrics *m, xs_route route, uint64_t bytes_in,
+                            uint64_t bytes_out, double seconds) {
+  if ((unsigned)route >= XS_ROUTE_COUNT) {
+    route = XS_ROUTE_OTHER;
   }
   size_t b = 0;
   while (b < BUCKETS && seconds > bucket_le[b]) {

@@ -60,11 +60,13 @@ void xs_metrics_init(xs_metrics *m);
 
 /* A request started (in flight + 1). */
 void xs_metrics_request_begin(xs_metrics *m);
-/* A request ended (in flight - 1). status 0 (no answer) is not counted by
- * code; bytes and duration are. */
-void xs_metrics_request_end(xs_metrics *m, xs_route route, int status,
-                            uint64_t bytes_in, uint64_t bytes_out,
-                            double seconds);
+/* A request's answer was queued with this status: counted by route and code
+ * before the first byte leaves, so a client that has its answer finds it
+ * counted at GET /metrics. */
+void xs_metrics_answered(xs_metrics *m, xs_route route, int status);
+/* A request ended (in flight - 1): its bytes and duration. */
+void xs_metrics_request_end(xs_metrics *m, xs_route route, uint64_t bytes_in,
+                            uint64_t bytes_out, double seconds);
 void xs_metrics_add_rows(xs_metrics *m, uint64_t rows);
 int64_t xs_metrics_in_flight(const xs_metrics *m);
 
