@@ -16,12 +16,18 @@ The bodies:
      whose answer used to be held whole in a 2 GiB buffer;
   4. eight 20 MB requests at once against --max-memory 128 MiB: each is
      answered 200 or 429, and the peak stays within the budget.
+And one case of scheduling, not memory: after a 1.6 MiB body on a kept-alive
+connection, that connection's thread runs at nice +10 (bulk connections
+yield the CPU to small requests), and the thread of a connection that sent
+only a small body stays at the daemon's nice value.
 Prints "memory: N passed, M failed".
 """
 
 import argparse
 import http.client
+import json
 import math
+import os
 import random
 import sys
 import threading
@@ -96,6 +102,47 @@ def case_escaped_key(xentd, res):
               f"2 x (body + response) + 16 MiB = {bound / MIB:.1f} MiB")
 
 
+def thread_nices(pid):
+    """The nice value of each of the process's threads (field 19 of
+    /proc/PID/task/TID/stat)."""
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            st = f.read()
+        out.append(int(st[st.rindex(")") + 2:].split()[16]))
+    return sorted(out)
+
+
+def case_bulk_priority(xentd, res):
+    rng = random.Random(11)
+    n, c = 100, 1000
+    big = json.dumps({"logits": [[round(rng.gauss(0, 2), 12) for _ in range(c)]
+                                 for _ in range(n)],
+                      "targets": [rng.randrange(c) for _ in range(n)]}).encode()
+    small = b'{"logits": [[1, 2, 3]], "targets": [2]}'
+    with daemon_process(xentd, ["--access-log", "off"]) as (url, proc):
+        base = os.getpriority(os.PRIO_PROCESS, proc.pid)
+        host, port = host_port(url)
+        conns = [http.client.HTTPConnection(host, port, timeout=60)
+                 for _ in range(2)]
+        statuses = []
+        for conn, body in zip(conns, (small, big)):
+            conn.request("POST", "/v1/loss", body=body,
+                         headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            r.read()
+            statuses.append(r.status)
+        # Both connections are open: their threads are alive.
+        nices = thread_nices(proc.pid)
+        for conn in conns:
+            conn.close()
+    want_bulk = min(base + 10, 19)
+    res.check(statuses == [200, 200] and nices.count(want_bulk) == 1
+              and nices.count(base) == len(nices) - 1,
+              f"a {len(big) / MIB:.1f} MiB body: {statuses}, thread nice "
+              f"values {nices} (one at {want_bulk}, the rest at {base})")
+
+
 def case_every_output(xentd, res):
     n, c = 16, 1 << 20
     row = "[" + ",".join(["0"] * c) + "]"
@@ -160,7 +207,7 @@ def main():
     args = ap.parse_args()
     res = suite.Results()
     for case in (case_many_elements, case_escaped_key, case_every_output,
-                 case_many_at_once):
+                 case_many_at_once, case_bulk_priority):
         try:
             case(args.xentd, res)
         except Exception as e:  # a crash of the case is a failure, said
