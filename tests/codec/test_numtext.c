@@ -84,15 +84,24 @@ static size_t print_checked(tally *t, double v, int is_float, char *buf) {
   return len;
 }
 
-static void check_double(tally *t, double v, int check_shortest) {
+/* v printed as a double, or as a float when is_float (v is then a float's
+ * value): the text must read back to v and, with check_shortest, be the
+ * "%.*e" digits of its own length laid out, with no shorter text reading
+ * back. */
+static void check_value(tally *t, double v, int is_float, int check_shortest) {
   if (!isfinite(v))
     return;
-  char buf[64];
+  const char *const kind = is_float ? "float: " : "";
+  char buf[64], why[64];
   t->checked++;
-  if (print_checked(t, v, 0, buf) == 0)
+  if (print_checked(t, v, is_float, buf) == 0)
     return;
-  if (double_bits(strtod(buf, NULL)) != double_bits(v)) {
-    fail_note(t, "does not round-trip", v, buf);
+  const int back = is_float
+                       ? float_bits(strtof(buf, NULL)) == float_bits((float)v)
+                       : double_bits(strtod(buf, NULL)) == double_bits(v);
+  if (!back) {
+    snprintf(why, sizeof why, "%sdoes not round-trip", kind);
+    fail_note(t, why, v, buf);
     return;
   }
   if (!check_shortest || v == 0)
@@ -100,32 +109,22 @@ static void check_double(tally *t, double v, int check_shortest) {
   t->shortest_checked++;
   char digits[40], ref[64];
   reference_text(v, sig_digits(buf, digits, NULL), ref);
-  if (strcmp(buf, ref) != 0)
-    fail_note(t, "differs from %.*e laid out", v, buf);
-  else if (shorter_reads_back(buf, v, 0))
-    fail_note(t, "not shortest (one digit fewer reads back)", v, buf);
+  if (strcmp(buf, ref) != 0) {
+    snprintf(why, sizeof why, "%sdiffers from %%.*e laid out", kind);
+    fail_note(t, why, v, buf);
+  } else if (shorter_reads_back(buf, v, is_float)) {
+    snprintf(why, sizeof why, "%snot shortest (one digit fewer reads back)",
+             kind);
+    fail_note(t, why, v, buf);
+  }
+}
+
+static void check_double(tally *t, double v, int check_shortest) {
+  check_value(t, v, 0, check_shortest);
 }
 
 static void check_float(tally *t, float v, int check_shortest) {
-  if (!isfinite(v))
-    return;
-  char buf[64];
-  t->checked++;
-  if (print_checked(t, v, 1, buf) == 0)
-    return;
-  if (float_bits(strtof(buf, NULL)) != float_bits(v)) {
-    fail_note(t, "float: does not round-trip", v, buf);
-    return;
-  }
-  if (!check_shortest || v == 0)
-    return;
-  t->shortest_checked++;
-  char digits[40], ref[64];
-  reference_text(v, sig_digits(buf, digits, NULL), ref);
-  if (strcmp(buf, ref) != 0)
-    fail_note(t, "float: differs from %.*e laid out", v, buf);
-  else if (shorter_reads_back(buf, v, 1))
-    fail_note(t, "float: not shortest (one digit fewer reads back)", v, buf);
+  check_value(t, v, 1, check_shortest);
 }
 
 /* Round trip and shortest, without "%.*e" (a third of the cost). */
