@@ -1412,8 +1412,14 @@ void xs_http_close_listener(xs_http *h) {
        ms++)
     nanosleep(&pause, NULL);
   const MHD_socket fd = MHD_quiesce_daemon(h->daemon);
-  if (fd != MHD_INVALID_SOCKET)
+  if (fd != MHD_INVALID_SOCKET) {
+    /* shutdown first: a libmicrohttpd thread not yet woken from its poll()
+     * on the socket holds it open, and listening, past close() (a slow
+     * thread let the kernel accept a connection after this point, seen
+     * under ThreadSanitizer); shutdown stops the listening at once */
+    (void)shutdown(fd, SHUT_RDWR);
     close(fd);
+  }
 }
 
 void xs_http_reload(xs_http *h) {
