@@ -9,7 +9,7 @@
  * and, in the same write, a second request (GET /healthz): that second
  * request must never be answered, nor the body taken for one. A negative
  * or non-numeric Content-Length is libmicrohttpd's own 400 (HTML) and a
- * close. Headers over the connection memory (256 KiB) get 431.
+ * close. Headers over the connection memory (64 KiB) get 431.
  */
 #include <check.h>
 #include <stdio.h>
@@ -164,14 +164,18 @@ static int send_and_read(const xt_str *req, xh_answer *a, int *closed) {
   return status;
 }
 
-/* Headers over 256 KiB, as one header or as many: 431, connection closed;
- * 100 KiB of headers are still served. */
+/* Headers over 64 KiB (xentd's XS_CONN_MEMORY), as one header or as many:
+ * 431, connection closed; 40 KiB of headers are still served. */
 START_TEST(test_headers_too_large) {
   static const struct {
     int count;
     size_t each;
     int want;
-  } sizes[] = {{1, 300 * 1024, 431}, {150, 2048, 431}, {1, 100 * 1024, 200}};
+  } sizes[] = {{1, 300 * 1024, 431},
+               {1, 70 * 1024, 431},
+               {40, 2048, 431},
+               {1, 40 * 1024, 200},
+               {16, 2048, 200}};
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
     xt_str req = {0};
     xh_answer a;
