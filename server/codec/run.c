@@ -39,7 +39,7 @@ enum {
 };
 
 struct xs_response {
-  xs_writer w;
+  xs_writer w; /* first: xs_run zeroes what follows */
   xs_mem *mem;
   void *buf[OUT_COUNT];
   size_t bytes[OUT_COUNT];
@@ -61,10 +61,13 @@ struct xs_response {
   uint64_t svg_mem; /* bytes of the budget it holds   */
   size_t state_len; /* of the state's JSON text in buf[OUT_M_JSON] */
 };
+_Static_assert(offsetof(struct xs_response, w) == 0,
+               "xs_run zeroes what follows the writer");
 
 void xs_response_free(xs_response *r) {
   if (r == NULL)
     return;
+  xs_writer_free(&r->w); /* first: a thread may be printing the outputs */
   for (int i = 0; i < OUT_COUNT; i++)
     xs__free(r->mem, r->buf[i], r->bytes[i]);
   free(r->header);
@@ -967,13 +970,18 @@ static int layout_v2(const xs_request *req, xs_response *r, xs_error *err) {
 int xs_run(const xs_request *req, xs_mem *mem, xs_response **resp,
            xs_error *err) {
   *resp = NULL;
-  xs_response *r = calloc(1, sizeof *r);
+  /* Zeroed but for the writer, which xs_writer_init sets (its parts are
+   * set as they are added). */
+  xs_response *r = malloc(sizeof *r);
+  if (r != NULL)
+    memset((char *)r + sizeof r->w, 0, sizeof *r - sizeof r->w);
   if (r == NULL) {
     xs_error_set(err, XS_ERR_INTERNAL, "out of memory");
     return -1;
   }
   r->mem = mem;
   xs_writer_init(&r->w, req->precision);
+  r->w.mem = mem;
   int rc = req->body == XS_BODY_TARGETS ? run_targets(req, r, err)
            : req->body == XS_BODY_LOSS  ? run_loss(req, r, err)
                                         : run_metrics(req, r, err);
