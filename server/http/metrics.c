@@ -51,8 +51,13 @@ void xs_metrics_init(xs_metrics *m) {
   atomic_init(&m->in_flight, 0);
 }
 
+/* A route the table knows, else "other". */
+static xs_route known(xs_route route) {
+  return (unsigned)route < XS_ROUTE_COUNT ? route : XS_ROUTE_OTHER;
+}
+
 const char *xs_route_name(xs_route route) {
-  return (unsigned)route < XS_ROUTE_COUNT ? route_names[route] : "other";
+  return route_names[known(route)];
 }
 
 void xs_metrics_request_begin(xs_metrics *m) {
@@ -60,9 +65,7 @@ void xs_metrics_request_begin(xs_metrics *m) {
 }
 
 void xs_metrics_answered(xs_metrics *m, xs_route route, int status) {
-  if ((unsigned)route >= XS_ROUTE_COUNT) {
-    route = XS_ROUTE_OTHER;
-  }
+  route = known(route);
   if (status >= STATUS_MIN && status <= STATUS_MAX) {
     atomic_fetch_add_explicit(&m->requests[route][status - STATUS_MIN], 1,
                               memory_order_relaxed);
@@ -71,9 +74,7 @@ void xs_metrics_answered(xs_metrics *m, xs_route route, int status) {
 
 void xs_metrics_request_end(xs_metrics *m, xs_route route, uint64_t bytes_in,
                             uint64_t bytes_out, double seconds) {
-  if ((unsigned)route >= XS_ROUTE_COUNT) {
-    route = XS_ROUTE_OTHER;
-  }
+  route = known(route);
   size_t b = 0;
   while (b < BUCKETS && seconds > bucket_le[b]) {
     b++;
