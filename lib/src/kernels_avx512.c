@@ -594,6 +594,21 @@ static __m512d pos_alpha(const xent_problem *p, __mmask8 k, __m512i t) {
   return _mm512_mask_mov_pd(one, k, bcast(alpha_of(p, 0)));
 }
 
+/* The logit, weight (w, else 1) and softmax focal alpha (else 1) at the
+ * labels t of the lanes in `in` whose label is a class (an ignored
+ * position's too when ignore_index is one); 0, 1, 1 on the others. */
+static inline void at_labels(const xent_problem *p, __mmask8 in, __m512i t,
+                             const double *x, size_t ld, const double *w,
+                             int focal, __m512d *xt, __m512d *wt, __m512d *at) {
+  const __mmask8 e = pos_in_range(in, t, p->classes);
+  *xt = _mm512_mask_i64gather_pd(_mm512_setzero_pd(), e, pos_offsets(t, ld), x,
+                                 8);
+  if (w != NULL)
+    *wt = _mm512_mask_i64gather_pd(_mm512_set1_pd(1.0), e, t, w, 8);
+  if (focal)
+    *at = pos_alpha(p, e, t);
+}
+
 /* The scan of each row (max, masked classes, bad values), the weights of
  * its unmasked classes and, with hard labels, the logits, weights and
  * alphas at the labels. */
@@ -635,20 +650,9 @@ static void pos_scan(const xent__cfblock *b, size_t i0, pos8 *v) {
   /* the values at the labels gathered, on the lanes whose label is a
    * class (an ignored position's too when ignore_index is one) */
   if (hard) {
-    const __mmask8 e1 = pos_in_range(in, t, C);
-    xt = _mm512_mask_i64gather_pd(zero, e1, pos_offsets(t, ld), x, 8);
-    if (w != NULL)
-      wt = _mm512_mask_i64gather_pd(one, e1, t, w, 8);
-    if (focal)
-      at = pos_alpha(p, e1, t);
-    if (two) {
-      const __mmask8 e2 = pos_in_range(in, t2, C);
-      xt2 = _mm512_mask_i64gather_pd(zero, e2, pos_offsets(t2, ld), x, 8);
-      if (w != NULL)
-        wt2 = _mm512_mask_i64gather_pd(one, e2, t2, w, 8);
-      if (focal)
-        at2 = pos_alpha(p, e2, t2);
-    }
+    at_labels(p, in, t, x, ld, w, focal, &xt, &wt, &at);
+    if (two)
+      at_labels(p, in, t2, x, ld, w, focal, &xt2, &wt2, &at2);
   }
   v->in = in;
   v->act = act;
