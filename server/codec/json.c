@@ -9,9 +9,10 @@
  * characters and the tokens inside one piece are read in place, without a
  * copy; a string is copied only when it holds escapes.
  *
- * Line and column are not counted per byte: they are worked out from the
- * piece only when an error needs them, and the newlines of each finished
- * piece are counted once with memchr.
+ * Line and column are not counted per byte: the newlines of a piece are
+ * counted with memchr up to where a position is needed (a token carried
+ * at its end, an error) and on to its end once it is read, so that each
+ * byte is looked at once.
  */
 #include "json.h"
 
@@ -71,7 +72,11 @@ struct xs_json {
   uint64_t offset;
   uint64_t lines;   /* newlines before the piece                  */
   uint64_t line_at; /* offset just after the last of them         */
-  const char *tok;  /* start of the token in the piece, or NULL   */
+  /* The same before `counted` in the piece: its bytes are counted once as
+   * positions move forward, so that a piece is read once in all. */
+  const char *counted;
+  uint64_t counted_lines, counted_line_at;
+  const char *tok; /* start of the token in the piece, or NULL   */
   xs_json_error err;
 };
 
@@ -107,16 +112,35 @@ const xs_json_error *xs_json_get_error(const xs_json *j) {
   return j->st == ST_ERROR ? &j->err : NULL;
 }
 
+/* Counts the newlines of the piece up to `at` into the `counted` fields,
+ * from where they stopped (or from the piece's start for an earlier byte),
+ * with memchr rather than byte by byte. */
+static void count_to(xs_json *j, const char *at) {
+  const char *s = j->counted;
+  if (s == NULL || at < s) {
+    s = j->piece;
+    j->counted_lines = j->lines;
+    j->counted_line_at = j->line_at;
+  }
+  while (s < at && (s = memchr(s, '\n', (size_t)(at - s))) != NULL) {
+    j->counted_lines++;
+    s++;
+    j->counted_line_at = j->offset + (uint64_t)(s - j->piece);
+  }
+  j->counted = at;
+}
+
 /* Line, column and offset of byte `at` of the current piece. */
-static void position(const xs_json *j, const char *at, uint64_t *line,
-                     uint64_t *col, uint64_t *offset) {
+static void position(xs_json *j, const char *at, uint64_t *line, uint64_t *col,
+                     uint64_t *offset) {
   uint64_t lines = j->lines, line_at = j->line_at;
-  const size_t n = j->piece != NULL ? (size_t)(at - j->piece) : 0;
-  for (size_t i = 0; i < n; i++)
-    if (j->piece[i] == '\n') {
-      lines++;
-      line_at = j->offset + i + 1;
-    }
+  size_t n = 0;
+  if (j->piece != NULL) {
+    count_to(j, at);
+    lines = j->counted_lines;
+    line_at = j->counted_line_at;
+    n = (size_t)(at - j->piece);
+  }
   *offset = j->offset + n;
   *line = lines + 1;
   *col = *offset - line_at + 1;
@@ -860,15 +884,6 @@ static const char *carry_continue(xs_json *j, const char *p, const char *end,
 
 /* ----------------------------------------------------------------- feed -- */
 
-static void count_lines(xs_json *j, const char *p, size_t n) {
-  const char *s = p, *const end = p + n;
-  while ((s = memchr(s, '\n', (size_t)(end - s))) != NULL) {
-    j->lines++;
-    s++;
-    j->line_at = j->offset + (uint64_t)(s - p);
-  }
-}
-
 static int feed(xs_json *j, const char *data, size_t n) {
   const char *p = data, *const end = data + n;
   if (j->carry != CARRY_NONE) {
@@ -968,11 +983,16 @@ int xs_json_feed(xs_json *j, const char *data, size_t n) {
     return -1;
   j->piece = data;
   j->plen = n;
+  j->counted = NULL;
   const int rc = feed(j, data, n);
-  if (rc == 0)
-    count_lines(j, data, n);
+  if (rc == 0 && n > 0) {
+    count_to(j, data + n);
+    j->lines = j->counted_lines;
+    j->line_at = j->counted_line_at;
+  }
   j->offset += n;
   j->piece = NULL;
+  j->counted = NULL;
   j->tok = NULL;
   return rc;
 }
