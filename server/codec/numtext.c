@@ -708,23 +708,23 @@ static XS__HOT_INLINE xs_numscan scan(const char *start, const char *p,
   uint64_t w = 0;
   int truncated = 0, is_int = 1;
   int64_t q = 0;
-  if (*p == '0') {
+  /* The integer part, a leading '0' through the same loop (w stays 0), so
+   * that tokens below 1 and above take the same branches: a digit after
+   * a leading zero is refused once the run is read. */
+  const char *const first = p;
+  while (p < end && is_digit(*p)) {
+    if (w < full) {
+      w = w * 10 + (uint64_t)(*p - '0');
+    } else {
+      truncated |= *p != '0';
+      q++;
+    }
     p++;
-    if (p < end && is_digit(*p))
-      return stop(start, p, XS_NUM_INVALID, len);
-  } else if (*p >= '1' && *p <= '9') {
-    do {
-      if (w < full) {
-        w = w * 10 + (uint64_t)(*p - '0');
-      } else {
-        truncated |= *p != '0';
-        q++;
-      }
-      p++;
-    } while (p < end && is_digit(*p));
-  } else {
-    return stop(start, p, XS_NUM_INVALID, len);
   }
+  if (p == first)
+    return stop(start, p, XS_NUM_INVALID, len);
+  if (p - first > 1 && *first == '0') /* length first: it is predictable */
+    return stop(start, first + 1, XS_NUM_INVALID, len);
   if (p < end && *p == '.') {
     is_int = 0;
     p++;
@@ -739,7 +739,7 @@ static XS__HOT_INLINE xs_numscan scan(const char *start, const char *p,
     while (end - p >= 8) {
       const uint64_t x = block_at(p);
       const int n = digit_run(x);
-      if (n == 8 ? w >= 100000000000ULL : w >= pow10_u64[19 - n])
+      if (w >= pow10_u64[19 - n])
         break; /* more than 19 significant digits: the byte loop drops */
       w = w * pow10_u64[n] + block_value(x, n);
       q -= n;
@@ -811,23 +811,23 @@ xs_numscan xs_scan_number(const char *p, const char *end, int final,
     out->is_int = 1;
     return XS_NUM_OK;
   }
-  double d = 0.0;
+  uint64_t bits = 0;
   if (w != 0) {
-    uint64_t bits;
-    if (decimal_to_bits(w, t.q, t.truncated, &bits) == 0) {
-      memcpy(&d, &bits, sizeof d);
-    } else {
+    if (decimal_to_bits(w, t.q, t.truncated, &bits) != 0) {
 #ifdef XS_NUMTEXT_COUNT_FALLBACKS
       xs__numtext_fallbacks++;
 #endif
-      d = fallback(start + neg, start + *len, t.ex);
+      const double d = fallback(start + neg, start + *len, t.ex);
+      memcpy(&bits, &d, sizeof bits);
     }
-    if (d > DBL_MAX) {
+    if (bits >= 0x7FF0000000000000ULL) { /* infinity: overflow */
       out->is_int = 0;
       return XS_NUM_RANGE;
     }
   }
-  out->d = neg ? -d : d;
+  /* The sign as a bit, not a branch: signs of data come at random. */
+  bits |= (uint64_t)neg << 63;
+  memcpy(&out->d, &bits, sizeof bits);
   out->i = 0;
   out->is_int = 0;
   return XS_NUM_OK;
