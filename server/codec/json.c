@@ -674,6 +674,43 @@ static void close_container(xs_json *j) {
 }
 
 /*
+ * sink_run's usual case on its own: numbers into a double sink with room
+ * left, each followed by ',' (whitespace around it), the sink's length
+ * and capacity held in locals. From a value's first byte p (not
+ * whitespace); returns where it stopped: at a value it leaves to sink_run
+ * (a null, a full sink, anything not a whole number), with the state
+ * unchanged or ST_VALUE, or after a number not followed by ',' (ST_NEXT).
+ */
+static const char *f64_run(xs_json *j, xs_json_sink *s, const char *p,
+                           const char *end) {
+  double *const data = s->data;
+  size_t len = s->len;
+  const size_t cap = s->cap;
+  while (len < cap && is_numstart(*p)) {
+    xs_number num;
+    size_t n;
+    if (xs_scan_number(p, end, 0, &num, &n) != XS_NUM_OK)
+      break;
+    const char *q = p + n;
+    if (q == end || is_numchar(*q))
+      break; /* cut by the piece, or not a number alone */
+    data[len++] = xs_json_number(&num);
+    q = skip_ws(q, end);
+    if (q == end || *q != ',') {
+      j->st = ST_NEXT;
+      p = q;
+      break;
+    }
+    j->st = ST_VALUE;
+    p = skip_ws(q + 1, end);
+    if (p == end)
+      break;
+  }
+  s->len = len;
+  return p;
+}
+
+/*
  * The fast path: numbers (and masked nulls) of an array with a sink, read
  * in place while they come whole. Returns where it stopped; the general
  * loop takes over there in a consistent state.
@@ -684,6 +721,11 @@ static const char *sink_run(xs_json *j, xs_json_sink *s, const char *p,
     p = skip_ws(p, end);
     if (p == end)
       return p;
+    if (s->type == XS_SINK_F64) {
+      p = f64_run(j, s, p, end);
+      if (p == end || j->st == ST_NEXT)
+        return p;
+    }
     const char c = *p;
     if (is_numstart(c)) {
       xs_number num;
