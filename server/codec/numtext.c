@@ -712,19 +712,24 @@ static XS__HOT_INLINE xs_numscan scan(const char *start, const char *p,
    * that tokens below 1 and above take the same branches: a digit after
    * a leading zero is refused once the run is read. */
   const char *const first = p;
-  while (p < end && is_digit(*p)) {
-    if (w < full) {
-      w = w * 10 + (uint64_t)(*p - '0');
-    } else {
-      truncated |= *p != '0';
-      q++;
-    }
+  if (end - p >= 2 && is_digit(p[0]) && p[1] == '.') {
+    w = (uint64_t)(p[0] - '0'); /* one digit, the usual: no loop */
     p++;
+  } else {
+    while (p < end && is_digit(*p)) {
+      if (w < full) {
+        w = w * 10 + (uint64_t)(*p - '0');
+      } else {
+        truncated |= *p != '0';
+        q++;
+      }
+      p++;
+    }
+    if (p == first)
+      return stop(start, p, XS_NUM_INVALID, len);
+    if (p - first > 1 && *first == '0') /* length first: predictable */
+      return stop(start, first + 1, XS_NUM_INVALID, len);
   }
-  if (p == first)
-    return stop(start, p, XS_NUM_INVALID, len);
-  if (p - first > 1 && *first == '0') /* length first: it is predictable */
-    return stop(start, first + 1, XS_NUM_INVALID, len);
   if (p < end && *p == '.') {
     is_int = 0;
     p++;
