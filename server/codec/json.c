@@ -692,17 +692,26 @@ static const char *f64_run(xs_json *j, xs_json_sink *s, const char *p,
     if (xs_scan_number(p, end, 0, &num, &n) != XS_NUM_OK)
       break;
     const char *q = p + n;
-    if (q == end || is_numchar(*q))
-      break; /* cut by the piece, or not a number alone */
-    data[len++] = xs_json_number(&num);
-    q = skip_ws(q, end);
-    if (q == end || *q != ',') {
-      j->st = ST_NEXT;
-      p = q;
-      break;
+    if (q == end)
+      break;         /* cut by the piece */
+    if (*q != ',') { /* not the usual ", " right after the number */
+      if (is_numchar(*q))
+        break; /* not a number alone */
+      data[len++] = xs_json_number(&num);
+      q = skip_ws(q, end);
+      if (q == end || *q != ',') {
+        j->st = ST_NEXT;
+        p = q;
+        break;
+      }
+    } else {
+      data[len++] = xs_json_number(&num);
     }
     j->st = ST_VALUE;
-    p = skip_ws(q + 1, end);
+    p = q + 1;
+    if (p < end && *p == ' ')
+      p++;
+    p = skip_ws(p, end);
     if (p == end)
       break;
   }
