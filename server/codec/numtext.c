@@ -712,9 +712,11 @@ static XS__HOT_INLINE xs_numscan scan(const char *start, const char *p,
    * that tokens below 1 and above take the same branches: a digit after
    * a leading zero is refused once the run is read. */
   const char *const first = p;
-  if (end - p >= 2 && is_digit(p[0]) && p[1] == '.') {
-    w = (uint64_t)(p[0] - '0'); /* one digit, the usual: no loop */
-    p++;
+  int fraction = 0; /* p is at the first digit of a fraction */
+  if (end - p >= 3 && is_digit(p[0]) && p[1] == '.' && is_digit(p[2])) {
+    w = (uint64_t)(p[0] - '0'); /* one digit and '.', the usual: no loop */
+    p += 2;
+    fraction = 1;
   } else {
     while (p < end && is_digit(*p)) {
       if (w < full) {
@@ -729,14 +731,17 @@ static XS__HOT_INLINE xs_numscan scan(const char *start, const char *p,
       return stop(start, p, XS_NUM_INVALID, len);
     if (p - first > 1 && *first == '0') /* length first: predictable */
       return stop(start, first + 1, XS_NUM_INVALID, len);
+    if (p < end && *p == '.') {
+      p++;
+      if (p == end)
+        return stop(start, p, at_end, len);
+      if (!is_digit(*p))
+        return stop(start, p, XS_NUM_INVALID, len);
+      fraction = 1;
+    }
   }
-  if (p < end && *p == '.') {
+  if (fraction) {
     is_int = 0;
-    p++;
-    if (p == end)
-      return stop(start, p, at_end, len);
-    if (!is_digit(*p))
-      return stop(start, p, XS_NUM_INVALID, len);
     /* Eight bytes at a time while they lie before end: whole blocks of
      * digits, then the last few digits of the run in one step too (with no
      * branch on how many: lengths vary from token to token). */
