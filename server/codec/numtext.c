@@ -708,9 +708,10 @@ static XS__HOT_INLINE xs_numscan scan(const char *start, const char *p,
   uint64_t w = 0;
   int truncated = 0, is_int = 1;
   int64_t q = 0;
-  /* The integer part, a leading '0' through the same loop (w stays 0), so
-   * that tokens below 1 and above take the same branches: a digit after
-   * a leading zero is refused once the run is read. */
+  /* The integer part. One digit, '.' and a digit (most tokens of data) in
+   * one test; otherwise a loop, a leading '0' through it too (w stays 0)
+   * so that tokens below 1 and above take the same branches: a digit
+   * after a leading zero is refused once the run is read. */
   const char *const first = p;
   int fraction = 0; /* p is at the first digit of a fraction */
   if (end - p >= 3 && is_digit(p[0]) && p[1] == '.' && is_digit(p[2])) {
