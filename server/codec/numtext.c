@@ -745,9 +745,11 @@ static XS__HOT_INLINE xs_numscan scan(const char *start, const char *p,
     is_int = 0;
     /* Eight bytes at a time while they lie before end: whole blocks of
      * digits, then the last few digits of the run in one step too (with no
-     * branch on how many: lengths vary from token to token). */
+     * branch on how many: lengths vary from token to token). A run that
+     * ends with a whole block (16 digits of "%.17g" above 1) reads no
+     * block past it. */
     int rest = 1; /* digits left for the byte loop */
-    while (end - p >= 8) {
+    while (end - p >= 8 && is_digit(*p)) {
       const uint64_t x = block_at(p);
       const int n = digit_run(x);
       if (w >= pow10_u64[19 - n])
