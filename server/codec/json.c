@@ -9,9 +9,10 @@
  * characters and the tokens inside one piece are read in place, without a
  * copy; a string is copied only when it holds escapes.
  *
- * Line and column are not counted per byte: they are worked out from the
- * piece only when an error needs them, and the newlines of each finished
- * piece are counted once with memchr.
+ * Line and column are not counted per byte: the newlines of a piece are
+ * counted with memchr up to where a position is needed (a token carried
+ * at its end, an error) and on to its end once it is read, so that each
+ * byte is looked at once.
  */
 #include "json.h"
 
@@ -71,7 +72,11 @@ struct xs_json {
   uint64_t offset;
   uint64_t lines;   /* newlines before the piece                  */
   uint64_t line_at; /* offset just after the last of them         */
-  const char *tok;  /* start of the token in the piece, or NULL   */
+  /* The same before `counted` in the piece: its bytes are counted once as
+   * positions move forward, so that a piece is read once in all. */
+  const char *counted;
+  uint64_t counted_lines, counted_line_at;
+  const char *tok; /* start of the token in the piece, or NULL   */
   xs_json_error err;
 };
 
@@ -107,16 +112,35 @@ const xs_json_error *xs_json_get_error(const xs_json *j) {
   return j->st == ST_ERROR ? &j->err : NULL;
 }
 
+/* Counts the newlines of the piece up to `at` into the `counted` fields,
+ * from where they stopped (or from the piece's start for an earlier byte),
+ * with memchr rather than byte by byte. */
+static void count_to(xs_json *j, const char *at) {
+  const char *s = j->counted;
+  if (s == NULL || at < s) {
+    s = j->piece;
+    j->counted_lines = j->lines;
+    j->counted_line_at = j->line_at;
+  }
+  while (s < at && (s = memchr(s, '\n', (size_t)(at - s))) != NULL) {
+    j->counted_lines++;
+    s++;
+    j->counted_line_at = j->offset + (uint64_t)(s - j->piece);
+  }
+  j->counted = at;
+}
+
 /* Line, column and offset of byte `at` of the current piece. */
-static void position(const xs_json *j, const char *at, uint64_t *line,
-                     uint64_t *col, uint64_t *offset) {
+static void position(xs_json *j, const char *at, uint64_t *line, uint64_t *col,
+                     uint64_t *offset) {
   uint64_t lines = j->lines, line_at = j->line_at;
-  const size_t n = j->piece != NULL ? (size_t)(at - j->piece) : 0;
-  for (size_t i = 0; i < n; i++)
-    if (j->piece[i] == '\n') {
-      lines++;
-      line_at = j->offset + i + 1;
-    }
+  size_t n = 0;
+  if (j->piece != NULL) {
+    count_to(j, at);
+    lines = j->counted_lines;
+    line_at = j->counted_line_at;
+    n = (size_t)(at - j->piece);
+  }
   *offset = j->offset + n;
   *line = lines + 1;
   *col = *offset - line_at + 1;
@@ -222,6 +246,15 @@ static const char *skip_ws(const char *p, const char *end) {
   return p;
 }
 
+/* A byte that may start a number token: a digit or '-', in one test (a
+ * branch on which of the two would go wrong half the time: signs of data
+ * come at random). Bit b of the mask is byte b below 64. */
+static int is_numstart(char c) {
+  const unsigned u = (unsigned char)c;
+  const uint64_t starts = 0x03FF000000000000ULL | 1ULL << '-';
+  return (int)((starts >> (u & 63)) & (u < 64));
+}
+
 static int top_is_object(const xs_json *j) {
   const uint32_t d = j->depth;
   return (j->is_object[d / 8] >> (d % 8)) & 1;
@@ -300,10 +333,12 @@ static int number_done(xs_json *j, const xs_number *num) {
 
 /* A byte that may continue a number token as far as its extent goes:
  * the token is the longest run of them, and must be one JSON number
- * ("1.5x", "01", "-Infinity" are refused whole, wherever pieces end). */
+ * ("1.5x", "01", "-Infinity" are refused whole, wherever pieces end).
+ * Without branches: it is asked after every number of an array. */
 static int is_numchar(char c) {
-  return (c >= '0' && c <= '9') || c == '.' || c == '+' || c == '-' ||
-         is_word(c);
+  const unsigned u = (unsigned char)c;
+  return ((u - '0') < 10) | ((u - '+') < 4 && u != ',') |
+         (((u | 0x20) - 'a') < 26);
 }
 
 /* The number token [s, e), at `at` in the piece (NULL: carried). */
@@ -639,6 +674,52 @@ static void close_container(xs_json *j) {
 }
 
 /*
+ * sink_run's usual case on its own: numbers into a double sink with room
+ * left, each followed by ',' (whitespace around it), the sink's length
+ * and capacity held in locals. From a value's first byte p (not
+ * whitespace); returns where it stopped: at a value it leaves to sink_run
+ * (a null, a full sink, anything not a whole number), with the state
+ * unchanged or ST_VALUE, or after a number not followed by ',' (ST_NEXT).
+ */
+static const char *f64_run(xs_json *j, xs_json_sink *s, const char *p,
+                           const char *end) {
+  double *const data = s->data;
+  size_t len = s->len;
+  const size_t cap = s->cap;
+  while (len < cap && is_numstart(*p)) {
+    xs_number num;
+    size_t n;
+    if (xs_scan_number(p, end, 0, &num, &n) != XS_NUM_OK)
+      break;
+    const char *q = p + n;
+    if (q == end)
+      break;         /* cut by the piece */
+    if (*q != ',') { /* not the usual ", " right after the number */
+      if (is_numchar(*q))
+        break; /* not a number alone */
+      data[len++] = xs_json_number(&num);
+      q = skip_ws(q, end);
+      if (q == end || *q != ',') {
+        j->st = ST_NEXT;
+        p = q;
+        break;
+      }
+    } else {
+      data[len++] = xs_json_number(&num);
+    }
+    j->st = ST_VALUE;
+    p = q + 1;
+    if (p < end && *p == ' ')
+      p++;
+    p = skip_ws(p, end);
+    if (p == end)
+      break;
+  }
+  s->len = len;
+  return p;
+}
+
+/*
  * The fast path: numbers (and masked nulls) of an array with a sink, read
  * in place while they come whole. Returns where it stopped; the general
  * loop takes over there in a consistent state.
@@ -649,14 +730,21 @@ static const char *sink_run(xs_json *j, xs_json_sink *s, const char *p,
     p = skip_ws(p, end);
     if (p == end)
       return p;
+    if (s->type == XS_SINK_F64) {
+      p = f64_run(j, s, p, end);
+      if (p == end || j->st == ST_NEXT)
+        return p;
+    }
     const char c = *p;
-    if ((c >= '0' && c <= '9') || c == '-') {
+    if (is_numstart(c)) {
       xs_number num;
       size_t len;
       if (xs_scan_number(p, end, 0, &num, &len) != XS_NUM_OK ||
           p + len == end || is_numchar(p[len]))
         return p; /* cut by the piece, or not a number alone */
-      if (!sink_take(s, &num, 0))
+      if (s->type == XS_SINK_F64 && s->len < s->cap) /* sink_take's usual */
+        ((double *)s->data)[s->len++] = xs_json_number(&num);
+      else if (!sink_take(s, &num, 0))
         return p;
       p += len;
     } else if (c == 'n' && s->allow_null && end - p > 4 &&
@@ -860,15 +948,6 @@ static const char *carry_continue(xs_json *j, const char *p, const char *end,
 
 /* ----------------------------------------------------------------- feed -- */
 
-static void count_lines(xs_json *j, const char *p, size_t n) {
-  const char *s = p, *const end = p + n;
-  while ((s = memchr(s, '\n', (size_t)(end - s))) != NULL) {
-    j->lines++;
-    s++;
-    j->line_at = j->offset + (uint64_t)(s - p);
-  }
-}
-
 static int feed(xs_json *j, const char *data, size_t n) {
   const char *p = data, *const end = data + n;
   if (j->carry != CARRY_NONE) {
@@ -968,11 +1047,16 @@ int xs_json_feed(xs_json *j, const char *data, size_t n) {
     return -1;
   j->piece = data;
   j->plen = n;
+  j->counted = NULL;
   const int rc = feed(j, data, n);
-  if (rc == 0)
-    count_lines(j, data, n);
+  if (rc == 0 && n > 0) {
+    count_to(j, data + n);
+    j->lines = j->counted_lines;
+    j->line_at = j->counted_line_at;
+  }
   j->offset += n;
   j->piece = NULL;
+  j->counted = NULL;
   j->tok = NULL;
   return rc;
 }

@@ -708,12 +708,18 @@ static XS__HOT_INLINE xs_numscan scan(const char *start, const char *p,
   uint64_t w = 0;
   int truncated = 0, is_int = 1;
   int64_t q = 0;
-  if (*p == '0') {
-    p++;
-    if (p < end && is_digit(*p))
-      return stop(start, p, XS_NUM_INVALID, len);
-  } else if (*p >= '1' && *p <= '9') {
-    do {
+  /* The integer part. One digit, '.' and a digit (most tokens of data) in
+   * one test; otherwise a loop, a leading '0' through it too (w stays 0)
+   * so that tokens below 1 and above take the same branches: a digit
+   * after a leading zero is refused once the run is read. */
+  const char *const first = p;
+  int fraction = 0; /* p is at the first digit of a fraction */
+  if (end - p >= 3 && is_digit(p[0]) && p[1] == '.' && is_digit(p[2])) {
+    w = (uint64_t)(p[0] - '0'); /* one digit and '.', the usual: no loop */
+    p += 2;
+    fraction = 1;
+  } else {
+    while (p < end && is_digit(*p)) {
       if (w < full) {
         w = w * 10 + (uint64_t)(*p - '0');
       } else {
@@ -721,25 +727,32 @@ static XS__HOT_INLINE xs_numscan scan(const char *start, const char *p,
         q++;
       }
       p++;
-    } while (p < end && is_digit(*p));
-  } else {
-    return stop(start, p, XS_NUM_INVALID, len);
-  }
-  if (p < end && *p == '.') {
-    is_int = 0;
-    p++;
-    if (p == end)
-      return stop(start, p, at_end, len);
-    if (!is_digit(*p))
+    }
+    if (p == first)
       return stop(start, p, XS_NUM_INVALID, len);
+    if (p - first > 1 && *first == '0') /* length first: predictable */
+      return stop(start, first + 1, XS_NUM_INVALID, len);
+    if (p < end && *p == '.') {
+      p++;
+      if (p == end)
+        return stop(start, p, at_end, len);
+      if (!is_digit(*p))
+        return stop(start, p, XS_NUM_INVALID, len);
+      fraction = 1;
+    }
+  }
+  if (fraction) {
+    is_int = 0;
     /* Eight bytes at a time while they lie before end: whole blocks of
      * digits, then the last few digits of the run in one step too (with no
-     * branch on how many: lengths vary from token to token). */
+     * branch on how many: lengths vary from token to token). A run that
+     * ends with a whole block (16 digits of "%.17g" above 1) reads no
+     * block past it. */
     int rest = 1; /* digits left for the byte loop */
-    while (end - p >= 8) {
+    while (end - p >= 8 && is_digit(*p)) {
       const uint64_t x = block_at(p);
       const int n = digit_run(x);
-      if (n == 8 ? w >= 100000000000ULL : w >= pow10_u64[19 - n])
+      if (w >= pow10_u64[19 - n])
         break; /* more than 19 significant digits: the byte loop drops */
       w = w * pow10_u64[n] + block_value(x, n);
       q -= n;
@@ -811,23 +824,23 @@ xs_numscan xs_scan_number(const char *p, const char *end, int final,
     out->is_int = 1;
     return XS_NUM_OK;
   }
-  double d = 0.0;
+  uint64_t bits = 0;
   if (w != 0) {
-    uint64_t bits;
-    if (decimal_to_bits(w, t.q, t.truncated, &bits) == 0) {
-      memcpy(&d, &bits, sizeof d);
-    } else {
+    if (decimal_to_bits(w, t.q, t.truncated, &bits) != 0) {
 #ifdef XS_NUMTEXT_COUNT_FALLBACKS
       xs__numtext_fallbacks++;
 #endif
-      d = fallback(start + neg, start + *len, t.ex);
+      const double d = fallback(start + neg, start + *len, t.ex);
+      memcpy(&bits, &d, sizeof bits);
     }
-    if (d > DBL_MAX) {
+    if (bits >= 0x7FF0000000000000ULL) { /* infinity: overflow */
       out->is_int = 0;
       return XS_NUM_RANGE;
     }
   }
-  out->d = neg ? -d : d;
+  /* The sign as a bit, not a branch: signs of data come at random. */
+  bits |= (uint64_t)neg << 63;
+  memcpy(&out->d, &bits, sizeof bits);
   out->i = 0;
   out->is_int = 0;
   return XS_NUM_OK;
