@@ -219,8 +219,10 @@ static inline uint64_t to_odd(const scale *s, u192 p, uint64_t a, uint64_t cp) {
 
 /* Round to nearest, ties to even, of V / 4 from vb = floor(V) to odd. */
 static inline uint64_t round_quarter(uint64_t vb) {
+  /* up when f > 2 or f = 2 with s odd: f + (s & 1) in [3, 4]; in arithmetic,
+   * as a compiler makes a mispredicted branch of the comparisons */
   const uint64_t s = vb >> 2, f = vb & 3;
-  return s + (f > 2 || (f == 2 && (s & 1) != 0));
+  return s + ((f + (s & 1) + 1) >> 2);
 }
 
 /* Digits d < 10^17 and exponent e10 of the text for v = c 2^q > 0 (c < 2^53;
@@ -228,16 +230,38 @@ static inline uint64_t round_quarter(uint64_t vb) {
 static XS__HOT_INLINE void shortest(uint64_t c, int q, int lop, uint64_t *d,
                                     int *e10) {
   const int k = floor_log10_pow2(q);
-  const scale s = scale_for(-k, q);
   const uint64_t cb = c << 2;
-  const uint64_t cp = cb << s.h;
-  const u192 p = mul_g(&s, cp);
-  const u192 two = shl_g(&s, s.h + 1); /* g (2 << h): A + 2 or A - 2 */
-  const uint64_t vb = to_odd(&s, p, cb, cp);
-  const uint64_t vbr = to_odd(&s, add192(p, two), cb + 2, (cb + 2) << s.h);
+  /* the lower bound's A: 4c - 2, or 4c - 1 for a power of two */
+  const uint64_t lb = cb - 2 + (uint64_t)lop;
+  uint64_t vb, vbl, vbr;
+  if ((unsigned)-k <= 27) {
+    /* 0 <= K <= 27: the row is exact and, with 5^27 < 2^64, is 5^K shifted
+     * up at least 64 bits (M_K = 5^K 2^(K - e_K) >= 2^127), so g = g_hi
+     * 2^64: y = g_hi cp / 2^64 = V exactly, in 128 bits. Its bounds move by
+     * g_hi (2 << h) / 2^64 (A +- 2) or g_hi (1 << h) / 2^64 (A - 1), which
+     * the 128-bit sums take exactly too (V of 4c + 2 < 2^64, so no wrap). */
+    const uint64_t g = xs__pow10[-k - XS__POW10_MIN].hi;
+    const int h = q + XS__POW10_E(-k) + 128;
+    const u128 p = (u128)g * (cb << h);
+    /* g << (h + 1) and g << (h + 1 - lop), h + 1 <= 5, from 64-bit shifts
+     * (a 128-bit shift by a variable count compiles to slow shld / cmov) */
+    const u128 two = (u128)(g >> (63 - h)) << 64 | (u128)(g << (h + 1));
+    const u128 r = p + two;
+    const u128 l = p - (two >> lop);
+    vb = (uint64_t)(p >> 64) | ((uint64_t)p != 0);
+    vbr = (uint64_t)(r >> 64) | ((uint64_t)r != 0);
+    vbl = (uint64_t)(l >> 64) | ((uint64_t)l != 0);
+  } else {
+    const scale s = scale_for(-k, q);
+    const uint64_t cp = cb << s.h;
+    const u192 p = mul_g(&s, cp);
+    const u192 two = shl_g(&s, s.h + 1); /* g (2 << h): A + 2 or A - 2 */
+    vb = to_odd(&s, p, cb, cp);
+    vbr = to_odd(&s, add192(p, two), cb + 2, (cb + 2) << s.h);
+    vbl = to_odd(&s, sub192(p, lop ? shl_g(&s, s.h) : two), lb, lb << s.h);
+  }
   const uint64_t sv = vb >> 2;
   if (!lop) {
-    const uint64_t vbl = to_odd(&s, sub192(p, two), cb - 2, (cb - 2) << s.h);
     const uint64_t out = c & 1; /* odd c: R is open */
     /* The candidates: 10 s10 and 10 s10 + 10 around v (at most one in R,
      * which would need 10 units for both), sv and sv + 1. Selected without
@@ -247,16 +271,20 @@ static XS__HOT_INLINE void shortest(uint64_t c, int q, int lop, uint64_t *d,
     const int wpin = s10 * 40 + 40 + out <= vbr;
     const int uin = vbl + out <= sv << 2;
     const int win = (sv << 2) + 4 + out <= vbr;
-    /* both in: the nearer, ties to even; one in: that one */
-    const uint64_t d1 = uin == win ? round_quarter(vb) : sv + (uint64_t)win;
-    const int shorter = upin != wpin;
-    *d = shorter ? s10 + (uint64_t)wpin : d1;
+    /* both in: the nearer, ties to even; one in: that one. With a mask,
+     * since a compiler turns the plain ?: into a branch that random digits
+     * mispredict. */
+    const uint64_t both = (uint64_t)0 - (uint64_t)(uin == win);
+    const uint64_t d1 =
+        (round_quarter(vb) & both) | ((sv + (uint64_t)win) & ~both);
+    const int shorter = upin != wpin; /* true for about w / 10 of values
+                                       * whose R is w units wide */
+    const uint64_t sh = (uint64_t)0 - (uint64_t)shorter;
+    *d = ((s10 + (uint64_t)wpin) & sh) | (d1 & ~sh);
     *e10 = k + shorter;
     return;
   }
   /* A power of two: c even, R closed, the lower bound at A = 4c - 1. */
-  const uint64_t vbl =
-      to_odd(&s, sub192(p, shl_g(&s, s.h)), cb - 1, (cb - 1) << s.h);
   const uint64_t s10 = vb / 40, f10 = vb % 40;
   const uint64_t r10 = s10 + (f10 > 20 || (f10 == 20 && (s10 & 1) != 0));
   if (vbl <= r10 * 40 && r10 * 40 <= vbr) {
