@@ -23,11 +23,14 @@ unsigned long xs__numtext_fallbacks;
 __extension__ typedef unsigned __int128 u128;
 
 /* Hot helpers with several callers, which the compiler would otherwise keep
- * out of line. */
+ * out of line; and rare paths kept out of the hot printer (XS__OUTLINE),
+ * whose registers then suffice without stack spills. */
 #if defined(__GNUC__)
 #define XS__HOT_INLINE inline __attribute__((always_inline))
+#define XS__OUTLINE __attribute__((noinline, cold))
 #else
 #define XS__HOT_INLINE inline
+#define XS__OUTLINE
 #endif
 
 static const uint64_t pow10_u64[20] = {1ULL,
@@ -225,66 +228,54 @@ static inline uint64_t round_quarter(uint64_t vb) {
   return s + ((f + (s & 1) + 1) >> 2);
 }
 
+/* The text's digits d and exponent e10 when v is not a power of two (R
+ * symmetric), from k, floor(V) >> 2 = sv and the three V rounded to odd. */
+static XS__HOT_INLINE void pick(uint64_t c, int k, uint64_t sv, uint64_t vb,
+                                uint64_t vbl, uint64_t vbr, uint64_t *d,
+                                int *e10) {
+  const uint64_t out = c & 1; /* odd c: R is open */
+  /* The candidates: 10 s10 and 10 s10 + 10 around v (at most one in R,
+   * which would need 10 units for both), sv and sv + 1. Selected without
+   * branches: which one wins depends on random digits. */
+  const uint64_t s10 = sv / 10;
+  const int upin = vbl + out <= s10 * 40;
+  const int wpin = s10 * 40 + 40 + out <= vbr;
+  const int uin = vbl + out <= sv << 2;
+  const int win = (sv << 2) + 4 + out <= vbr;
+  /* both in: the nearer, ties to even; one in: that one. With a mask,
+   * since a compiler turns the plain ?: into a branch that random digits
+   * mispredict. */
+  const uint64_t both = (uint64_t)0 - (uint64_t)(uin == win);
+  const uint64_t d1 =
+      (round_quarter(vb) & both) | ((sv + (uint64_t)win) & ~both);
+  const int shorter = upin != wpin; /* true for about w / 10 of values
+                                     * whose R is w units wide */
+  const uint64_t sh = (uint64_t)0 - (uint64_t)shorter;
+  *d = ((s10 + (uint64_t)wpin) & sh) | (d1 & ~sh);
+  *e10 = k + shorter;
+}
+
 /* Digits d < 10^17 and exponent e10 of the text for v = c 2^q > 0 (c < 2^53;
- * lop: a power of two with the nearer neighbour below). */
-static XS__HOT_INLINE void shortest(uint64_t c, int q, int lop, uint64_t *d,
-                                    int *e10) {
+ * lop: a power of two with the nearer neighbour below), for every input.
+ * Out of line: shortest() takes the common inputs without it. */
+static XS__OUTLINE void shortest_any(uint64_t c, int q, int lop, uint64_t *d,
+                                     int *e10) {
   const int k = floor_log10_pow2(q);
+  const scale s = scale_for(-k, q);
   const uint64_t cb = c << 2;
-  /* the lower bound's A: 4c - 2, or 4c - 1 for a power of two */
-  const uint64_t lb = cb - 2 + (uint64_t)lop;
-  uint64_t vb, vbl, vbr;
-  if ((unsigned)-k <= 27) {
-    /* 0 <= K <= 27: the row is exact and, with 5^27 < 2^64, is 5^K shifted
-     * up at least 64 bits (M_K = 5^K 2^(K - e_K) >= 2^127), so g = g_hi
-     * 2^64: y = g_hi cp / 2^64 = V exactly, in 128 bits. Its bounds move by
-     * g_hi (2 << h) / 2^64 (A +- 2) or g_hi (1 << h) / 2^64 (A - 1), which
-     * the 128-bit sums take exactly too (V of 4c + 2 < 2^64, so no wrap). */
-    const uint64_t g = xs__pow10[-k - XS__POW10_MIN].hi;
-    const int h = q + XS__POW10_E(-k) + 128;
-    const u128 p = (u128)g * (cb << h);
-    /* g << (h + 1) and g << (h + 1 - lop), h + 1 <= 5, from 64-bit shifts
-     * (a 128-bit shift by a variable count compiles to slow shld / cmov) */
-    const u128 two = (u128)(g >> (63 - h)) << 64 | (u128)(g << (h + 1));
-    const u128 r = p + two;
-    const u128 l = p - (two >> lop);
-    vb = (uint64_t)(p >> 64) | ((uint64_t)p != 0);
-    vbr = (uint64_t)(r >> 64) | ((uint64_t)r != 0);
-    vbl = (uint64_t)(l >> 64) | ((uint64_t)l != 0);
-  } else {
-    const scale s = scale_for(-k, q);
-    const uint64_t cp = cb << s.h;
-    const u192 p = mul_g(&s, cp);
-    const u192 two = shl_g(&s, s.h + 1); /* g (2 << h): A + 2 or A - 2 */
-    vb = to_odd(&s, p, cb, cp);
-    vbr = to_odd(&s, add192(p, two), cb + 2, (cb + 2) << s.h);
-    vbl = to_odd(&s, sub192(p, lop ? shl_g(&s, s.h) : two), lb, lb << s.h);
-  }
-  const uint64_t sv = vb >> 2;
+  const uint64_t cp = cb << s.h;
+  const u192 p = mul_g(&s, cp);
+  const u192 two = shl_g(&s, s.h + 1); /* g (2 << h): A + 2 or A - 2 */
+  const uint64_t vb = to_odd(&s, p, cb, cp);
+  const uint64_t vbr = to_odd(&s, add192(p, two), cb + 2, (cb + 2) << s.h);
   if (!lop) {
-    const uint64_t out = c & 1; /* odd c: R is open */
-    /* The candidates: 10 s10 and 10 s10 + 10 around v (at most one in R,
-     * which would need 10 units for both), sv and sv + 1. Selected without
-     * branches: which one wins depends on random digits. */
-    const uint64_t s10 = sv / 10;
-    const int upin = vbl + out <= s10 * 40;
-    const int wpin = s10 * 40 + 40 + out <= vbr;
-    const int uin = vbl + out <= sv << 2;
-    const int win = (sv << 2) + 4 + out <= vbr;
-    /* both in: the nearer, ties to even; one in: that one. With a mask,
-     * since a compiler turns the plain ?: into a branch that random digits
-     * mispredict. */
-    const uint64_t both = (uint64_t)0 - (uint64_t)(uin == win);
-    const uint64_t d1 =
-        (round_quarter(vb) & both) | ((sv + (uint64_t)win) & ~both);
-    const int shorter = upin != wpin; /* true for about w / 10 of values
-                                       * whose R is w units wide */
-    const uint64_t sh = (uint64_t)0 - (uint64_t)shorter;
-    *d = ((s10 + (uint64_t)wpin) & sh) | (d1 & ~sh);
-    *e10 = k + shorter;
+    const uint64_t vbl = to_odd(&s, sub192(p, two), cb - 2, (cb - 2) << s.h);
+    pick(c, k, vb >> 2, vb, vbl, vbr, d, e10);
     return;
   }
   /* A power of two: c even, R closed, the lower bound at A = 4c - 1. */
+  const uint64_t vbl =
+      to_odd(&s, sub192(p, shl_g(&s, s.h)), cb - 1, (cb - 1) << s.h);
   const uint64_t s10 = vb / 40, f10 = vb % 40;
   const uint64_t r10 = s10 + (f10 > 20 || (f10 == 20 && (s10 & 1) != 0));
   if (vbl <= r10 * 40 && r10 * 40 <= vbr) {
@@ -304,6 +295,33 @@ static XS__HOT_INLINE void shortest(uint64_t c, int q, int lop, uint64_t *d,
   const uint64_t cp1 = cb << s1.h;
   *d = round_quarter(to_odd(&s1, mul_g(&s1, cp1), cb, cp1));
   *e10 = k - 1;
+}
+
+/* shortest_any() for normal inputs, with the common case inline: not a
+ * power of two, and 0 <= K <= 27 (v from about 1e-27 to 10). */
+static XS__HOT_INLINE void shortest(uint64_t c, int q, int lop, uint64_t *d,
+                                    int *e10) {
+  const int k = floor_log10_pow2(q);
+  if (lop || (unsigned)-k > 27) {
+    shortest_any(c, q, lop, d, e10);
+    return;
+  }
+  /* 0 <= K <= 27: the row is exact and, with 5^27 < 2^64, is 5^K shifted up
+   * at least 64 bits (M_K = 5^K 2^(K - e_K) >= 2^127), so g = g_hi 2^64:
+   * y = g_hi cp / 2^64 = V exactly, in 128 bits. The bounds move by g_hi
+   * (2 << h) / 2^64, which 128-bit sums take exactly too (V of 4c + 2 <
+   * 2^64, so no wrap). Kept in 64-bit halves: 128-bit temporaries and
+   * shifts by a variable count compile to shld / cmov and stack spills. */
+  const uint64_t g = xs__pow10[-k - XS__POW10_MIN].hi;
+  const int h = q + XS__POW10_E(-k) + 128; /* 1 <= h <= 4 */
+  const uint64_t cb = c << 2;
+  const u128 p = (u128)g * (cb << h);
+  const uint64_t p1 = (uint64_t)(p >> 64), p0 = (uint64_t)p;
+  const uint64_t t0 = g << (h + 1), t1 = g >> (63 - h); /* g (2 << h) */
+  const uint64_t r0 = p0 + t0, r1 = p1 + t1 + (r0 < p0);
+  const uint64_t l0 = p0 - t0, l1 = p1 - t1 - (p0 < t0);
+  /* sv from p1, not waiting for vb's sticky bit */
+  pick(c, k, p1 >> 2, p1 | (p0 != 0), l1 | (l0 != 0), r1 | (r0 != 0), d, e10);
 }
 
 /* "00".."99" */
@@ -435,7 +453,7 @@ size_t xs_format_double(double v, char *buf) {
   uint64_t d;
   int e10;
   if (be == 0)
-    shortest(frac, -1074, 0, &d, &e10);
+    shortest_any(frac, -1074, 0, &d, &e10);
   else
     shortest(frac | (1ULL << 52), be - 1075, frac == 0 && be > 1, &d, &e10);
   return emit(buf, neg, d, e10, 1);
@@ -452,7 +470,7 @@ size_t xs_format_float(float v, char *buf) {
   uint64_t d;
   int e10;
   if (be == 0)
-    shortest(frac, -149, 0, &d, &e10);
+    shortest_any(frac, -149, 0, &d, &e10);
   else
     shortest(frac | (1U << 23), be - 150, frac == 0 && be > 1, &d, &e10);
   return emit(buf, neg, d, e10, 0);
