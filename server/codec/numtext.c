@@ -324,7 +324,7 @@ static XS__HOT_INLINE void shortest(uint64_t c, int q, int lop, uint64_t *d,
   pick(c, k, p1 >> 2, p1 | (p0 != 0), l1 | (l0 != 0), r1 | (r0 != 0), d, e10);
 }
 
-/* "00".."99" */
+/* "00".."99" (the exponent's digits) */
 static const char digit_pairs[201] =
     "00010203040506070809101112131415161718192021222324252627282930313233343536"
     "37383940414243444546474849505152535455565758596061626364656667686970717273"
@@ -334,15 +334,58 @@ static inline void put2(char *o, uint32_t x) {
   memcpy(o, digit_pairs + 2 * x, 2);
 }
 
-/* The 8 digits of x < 10^8, zero-padded; the four pairs are independent.
- * (Building them into one word and finding trailing zeros with clz
- * measured slower.) */
-static inline void put8(char *o, uint32_t x) {
-  const uint32_t hi = x / 10000, lo = x % 10000;
-  put2(o, hi / 100);
-  put2(o + 2, hi % 100);
-  put2(o + 4, lo / 100);
-  put2(o + 6, lo % 100);
+/*
+ * The 8 digits of x < 10^8 (zero-padded) as one word of byte values 0..9,
+ * the first digit in the lowest byte (memory order on a little-endian
+ * machine; store64 puts the bytes in that order on any machine). Three
+ * rounds halve the lanes, each with one multiply for the quotients of all
+ * lanes and one that merges quotients and remainders:
+ *
+ *   w = q + ((v - D q) << s) = (v << s) + q (1 - D 2^s)  (mod 2^64)
+ *
+ * for lanes v, their quotients q by D and the new lane width s. The
+ * quotients, floor(v / D):
+ *
+ *   x / 10^4: x < 10^8 < 2^32, by the compiler's exact 32-bit division;
+ *   32-bit lanes v < 10^4: (v 10486) >> 20, since 100 * 10486 = 2^20 + 24:
+ *     v 10486 / 2^20 = v / 100 + 24 v / (100 2^20), and 24 v / (100 2^20)
+ *     < 0.0023 < 1/100 never carries past the next integer; v 10486 < 2^27
+ *     stays inside its lane;
+ *   16-bit lanes v < 100: (v 103) >> 10, since 10 * 103 = 2^10 + 6 and
+ *     6 v / (10 2^10) < 0.059 < 1/10; v 103 < 2^14 stays inside its lane.
+ *
+ * After each shift the mask keeps a lane's own quotient bits only (the lane
+ * above lands at least 6 bits higher). Every digit is a byte of the result,
+ * so trailing zero digits are leading zero bytes.
+ */
+static inline uint64_t digits8(uint32_t x) {
+  const uint64_t a = x / 10000;
+  uint64_t w = ((uint64_t)x << 32) + a * (1 - (10000ULL << 32));
+  const uint64_t h = ((w * 10486) >> 20) & 0x0000007F0000007FULL;
+  w = (w << 16) + h * (1 - (100ULL << 16));
+  const uint64_t t = ((w * 103) >> 10) & 0x000F000F000F000FULL;
+  return (w << 8) + t * (1 - (10ULL << 8));
+}
+
+/* w's bytes to o, the lowest byte first. */
+static inline void store64(char *o, uint64_t w) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  memcpy(o, &w, 8);
+#else
+  for (int i = 0; i < 8; i++)
+    o[i] = (char)(unsigned char)(w >> (8 * i));
+#endif
+}
+
+/*
+ * Trailing zero digits of a nonzero digits8 word: its leading zero bytes,
+ * counted as the trailing zero bytes of the byte-reversed word. (x86's bit
+ * scan from the top, bsr, keeps its destination register when the input is
+ * 0, so it waits for that register's last writer, which can be the previous
+ * call's result; GCC clears the destination of the scan from the bottom.)
+ */
+static inline int tz_digits(uint64_t w) {
+  return __builtin_ctzll(__builtin_bswap64(w)) >> 3;
 }
 
 /* Number of decimal digits of d > 0. */
@@ -351,14 +394,20 @@ static inline int dec_len(uint64_t d) {
   return t + (d >= pow10_u64[t]);
 }
 
+#define XS__ASCII0 0x3030303030303030ULL /* '0' in every byte */
+
 /*
  * Writes sign, digits of d times 10^e10 in the layout of numtext.h and a
  * NUL; returns the length. 0 < d < 10^17, or d < 10^9 when !wide (a
- * float's digits: one put8 fewer). The digits go to tmp at fixed width,
- * right-aligned at tmp[16], and move with fixed-size copies; every copy
- * stays inside buf[0..32] (the widest write ends at byte 32: sign, 15
- * digits, '.', 16 bytes). Writing the pairs straight into buf measured
- * slower than this one pass through tmp.
+ * float's digits: one digits8 fewer).
+ *
+ * d is scaled to exactly 17 (or 9) digits, so the text's digits are always
+ * the first digit f and the words w1, w2 of digits8 (w2 zeros for a float),
+ * zero-padded on the right: an integral value's zeros up to the point come
+ * with them. The digits stay in registers and go out in 8-byte stores that
+ * nothing reads back (a wide load of narrower stores, as from a buffer of
+ * digit pairs, waits for them to reach the cache). Every store stays inside
+ * buf[0..32] (the widest ends at byte 32: sign, 15 digits, '.', 16 bytes).
  */
 static XS__HOT_INLINE size_t emit(char *buf, int neg, uint64_t d, int e10,
                                   int wide) {
@@ -366,50 +415,75 @@ static XS__HOT_INLINE size_t emit(char *buf, int neg, uint64_t d, int e10,
     d /= 10;
     e10++;
   }
-  char tmp[40];
-  const uint64_t top = d / 100000000;
+  /* Printed values have at least 15 (double) or 7 (float) digits, counted
+   * and scaled with comparisons and one multiply; others (from subnormal
+   * inputs) by dec_len, whose bit scan is slower on x86 (tz_digits). */
+  int n;
+  uint64_t f, w1, w2 = 0;
   if (wide) {
-    tmp[0] = (char)('0' + top / 100000000);
-    put8(tmp + 1, (uint32_t)(top % 100000000));
+    if (d >= 100000000000000ULL) {
+      const unsigned n15 = d < 1000000000000000ULL;
+      const unsigned n16 = d < 10000000000000000ULL;
+      n = 17 - (int)(n15 + n16);
+      d *= 1 + 9 * n16 + 90 * n15; /* 1, 10 or 100, without a branch */
+    } else {
+      n = dec_len(d);
+      d *= pow10_u64[17 - n];
+    }
+    /* d in [10^16, 10^17): digit 1 and two words of 8 */
+    f = d / 10000000000000000ULL;
+    const uint64_t top = d / 100000000;
+    w1 = digits8((uint32_t)(top - f * 100000000));
+    w2 = digits8((uint32_t)(d - top * 100000000));
   } else {
-    tmp[8] = (char)('0' + top);
+    if (d >= 1000000) {
+      const unsigned n7 = d < 10000000, n8 = d < 100000000;
+      n = 9 - (int)(n7 + n8);
+      d *= 1 + 9 * n8 + 90 * n7;
+    } else {
+      n = dec_len(d);
+      d *= pow10_u64[9 - n];
+    }
+    f = d / 100000000;
+    w1 = digits8((uint32_t)(d - f * 100000000));
   }
-  put8(tmp + 9, (uint32_t)(d - top * 100000000));
-  memset(tmp + 17, '0', sizeof tmp - 17);
-  const int n = dec_len(d);
-  const char *const dg = tmp + 17 - n;
-  int last = 16;
-  while (tmp[last] == '0')
-    last--;
-  const int k = last - (17 - n) + 1; /* significant digits */
-  const int e = e10 + n - 1;         /* exponent of the first digit */
+  const int e = e10 + n - 1; /* exponent of the first digit */
+  /* significant digits: 1 + those of w1 and w2 up to their last nonzero */
+  const int k = w2 != 0 ? 17 - tz_digits(w2) : w1 != 0 ? 9 - tz_digits(w1) : 1;
+  f += '0';
+  w1 += XS__ASCII0;
+  w2 += XS__ASCII0;
   char *o = buf;
   *o = '-';
   o += neg;
-  if (e >= 0 && e < 15) {
-    memcpy(o, dg, 16);
-    if (k <= e + 1) { /* integral: digits, then zeros up to the point */
-      memcpy(o + k, "0000000000000000", 16);
-      o += e + 1;
-    } else {
-      o[e + 1] = '.';
-      memcpy(o + e + 2, dg + e + 1, 16);
-      o += k + 1;
-    }
-  } else if (e < 0 && e > -7) {
+  if (e < 0 && e > -7) {
     memcpy(o, "0.000000", 8);
     o += 1 - e;
-    memcpy(o, dg, 17);
+    o[0] = (char)f;
+    store64(o + 1, w1);
+    store64(o + 9, w2);
     o += k;
-  } else {
-    o[0] = dg[0];
-    if (k > 1) {
-      o[1] = '.';
-      memcpy(o + 2, dg + 1, 16);
+  } else if (e >= 0 && e < 15) {
+    o[0] = (char)f;
+    store64(o + 1, w1);
+    store64(o + 9, w2);
+    if (k <= e + 1) { /* integral: digits, then their zeros to the point */
+      o += e + 1;
+    } else { /* the digits after the first p = e + 1 move up one, for '.' */
+      const int p = e + 1; /* 1 <= p <= 15, p < k <= 17 */
+      const u128 lo = (u128)(f | w1 << 8) | (u128)(w1 >> 56 | w2 << 8) << 64;
+      const u128 tail = lo >> (8 * p) | (u128)(w2 >> 56) << (8 * (16 - p));
+      o[p] = '.';
+      store64(o + p + 1, (uint64_t)tail);
+      store64(o + p + 9, (uint64_t)(tail >> 64));
       o += k + 1;
-    } else {
-      o += 1;
     }
+  } else {
+    o[0] = (char)f;
+    o[1] = '.';
+    store64(o + 2, w1);
+    store64(o + 10, w2);
+    o += k > 1 ? k + 1 : 1;
     *o++ = 'e';
     *o++ = e < 0 ? '-' : '+';
     uint32_t x = (uint32_t)(e < 0 ? -e : e);
