@@ -298,7 +298,8 @@ static XS__OUTLINE void shortest_any(uint64_t c, int q, int lop, uint64_t *d,
 }
 
 /* shortest_any() for normal inputs, with the common case inline: not a
- * power of two, and 0 <= K <= 27 (v from about 1e-27 to 10). */
+ * power of two, and 0 <= K <= 27, 2^q in [1e-27, 10) (doubles from about
+ * 5e-12 to 9e16, floats from about 8e-21 to 2e8). */
 static XS__HOT_INLINE void shortest(uint64_t c, int q, int lop, uint64_t *d,
                                     int *e10) {
   const int k = floor_log10_pow2(q);
@@ -415,9 +416,11 @@ static XS__HOT_INLINE size_t emit(char *buf, int neg, uint64_t d, int e10,
     d /= 10;
     e10++;
   }
-  /* Printed values have at least 15 (double) or 7 (float) digits, counted
-   * and scaled with comparisons and one multiply; others (from subnormal
-   * inputs) by dec_len, whose bit scan is slower on x86 (tz_digits). */
+  /* The digits of normal inputs number at least 15 (double: d >= 2^52 / 10
+   * units, the shorter candidate of c >= 2^52) or 6 (float: d >= 2^23 /
+   * 10), counted and scaled with comparisons and one multiply; others (from
+   * subnormal inputs) by dec_len, whose bit scan is slower on x86
+   * (tz_digits). */
   int n;
   uint64_t f, w1, w2 = 0;
   if (wide) {
@@ -436,10 +439,10 @@ static XS__HOT_INLINE size_t emit(char *buf, int neg, uint64_t d, int e10,
     w1 = digits8((uint32_t)(top - f * 100000000));
     w2 = digits8((uint32_t)(d - top * 100000000));
   } else {
-    if (d >= 1000000) {
-      const unsigned n7 = d < 10000000, n8 = d < 100000000;
-      n = 9 - (int)(n7 + n8);
-      d *= 1 + 9 * n8 + 90 * n7;
+    if (d >= 100000) {
+      const unsigned n6 = d < 1000000, n7 = d < 10000000, n8 = d < 100000000;
+      n = 9 - (int)(n6 + n7 + n8);
+      d *= 1 + 9 * n8 + 90 * n7 + 900 * n6; /* 10^(9 - n) */
     } else {
       n = dec_len(d);
       d *= pow10_u64[9 - n];
