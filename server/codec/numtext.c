@@ -23,11 +23,14 @@ unsigned long xs__numtext_fallbacks;
 __extension__ typedef unsigned __int128 u128;
 
 /* Hot helpers with several callers, which the compiler would otherwise keep
- * out of line. */
+ * out of line; and rare paths kept out of the hot printer (XS__OUTLINE),
+ * whose registers then suffice without stack spills. */
 #if defined(__GNUC__)
 #define XS__HOT_INLINE inline __attribute__((always_inline))
+#define XS__OUTLINE __attribute__((noinline, cold))
 #else
 #define XS__HOT_INLINE inline
+#define XS__OUTLINE
 #endif
 
 static const uint64_t pow10_u64[20] = {1ULL,
@@ -219,14 +222,44 @@ static inline uint64_t to_odd(const scale *s, u192 p, uint64_t a, uint64_t cp) {
 
 /* Round to nearest, ties to even, of V / 4 from vb = floor(V) to odd. */
 static inline uint64_t round_quarter(uint64_t vb) {
+  /* up when f > 2 or f = 2 with s odd: f + (s & 1) in [3, 4]; in arithmetic,
+   * as a compiler makes a mispredicted branch of the comparisons */
   const uint64_t s = vb >> 2, f = vb & 3;
-  return s + (f > 2 || (f == 2 && (s & 1) != 0));
+  return s + ((f + (s & 1) + 1) >> 2);
+}
+
+/* The text's digits d and exponent e10 when v is not a power of two (R
+ * symmetric), from k, floor(V) >> 2 = sv and the three V rounded to odd. */
+static XS__HOT_INLINE void pick(uint64_t c, int k, uint64_t sv, uint64_t vb,
+                                uint64_t vbl, uint64_t vbr, uint64_t *d,
+                                int *e10) {
+  const uint64_t out = c & 1; /* odd c: R is open */
+  /* The candidates: 10 s10 and 10 s10 + 10 around v (at most one in R,
+   * which would need 10 units for both), sv and sv + 1. Selected without
+   * branches: which one wins depends on random digits. */
+  const uint64_t s10 = sv / 10;
+  const int upin = vbl + out <= s10 * 40;
+  const int wpin = s10 * 40 + 40 + out <= vbr;
+  const int uin = vbl + out <= sv << 2;
+  const int win = (sv << 2) + 4 + out <= vbr;
+  /* both in: the nearer, ties to even; one in: that one. With a mask,
+   * since a compiler turns the plain ?: into a branch that random digits
+   * mispredict. */
+  const uint64_t both = (uint64_t)0 - (uint64_t)(uin == win);
+  const uint64_t d1 =
+      (round_quarter(vb) & both) | ((sv + (uint64_t)win) & ~both);
+  const int shorter = upin != wpin; /* true for about w / 10 of values
+                                     * whose R is w units wide */
+  const uint64_t sh = (uint64_t)0 - (uint64_t)shorter;
+  *d = ((s10 + (uint64_t)wpin) & sh) | (d1 & ~sh);
+  *e10 = k + shorter;
 }
 
 /* Digits d < 10^17 and exponent e10 of the text for v = c 2^q > 0 (c < 2^53;
- * lop: a power of two with the nearer neighbour below). */
-static XS__HOT_INLINE void shortest(uint64_t c, int q, int lop, uint64_t *d,
-                                    int *e10) {
+ * lop: a power of two with the nearer neighbour below), for every input.
+ * Out of line: shortest() takes the common inputs without it. */
+static XS__OUTLINE void shortest_any(uint64_t c, int q, int lop, uint64_t *d,
+                                     int *e10) {
   const int k = floor_log10_pow2(q);
   const scale s = scale_for(-k, q);
   const uint64_t cb = c << 2;
@@ -235,23 +268,9 @@ static XS__HOT_INLINE void shortest(uint64_t c, int q, int lop, uint64_t *d,
   const u192 two = shl_g(&s, s.h + 1); /* g (2 << h): A + 2 or A - 2 */
   const uint64_t vb = to_odd(&s, p, cb, cp);
   const uint64_t vbr = to_odd(&s, add192(p, two), cb + 2, (cb + 2) << s.h);
-  const uint64_t sv = vb >> 2;
   if (!lop) {
     const uint64_t vbl = to_odd(&s, sub192(p, two), cb - 2, (cb - 2) << s.h);
-    const uint64_t out = c & 1; /* odd c: R is open */
-    /* The candidates: 10 s10 and 10 s10 + 10 around v (at most one in R,
-     * which would need 10 units for both), sv and sv + 1. Selected without
-     * branches: which one wins depends on random digits. */
-    const uint64_t s10 = sv / 10;
-    const int upin = vbl + out <= s10 * 40;
-    const int wpin = s10 * 40 + 40 + out <= vbr;
-    const int uin = vbl + out <= sv << 2;
-    const int win = (sv << 2) + 4 + out <= vbr;
-    /* both in: the nearer, ties to even; one in: that one */
-    const uint64_t d1 = uin == win ? round_quarter(vb) : sv + (uint64_t)win;
-    const int shorter = upin != wpin;
-    *d = shorter ? s10 + (uint64_t)wpin : d1;
-    *e10 = k + shorter;
+    pick(c, k, vb >> 2, vb, vbl, vbr, d, e10);
     return;
   }
   /* A power of two: c even, R closed, the lower bound at A = 4c - 1. */
@@ -278,7 +297,35 @@ static XS__HOT_INLINE void shortest(uint64_t c, int q, int lop, uint64_t *d,
   *e10 = k - 1;
 }
 
-/* "00".."99" */
+/* shortest_any() for normal inputs, with the common case inline: not a
+ * power of two, and 0 <= K <= 27, 2^q in [1e-27, 10) (doubles from about
+ * 5e-12 to 9e16, floats from about 8e-21 to 2e8). */
+static XS__HOT_INLINE void shortest(uint64_t c, int q, int lop, uint64_t *d,
+                                    int *e10) {
+  const int k = floor_log10_pow2(q);
+  if (lop || (unsigned)-k > 27) {
+    shortest_any(c, q, lop, d, e10);
+    return;
+  }
+  /* 0 <= K <= 27: the row is exact and, with 5^27 < 2^64, is 5^K shifted up
+   * at least 64 bits (M_K = 5^K 2^(K - e_K) >= 2^127), so g = g_hi 2^64:
+   * y = g_hi cp / 2^64 = V exactly, in 128 bits. The bounds move by g_hi
+   * (2 << h) / 2^64, which 128-bit sums take exactly too (V of 4c + 2 <
+   * 2^64, so no wrap). Kept in 64-bit halves: 128-bit temporaries and
+   * shifts by a variable count compile to shld / cmov and stack spills. */
+  const uint64_t g = xs__pow10[-k - XS__POW10_MIN].hi;
+  const int h = q + XS__POW10_E(-k) + 128; /* 1 <= h <= 4 */
+  const uint64_t cb = c << 2;
+  const u128 p = (u128)g * (cb << h);
+  const uint64_t p1 = (uint64_t)(p >> 64), p0 = (uint64_t)p;
+  const uint64_t t0 = g << (h + 1), t1 = g >> (63 - h); /* g (2 << h) */
+  const uint64_t r0 = p0 + t0, r1 = p1 + t1 + (r0 < p0);
+  const uint64_t l0 = p0 - t0, l1 = p1 - t1 - (p0 < t0);
+  /* sv from p1, not waiting for vb's sticky bit */
+  pick(c, k, p1 >> 2, p1 | (p0 != 0), l1 | (l0 != 0), r1 | (r0 != 0), d, e10);
+}
+
+/* "00".."99" (the exponent's digits) */
 static const char digit_pairs[201] =
     "00010203040506070809101112131415161718192021222324252627282930313233343536"
     "37383940414243444546474849505152535455565758596061626364656667686970717273"
@@ -288,15 +335,58 @@ static inline void put2(char *o, uint32_t x) {
   memcpy(o, digit_pairs + 2 * x, 2);
 }
 
-/* The 8 digits of x < 10^8, zero-padded; the four pairs are independent.
- * (Building them into one word and finding trailing zeros with clz
- * measured slower.) */
-static inline void put8(char *o, uint32_t x) {
-  const uint32_t hi = x / 10000, lo = x % 10000;
-  put2(o, hi / 100);
-  put2(o + 2, hi % 100);
-  put2(o + 4, lo / 100);
-  put2(o + 6, lo % 100);
+/*
+ * The 8 digits of x < 10^8 (zero-padded) as one word of byte values 0..9,
+ * the first digit in the lowest byte (memory order on a little-endian
+ * machine; store64 puts the bytes in that order on any machine). Three
+ * rounds halve the lanes, each with one multiply for the quotients of all
+ * lanes and one that merges quotients and remainders:
+ *
+ *   w = q + ((v - D q) << s) = (v << s) + q (1 - D 2^s)  (mod 2^64)
+ *
+ * for lanes v, their quotients q by D and the new lane width s. The
+ * quotients, floor(v / D):
+ *
+ *   x / 10^4: x < 10^8 < 2^32, by the compiler's exact 32-bit division;
+ *   32-bit lanes v < 10^4: (v 10486) >> 20, since 100 * 10486 = 2^20 + 24:
+ *     v 10486 / 2^20 = v / 100 + 24 v / (100 2^20), and 24 v / (100 2^20)
+ *     < 0.0023 < 1/100 never carries past the next integer; v 10486 < 2^27
+ *     stays inside its lane;
+ *   16-bit lanes v < 100: (v 103) >> 10, since 10 * 103 = 2^10 + 6 and
+ *     6 v / (10 2^10) < 0.059 < 1/10; v 103 < 2^14 stays inside its lane.
+ *
+ * After each shift the mask keeps a lane's own quotient bits only (the lane
+ * above lands at least 6 bits higher). Every digit is a byte of the result,
+ * so trailing zero digits are leading zero bytes.
+ */
+static inline uint64_t digits8(uint32_t x) {
+  const uint64_t a = x / 10000;
+  uint64_t w = ((uint64_t)x << 32) + a * (1 - (10000ULL << 32));
+  const uint64_t h = ((w * 10486) >> 20) & 0x0000007F0000007FULL;
+  w = (w << 16) + h * (1 - (100ULL << 16));
+  const uint64_t t = ((w * 103) >> 10) & 0x000F000F000F000FULL;
+  return (w << 8) + t * (1 - (10ULL << 8));
+}
+
+/* w's bytes to o, the lowest byte first. */
+static inline void store64(char *o, uint64_t w) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  memcpy(o, &w, 8);
+#else
+  for (int i = 0; i < 8; i++)
+    o[i] = (char)(unsigned char)(w >> (8 * i));
+#endif
+}
+
+/*
+ * Trailing zero digits of a nonzero digits8 word: its leading zero bytes,
+ * counted as the trailing zero bytes of the byte-reversed word. (x86's bit
+ * scan from the top, bsr, keeps its destination register when the input is
+ * 0, so it waits for that register's last writer, which can be the previous
+ * call's result; GCC clears the destination of the scan from the bottom.)
+ */
+static inline int tz_digits(uint64_t w) {
+  return __builtin_ctzll(__builtin_bswap64(w)) >> 3;
 }
 
 /* Number of decimal digits of d > 0. */
@@ -305,14 +395,20 @@ static inline int dec_len(uint64_t d) {
   return t + (d >= pow10_u64[t]);
 }
 
+#define XS__ASCII0 0x3030303030303030ULL /* '0' in every byte */
+
 /*
  * Writes sign, digits of d times 10^e10 in the layout of numtext.h and a
  * NUL; returns the length. 0 < d < 10^17, or d < 10^9 when !wide (a
- * float's digits: one put8 fewer). The digits go to tmp at fixed width,
- * right-aligned at tmp[16], and move with fixed-size copies; every copy
- * stays inside buf[0..32] (the widest write ends at byte 32: sign, 15
- * digits, '.', 16 bytes). Writing the pairs straight into buf measured
- * slower than this one pass through tmp.
+ * float's digits: one digits8 fewer).
+ *
+ * d is scaled to exactly 17 (or 9) digits, so the text's digits are always
+ * the first digit f and the words w1, w2 of digits8 (w2 zeros for a float),
+ * zero-padded on the right: an integral value's zeros up to the point come
+ * with them. The digits stay in registers and go out in 8-byte stores that
+ * nothing reads back (a wide load of narrower stores, as from a buffer of
+ * digit pairs, waits for them to reach the cache). Every store stays inside
+ * buf[0..32] (the widest ends at byte 32: sign, 15 digits, '.', 16 bytes).
  */
 static XS__HOT_INLINE size_t emit(char *buf, int neg, uint64_t d, int e10,
                                   int wide) {
@@ -320,50 +416,77 @@ static XS__HOT_INLINE size_t emit(char *buf, int neg, uint64_t d, int e10,
     d /= 10;
     e10++;
   }
-  char tmp[40];
-  const uint64_t top = d / 100000000;
+  /* The digits of normal inputs number at least 15 (double: d >= 2^52 / 10
+   * units, the shorter candidate of c >= 2^52) or 6 (float: d >= 2^23 /
+   * 10), counted and scaled with comparisons and one multiply; others (from
+   * subnormal inputs) by dec_len, whose bit scan is slower on x86
+   * (tz_digits). */
+  int n;
+  uint64_t f, w1, w2 = 0;
   if (wide) {
-    tmp[0] = (char)('0' + top / 100000000);
-    put8(tmp + 1, (uint32_t)(top % 100000000));
+    if (d >= 100000000000000ULL) {
+      const unsigned n15 = d < 1000000000000000ULL;
+      const unsigned n16 = d < 10000000000000000ULL;
+      n = 17 - (int)(n15 + n16);
+      d *= 1 + 9 * n16 + 90 * n15; /* 1, 10 or 100, without a branch */
+    } else {
+      n = dec_len(d);
+      d *= pow10_u64[17 - n];
+    }
+    /* d in [10^16, 10^17): digit 1 and two words of 8 */
+    f = d / 10000000000000000ULL;
+    const uint64_t top = d / 100000000;
+    w1 = digits8((uint32_t)(top - f * 100000000));
+    w2 = digits8((uint32_t)(d - top * 100000000));
   } else {
-    tmp[8] = (char)('0' + top);
+    if (d >= 100000) {
+      const unsigned n6 = d < 1000000, n7 = d < 10000000, n8 = d < 100000000;
+      n = 9 - (int)(n6 + n7 + n8);
+      d *= 1 + 9 * n8 + 90 * n7 + 900 * n6; /* 10^(9 - n) */
+    } else {
+      n = dec_len(d);
+      d *= pow10_u64[9 - n];
+    }
+    f = d / 100000000;
+    w1 = digits8((uint32_t)(d - f * 100000000));
   }
-  put8(tmp + 9, (uint32_t)(d - top * 100000000));
-  memset(tmp + 17, '0', sizeof tmp - 17);
-  const int n = dec_len(d);
-  const char *const dg = tmp + 17 - n;
-  int last = 16;
-  while (tmp[last] == '0')
-    last--;
-  const int k = last - (17 - n) + 1; /* significant digits */
-  const int e = e10 + n - 1;         /* exponent of the first digit */
+  const int e = e10 + n - 1; /* exponent of the first digit */
+  /* significant digits: 1 + those of w1 and w2 up to their last nonzero */
+  const int k = w2 != 0 ? 17 - tz_digits(w2) : w1 != 0 ? 9 - tz_digits(w1) : 1;
+  f += '0';
+  w1 += XS__ASCII0;
+  w2 += XS__ASCII0;
   char *o = buf;
   *o = '-';
   o += neg;
-  if (e >= 0 && e < 15) {
-    memcpy(o, dg, 16);
-    if (k <= e + 1) { /* integral: digits, then zeros up to the point */
-      memcpy(o + k, "0000000000000000", 16);
-      o += e + 1;
-    } else {
-      o[e + 1] = '.';
-      memcpy(o + e + 2, dg + e + 1, 16);
-      o += k + 1;
-    }
-  } else if (e < 0 && e > -7) {
+  if (e < 0 && e > -7) {
     memcpy(o, "0.000000", 8);
     o += 1 - e;
-    memcpy(o, dg, 17);
+    o[0] = (char)f;
+    store64(o + 1, w1);
+    store64(o + 9, w2);
     o += k;
-  } else {
-    o[0] = dg[0];
-    if (k > 1) {
-      o[1] = '.';
-      memcpy(o + 2, dg + 1, 16);
+  } else if (e >= 0 && e < 15) {
+    o[0] = (char)f;
+    store64(o + 1, w1);
+    store64(o + 9, w2);
+    if (k <= e + 1) { /* integral: digits, then their zeros to the point */
+      o += e + 1;
+    } else { /* the digits after the first p = e + 1 move up one, for '.' */
+      const int p = e + 1; /* 1 <= p <= 15, p < k <= 17 */
+      const u128 lo = (u128)(f | w1 << 8) | (u128)(w1 >> 56 | w2 << 8) << 64;
+      const u128 tail = lo >> (8 * p) | (u128)(w2 >> 56) << (8 * (16 - p));
+      o[p] = '.';
+      store64(o + p + 1, (uint64_t)tail);
+      store64(o + p + 9, (uint64_t)(tail >> 64));
       o += k + 1;
-    } else {
-      o += 1;
     }
+  } else {
+    o[0] = (char)f;
+    o[1] = '.';
+    store64(o + 2, w1);
+    store64(o + 10, w2);
+    o += k > 1 ? k + 1 : 1;
     *o++ = 'e';
     *o++ = e < 0 ? '-' : '+';
     uint32_t x = (uint32_t)(e < 0 ? -e : e);
@@ -407,7 +530,7 @@ size_t xs_format_double(double v, char *buf) {
   uint64_t d;
   int e10;
   if (be == 0)
-    shortest(frac, -1074, 0, &d, &e10);
+    shortest_any(frac, -1074, 0, &d, &e10);
   else
     shortest(frac | (1ULL << 52), be - 1075, frac == 0 && be > 1, &d, &e10);
   return emit(buf, neg, d, e10, 1);
@@ -424,7 +547,7 @@ size_t xs_format_float(float v, char *buf) {
   uint64_t d;
   int e10;
   if (be == 0)
-    shortest(frac, -149, 0, &d, &e10);
+    shortest_any(frac, -149, 0, &d, &e10);
   else
     shortest(frac | (1U << 23), be - 150, frac == 0 && be > 1, &d, &e10);
   return emit(buf, neg, d, e10, 0);
