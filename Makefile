@@ -159,12 +159,12 @@ ubsan: deps-check
 	$(Q)rm -f build-ubsan/results.txt
 	$(Q)$(MAKE) --no-print-directory BUILD=build-ubsan SANITIZE=undefined OPT=-O1 $(SAN_STAGES)
 	$(Q)tests/summary build-ubsan/results.txt ubsan
-# The codec's threaded writer test and the integration stages against a
-# ThreadSanitizer xentd (clang-14, build-tsan/). Reports go to build-tsan/tsan-report.PID; xentd exits 66
+# The integration stages against a ThreadSanitizer xentd (clang-14,
+# build-tsan/). Reports go to build-tsan/tsan-report.PID; xentd exits 66
 # after one (so the test that stopped it fails too), and any report file
 # fails the stage tsan-reports. Nothing of xentd's own code is suppressed.
-TSAN_STAGES := check-codec-threads check-integration check-slow \
-               check-framing check-shutdown check-auth check-tls
+TSAN_STAGES := check-integration check-slow check-framing check-shutdown \
+               check-auth check-tls
 tsan: deps-check
 	$(Q)rm -f build-tsan/results.txt build-tsan/tsan-report.*
 	$(Q)mkdir -p build-tsan
@@ -250,8 +250,8 @@ help:
 	@echo "  bench-latency small requests' p99 alone and beside big ones; bench-tls: TLS vs plain"
 	@echo "  bench-numtext number text (print, scan) against snprintf / strtod, same run"
 	@echo "  asan / ubsan  the C tests under AddressSanitizer / UBSan (build-asan/, build-ubsan/)"
-	@echo "  tsan          the threaded writer's test, integration and hostile-client"
-	@echo "                stages against a ThreadSanitizer xentd (clang-14, build-tsan/)"
+	@echo "  tsan          integration and hostile-client stages against a"
+	@echo "                ThreadSanitizer xentd (clang-14, build-tsan/)"
 	@echo "  valgrind      the C tests under valgrind memcheck"
 	@echo "  soak          SOAK_SECONDS=600 of mixed traffic, answers and RSS"
 	@echo "                checked (make check runs 60 s of it)"

@@ -67,7 +67,6 @@ _Static_assert(offsetof(struct xs_response, w) == 0,
 void xs_response_free(xs_response *r) {
   if (r == NULL)
     return;
-  xs_writer_free(&r->w); /* first: a thread may be printing the outputs */
   for (int i = 0; i < OUT_COUNT; i++)
     xs__free(r->mem, r->buf[i], r->bytes[i]);
   free(r->header);
@@ -970,18 +969,16 @@ static int layout_v2(const xs_request *req, xs_response *r, xs_error *err) {
 int xs_run(const xs_request *req, xs_mem *mem, xs_response **resp,
            xs_error *err) {
   *resp = NULL;
-  /* Zeroed but for the writer, which xs_writer_init sets (its parts are
-   * set as they are added). */
   xs_response *r = malloc(sizeof *r);
-  if (r != NULL)
-    memset((char *)r + sizeof r->w, 0, sizeof *r - sizeof r->w);
   if (r == NULL) {
     xs_error_set(err, XS_ERR_INTERNAL, "out of memory");
     return -1;
   }
+  /* Zeroed but for the writer, which xs_writer_init sets (its parts are
+   * set as they are added). */
+  memset((char *)r + sizeof r->w, 0, sizeof *r - sizeof r->w);
   r->mem = mem;
   xs_writer_init(&r->w, req->precision);
-  r->w.mem = mem;
   int rc = req->body == XS_BODY_TARGETS ? run_targets(req, r, err)
            : req->body == XS_BODY_LOSS  ? run_loss(req, r, err)
                                         : run_metrics(req, r, err);

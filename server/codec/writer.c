@@ -12,8 +12,6 @@
 
 #include <float.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "codec_priv.h"
@@ -316,180 +314,6 @@ static size_t print_run(const xs_writer *w, const xs_part *p, size_t from,
   return o;
 }
 
-/* ------------------------------------------------------ printing ahead --
- *
- * Printing numbers is most of the work of a large JSON answer (a 256 x
- * 1000 gradient: about 9 of 25 ms). A part of at least XS_AHEAD_MIN tokens
- * is cut into chunks of AHEAD_TOKENS tokens, each printed into one of
- * AHEAD_SLOTS buffers (chunk c into slot c % AHEAD_SLOTS). A thread of its
- * own claims chunks in order, up to AHEAD_SLOTS - 1 past the one the
- * caller is copying out; the caller copies the chunks out in order and
- * prints itself every chunk the thread has not claimed, so a thread that
- * gets no core (a busy machine) costs a wait for at most the chunk it holds.
- * The text is the same bytes as printed on one thread. The thread inherits
- * the caller's nice value (a bulk connection's, see http.c). Its buffers are
- * one block from the request's memory budget; when that or the thread
- * cannot be had, the part prints on the caller's thread as any other.
- */
-enum { AHEAD_TOKENS = 2048, AHEAD_SLOTS = 4 };
-
-typedef struct xs_ahead {
-  const xs_writer *w;
-  const xs_part *p;
-  size_t count;  /* tokens of the part          */
-  size_t chunks; /* chunks of AHEAD_TOKENS      */
-  size_t cap;    /* bytes of one chunk's buffer */
-  char *block;   /* the AHEAD_SLOTS buffers     */
-  size_t block_bytes;
-  pthread_t thread;
-  pthread_mutex_t lock;
-  pthread_cond_t cond;
-  /* Under lock. */
-  size_t next;               /* the first chunk nobody has claimed   */
-  size_t reading;            /* the chunk the caller is copying out  */
-  size_t ready[AHEAD_SLOTS]; /* chunk printed in the slot, plus one  */
-  size_t len[AHEAD_SLOTS];   /* its bytes                            */
-  int stop;
-  /* The caller's side. */
-  const char *out;
-  size_t out_len, out_off;
-} xs_ahead;
-
-/* Prints chunk c into its slot; returns its bytes. */
-static size_t print_chunk(const xs_ahead *a, size_t c) {
-  const size_t end = (c + 1) * AHEAD_TOKENS;
-  return print_run(a->w, a->p, c * AHEAD_TOKENS,
-                   end < a->count ? end : a->count,
-                   a->block + c % AHEAD_SLOTS * a->cap);
-}
-
-static void *ahead_main(void *arg) {
-  xs_ahead *a = arg;
-  pthread_mutex_lock(&a->lock);
-  for (;;) {
-    while (!a->stop && a->next < a->chunks &&
-           a->next >= a->reading + AHEAD_SLOTS)
-      pthread_cond_wait(&a->cond, &a->lock);
-    if (a->stop || a->next >= a->chunks)
-      break;
-    const size_t c = a->next++;
-    pthread_mutex_unlock(&a->lock);
-    const size_t n = print_chunk(a, c);
-    pthread_mutex_lock(&a->lock);
-    a->len[c % AHEAD_SLOTS] = n;
-    a->ready[c % AHEAD_SLOTS] = c + 1;
-    pthread_cond_broadcast(&a->cond);
-  }
-  pthread_mutex_unlock(&a->lock);
-  return NULL;
-}
-
-static void ahead_end(xs_writer *w) {
-  xs_ahead *a = w->ahead;
-  if (a == NULL)
-    return;
-  pthread_mutex_lock(&a->lock);
-  a->stop = 1;
-  pthread_cond_broadcast(&a->cond);
-  pthread_mutex_unlock(&a->lock);
-  pthread_join(a->thread, NULL);
-  pthread_cond_destroy(&a->cond);
-  pthread_mutex_destroy(&a->lock);
-  xs__free(w->mem, a->block, a->block_bytes);
-  free(a);
-  w->ahead = NULL;
-}
-
-void xs_writer_free(xs_writer *w) {
-  if (w != NULL)
-    ahead_end(w);
-}
-
-/* Starts printing part p ahead when it is long enough and the budget and
- * a thread allow; else the caller prints it alone. */
-static void ahead_start(xs_writer *w, const xs_part *p, size_t count) {
-  if (w->serial || count < XS_AHEAD_MIN || p->kind == XS_P_RAW)
-    return;
-  xs_ahead *a = calloc(1, sizeof *a);
-  if (a == NULL)
-    return;
-  a->w = w;
-  a->p = p;
-  a->count = count;
-  a->chunks = (count + AHEAD_TOKENS - 1) / AHEAD_TOKENS;
-  a->cap = (size_t)AHEAD_TOKENS * XS__TOKEN_MAX;
-  a->block_bytes = AHEAD_SLOTS * a->cap;
-  a->reading = 0;
-  xs_error err;
-  a->block = xs__alloc(w->mem, a->block_bytes, &err);
-  if (a->block == NULL) {
-    free(a);
-    return;
-  }
-  int ok = pthread_mutex_init(&a->lock, NULL) == 0;
-  if (ok && pthread_cond_init(&a->cond, NULL) != 0) {
-    pthread_mutex_destroy(&a->lock);
-    ok = 0;
-  }
-  /* The caller prints chunk 0 at once; the thread starts at 1. */
-  a->next = 1;
-  if (ok && pthread_create(&a->thread, NULL, ahead_main, a) != 0) {
-    pthread_cond_destroy(&a->cond);
-    pthread_mutex_destroy(&a->lock);
-    ok = 0;
-  }
-  if (!ok) {
-    xs__free(w->mem, a->block, a->block_bytes);
-    free(a);
-    return;
-  }
-  a->out_len = print_chunk(a, 0);
-  a->out = a->block;
-  a->out_off = 0;
-  w->ahead = a;
-}
-
-/* Copies out the part being printed ahead; at its end the thread is
- * joined and the part done. */
-static size_t ahead_read(xs_writer *w, char *buf, size_t max) {
-  xs_ahead *a = w->ahead;
-  size_t done = 0;
-  while (done < max) {
-    if (a->out_off == a->out_len) { /* the next chunk, in order */
-      pthread_mutex_lock(&a->lock);
-      const size_t c = ++a->reading;
-      if (c == a->chunks) {
-        pthread_mutex_unlock(&a->lock);
-        ahead_end(w);
-        w->pos = tokens(&w->parts[w->at]);
-        break;
-      }
-      pthread_cond_broadcast(&a->cond); /* a slot is free */
-      const int mine = a->next <= c;
-      if (mine)
-        a->next = c + 1;
-      else
-        while (a->ready[c % AHEAD_SLOTS] != c + 1)
-          pthread_cond_wait(&a->cond, &a->lock);
-      size_t n = a->len[c % AHEAD_SLOTS];
-      pthread_mutex_unlock(&a->lock);
-      if (mine)
-        n = print_chunk(a, c);
-      a->out = a->block + c % AHEAD_SLOTS * a->cap;
-      a->out_len = n;
-      a->out_off = 0;
-      continue;
-    }
-    size_t n = a->out_len - a->out_off;
-    if (n > max - done)
-      n = max - done;
-    memcpy(buf + done, a->out + a->out_off, n);
-    a->out_off += n;
-    done += n;
-  }
-  return done;
-}
-
 size_t xs_writer_read(xs_writer *w, char *buf, size_t max) {
   size_t done = 0;
   while (done < max) {
@@ -518,12 +342,6 @@ size_t xs_writer_read(xs_writer *w, char *buf, size_t max) {
       memcpy(buf + done, (const char *)p->data + w->pos, n);
       w->pos += n;
       done += n;
-      continue;
-    }
-    if (w->pos == 0 && w->ahead == NULL)
-      ahead_start(w, p, count);
-    if (w->ahead != NULL) {
-      done += ahead_read(w, buf + done, max - done);
       continue;
     }
     /* In place while there is room for any token. */

@@ -42,8 +42,6 @@ typedef struct xs_part {
   size_t dims[XS_MAX_RANK];
 } xs_part;
 
-struct xs_ahead; /* writer.c: a long part printed on two threads */
-
 typedef struct xs_writer {
   xs_part parts[XS_WRITER_PARTS]; /* first: xs_writer_init skips it */
   int nparts;
@@ -54,16 +52,7 @@ typedef struct xs_writer {
   size_t pos; /* next token of the current part            */
   char pend[64];
   size_t pend_len, pend_off;
-  /* A part of at least XS_AHEAD_MIN numbers is printed in chunks, every
-   * other one by a thread of its own while the caller prints the rest
-   * (writer.c); its buffers are taken from mem (NULL: no budget). serial:
-   * everything on the caller's thread (tests compare the two). */
-  xs_mem *mem;
-  int serial;
-  struct xs_ahead *ahead;
 } xs_writer;
-
-enum { XS_AHEAD_MIN = 65536 };
 
 _Static_assert(offsetof(xs_writer, parts) == 0,
                "xs_writer_init zeroes what follows the parts");
@@ -81,10 +70,6 @@ void xs_writer_raw(xs_writer *w, const void *bytes, size_t n);
  * arrays: doubles, or int64 when ints is set. */
 void xs_writer_nd(xs_writer *w, const void *data, int ints, int rank,
                   const size_t *dims);
-
-/* Stops and frees what printing ahead holds (a body abandoned halfway);
- * the writer is then empty. Safe on a finished or never-read writer. */
-void xs_writer_free(xs_writer *w);
 
 /* The next at most max bytes; 0 when the body is complete. */
 size_t xs_writer_read(xs_writer *w, char *buf, size_t max);

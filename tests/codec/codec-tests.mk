@@ -2,7 +2,6 @@
 # Makefile). Every program links the codec library, $(CODEC_A), except
 # bench_numtext (below).
 #   make BUILD=... check-codec-units      Check tests of the codec
-#   make BUILD=... check-codec-threads    the responses' tests alone (tsan)
 #   make BUILD=... check-numtext          Check tests of number text: printer
 #                                         (every 257th float too) and scanner
 #                                         against strtod, layout against "%.*e"
@@ -84,15 +83,10 @@ errors-table: $(XS_DESCRIBE)
 errors-table-update: $(XS_DESCRIBE)
 	$(Q)tests/readme-section write errors-table README.md "" $(XS_DESCRIBE) errors
 
-.PHONY: check-codec-units check-codec-threads check-numtext check-pow10 pow10-update check-long \
+.PHONY: check-codec-units check-numtext check-pow10 pow10-update check-long \
         bench-numtext bench-parse
 check-codec-units: $(CODECT_BINS)
 	$(Q)tests/run-check $(BUILD)/results.txt check-codec-units $(CODECT_BINS)
-
-# The codec's one threaded piece (the writer printing a long part ahead on
-# a second thread) in the tests of responses; make tsan runs it.
-check-codec-threads: $(CODECT_DIR)/test_codec
-	$(Q)tests/run-check $(BUILD)/results.txt check-codec-threads $<
 
 # Under valgrind (RUNNER), a quarter of the bulk tests' values.
 check-numtext: $(CODECT_NUMTEXT)
