@@ -162,6 +162,23 @@ static size_t tokens(const xs_part *p) {
   return 0;
 }
 
+/* Does part p hold int64 elements (else doubles)? */
+static int holds_ints(const xs_part *p) {
+  return p->kind == XS_P_IVEC || p->kind == XS_P_IMAT ||
+         (p->kind == XS_P_ND && p->ints);
+}
+
+/* Element k of part p's data: an int64 when ints, else a double. */
+static size_t elem(const xs_writer *w, const xs_part *p, int ints, size_t k,
+                   char *out) {
+  if (ints)
+    return xs__format_int(((const int64_t *)p->data)[k], out);
+  return num(w, p, ((const double *)p->data)[k], out);
+}
+
+static size_t print_run(const xs_writer *w, const xs_part *p, size_t from,
+                        size_t to, char *out);
+
 /* Element k of an XS_P_ND part: the brackets that open before it, its
  * text and the brackets that close after it. */
 static size_t nd_token(const xs_writer *w, const xs_part *p, size_t k,
@@ -192,10 +209,8 @@ static size_t nd_token(const xs_writer *w, const xs_part *p, size_t k,
   if (p->cols != 0) { /* the elements are empty arrays */
     out[o++] = '[';
     out[o++] = ']';
-  } else if (p->ints) {
-    o += xs__format_int(((const int64_t *)p->data)[k], out + o);
   } else {
-    o += num(w, p, ((const double *)p->data)[k], out + o);
+    o += elem(w, p, p->ints, k, out + o);
   }
   for (int i = 0; i < closes; i++)
     out[o++] = ']';
@@ -221,16 +236,12 @@ static size_t token(const xs_writer *w, const xs_part *p, size_t k, char *out) {
     return xs__format_int(p->i, out);
   case XS_P_VEC:
   case XS_P_IVEC:
-    if (k == p->n) {
-      if (p->n == 0)
-        out[o++] = '[';
-      out[o++] = ']';
-      return o;
-    }
-    out[o++] = k == 0 ? '[' : ',';
-    if (p->kind == XS_P_VEC)
-      return o + num(w, p, ((const double *)p->data)[k], out + o);
-    return o + xs__format_int(((const int64_t *)p->data)[k], out + o);
+    if (k < p->n)
+      return print_run(w, p, k, k + 1, out);
+    if (p->n == 0)
+      out[o++] = '[';
+    out[o++] = ']';
+    return o;
   case XS_P_RAW:
     out[0] = ((const char *)p->data)[k];
     return 1;
@@ -250,36 +261,22 @@ static size_t token(const xs_writer *w, const xs_part *p, size_t k, char *out) {
       memcpy(out, k == 0 ? "[[]" : ",[]", 3);
       return 3;
     }
-    const size_t r = k / p->cols, c = k % p->cols;
-    if (c == 0) {
-      out[o++] = r == 0 ? '[' : ',';
-      out[o++] = '[';
-    } else {
-      out[o++] = ',';
-    }
-    if (p->kind == XS_P_MAT)
-      o += num(w, p, ((const double *)p->data)[k], out + o);
-    else
-      o += xs__format_int(((const int64_t *)p->data)[k], out + o);
-    if (c + 1 == p->cols) {
-      out[o++] = ']';
-      if (r + 1 == p->n)
-        out[o++] = ']';
-    }
-    return o;
+    return print_run(w, p, k, k + 1, out);
   }
   }
   return 0;
 }
 
 /* Tokens [from, to) of part p into out (room for XS__TOKEN_MAX bytes a
- * token); returns the bytes. The same text as token() one by one; a
- * matrix of doubles walks its rows without a division a number. */
+ * token); returns the bytes. The one layout of vectors' elements and of
+ * non-empty matrices (token() prints one of them through it); a matrix
+ * walks its rows without a division a number. */
 static size_t print_run(const xs_writer *w, const xs_part *p, size_t from,
                         size_t to, char *out) {
   size_t o = 0;
-  if (p->kind == XS_P_MAT && p->n > 0 && p->cols > 0) {
-    const double *v = p->data;
+  const int ints = holds_ints(p);
+  if ((p->kind == XS_P_MAT || p->kind == XS_P_IMAT) && p->n > 0 &&
+      p->cols > 0) {
     size_t r = from / p->cols, c = from % p->cols;
     for (size_t k = from; k < to; k++) {
       if (c == 0) {
@@ -288,7 +285,7 @@ static size_t print_run(const xs_writer *w, const xs_part *p, size_t from,
       } else {
         out[o++] = ',';
       }
-      o += num(w, p, v[k], out + o);
+      o += elem(w, p, ints, k, out + o);
       if (++c == p->cols) {
         out[o++] = ']';
         c = 0;
@@ -298,12 +295,11 @@ static size_t print_run(const xs_writer *w, const xs_part *p, size_t from,
     }
     return o;
   }
-  if (p->kind == XS_P_VEC) {
-    const double *v = p->data;
+  if (p->kind == XS_P_VEC || p->kind == XS_P_IVEC) {
     const size_t last = to < p->n ? to : p->n;
     for (size_t k = from; k < last; k++) {
       out[o++] = k == 0 ? '[' : ',';
-      o += num(w, p, v[k], out + o);
+      o += elem(w, p, ints, k, out + o);
     }
     if (to > p->n) /* the closing token */
       o += token(w, p, p->n, out + o);

@@ -814,7 +814,42 @@ static void fill_writer(xs_writer *w, const double *m, size_t rows,
   xs_writer_mat(w, m, 3, 0);
   xs_writer_lit(w, ",\"z\":");
   xs_writer_vec(w, m, 0);
+  xs_writer_lit(w, ",\"im\":");
+  xs_writer_imat(w, (const int64_t *)m, 40, 50);
+  xs_writer_lit(w, ",\"iv\":");
+  xs_writer_ivec(w, (const int64_t *)m, 700);
   xs_writer_lit(w, "}");
+}
+
+/* The small layouts by hand. */
+static void small_text(void (*add)(xs_writer *), const char *want) {
+  xs_writer w;
+  char out[256];
+  xs_writer_init(&w, XS_FLOAT64);
+  add(&w);
+  const size_t n = xs_writer_read(&w, out, sizeof out - 1);
+  out[n] = '\0';
+  ck_assert_str_eq(out, want);
+}
+
+static const double small_m[4] = {1.0, 2.5, -3.0, 0.1};
+static const int64_t small_i[4] = {7, -8, 0, 123456789012};
+static void add_mat(xs_writer *w) {
+  xs_writer_mat(w, small_m, 2, 2);
+}
+static void add_imat(xs_writer *w) {
+  xs_writer_imat(w, small_i, 2, 2);
+}
+static void add_vec(xs_writer *w) {
+  xs_writer_vec(w, small_m, 3);
+}
+static void add_ivec(xs_writer *w) {
+  xs_writer_ivec(w, small_i, 4);
+}
+static void add_empty(xs_writer *w) {
+  xs_writer_vec(w, small_m, 0);
+  xs_writer_mat(w, small_m, 0, 2);
+  xs_writer_mat(w, small_m, 2, 0);
 }
 
 /* Reads the body in reads of step bytes (0: random sizes); one assertion
@@ -881,7 +916,18 @@ START_TEST(writer_runs) {
       (float)m[1000]); /* float32 text reads back as a float */
   ck_assert_uint_eq(json_array_size(json_object_get(j, "e")), 3);
   ck_assert_uint_eq(json_array_size(json_object_get(j, "z")), 0);
+  const int64_t *im = (const int64_t *)m;
+  ck_assert(json_integer_value(json_array_get(
+                json_array_get(json_object_get(j, "im"), 39), 49)) ==
+            im[39 * 50 + 49]);
+  ck_assert(json_integer_value(json_array_get(json_object_get(j, "iv"), 699)) ==
+            im[699]);
   json_decref(j);
+  small_text(add_mat, "[[1,2.5],[-3,0.1]]");
+  small_text(add_imat, "[[7,-8],[0,123456789012]]");
+  small_text(add_vec, "[1,2.5,-3]");
+  small_text(add_ivec, "[7,-8,0,123456789012]");
+  small_text(add_empty, "[][][[],[]]");
   free(one);
   free(two);
   free(m);
