@@ -10,7 +10,9 @@ measures for each service, one after the other:
   - milliseconds per request for a 256 x 1000 batch: one keep-alive
     connection, requests one after another, the median and the 99th
     percentile;
-then, on the first xentd and the peer, the Open Inference Protocol: the
+then the client's floor (null_server.py: the same client against a server
+that reads the body and answers as many prebuilt bytes as xentd, doing no
+work); then, on the first xentd and the peer, the Open Inference Protocol: the
 256 x 1000 batch as FP32 binary tensors with binary outputs, as v2 JSON,
 and 64 x 32000 FP32 binary; and the peak RSS of a daemon of its own for one
 64 MiB binary request.
@@ -239,6 +241,28 @@ def check_v2(xentd_port, peer_port, body, headers):
             f"FP32 grad relative {gworst:.2g} (<= one float32 rounding)")
 
 
+def measure_floor(x, body, work, count, started):
+    """The client's floor: the same client and body against null_server.py,
+    which reads the body and answers as many prebuilt bytes as xentd's
+    answer, chunked. The server joins started (the caller stops them).
+    Returns (answer bytes, run_latency's tuple)."""
+    conn = http.client.HTTPConnection(HOST, x.port, timeout=60)
+    status, data = post(conn, body)
+    conn.close()
+    if status != 200:
+        raise RuntimeError(f"{x.name}: HTTP {status}")
+    pf = os.path.join(work, "null.port")
+    s = Service("null server", [sys.executable,
+                                os.path.join(HERE, "null_server.py"),
+                                "--port-file", pf, "--answer-bytes",
+                                str(len(data))],
+                pf, os.path.join(work, "null.log"))
+    started.append(s)
+    s.start()
+    s.wait_port(30)
+    return len(data), run_latency(s.port, body, count)
+
+
 def peak_rss_binary(xentd, work):
     """Peak RSS (VmHWM, MiB) of a daemon of its own after one 64 MiB binary
     request (512 x 32768 FP32 logits, loss, per_sample and FP32 grad back)."""
@@ -334,6 +358,7 @@ def main():
 
     results = {}
     v2 = {}
+    others = []  # servers that are not in the tables: stopped with the rest
     infer = "/v2/models/cross_entropy/infer"
     bin_large = v2_binary_body(256, 1000, 2)
     bin_wide = v2_binary_body(64, 32000, 3)
@@ -367,8 +392,9 @@ def main():
                                                   infer, bin_wide[1])
         v2["wide: peer v2 binary"] = run_latency(peer.port, bin_wide[0], count,
                                                  infer, bin_wide[1])
+        floor = measure_floor(x, large, work, args.requests, others)
     finally:
-        for s in services:
+        for s in services + others:
             s.stop()
     rss = peak_rss_binary(args.xentd, work)
 
@@ -393,6 +419,14 @@ def main():
                      f"{ms:.1f} ({lo:.1f}-{hi:.1f})", f"{peer_ms / ms:.1f}x"])
     print_table(["service", "8 x 10 req/s", "vs peer",
                  "256 x 1000 ms/request", "vs peer"], rows)
+    answer_bytes, (floor_ms, floor_lo, floor_hi, _) = floor
+    own_ms = results[services[0].name][1][0]
+    print(f"The client's floor: the same client and 256 x 1000 body against "
+          f"null_server.py, which reads the body and answers {answer_bytes} "
+          f"prebuilt bytes (the size of xentd's answer), chunked, doing "
+          f"nothing else: {floor_ms:.1f} ({floor_lo:.1f}-{floor_hi:.1f}) "
+          f"ms/request; {services[0].name} takes {own_ms - floor_ms:.1f} ms "
+          f"above it ({own_ms / floor_ms:.1f}x the floor).")
     print()
     print(f"Open Inference Protocol, {services[0].name}, one keep-alive "
           f"connection, requests one after another ({args.requests * 5} for "
