@@ -211,6 +211,30 @@ def run_latency(port, body, count, path="/v1/loss", headers=None):
     return statistics.median(times), min(times), max(times), p99
 
 
+def cpu_seconds(pid):
+    """Seconds process pid's live threads have run (the scheduler's own
+    count, in ns: /proc/PID/task/TID/schedstat)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # the thread ended meanwhile
+    return total / 1e9
+
+
+def run_latency_cpu(s, body, count):
+    """run_latency on service s, and the CPU milliseconds a request of
+    this client (this process, one thread) and of the server."""
+    me = os.getpid()
+    c0, s0 = cpu_seconds(me), cpu_seconds(s.proc.pid)
+    result = run_latency(s.port, body, count)
+    c1, s1 = cpu_seconds(me), cpu_seconds(s.proc.pid)
+    n = count + 2  # with the warm-up requests
+    return result, ((c1 - c0) / n * 1e3, (s1 - s0) / n * 1e3)
+
+
 def check_v2(xentd_port, peer_port, body, headers):
     """xentd's binary answer against the peer's: loss and per_sample to
     1e-12 (float64), grad FP32 within one float32 rounding of each other."""
@@ -245,7 +269,8 @@ def measure_floor(x, body, work, count, started):
     """The client's floor: the same client and body against null_server.py,
     which reads the body and answers as many prebuilt bytes as xentd's
     answer, chunked. The server joins started (the caller stops them).
-    Returns (answer bytes, run_latency's tuple)."""
+    Returns (answer bytes, run_latency's tuple, CPU ms a request of the
+    client and of the server)."""
     conn = http.client.HTTPConnection(HOST, x.port, timeout=60)
     status, data = post(conn, body)
     conn.close()
@@ -260,7 +285,7 @@ def measure_floor(x, body, work, count, started):
     started.append(s)
     s.start()
     s.wait_port(30)
-    return len(data), run_latency(s.port, body, count)
+    return (len(data),) + run_latency_cpu(s, body, count)
 
 
 def peak_rss_binary(xentd, work):
@@ -359,6 +384,7 @@ def main():
     results = {}
     v2 = {}
     others = []  # servers that are not in the tables: stopped with the rest
+    cpu = {}  # service name: CPU ms a 256 x 1000 request (client, server)
     infer = "/v2/models/cross_entropy/infer"
     bin_large = v2_binary_body(256, 1000, 2)
     bin_wide = v2_binary_body(64, 32000, 3)
@@ -377,7 +403,8 @@ def main():
                   flush=True)
             rps = run_wrk(args.wrk, os.path.join(HERE, "post.lua"),
                           small_path, s.port, args)
-            results[s.name] = (rps, run_latency(s.port, large, args.requests))
+            lat, cpu[s.name] = run_latency_cpu(s, large, args.requests)
+            results[s.name] = (rps, lat)
         x = services[0]
         count = args.requests * 5
         v2["xentd v2 binary"] = run_latency(x.port, bin_large[0], count, infer,
@@ -419,14 +446,22 @@ def main():
                      f"{ms:.1f} ({lo:.1f}-{hi:.1f})", f"{peer_ms / ms:.1f}x"])
     print_table(["service", "8 x 10 req/s", "vs peer",
                  "256 x 1000 ms/request", "vs peer"], rows)
-    answer_bytes, (floor_ms, floor_lo, floor_hi, _) = floor
-    own_ms = results[services[0].name][1][0]
+    answer_bytes, (floor_ms, floor_lo, floor_hi, _), floor_cpu = floor
+    x = services[0].name
+    own_ms = results[x][1][0]
     print(f"The client's floor: the same client and 256 x 1000 body against "
           f"null_server.py, which reads the body and answers {answer_bytes} "
           f"prebuilt bytes (the size of xentd's answer), chunked, doing "
           f"nothing else: {floor_ms:.1f} ({floor_lo:.1f}-{floor_hi:.1f}) "
-          f"ms/request; {services[0].name} takes {own_ms - floor_ms:.1f} ms "
-          f"above it ({own_ms / floor_ms:.1f}x the floor).")
+          f"ms/request; {x} takes {own_ms - floor_ms:.1f} ms above it "
+          f"({own_ms / floor_ms:.1f}x the floor).")
+    client_cpu, server_cpu = cpu[x]
+    print(f"CPU a 256 x 1000 request (ms the scheduler counted, user and "
+          f"system, the warm-up requests too): with {x}, the client {client_cpu:.1f} and xentd "
+          f"{server_cpu:.1f}; with the null server, the client "
+          f"{floor_cpu[0]:.1f} and the server {floor_cpu[1]:.1f}. The two "
+          f"cores cannot serve a request to {x} in less than (client + "
+          f"xentd) / 2 = {(client_cpu + server_cpu) / 2:.1f} ms.")
     print()
     print(f"Open Inference Protocol, {services[0].name}, one keep-alive "
           f"connection, requests one after another ({args.requests * 5} for "
