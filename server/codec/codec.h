@@ -63,14 +63,41 @@ void xs_error_set(xs_error *err, xs_err_kind kind, const char *fmt, ...)
 
 /* -------------------------------------------------------------- memory -- */
 
+/* Freed large blocks a budget may keep for reuse (mem.c): a new mapping
+ * is cleared by the kernel, a kept one is not. */
+enum { XS_SPARE_SLOTS = 4 };
+
 /* The daemon's memory budget: bytes reserved by every request at once. */
 typedef struct xs_budget {
   _Atomic uint64_t used;
   uint64_t limit;
+  /* Spare blocks: at most spare_max bytes (0: none kept), outside `used`,
+   * guarded by spare_lock (held for a few loads and stores, never across
+   * a system call). */
+  atomic_flag spare_lock;
+  uint64_t spare_max;
+  _Atomic uint64_t spare_bytes;
+  int nspare;
+  struct {
+    void *p;
+    size_t size; /* of the mapping */
+  } spare[XS_SPARE_SLOTS];
 } xs_budget;
 
+/* A budget of limit bytes that keeps no spare blocks. */
 void xs_budget_init(xs_budget *b, uint64_t limit);
 uint64_t xs_budget_used(const xs_budget *b);
+/* Keeps up to max bytes of freed large blocks for reuse: a request taking
+ * a block of the same size gets one at once, without the kernel clearing
+ * fresh pages; any other large block first gives every spare back to the
+ * system, so that a request's peak never counts spares on top of it.
+ * Spares are not part of `used` (they hold no request's data). */
+void xs_budget_keep_spares(xs_budget *b, uint64_t max);
+/* Bytes of spare blocks kept now. */
+uint64_t xs_budget_spare(const xs_budget *b);
+/* Gives every spare block back to the system; the budget keeps none
+ * until xs_budget_keep_spares is called again. */
+void xs_budget_close(xs_budget *b);
 
 /* One request's share of a budget (budget NULL: no limit, only counted).
  * `held` bytes are reserved from the budget; `used` of them are taken by

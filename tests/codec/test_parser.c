@@ -1393,6 +1393,73 @@ START_TEST(line_and_column) {
 }
 END_TEST
 
+/* A budget that keeps spares hands a freed large block to the next block
+ * of the same mapped size (2 MiB steps), gives every spare back before
+ * mapping any other, keeps at most its maximum and XS_SPARE_SLOTS blocks,
+ * and counts none of them as reserved. */
+START_TEST(spare_blocks) {
+  enum { MIB = 1 << 20 };
+  xs_budget budget;
+  xs_budget_init(&budget, 256 * MIB);
+  xs_budget_keep_spares(&budget, 8 * MIB);
+  xs_mem mem = {&budget, 0, 0};
+  xs_error err;
+  char *p = xs__alloc(&mem, 3 * MIB, &err); /* a 4 MiB mapping */
+  ck_assert_ptr_nonnull(p);
+  memset(p, 0x5A, 3 * MIB);
+  xs__free(&mem, p, 3 * MIB);
+  ck_assert_uint_eq(xs_budget_spare(&budget), 4 * MIB);
+  char *q = xs__alloc(&mem, 3 * MIB + MIB / 2, &err); /* 4 MiB again */
+  ck_assert_ptr_eq(q, p);
+  ck_assert_uint_eq(xs_budget_spare(&budget), 0);
+  ck_assert_int_eq(q[3 * MIB - 1], 0x5A); /* the same bytes: not cleared */
+  xs__free(&mem, q, 3 * MIB + MIB / 2);
+  char *r = xs__alloc(&mem, MIB, &err); /* 2 MiB: the 4 MiB spare goes */
+  ck_assert_ptr_nonnull(r);
+  ck_assert_uint_eq(xs_budget_spare(&budget), 0);
+  xs__free(&mem, r, MIB);
+  ck_assert_uint_eq(xs_budget_spare(&budget), 2 * MIB);
+  /* Five 2 MiB blocks freed: four slots, 8 MiB kept. */
+  char *five[5];
+  for (int i = 0; i < 5; i++) {
+    five[i] = xs__alloc(&mem, 2 * MIB, &err);
+    ck_assert_ptr_nonnull(five[i]);
+  }
+  ck_assert_uint_eq(xs_budget_spare(&budget), 0);
+  for (int i = 0; i < 5; i++)
+    xs__free(&mem, five[i], 2 * MIB);
+  ck_assert_uint_eq(xs_budget_spare(&budget), 8 * MIB);
+  /* Larger than the maximum: never kept. */
+  char *big = xs__alloc(&mem, 10 * MIB, &err);
+  ck_assert_ptr_nonnull(big);
+  ck_assert_uint_eq(xs_budget_spare(&budget), 0);
+  xs__free(&mem, big, 10 * MIB);
+  ck_assert_uint_eq(xs_budget_spare(&budget), 0);
+  /* Growing a block moves it: the old mapping becomes a spare. */
+  void *g = NULL;
+  ck_assert_int_eq(xs__realloc(&mem, &g, 0, MIB, &err), 0);
+  ck_assert_int_eq(xs__realloc(&mem, &g, MIB, 3 * MIB, &err), 0);
+  ck_assert_uint_eq(xs_budget_spare(&budget), 2 * MIB);
+  xs__free(&mem, g, 3 * MIB);
+  ck_assert_uint_eq(xs_budget_spare(&budget), 6 * MIB);
+  /* Spares are no request's: the share and the budget are empty. */
+  ck_assert_uint_eq(mem.used, 0);
+  xs_mem_close(&mem);
+  ck_assert_uint_eq(xs_budget_used(&budget), 0);
+  xs_budget_close(&budget);
+  ck_assert_uint_eq(xs_budget_spare(&budget), 0);
+  /* A budget that keeps none (every test's and fuzzer's): unmapped. */
+  xs_budget none;
+  xs_budget_init(&none, 256 * MIB);
+  xs_mem m2 = {&none, 0, 0};
+  p = xs__alloc(&m2, 3 * MIB, &err);
+  ck_assert_ptr_nonnull(p);
+  xs__free(&m2, p, 3 * MIB);
+  ck_assert_uint_eq(xs_budget_spare(&none), 0);
+  xs_mem_close(&m2);
+}
+END_TEST
+
 /* The request's arrays are held in its memory share, and given back. */
 START_TEST(memory_is_accounted) {
   xs_budget budget;
@@ -1472,6 +1539,7 @@ static Suite *parser_suite(void) {
   tcase_add_test(td, every_split_point);
   tcase_add_test(td, line_and_column);
   tcase_add_test(td, memory_is_accounted);
+  tcase_add_test(td, spare_blocks);
   suite_add_tcase(s, td);
   return s;
 }
