@@ -415,10 +415,12 @@ static enum MHD_Result queue_error(xs_http *h, struct MHD_Connection *c,
 
 /* ------------------------------------------------------------- requests -- */
 
+/* Transfer-Encoding is exactly "chunked", in any case: libmicrohttpd's own
+ * test for a chunked body (bad_framing refuses any other value). */
 static int is_chunked(struct MHD_Connection *c) {
   const char *te = MHD_lookup_connection_value(
       c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-  return te != NULL && strstr(te, "chunked") != NULL;
+  return te != NULL && strcasecmp(te, "chunked") == 0;
 }
 
 /* How often a header occurs (names are case-insensitive). */
@@ -445,8 +447,11 @@ static unsigned header_times(struct MHD_Connection *c, const char *name) {
 
 /* RFC 9112 6.3: a body's length must be one, unambiguous: a repeated
  * Content-Length, or one beside Transfer-Encoding, would let a proxy in
- * front and xentd disagree on where the request ends. Refused at once;
- * the connection closes. (A negative or non-numeric Content-Length never
+ * front and xentd disagree on where the request ends. A Transfer-Encoding
+ * other than chunked (gzip, identity, "gzip, chunked", twice) libmicrohttpd
+ * reads as a body that ends only when the client closes: the client would
+ * wait for an answer until the idle timeout. Refused at once; the
+ * connection closes. (A negative or non-numeric Content-Length never
  * reaches here: libmicrohttpd answers 400 and closes itself.) */
 static int bad_framing(struct MHD_Connection *c, xs_error *err) {
   const unsigned cl = header_times(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -461,6 +466,21 @@ static int bad_framing(struct MHD_Connection *c, xs_error *err) {
   if (cl == 1 && te > 0) {
     xs_error_set(err, XS_ERR_INVALID_ARGUMENT,
                  "Content-Length and Transfer-Encoding together; send one");
+    return 1;
+  }
+  if (te > 1) {
+    xs_error_set(err, XS_ERR_INVALID_ARGUMENT,
+                 "Transfer-Encoding is given %u times; send it once, as "
+                 "chunked",
+                 te);
+    return 1;
+  }
+  if (te == 1 && !is_chunked(c)) {
+    xs_error_set(err, XS_ERR_INVALID_ARGUMENT,
+                 "Transfer-Encoding: %.64s is not supported; send "
+                 "Content-Length, or Transfer-Encoding: chunked",
+                 MHD_lookup_connection_value(
+                     c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING));
     return 1;
   }
   return 0;
