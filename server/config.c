@@ -84,7 +84,7 @@ static const option_def options[] = {
      "largest C of a confusion matrix answered (413 above it)"},
     {"max-in-flight", "N", "XENTD_MAX_IN_FLIGHT", OPT_UINT,
      FIELD(max_in_flight), "64", NULL, 1, 65536, NULL, NULL,
-     "requests computing at once; more get 429 and Retry-After"},
+     "requests computing or sending their answers at once; more get 429"},
     {"max-memory", "BYTES", "XENTD_MAX_MEMORY", OPT_UINT, FIELD(max_memory),
      NULL, "RAM/4", UINT64_C(1048576), UINT64_C(1) << 50, NULL, NULL,
      "memory all requests may hold at once; 429 past it, 413 if never"},

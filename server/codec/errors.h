@@ -39,8 +39,9 @@
     "a masked class)")                                                         \
   X(OVERLOADED, 429, "overloaded",                                             \
     "with `Retry-After`: more loss/targets requests than `--max-in-"           \
-    "flight` are computing, or the memory budget (`--max-memory`) is "         \
-    "taken by other requests right now")                                       \
+    "flight` are computing or sending their answers (an answer holds its "     \
+    "place until its last byte is handed to the socket), or the memory "       \
+    "budget (`--max-memory`) is taken by other requests right now")            \
   X(INTERNAL, 500, "internal",                                                 \
     "a bug in xentd; please report it with the request")                       \
   X(SHUTTING_DOWN, 503, "shutting_down",                                       \

@@ -12,9 +12,11 @@
  * over the limit, or over the memory budget) is answered there: its body
  * is then never read and the connection closes.
  *
- * A compute request holds a place of --max-in-flight from its headers
- * until its answer is computed, and gives it back before the answer is
- * queued: a client that has its answer never counts. Its memory (the
+ * A compute request holds a place of --max-in-flight from the end of its
+ * body until the last byte of its answer is handed to libmicrohttpd
+ * (printing a large JSON answer is most of its work): a client that has
+ * its answer never counts, and one that stops reading a large answer
+ * holds its place until it reads on or --timeout closes it. Its memory (the
  * parsed arrays, then the outputs) is reserved from the budget before it
  * is allocated and given back once the last byte of the answer has been
  * handed to libmicrohttpd. A large answer is printed block by block as the

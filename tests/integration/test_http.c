@@ -1443,10 +1443,6 @@ START_TEST(test_length_required) {
 }
 END_TEST
 
-/* --max-in-flight 1: while one upload is half sent, a second POST is
- * answered 429 with Retry-After; once the first completes (with its right
- * answer) the daemon serves again. */
-
 /* --max-in-flight 1: a request holds its place from the end of its body
  * until the last byte of its answer is handed to the socket, not while its
  * body trickles in. A client that stops reading a 30 MB answer keeps the
