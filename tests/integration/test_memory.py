@@ -7,6 +7,9 @@ the request path's budget:
   - one accepted request: at most 2 x (body + response) + 16 MiB;
   - one refused request: at most 2 x body + 16 MiB;
   - many at once: at most --max-memory + 64 MiB.
+The first two hold for bodies of at least 4 bytes a number: a parsed
+number takes 8 bytes, and "0," only 2 of the body. A body of "0," is held
+to 4 x body + 2 x response + 16 MiB (case 5).
 The bodies:
   1. 62.9 MiB of "0," elements, 33M of them, under the 64 MiB body limit
      but over --max-elements: refused with 413 while it is read;
@@ -15,7 +18,9 @@ The bodies:
   3. 16M elements asking for every output (grad, targets, probs, stats),
      whose answer used to be held whole in a 2 GiB buffer;
   4. eight 20 MB requests at once against --max-memory 128 MiB: each is
-     answered 200 or 429, and the peak stays within the budget.
+     answered 200 or 429, and the peak stays within the budget;
+  5. 16M elements of "0," (32 MiB, 2 bytes a number) asking only for the
+     loss, and the same body refused for a target out of range.
 And one case of scheduling, not memory: after a 1.6 MiB body on a kept-alive
 connection, that connection's thread runs at nice +10 (bulk connections
 yield the CPU to small requests), and the thread of a connection that sent
@@ -171,6 +176,34 @@ def case_every_output(xentd, res):
               f"2 x (body + response) + 16 MiB = {bound / MIB:.1f} MiB")
 
 
+def case_dense_numbers(xentd, res):
+    n, c = 16, 1 << 20
+    row = b"[" + b",".join([b"0"] * c) + b"]"
+    logits = b",".join([row] * n)
+    for targets, want in ((b"0", 200), (b"99999999", 400)):
+        body = (b'{"logits": [' + logits + b'], "targets": ['
+                + b",".join([targets] * n) + b'], "outputs": ["loss"]}')
+        with daemon_process(xentd, ["--access-log", "off"]) as (url, proc):
+            status, rlen, head, _ = post(url, body)
+            peak = vm_hwm(proc.pid)
+        if want == 200:
+            # Every logit 0: each row's loss is ln(2^20) = 20 ln 2.
+            ok = (head.startswith(b'{"n":16,"classes":1048576,"loss":')
+                  and abs(float(head.split(b'"loss":')[1].rstrip(b"}"))
+                          - 20 * math.log(2)) <= 1e-14 * 20 * math.log(2))
+        else:
+            ok = b'"field":"targets[0]"' in head
+        res.check(status == want and ok,
+                  f"{len(body) / MIB:.1f} MiB of {n * c} elements of \"0,\", "
+                  f"target {targets.decode()}: {status} {head[:100]!r}")
+        bound = 4 * len(body) + 2 * rlen + 16 * MIB
+        res.check(peak <= bound,
+                  f"2 bytes a number: peak RSS {peak / MIB:.1f} MiB <= "
+                  f"4 x body + 2 x response + 16 MiB = {bound / MIB:.1f} MiB "
+                  f"(2 x (body + response) + 16 MiB would be "
+                  f"{(2 * (len(body) + rlen) + 16 * MIB) / MIB:.1f})")
+
+
 def case_many_at_once(xentd, res):
     budget = 128 * MIB
     n, c = 1000, 5000
@@ -207,7 +240,7 @@ def main():
     args = ap.parse_args()
     res = suite.Results()
     for case in (case_many_elements, case_escaped_key, case_every_output,
-                 case_many_at_once, case_bulk_priority):
+                 case_many_at_once, case_dense_numbers, case_bulk_priority):
         try:
             case(args.xentd, res)
         except Exception as e:  # a crash of the case is a failure, said
