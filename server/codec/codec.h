@@ -90,11 +90,15 @@ uint64_t xs_budget_used(const xs_budget *b);
 /* Keeps up to max bytes of freed large blocks for reuse: a request taking
  * a block of the same size gets one at once, without the kernel clearing
  * fresh pages; any other large block first gives every spare back to the
- * system, so that a request's peak never counts spares on top of it.
- * Spares are not part of `used` (they hold no request's data). */
+ * system. Resident memory is then at most what it would be with no spares
+ * plus max. Spares are not part of `used` (they hold no request's data),
+ * so the daemon may hold up to max beyond the budget. */
 void xs_budget_keep_spares(xs_budget *b, uint64_t max);
-/* Bytes of spare blocks kept now. */
+/* Bytes of spare blocks kept now (their mappings' sizes). */
 uint64_t xs_budget_spare(const xs_budget *b);
+/* Bytes of them resident (mincore): all of them with huge pages; without,
+ * only the pages their last user touched. */
+uint64_t xs_budget_spare_resident(xs_budget *b);
 /* Gives every spare block back to the system; the budget keeps none
  * until xs_budget_keep_spares is called again. */
 void xs_budget_close(xs_budget *b);

@@ -11,9 +11,11 @@
  */
 /* mmap flags and madvise beyond POSIX (Linux). */
 #define _DEFAULT_SOURCE
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "codec.h"
 #include "codec_priv.h"
@@ -138,10 +140,12 @@ static size_t held_size(size_t bytes) {
  * passes what it would be with no spares, but by the spares themselves
  * while no large block is being made (at most spare_max, shown in
  * /metrics). */
+/* A holder that loses its core would keep a spinner spinning for a time
+ * slice: a waiter yields instead. */
 static void spare_lock(xs_budget *b) {
   while (
       atomic_flag_test_and_set_explicit(&b->spare_lock, memory_order_acquire))
-    ;
+    sched_yield();
 }
 
 static void spare_unlock(xs_budget *b) {
@@ -204,6 +208,41 @@ void xs_budget_keep_spares(xs_budget *b, uint64_t max) {
 
 uint64_t xs_budget_spare(const xs_budget *b) {
   return atomic_load_explicit(&b->spare_bytes, memory_order_relaxed);
+}
+
+/* Resident bytes of a mapping (mincore, a page at a time; 0 if the
+ * mapping went meanwhile: mincore fails on an unmapped range). */
+static uint64_t resident(void *p, size_t size) {
+  const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  unsigned char vec[256];
+  uint64_t bytes = 0;
+  for (size_t at = 0; at < size; at += sizeof vec * page) {
+    const size_t len =
+        size - at < sizeof vec * page ? size - at : sizeof vec * page;
+    if (mincore((char *)p + at, len, vec) != 0)
+      return 0;
+    for (size_t i = 0; i < (len + page - 1) / page; i++)
+      bytes += (vec[i] & 1) ? page : 0;
+  }
+  return bytes;
+}
+
+uint64_t xs_budget_spare_resident(xs_budget *b) {
+  void *p[XS_SPARE_SLOTS];
+  size_t size[XS_SPARE_SLOTS];
+  spare_lock(b);
+  const int n = b->nspare;
+  for (int i = 0; i < n; i++) {
+    p[i] = b->spare[i].p;
+    size[i] = b->spare[i].size;
+  }
+  spare_unlock(b);
+  /* Outside the lock: a block taken meanwhile is still mapped (in use) or
+   * unmapped (mincore fails); either way nothing in it is touched. */
+  uint64_t bytes = 0;
+  for (int i = 0; i < n; i++)
+    bytes += resident(p[i], size[i]);
+  return bytes;
 }
 
 void xs_budget_close(xs_budget *b) {

@@ -1026,7 +1026,7 @@ static enum MHD_Result answer(xs_http *h, struct MHD_Connection *c,
     xs_buf out;
     xs_buf_init(&out);
     const xs_gauges g = {atomic_load(&h->computing), xs_budget_used(&h->budget),
-                         h->budget.limit, xs_budget_spare(&h->budget)};
+                         h->budget.limit, xs_budget_spare_resident(&h->budget)};
     if (xs_metrics_render(&h->metrics, &g, &out) != 0) {
       xs_buf_free(&out);
       xs_error err;

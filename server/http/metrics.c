@@ -207,8 +207,8 @@ int xs_metrics_render(const xs_metrics *m, const xs_gauges *g, xs_buf *out) {
             "(--max-memory).\n"
             "# TYPE xentd_memory_budget_bytes gauge\n"
             "xentd_memory_budget_bytes %" PRIu64 "\n"
-            "# HELP xentd_memory_spare_bytes Freed large blocks kept for "
-            "the next request, outside the budget.\n"
+            "# HELP xentd_memory_spare_bytes Resident bytes of the freed "
+            "large blocks kept for the next request, outside the budget.\n"
             "# TYPE xentd_memory_spare_bytes gauge\n"
             "xentd_memory_spare_bytes %" PRIu64 "\n",
             g->memory_reserved, g->memory_budget, g->memory_spare);

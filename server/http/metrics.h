@@ -53,7 +53,7 @@ typedef struct xs_gauges {
   uint64_t compute_in_flight; /* compute slots taken (--max-in-flight) */
   uint64_t memory_reserved;   /* bytes of the budget taken             */
   uint64_t memory_budget;     /* --max-memory                          */
-  uint64_t memory_spare;      /* freed large blocks kept for reuse     */
+  uint64_t memory_spare;      /* resident bytes of kept freed blocks   */
 } xs_gauges;
 
 /* Zeroes every counter. */

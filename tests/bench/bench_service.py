@@ -192,7 +192,12 @@ def run_wrk(wrk, script, body_path, port, args):
     return float(rps.group(1))
 
 
-def run_latency(port, body, count, path="/v1/loss", headers=None):
+def run_latency(port, body, count, path="/v1/loss", headers=None,
+                before_close=None):
+    """The requests one after another on one connection; before_close(),
+    if given, runs after the last answer and before the connection closes
+    (with a thread per connection, the thread that served them is still
+    there to be counted)."""
     conn = http.client.HTTPConnection(HOST, port, timeout=60)
     times = []
     try:
@@ -204,6 +209,8 @@ def run_latency(port, body, count, path="/v1/loss", headers=None):
                 raise RuntimeError(f"port {port}: HTTP {status}")
             if i >= 2:  # two warm-up requests
                 times.append(elapsed * 1e3)
+        if before_close is not None:
+            before_close()
     finally:
         conn.close()
     ordered = sorted(times)
@@ -213,7 +220,8 @@ def run_latency(port, body, count, path="/v1/loss", headers=None):
 
 def cpu_seconds(pid):
     """Seconds process pid's live threads have run (the scheduler's own
-    count, in ns: /proc/PID/task/TID/schedstat)."""
+    count, in ns: /proc/PID/task/TID/schedstat). A thread that ends takes
+    its count with it: read it while the threads that did the work live."""
     total = 0
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
@@ -228,9 +236,11 @@ def run_latency_cpu(s, body, count):
     """run_latency on service s, and the CPU milliseconds a request of
     this client (this process, one thread) and of the server."""
     me = os.getpid()
+    end = []
     c0, s0 = cpu_seconds(me), cpu_seconds(s.proc.pid)
-    result = run_latency(s.port, body, count)
-    c1, s1 = cpu_seconds(me), cpu_seconds(s.proc.pid)
+    result = run_latency(s.port, body, count, before_close=lambda: end.append(
+        (cpu_seconds(me), cpu_seconds(s.proc.pid))))
+    (c1, s1), = end
     n = count + 2  # with the warm-up requests
     return result, ((c1 - c0) / n * 1e3, (s1 - s0) / n * 1e3)
 

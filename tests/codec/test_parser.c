@@ -1419,16 +1419,19 @@ START_TEST(spare_blocks) {
   ck_assert_uint_eq(xs_budget_spare(&budget), 0);
   xs__free(&mem, r, MIB);
   ck_assert_uint_eq(xs_budget_spare(&budget), 2 * MIB);
-  /* Five 2 MiB blocks freed: four slots, 8 MiB kept. */
+  /* Five 2 MiB blocks freed: four slots, 8 MiB kept, every byte of them
+   * touched, so all resident whatever the page size. */
   char *five[5];
   for (int i = 0; i < 5; i++) {
     five[i] = xs__alloc(&mem, 2 * MIB, &err);
     ck_assert_ptr_nonnull(five[i]);
+    memset(five[i], i, 2 * MIB);
   }
   ck_assert_uint_eq(xs_budget_spare(&budget), 0);
   for (int i = 0; i < 5; i++)
     xs__free(&mem, five[i], 2 * MIB);
   ck_assert_uint_eq(xs_budget_spare(&budget), 8 * MIB);
+  ck_assert_uint_eq(xs_budget_spare_resident(&budget), 8 * MIB);
   /* Larger than the maximum: never kept. */
   char *big = xs__alloc(&mem, 10 * MIB, &err);
   ck_assert_ptr_nonnull(big);
@@ -1448,6 +1451,41 @@ START_TEST(spare_blocks) {
   ck_assert_uint_eq(xs_budget_used(&budget), 0);
   xs_budget_close(&budget);
   ck_assert_uint_eq(xs_budget_spare(&budget), 0);
+  /* The slot limit alone: five 2 MiB blocks under a 16 MiB maximum keep
+   * four. The byte limit alone: 6 MiB kept, then another 6 MiB block is
+   * not (12 MiB would pass 8). A block shrunk in place is kept at its new
+   * mapped size and handed to the next block of that size. */
+  xs_budget_keep_spares(&budget, 16 * MIB);
+  xs_mem m1 = {&budget, 0, 0};
+  for (int i = 0; i < 5; i++)
+    five[i] = xs__alloc(&m1, 2 * MIB, &err);
+  for (int i = 0; i < 5; i++)
+    xs__free(&m1, five[i], 2 * MIB);
+  ck_assert_uint_eq(xs_budget_spare(&budget), 8 * MIB);
+  xs_budget_close(&budget);
+  xs_budget_keep_spares(&budget, 8 * MIB);
+  char *six_a = xs__alloc(&m1, 6 * MIB, &err);
+  char *six_b = xs__alloc(&m1, 6 * MIB, &err);
+  ck_assert(six_a != NULL && six_b != NULL);
+  xs__free(&m1, six_a, 6 * MIB);
+  ck_assert_uint_eq(xs_budget_spare(&budget), 6 * MIB);
+  xs__free(&m1, six_b, 6 * MIB);
+  ck_assert_uint_eq(xs_budget_spare(&budget), 6 * MIB);
+  void *s5 = NULL;
+  ck_assert_int_eq(xs__realloc(&m1, &s5, 0, 5 * MIB, &err), 0); /* 6 MiB */
+  ck_assert_ptr_eq(s5, six_a);
+  ck_assert_int_eq(xs__realloc(&m1, &s5, 5 * MIB, MIB, &err), 0);
+  ck_assert_ptr_eq(s5, six_a); /* shrunk in place to 2 MiB */
+  xs__free(&m1, s5, MIB);
+  ck_assert_uint_eq(xs_budget_spare(&budget), 2 * MIB);
+  char *two = xs__alloc(&m1, 2 * MIB, &err);
+  ck_assert_ptr_eq(two, six_a);
+  xs__free(&m1, two, 2 * MIB);
+  ck_assert_uint_eq(m1.used, 0);
+  xs_mem_close(&m1);
+  xs_budget_close(&budget);
+  ck_assert_uint_eq(xs_budget_spare(&budget), 0);
+  ck_assert_uint_eq(xs_budget_used(&budget), 0);
   /* A budget that keeps none (every test's and fuzzer's): unmapped. */
   xs_budget none;
   xs_budget_init(&none, 256 * MIB);

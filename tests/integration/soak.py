@@ -20,8 +20,8 @@ fixed seed, until the time is up:
   probe     /healthz, /readyz, /v2/health/live, /metrics.
 Each request goes on the client's kept-alive connection or on a new one
 (30%). Any status, header or body other than the expected one fails.
-The daemon's resident memory (VmRSS in /proc/PID/status, less the spare
-blocks /metrics shows) is read after
+The daemon's resident memory (VmRSS in /proc/PID/status, less the resident
+bytes of the kept blocks /metrics shows) is read after
 the warm-up (a minute, or a quarter of a shorter run; each client sends
 one request of every kind first) and at the end, each the median of three
 readings 2 s apart (glibc told to give back
@@ -230,9 +230,9 @@ class Soak:
 
     def idle_rss(self):
         """VmRSS once only this /metrics request is in flight, less the
-        freed large blocks the daemon keeps for the next request (at most
-        8 MiB, shown in /metrics): what it holds does not depend on which
-        request came last."""
+        resident bytes of the freed large blocks the daemon keeps for the
+        next request (at most 8 MiB, shown in /metrics): what it holds does
+        not depend on which request came last."""
         deadline = time.monotonic() + 60
         while self.metric("xentd_requests_in_flight") != 1:
             if time.monotonic() > deadline:
