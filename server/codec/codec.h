@@ -76,7 +76,6 @@ typedef struct xs_budget {
    * a system call). */
   atomic_flag spare_lock;
   uint64_t spare_max;
-  _Atomic uint64_t spare_bytes;
   int nspare;
   struct {
     void *p;
@@ -95,7 +94,7 @@ uint64_t xs_budget_used(const xs_budget *b);
  * so the daemon may hold up to max beyond the budget. */
 void xs_budget_keep_spares(xs_budget *b, uint64_t max);
 /* Bytes of spare blocks kept now (their mappings' sizes). */
-uint64_t xs_budget_spare(const xs_budget *b);
+uint64_t xs_budget_spare(xs_budget *b);
 /* Bytes of them resident (mincore): all of them with huge pages; without,
  * only the pages their last user touched. */
 uint64_t xs_budget_spare_resident(xs_budget *b);

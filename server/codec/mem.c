@@ -25,7 +25,6 @@ void xs_budget_init(xs_budget *b, uint64_t limit) {
   b->limit = limit;
   atomic_flag_clear(&b->spare_lock);
   b->spare_max = 0;
-  atomic_init(&b->spare_bytes, 0);
   b->nspare = 0;
 }
 
@@ -152,6 +151,14 @@ static void spare_unlock(xs_budget *b) {
   atomic_flag_clear_explicit(&b->spare_lock, memory_order_release);
 }
 
+/* Bytes of the spare blocks; under the lock. */
+static uint64_t spare_sum(const xs_budget *b) {
+  uint64_t bytes = 0;
+  for (int i = 0; i < b->nspare; i++)
+    bytes += b->spare[i].size;
+  return bytes;
+}
+
 /* A spare block of exactly size bytes, or NULL; when there is none, every
  * spare is unmapped (after the lock is let go). */
 static void *spare_take(xs_budget *b, size_t size) {
@@ -172,9 +179,6 @@ static void *spare_take(xs_budget *b, size_t size) {
       drop[ndrop] = b->spare[b->nspare].p;
       drop_size[ndrop] = b->spare[b->nspare].size;
     }
-    atomic_store_explicit(&b->spare_bytes, 0, memory_order_relaxed);
-  } else {
-    atomic_fetch_sub_explicit(&b->spare_bytes, size, memory_order_relaxed);
   }
   spare_unlock(b);
   for (int i = 0; i < ndrop; i++)
@@ -186,14 +190,11 @@ static void *spare_take(xs_budget *b, size_t size) {
 static int spare_put(xs_budget *b, void *p, size_t size) {
   int kept = 0;
   spare_lock(b);
-  const uint64_t held =
-      atomic_load_explicit(&b->spare_bytes, memory_order_relaxed);
   if (b->nspare < XS_SPARE_SLOTS && size <= b->spare_max &&
-      held <= b->spare_max - size) {
+      spare_sum(b) <= b->spare_max - size) {
     b->spare[b->nspare].p = p;
     b->spare[b->nspare].size = size;
     b->nspare++;
-    atomic_store_explicit(&b->spare_bytes, held + size, memory_order_relaxed);
     kept = 1;
   }
   spare_unlock(b);
@@ -206,8 +207,11 @@ void xs_budget_keep_spares(xs_budget *b, uint64_t max) {
   spare_unlock(b);
 }
 
-uint64_t xs_budget_spare(const xs_budget *b) {
-  return atomic_load_explicit(&b->spare_bytes, memory_order_relaxed);
+uint64_t xs_budget_spare(xs_budget *b) {
+  spare_lock(b);
+  const uint64_t bytes = spare_sum(b);
+  spare_unlock(b);
+  return bytes;
 }
 
 /* Resident bytes of a mapping (mincore, a page at a time; 0 if the
