@@ -1068,6 +1068,40 @@ static req_state *begin_request(xs_http *h, struct MHD_Connection *c) {
   return r;
 }
 
+/* The value of a hex digit, or -1. */
+static int hex_digit(char ch) {
+  if (ch >= '0' && ch <= '9')
+    return ch - '0';
+  if (ch >= 'a' && ch <= 'f')
+    return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F')
+    return ch - 'A' + 10;
+  return -1;
+}
+
+/* Decodes %HH in a request's path (and query) in place, as libmicrohttpd's
+ * own unescaper does, but leaves "%00" as it is: decoded, its NUL would end
+ * the C string every route is matched on, and "/healthz%00x" would be
+ * answered as "/healthz". Kept, it makes a path that matches no route: 404
+ * like any other unknown path. Returns the new length. */
+static size_t unescape_path(void *cls, struct MHD_Connection *c, char *s) {
+  (void)cls;
+  (void)c;
+  char *w = s;
+  for (const char *p = s; *p != '\0';) {
+    const int hi = p[0] == '%' ? hex_digit(p[1]) : -1;
+    const int lo = hi >= 0 ? hex_digit(p[2]) : -1;
+    if (lo >= 0 && (hi | lo) != 0) {
+      *w++ = (char)(hi * 16 + lo);
+      p += 3;
+    } else {
+      *w++ = *p++;
+    }
+  }
+  *w = '\0';
+  return (size_t)(w - s);
+}
+
 /* The request line is in: the request begins (its headers' deadline). */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
   (void)uri;
@@ -1392,7 +1426,8 @@ xs_http *xs_http_start(const xs_config *cfg, char *err, size_t err_size) {
       (size_t)XS_CONN_MEMORY, MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
       MHD_OPTION_PER_IP_CONNECTION_LIMIT,
       (unsigned int)cfg->max_connections_per_ip, MHD_OPTION_URI_LOG_CALLBACK,
-      on_uri, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+      on_uri, h, MHD_OPTION_UNESCAPE_CALLBACK, unescape_path, h,
+      MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
       MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_ARRAY, tls,
       MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_END);
   if (h->daemon == NULL) {

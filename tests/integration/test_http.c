@@ -313,6 +313,40 @@ START_TEST(test_not_found) {
 }
 END_TEST
 
+/* Escapes in a path are decoded ("%74" is 't', "%2f" '/') except "%00",
+ * which would end the path early: "/healthz%00x" is not /healthz but a path
+ * with no route, in each route family's own error shape. */
+START_TEST(test_escaped_path) {
+  xt_resp r;
+  get("/heal%74hz", &r);
+  ASSERT_STATUS(&r, 200);
+  xt_resp_free(&r);
+  get("/v1%2fmetrics", &r); /* "/v1/metrics", which takes POST */
+  assert_error(&r, 405, "method_not_allowed", NULL);
+  xt_resp_free(&r);
+  static const char *const nul[] = {"/healthz%00x", "/healthz%00",
+                                    "/v1%00/loss"};
+  for (size_t i = 0; i < sizeof nul / sizeof nul[0]; i++) {
+    get(nul[i], &r);
+    assert_error(&r, 404, "not_found", NULL);
+    xt_resp_free(&r);
+  }
+  post("/v1/loss%00", "{\"logits\": [[1, 2]], \"targets\": [0]}", &r);
+  assert_error(&r, 404, "not_found", NULL);
+  xt_resp_free(&r);
+  /* /v2 answers in the protocol's shape: {"error": "..."} */
+  get("/v2/health/live%00", &r);
+  ck_assert_msg(r.status == 404 && r.json != NULL &&
+                    json_is_string(json_object_get(r.json, "error")),
+                "GET /v2/health/live%%00: %ld %s", r.status, r.body);
+  xt_resp_free(&r);
+  get("/v2/health/live%2500", &r); /* "%25" is '%': "/v2/health/live%00" */
+  ck_assert_msg(r.status == 404, "GET /v2/health/live%%2500: %ld %s", r.status,
+                r.body);
+  xt_resp_free(&r);
+}
+END_TEST
+
 START_TEST(test_method_not_allowed) {
   xt_resp r;
   get("/v1/loss", &r);
@@ -1529,6 +1563,7 @@ static Suite *http_suite(int own_daemon) {
   tcase_add_test(tc, test_v1_info);
   tcase_add_test(tc, test_metrics);
   tcase_add_test(tc, test_not_found);
+  tcase_add_test(tc, test_escaped_path);
   tcase_add_test(tc, test_method_not_allowed);
   tcase_add_test(tc, test_unsupported_media);
   tcase_add_test(tc, test_loss_hard_label);
