@@ -692,7 +692,20 @@ static int run_targets(const xs_request *req, xs_response *r, xs_error *err) {
 static const float *as_f32(xs_response *r, int slot, size_t count,
                            xs_error *err) {
   char *b = r->buf[slot]; /* bytes: the two types overlap */
-  for (size_t i = 0; i < count; i++) {
+  /* Eight at a time through locals, which the compiler turns into vector
+   * conversions (one scalar conversion a value was a tenth of a v2 binary
+   * request). A block is read whole before its floats are written, and they
+   * land below the doubles of every later block: 4 i + 32 <= 8 (i + 8). */
+  size_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    double x[8];
+    float v[8];
+    memcpy(x, b + i * sizeof x[0], sizeof x);
+    for (size_t k = 0; k < 8; k++)
+      v[k] = (float)x[k];
+    memcpy(b + i * sizeof v[0], v, sizeof v);
+  }
+  for (; i < count; i++) {
     double x;
     memcpy(&x, b + i * sizeof x, sizeof x);
     const float v = (float)x;
