@@ -641,7 +641,10 @@ XENT_API xent_status xent_evaluate_explicit(const xent_problem *problem,
  *   predicted   argmax_c p_c, lowest index on ties (xent_stats.predicted)
  *   confidence  max_c p_c = 1 / s
  *   rank        #{c : p_c > p_y} + #{c < y : p_c == p_y}: the label's place
- *               in the order argmax uses (rank 0 <=> predicted == y)
+ *               in the order argmax uses (rank 0 <=> predicted == y); when
+ *               p_y < 2^-1000, where exp no longer keeps the logits apart
+ *               (p is 0 more than ~745 below the max), equal p are ordered
+ *               by their logits first: #{c : p_c == p_y, x_c > x_y} more
  *   nll         -lp_y = -((x_y - m) - log s)    (log_softmax as PyTorch)
  *   brier       sum_c (p_c - [c == y])^2
  *   entropy     -sum_c p_c log p_c = log s - sum_c p_c (x_c - m)

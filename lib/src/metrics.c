@@ -218,7 +218,8 @@ static size_t argmax_p(const double *x, double m, double s, size_t *at_max) {
 /*
  * The label's rank in the order argmax_p uses: the classes whose
  * P_c = exp(x_c - m) / s (libm exp, as argmax_p) is larger than P_y, or
- * equal with a lower index. P is computed only where it can decide: with
+ * equal with a lower index; when P_y < 2^-1000, equal with a larger logit
+ * too (below). P is computed only where it can decide: with
  * d = x - m, when P_y >= 2^-1000 (normal with room) and d_c is more than
  * about 1e-12 above (below) d_y, exp(d_c) / exp(d_y) exceeds 1 + 9e-13 (is
  * below 1 - 9e-13) even after d_y + 1e-12 is rounded, which one rounding of
@@ -234,11 +235,16 @@ static size_t label_rank(const double *x, size_t C, double m, double s,
   const double py = exp(dy) / s;
   size_t ahead = 0;
   if (!(py >= 0x1p-1000)) {
+    /* Down here exp has lost the logits' order: every P of a logit more
+     * than about 745 below the max is 0. Equal P are ordered by their
+     * logits, the order of the exact P, then by index; y is far from the
+     * prediction (P >= 1/C), so the top-1 stays the accuracy. */
     for (size_t c = 0; c < C && ahead < limit; c++) {
       if (c == y)
         continue;
       const double pc = exp(x[c] - m) / s;
-      ahead += pc > py || (pc == py && c < y);
+      ahead +=
+          pc > py || (pc == py && (x[c] > x[y] || (x[c] == x[y] && c < y)));
     }
     return ahead;
   }

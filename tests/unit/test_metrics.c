@@ -466,17 +466,20 @@ END_TEST
 
 /*
  * Ties in top-k, on the probabilities argmax compares (ties to the lower
- * index), not on the logits:
+ * index, so that top-1 is the accuracy); probabilities that underflow to 0
+ * are ordered by their logits, as the exact probabilities are:
  *   row 0 [1, 1, 1, 0] label 2: classes 0 and 1 tie with 2 and come first:
  *         rank 2, in the top 3 only;
  *   row 1 [0, 1e-20, -5, -5] label 1: p_0 == p_1 (exp(-1e-20) rounds to 1):
  *         rank 1 though its logit is the largest; predicted 0;
- *   row 2 [0, -800, -900, -5] label 2: p_1 = p_2 = 0 tie, class 1 comes
- *         first: rank 3;
- *   row 3 [0, -900, -800, -5] label 1: the same tie, class 1 is first among
- *         the zeros: rank 2, though its logit is below class 2's.
+ *   row 2 [0, -800, -900, -5] label 2: p_1 = p_2 = 0, class 1's logit is
+ *         larger: rank 3;
+ *   row 3 [0, -900, -800, -5] label 1: p_1 = p_2 = 0 again, and class 2's
+ *         logit is larger: rank 3, the last (scikit-learn's
+ *         top_k_accuracy_score on the logits agrees; by index alone it
+ *         would be 2).
  *   row 4 [3, 1, 2, 0] label 0: rank 0.
- * top-1 = 1/5 (= accuracy), top-2 = 2/5, top-3 = 4/5, top-4 = 5/5.
+ * top-1 = 1/5 (= accuracy), top-2 = 2/5, top-3 = 3/5, top-4 = 5/5.
  */
 START_TEST(top_k_ties) {
   xent_metrics_config cfg;
@@ -495,7 +498,7 @@ START_TEST(top_k_ties) {
   XT_BITS_EQ(f.r.accuracy, 0.2);
   XT_BITS_EQ(f.r.top_k_accuracy[0], 0.2);
   XT_BITS_EQ(f.r.top_k_accuracy[1], 0.4);
-  XT_BITS_EQ(f.r.top_k_accuracy[2], 0.8);
+  XT_BITS_EQ(f.r.top_k_accuracy[2], 0.6);
   XT_BITS_EQ(f.r.top_k_accuracy[3], 1.0);
   /* predictions: 0, 0, 0, 0, 0 */
   for (size_t y = 0; y < 4; y++)
@@ -504,6 +507,29 @@ START_TEST(top_k_ties) {
   ck_assert_uint_eq(f.confusion[0], 1);
   ck_assert_uint_eq(f.confusion[4], 2);
   ck_assert_uint_eq(f.confusion[8], 2);
+  free_result(&f);
+  free(m);
+}
+END_TEST
+
+/* A masked class (-inf) comes after every class with a finite logit, even
+ * one whose probability underflows to 0 like its own: [0, -inf, -900]
+ * label 2 has rank 1 (class 0 only), so it is in the top 2; by index alone
+ * the masked class 1 would come first. */
+START_TEST(top_k_masked_after_underflow) {
+  xent_metrics_config cfg;
+  xent_metrics_config_init(&cfg, 3);
+  cfg.top_k_count = 2;
+  cfg.top_k[0] = 1;
+  cfg.top_k[1] = 2;
+  xent_metrics *m = new_state(&cfg);
+  const double x[3] = {0, -INFINITY, -900};
+  const int64_t t[1] = {2};
+  update(m, 1, x, t);
+  full_result f;
+  compute(m, &f);
+  XT_BITS_EQ(f.r.top_k_accuracy[0], 0.0);
+  XT_BITS_EQ(f.r.top_k_accuracy[1], 1.0);
   free_result(&f);
   free(m);
 }
@@ -1525,6 +1551,7 @@ int main(void) {
   XT_ADD(s, fsum_errors);
   XT_ADD(s, fsum_order_independent);
   XT_ADD(s, top_k_ties);
+  XT_ADD(s, top_k_masked_after_underflow);
   XT_ADD(s, rows_match_evaluate);
   XT_ADD(s, top1_is_accuracy_and_ece_matches_stats);
   XT_ADD(s, bin_edges);
