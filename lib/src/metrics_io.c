@@ -58,6 +58,9 @@ enum {
   OPT_PER_CLASS = 2
 };
 
+/* Relative room for the rounding of one row's figures (below). */
+static const double ROUNDING = 0x1p-20;
+
 /* ------------------------------------------------------------ writing -- */
 
 /* Writes through `out` when it is not NULL; always counts. */
@@ -336,13 +339,15 @@ static int get_header(reader *r, xent_metrics_config *c) {
 
 /* Bins: counts that add up to `counted` and `correct`, and sums of
  * confidences that add up to the total. A row of bin b has 1 / s in
- * (b/B, (b+1)/B]; the confidence it adds may be 1 - (s - 1) / s instead
- * (metrics.c), a few units of 2^-53 per class away: the bounds allow 2^-20
- * either side. dst NULL: check only. */
+ * (b/B, (b+1)/B], and at least 1/C (s is a sum of C terms of at most 1);
+ * the confidence it adds may be 1 - (s - 1) / s instead (metrics.c), a few
+ * units of 2^-53 per class away: the bounds allow 2^-20 either side, and a
+ * bin entirely below 1/C holds no row. dst NULL: check only. */
 static int get_bins(reader *r, const xent_metrics *head, xent_metrics *dst,
                     const xent__metrics_layout *l) {
   const size_t B = head->config.bins;
   uint64_t left = head->counted, right_left = head->correct;
+  const double floor_conf = (1.0 - ROUNDING) / (double)head->config.classes;
   xent__acc total;
   xent__acc_zero(&total);
   for (size_t b = 0; b < B; b++) {
@@ -357,7 +362,7 @@ static int get_bins(reader *r, const xent_metrics *head, xent_metrics *dst,
     right_left -= right;
     const double edge_lo = (double)b / (double)B;
     const double edge_hi = b + 1 < B ? (double)(b + 1) / (double)B : 1.0;
-    scaled(&lo, fmax(0.0, edge_lo - 0x1p-20), n);
+    scaled(&lo, fmax(floor_conf, edge_lo - 0x1p-20), n);
     scaled(&hi, fmin(1.0, edge_hi + 0x1p-20), n);
     if (xent__acc_cmp(&sum, &lo) < 0 || xent__acc_cmp(&sum, &hi) > 0)
       return bad(r, XENT_ERR_STATE_FORMAT, XENT_ARG_SERIALIZED, at);
@@ -461,11 +466,16 @@ static int decode(reader *r, xent_metrics *head, xent_metrics *dst) {
     prev = t;
   }
   /* Per-row bounds: confidence <= 1, nll finite, brier <= 2 and entropy
-   * <= log C, with room for the rounding of each row's value. */
+   * <= log C (the lower bound of the confidence, 1/C, is the bins'), each
+   * with room for the rounding of a row's value: every term of s is at
+   * most 1 and s is a sum of C of them, so a row's brier and entropy are
+   * off by a few units of C 2^-53 relative, far below 2^-20 for any C this
+   * library takes (C <= 2^24). */
   if (!get_sum(r, 1.0, counted, &head->confidence) ||
       !get_sum(r, DBL_MAX, counted, &head->nll) ||
-      !get_sum(r, 3.0, counted, &head->brier) ||
-      !get_sum(r, log((double)c.classes) + 1.0, counted, &head->entropy))
+      !get_sum(r, 2.0 * (1.0 + ROUNDING), counted, &head->brier) ||
+      !get_sum(r, log((double)c.classes) * (1.0 + ROUNDING) + 0x1p-40, counted,
+               &head->entropy))
     return 0;
   if (dst != NULL) {
     memset(dst, 0, l.size);

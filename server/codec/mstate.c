@@ -435,6 +435,19 @@ void xs_mstate_reader_key(xs_mstate_reader *r, const char *s, size_t len) {
   }
 }
 
+/* The rest of `data` after its leading plain run, unescaped (the
+ * tokenizer's string sink): "\/" is "/", as any JSON reader sees it (PHP
+ * writes it so). What is not base64 in it is found by the decoder. */
+static void data_rest(xs_mstate_reader *r, const char *s, size_t len) {
+  xs_json_sink *d = &r->data;
+  if (d->type != XS_SINK_BYTES)
+    return; /* a grow failed: recorded */
+  if (d->cap - d->len < len && d->grow(d, d->len + len) != 0)
+    return;
+  memcpy((char *)d->data + d->len, s, len);
+  d->len += len;
+}
+
 void xs_mstate_reader_scalar(xs_mstate_reader *r, const xs_json_value *v) {
   if (r->depth == 1 && r->cur == M_TOP_K) {
     /* An element of top_k. */
@@ -473,7 +486,7 @@ void xs_mstate_reader_scalar(xs_mstate_reader *r, const xs_json_value *v) {
     if (v->kind != XS_JSON_STRING)
       type_error(r, id);
     else if (v->len > 0)
-      r->data_rest = 1; /* an escape or non-ASCII: not base64 */
+      data_rest(r, v->str, v->len);
     break;
   }
 }
@@ -538,12 +551,19 @@ int xs_mstate_reader_end(xs_mstate_reader *r, const char *where, xs_mstate *out,
   size_t bad = 0;
   int64_t bytes = -1;
   if (!r->has_err) {
-    bytes = r->data_rest || r->data.type != XS_SINK_BYTES
+    bytes = r->data.type != XS_SINK_BYTES
                 ? -1
                 : b64_decode(r->data.data, r->data.len, &bad);
-    if (bytes < 0)
-      member_error(r, "data", "is not base64 (RFC 4648, padded)%s",
-                   r->data_rest ? "" : " at the character it points at");
+    if (bytes < 0 && bad == r->data.len)
+      member_error(r, "data",
+                   "is not base64 (RFC 4648, padded): its %zu characters "
+                   "are not a multiple of 4",
+                   r->data.len);
+    else if (bytes < 0)
+      member_error(r, "data",
+                   "is not base64 (RFC 4648, padded) at character %zu "
+                   "(counted from 0, escapes read)",
+                   bad);
   }
   xent_metrics_config cfg;
   xent_error xe;
@@ -553,6 +573,19 @@ int xs_mstate_reader_end(xs_mstate_reader *r, const char *where, xs_mstate *out,
   else if (!r->has_err)
     member_error(r, "data", "is not a metrics state this server reads: %s",
                  xent_strerror(xe.status));
+  /* Every byte is checked before the state's size is believed: a few
+   * bytes that claim millions of classes are malformed (400), not a
+   * request over the limits or the budget (413). With no room given, the
+   * library checks them all and stops short of writing (ERR_BUFFER). */
+  uint64_t probe;
+  if (!r->has_err) {
+    const xent_status st = xent_metrics_parse(r->data.data, (size_t)bytes,
+                                              (xent_metrics *)&probe, 0, &xe);
+    if (st != XENT_ERR_BUFFER)
+      member_error(r, "data",
+                   "is not a metrics state this server reads: %s (byte %lld)",
+                   xent_strerror(xe.status), (long long)xe.row);
+  }
   if (r->has_err) {
     placed(err, &r->err, where);
     data_release(r);
@@ -696,6 +729,17 @@ static int same_option(const char *field, int given, int64_t asked,
   return -1;
 }
 
+/* The same for a boolean option, named as JSON writes it. */
+static int same_flag(const char *field, int given, int asked, int made,
+                     xs_error *err) {
+  if (!given || asked == made)
+    return 0;
+  xs__set_error(err, XS_ERR_INVALID_ARGUMENT, field,
+                "%s is %s but the states were made with %s", field,
+                asked ? "true" : "false", made ? "true" : "false");
+  return -1;
+}
+
 int xs__metrics_finish(xs_request *req, xs_mstate *merged,
                        size_t max_confusion_classes, xs_error *err) {
   xs_metrics_req *m = &req->metrics;
@@ -733,10 +777,10 @@ int xs__metrics_finish(xs_request *req, xs_mstate *merged,
     }
     if (same_option("bins", req->forms[XS_F_BINS] != 0, (int64_t)m->bins,
                     (int64_t)c.bins, err) != 0 ||
-        same_option("confusion", req->forms[XS_F_CONFUSION] != 0, m->confusion,
-                    c.confusion != 0, err) != 0 ||
-        same_option("per_class", req->forms[XS_F_PER_CLASS] != 0, m->per_class,
-                    c.per_class != 0, err) != 0 ||
+        same_flag("confusion", req->forms[XS_F_CONFUSION] != 0,
+                  m->confusion != 0, c.confusion != 0, err) != 0 ||
+        same_flag("per_class", req->forms[XS_F_PER_CLASS] != 0,
+                  m->per_class != 0, c.per_class != 0, err) != 0 ||
         same_option("ignore_index", req->forms[XS_F_IGNORE_INDEX] != 0,
                     req->problem.ignore_index, c.ignore_index, err) != 0)
       return -1;
@@ -784,9 +828,11 @@ int xs_mstate_merge(xs_mstate *acc, xs_mstate *s, const char *where,
                   where, "%s: %s", where, xent_strerror(st));
     return -1;
   }
-  if (acc->rows > UINT64_MAX - rows) {
+  /* n is an int64 in every answer and state (a state's own n is read as
+   * one), so the sum stops where the counted rows' limit does. */
+  if (acc->rows > (uint64_t)INT64_MAX - rows) {
     xs__set_error(err, XS_ERR_UNPROCESSABLE, where,
-                  "%s: the rows seen overflow 2^64", where);
+                  "%s: more than 2^63 - 1 rows would be seen (n)", where);
     return -1;
   }
   acc->rows += rows;

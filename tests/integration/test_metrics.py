@@ -47,6 +47,7 @@ import os
 import random
 import sys
 import warnings
+from fractions import Fraction
 
 import numpy as np
 from sklearn import metrics as skm
@@ -307,7 +308,7 @@ def refusals(cl):
           "made with 15")
     error(cl, "/v1/metrics/merge", {"states": [a], "top_k": [1]}, 400, "top_k")
     error(cl, "/v1/metrics/merge", {"states": [a], "confusion": True}, 400,
-          "confusion")
+          "confusion", "is true but the states were made with false")
     # other versions, formats and broken states
     error(cl, "/v1/metrics/merge", {"states": [a, {**a, "version": 2}]}, 400,
           "states[1].version", "reads metrics states of version 1")
@@ -334,6 +335,15 @@ def refusals(cl):
           "states[0].extra", "not a member")
     error(cl, "/v1/metrics/merge", {"states": []}, 400, "states",
           "at least one")
+    # n is an int64 everywhere: a merge past 2^63 - 1 rows is 422, not a
+    # negative n
+    most = {**a, "n": 2 ** 63 - 1}
+    st, b = cl.post("/v1/metrics/merge", {"states": [most]})
+    check(st == 200 and json.loads(b)["n"] == 2 ** 63 - 1,
+          f"a state of n = 2^63 - 1: {st} {b[:200]!r}")
+    error(cl, "/v1/metrics/merge", {"states": [most, a]}, 422, "states[1]",
+          "more than 2^63 - 1 rows would be seen")
+    forged_states(cl)
     error(cl, "/v1/metrics/merge", {"states": [a, 5]}, 400, "states[1]",
           "metrics state")
     error(cl, "/v1/metrics/merge", {}, 400, "states", "required")
@@ -356,6 +366,85 @@ def refusals(cl):
     error(cl, "/v1/metrics", {"logits": x}, 400, "targets", "required")
     error(cl, "/v1/metrics", {**base, "soft_targets": x}, 400, "soft_targets",
           "not a known field")
+
+
+def forged(C, B, N, conf, brier, entropy):
+    """A state in the byte format of lib/src/metrics_io.c made by hand: N
+    counted rows of C classes, none right, each of confidence `conf` (in its
+    bin of B), nll 1, and the given brier and entropy per row."""
+    def count(v):
+        out = bytearray()
+        while v >= 0x80:
+            out.append((v & 0x7F) | 0x80)
+            v >>= 7
+        return bytes(out + bytes([v]))
+
+    def acc(x):  # an exact sum: its non-zero 32-bit digits of x * 2^1074
+        u = int(Fraction(x) * 2 ** 1074)
+        d = []
+        while u:
+            d.append(u & 0xFFFFFFFF)
+            u >>= 32
+        if not d:
+            return b"\0\0"
+        lo = next(i for i, v in enumerate(d) if v)
+        return bytes([lo, len(d) - lo]) + b"".join(
+            struct.pack("<I", v) for v in d[lo:])
+
+    each = lambda v: Fraction(v) * N  # noqa: E731
+    body = count(N) + count(0) + count(0)  # counted, correct, top-1
+    body += acc(each(conf)) + acc(each(1.0)) + acc(each(brier))
+    body += acc(each(entropy))
+    at = min(B - 1, max(0, math.ceil(conf * B) - 1))
+    for b in range(B):
+        body += (count(N) + count(0) + acc(each(conf)) if b == at
+                 else count(0) + count(0) + acc(0))
+    head = struct.pack("<QIIq", C, B, 1, -100) + struct.pack("<Q", 1)
+    size = 24 + len(head) + len(body)
+    raw = b"XENTMTRC" + struct.pack("<IIQ", 1, 0, size) + head + body
+    return {"version": 1, "n": N, "data": base64.b64encode(raw).decode()}
+
+
+def forged_states(cl):
+    """A row's figures have ranges (confidence in [1/C, 1], brier in [0, 2],
+    entropy in [0, log C]): a state beyond them cannot come from rows."""
+    C, B, N = 2, 15, 4
+    st, b = cl.post("/v1/metrics/merge", {"states": [
+        forged(C, B, N, 0.5, 2.0, math.log(C))]})
+    m = json.loads(b)["metrics"] if st == 200 else {}
+    check(st == 200 and m["brier"] == 2.0 and m["mean_entropy"] == math.log(2)
+          and m["mean_confidence"] == 0.5 and m["accuracy"] == 0,
+          f"a state at the edges of the ranges: {st} {b[:300]!r}")
+    for state in (forged(C, B, N, 0.5, 2.1, math.log(C)),
+                  forged(C, B, N, 0.5, 2.0, math.log(C) + 1e-3),
+                  forged(C, B, N, 0.1, 0.5, 0.5)):  # confidence below 1/C
+        error(cl, "/v1/metrics/merge", {"states": [state]}, 400,
+              "states[0].data", "not a metrics state")
+
+
+def escaped_state(cl):
+    """A state's data is a JSON string like any other: its characters may
+    come escaped ("\\/" for "/", as PHP writes it; "\\u0041" for "A")."""
+    body = {"logits": [[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]], "targets": [0, 1]}
+    plain = None
+    for seed in range(50):  # a state whose base64 holds a "/"
+        body["logits"][0][2] = 0.1 + seed / 64
+        st, b = cl.post("/v1/metrics", body)
+        plain = json.loads(b)
+        if "/" in plain["state"]["data"]:
+            break
+    data = plain["state"]["data"]
+    check("/" in data, f"no state with a / in 50 tries: {data}")
+    text = json.dumps({"states": [plain["state"]]})
+    first = "\\u%04x" % ord(data[0])
+    escaped = text.replace(data, first + data[1:].replace("/", "\\/"))
+    check(escaped != text and json.loads(escaped) == json.loads(text),
+          "the escaped body reads as the same JSON")
+    st, b = cl.post("/v1/metrics/merge", escaped.encode())
+    got = json.loads(b) if st == 200 else {}
+    check(st == 200 and got.get("state") == plain["state"]
+          and got.get("metrics") == plain["metrics"],
+          f"a state with escapes: {st} {b[:300]!r}")
 
 
 def hand_cases(cl):
@@ -633,6 +722,22 @@ def confusion_limit(xentd):
         check(st == 200, f"5 classes with --max-confusion-classes 5: {st}")
 
 
+def malformed_before_budget(xentd):
+    """A few bytes that claim 2^24 classes and then stop are malformed
+    (400), whatever memory such a state would need (not 413)."""
+    with daemon(xentd, ["--max-memory", str(64 << 20)]) as url:
+        cl = Client(url)
+        for C in (1000, 1 << 24):
+            head = struct.pack("<QIIq", C, 15, 1, -100) + struct.pack("<Q", 1)
+            body = bytes(3 + 8 + 60 + 10)  # the per-class counts cut short
+            raw = (b"XENTMTRC" + struct.pack("<IIQ", 1, 2, 24 + len(head)
+                                             + len(body)) + head + body)
+            state = {"version": 1, "n": 0,
+                     "data": base64.b64encode(raw).decode()}
+            error(cl, "/v1/metrics/merge", {"states": [state]}, 400,
+                  "states[0].data", "not a metrics state")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--xentd", required=True)
@@ -647,11 +752,13 @@ def main():
         random_cases(cl, args.cases, args.seed)
         merge_exactness(cl, args.seed, 3, args.splits)
         refusals(cl)
+        escaped_state(cl)
         hand_cases(cl)
         v2_model(cl)
         reports(cl)
     if not os.environ.get("XENT_URL"):
         confusion_limit(args.xentd)
+        malformed_before_budget(args.xentd)
     # the picture's own checks (check_report's counters)
     passed, failed = PASSED + picture.passed, FAILED + picture.failed
     print(f"metrics-http: {passed} passed, {failed} failed")
