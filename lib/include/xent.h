@@ -969,6 +969,23 @@ XENT_API xent_status xent_metrics_parse(const void *bytes, size_t size,
                                         xent_error *err);
 
 /*
+ * dst += the state serialized in `size` bytes: the same state as
+ * xent_metrics_parse into a state of its own followed by xent_metrics_merge
+ * into dst, bit for bit, in the time and memory of the bytes alone (a
+ * sparse confusion matrix is added cell by cell; no state is laid out).
+ * The bytes are checked whole, and the merge's conditions, before dst
+ * changes: the errors of xent_metrics_parse, then those of
+ * xent_metrics_merge (ERR_CONFIG_MISMATCH, ERR_COUNT_LIMIT; arg SOURCE for
+ * the bytes' counts). counted (may be NULL) receives the rows the bytes
+ * counted.
+ */
+XENT_API xent_status xent_metrics_merge_serialized(xent_metrics *dst,
+                                                   const void *bytes,
+                                                   size_t size,
+                                                   uint64_t *counted,
+                                                   xent_error *err);
+
+/*
  * sum_i values[i] computed exactly and rounded once to the nearest double
  * (ties to even), as Python's math.fsum; the accumulator the metrics use.
  * values may be NULL when n is 0 (the sum is +0). ERR_NULL (sum, or values

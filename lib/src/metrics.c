@@ -536,6 +536,28 @@ static void add_counts(uint64_t *dst, const uint64_t *src, size_t n) {
     dst[i] += src[i];
 }
 
+xent_status xent__metrics_merge_check(const xent_metrics *dst,
+                                      const xent_metrics *src,
+                                      xent_error *err) {
+  const xent_status st = config_diff(&dst->config, &src->config, err);
+  if (st != XENT_OK)
+    return st;
+  /* Every count is at most `counted`, so this bounds them all. */
+  if (src->counted > XENT__METRICS_MAX_COUNT - dst->counted)
+    return xent__fail(err, XENT_ERR_COUNT_LIMIT, XENT_ARG_SOURCE, -1, -1);
+  return XENT_OK;
+}
+
+void xent__metrics_add_head(xent_metrics *dst, const xent_metrics *src) {
+  dst->counted += src->counted;
+  dst->correct += src->correct;
+  add_counts(dst->top_correct, src->top_correct, XENT_METRICS_MAX_TOP_K);
+  xent__acc_merge(&dst->confidence, &src->confidence);
+  xent__acc_merge(&dst->nll, &src->nll);
+  xent__acc_merge(&dst->brier, &src->brier);
+  xent__acc_merge(&dst->entropy, &src->entropy);
+}
+
 xent_status xent_metrics_merge(xent_metrics *dst, const xent_metrics *src,
                                xent_error *err) {
   if (dst == NULL || src == NULL)
@@ -544,22 +566,13 @@ xent_status xent_metrics_merge(xent_metrics *dst, const xent_metrics *src,
   if (st == XENT_OK)
     st = xent__metrics_state_ok(src, XENT_ARG_SOURCE, err);
   if (st == XENT_OK)
-    st = config_diff(&dst->config, &src->config, err);
+    st = xent__metrics_merge_check(dst, src, err);
   if (st != XENT_OK)
     return st;
-  /* Every count is at most `counted`, so this bounds them all. */
-  if (src->counted > XENT__METRICS_MAX_COUNT - dst->counted)
-    return xent__fail(err, XENT_ERR_COUNT_LIMIT, XENT_ARG_SOURCE, -1, -1);
   const size_t B = dst->config.bins, C = dst->config.classes;
   xent__metrics_layout l;
   xent__metrics_layout_of(&dst->config, &l);
-  dst->counted += src->counted;
-  dst->correct += src->correct;
-  add_counts(dst->top_correct, src->top_correct, XENT_METRICS_MAX_TOP_K);
-  xent__acc_merge(&dst->confidence, &src->confidence);
-  xent__acc_merge(&dst->nll, &src->nll);
-  xent__acc_merge(&dst->brier, &src->brier);
-  xent__acc_merge(&dst->entropy, &src->entropy);
+  xent__metrics_add_head(dst, src);
   add_counts(xent__u64_at(dst, l.bin_count), xent__cu64_at(src, l.bin_count),
              B);
   add_counts(xent__u64_at(dst, l.bin_correct),

@@ -115,6 +115,13 @@ void xent__metrics_config_norm(const xent_metrics_config *in,
 xent_status xent__metrics_config_valid(const xent_metrics_config *c,
                                        xent_error *err);
 
+/* What xent_metrics_merge checks before it adds anything: the same
+ * configuration, and the counts' limit (src's fixed part only is read). */
+xent_status xent__metrics_merge_check(const xent_metrics *dst,
+                                      const xent_metrics *src, xent_error *err);
+/* dst's fixed part (counts and the four sums) += src's. */
+void xent__metrics_add_head(xent_metrics *dst, const xent_metrics *src);
+
 /* XENT_OK when `state` is an initialised state, else ERR_STATE with `arg`. */
 xent_status xent__metrics_state_ok(const xent_metrics *state, xent_arg arg,
                                    xent_error *err);

@@ -344,7 +344,7 @@ static int get_header(reader *r, xent_metrics_config *c) {
  * units of 2^-53 per class away: the bounds allow 2^-20 either side, and a
  * bin entirely below 1/C holds no row. dst NULL: check only. */
 static int get_bins(reader *r, const xent_metrics *head, xent_metrics *dst,
-                    const xent__metrics_layout *l) {
+                    int add, const xent__metrics_layout *l) {
   const size_t B = head->config.bins;
   uint64_t left = head->counted, right_left = head->correct;
   const double floor_conf = (1.0 - ROUNDING) / (double)head->config.classes;
@@ -360,6 +360,11 @@ static int get_bins(reader *r, const xent_metrics *head, xent_metrics *dst,
       return 0;
     left -= n;
     right_left -= right;
+    if (n == 0) { /* an empty bin (most are): its sum is 0, nothing to add */
+      if (xent__acc_sign(&sum) != 0)
+        return bad(r, XENT_ERR_STATE_FORMAT, XENT_ARG_SERIALIZED, at);
+      continue;
+    }
     const double edge_lo = (double)b / (double)B;
     const double edge_hi = b + 1 < B ? (double)(b + 1) / (double)B : 1.0;
     scaled(&lo, fmax(floor_conf, edge_lo - 0x1p-20), n);
@@ -367,7 +372,11 @@ static int get_bins(reader *r, const xent_metrics *head, xent_metrics *dst,
     if (xent__acc_cmp(&sum, &lo) < 0 || xent__acc_cmp(&sum, &hi) > 0)
       return bad(r, XENT_ERR_STATE_FORMAT, XENT_ARG_SERIALIZED, at);
     xent__acc_merge(&total, &sum);
-    if (dst != NULL) {
+    if (dst != NULL && add) {
+      xent__u64_at(dst, l->bin_count)[b] += n;
+      xent__u64_at(dst, l->bin_correct)[b] += right;
+      xent__acc_merge(&xent__acc_at(dst, l->bin_conf)[b], &sum);
+    } else if (dst != NULL) {
       xent__u64_at(dst, l->bin_count)[b] = n;
       xent__u64_at(dst, l->bin_correct)[b] = right;
       xent__acc_at(dst, l->bin_conf)[b] = sum;
@@ -382,7 +391,7 @@ static int get_bins(reader *r, const xent_metrics *head, xent_metrics *dst,
 /* Per-class counts: supports and predictions add up to `counted`, tp to
  * `correct`, tp <= support and tp <= predicted. */
 static int get_classes(reader *r, const xent_metrics *head, xent_metrics *dst,
-                       const xent__metrics_layout *l) {
+                       int add, const xent__metrics_layout *l) {
   uint64_t sup_left = head->counted, pred_left = head->counted;
   uint64_t tp_left = head->correct;
   for (size_t c = 0; c < head->config.classes; c++) {
@@ -396,9 +405,12 @@ static int get_classes(reader *r, const xent_metrics *head, xent_metrics *dst,
     pred_left -= pred;
     tp_left -= tp;
     if (dst != NULL) {
-      xent__u64_at(dst, l->support)[c] = sup;
-      xent__u64_at(dst, l->predicted)[c] = pred;
-      xent__u64_at(dst, l->tp)[c] = tp;
+      uint64_t *at[3] = {xent__u64_at(dst, l->support) + c,
+                         xent__u64_at(dst, l->predicted) + c,
+                         xent__u64_at(dst, l->tp) + c};
+      *at[0] = (add ? *at[0] : 0) + sup;
+      *at[1] = (add ? *at[1] : 0) + pred;
+      *at[2] = (add ? *at[2] : 0) + tp;
     }
   }
   if (sup_left != 0 || pred_left != 0 || tp_left != 0)
@@ -409,7 +421,7 @@ static int get_classes(reader *r, const xent_metrics *head, xent_metrics *dst,
 /* The sparse confusion matrix: increasing cells, values >= 1 adding up to
  * `counted`, the diagonal to `correct`. */
 static int get_confusion(reader *r, const xent_metrics *head, xent_metrics *dst,
-                         const xent__metrics_layout *l) {
+                         int add, const xent__metrics_layout *l) {
   const uint64_t C = head->config.classes, cells = C * C;
   uint64_t nonzero, left = head->counted, diag = 0, next = 0;
   if (!get_count(r, 0, head->counted < cells ? head->counted : cells, &nonzero))
@@ -422,8 +434,10 @@ static int get_confusion(reader *r, const xent_metrics *head, xent_metrics *dst,
     left -= v;
     if (cell / C == cell % C)
       diag += v;
-    if (dst != NULL)
-      xent__u64_at(dst, l->confusion)[cell] = v;
+    if (dst != NULL) {
+      uint64_t *at = xent__u64_at(dst, l->confusion) + cell;
+      *at = (add ? *at : 0) + v;
+    }
     next = cell + 1;
     if (next == cells && k + 1 < nonzero)
       return bad(r, XENT_ERR_STATE_FORMAT, XENT_ARG_SERIALIZED, r->pos);
@@ -433,9 +447,11 @@ static int get_confusion(reader *r, const xent_metrics *head, xent_metrics *dst,
   return 1;
 }
 
-/* Decodes the whole encoding; dst NULL checks only. head receives the fixed
- * part (configuration, counts, the four sums) either way. */
-static int decode(reader *r, xent_metrics *head, xent_metrics *dst) {
+/* Decodes the whole encoding; dst NULL checks only; add: dst (of the same
+ * configuration, checked) gets the counts and sums added, cell by cell
+ * where they are sparse, and is not laid out again. head receives the
+ * fixed part (configuration, counts, the four sums) either way. */
+static int decode(reader *r, xent_metrics *head, xent_metrics *dst, int add) {
   memset(head, 0, sizeof *head);
   xent_metrics_config c;
   if (!get_header(r, &c))
@@ -477,15 +493,17 @@ static int decode(reader *r, xent_metrics *head, xent_metrics *dst) {
       !get_sum(r, log((double)c.classes) * (1.0 + ROUNDING) + 0x1p-40, counted,
                &head->entropy))
     return 0;
-  if (dst != NULL) {
+  if (dst != NULL && add) {
+    xent__metrics_add_head(dst, head);
+  } else if (dst != NULL) {
     memset(dst, 0, l.size);
     *dst = *head;
   }
-  if (!get_bins(r, head, dst, &l))
+  if (!get_bins(r, head, dst, add, &l))
     return 0;
-  if (l.support && !get_classes(r, head, dst, &l))
+  if (l.support && !get_classes(r, head, dst, add, &l))
     return 0;
-  if (l.confusion && !get_confusion(r, head, dst, &l))
+  if (l.confusion && !get_confusion(r, head, dst, add, &l))
     return 0;
   if (r->pos != r->size)
     return bad(r, XENT_ERR_STATE_FORMAT, XENT_ARG_SERIALIZED, r->pos);
@@ -528,12 +546,36 @@ xent_status xent_metrics_parse(const void *bytes, size_t size,
    * memory. */
   reader r;
   struct xent_metrics head;
-  if (!reader_init(&r, bytes, size, err) || !decode(&r, &head, NULL))
+  if (!reader_init(&r, bytes, size, err) || !decode(&r, &head, NULL, 0))
     return r.st;
   if (state_size < head.size || (uintptr_t)state % sizeof(uint64_t) != 0)
     return xent__fail(err, XENT_ERR_BUFFER, XENT_ARG_STATE, -1, -1);
   r.pos = 0;
-  decode(&r, &head, state);
+  decode(&r, &head, state, 0);
+  if (err != NULL)
+    xent__fail(err, XENT_OK, XENT_ARG_NONE, -1, -1);
+  return XENT_OK;
+}
+
+xent_status xent_metrics_merge_serialized(xent_metrics *dst, const void *bytes,
+                                          size_t size, uint64_t *counted,
+                                          xent_error *err) {
+  if (dst == NULL)
+    return xent__fail(err, XENT_ERR_NULL, XENT_ARG_STATE, -1, -1);
+  xent_status st = xent__metrics_state_ok(dst, XENT_ARG_STATE, err);
+  if (st != XENT_OK)
+    return st;
+  reader r;
+  struct xent_metrics head;
+  if (!reader_init(&r, bytes, size, err) || !decode(&r, &head, NULL, 0))
+    return r.st;
+  st = xent__metrics_merge_check(dst, &head, err);
+  if (st != XENT_OK)
+    return st;
+  r.pos = 0;
+  decode(&r, &head, dst, 1);
+  if (counted != NULL)
+    *counted = head.counted;
   if (err != NULL)
     xent__fail(err, XENT_OK, XENT_ARG_NONE, -1, -1);
   return XENT_OK;

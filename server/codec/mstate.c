@@ -530,9 +530,11 @@ static int check_members(xs_mstate_reader *r, const xent_metrics_config *c) {
   return 0;
 }
 
-int xs_mstate_reader_end(xs_mstate_reader *r, const char *where, xs_mstate *out,
+static int add_bytes(xs_mstate_reader *r, const char *where, size_t bytes,
+                     xs_mstate *acc, xs_error *err);
+
+int xs_mstate_reader_end(xs_mstate_reader *r, const char *where, xs_mstate *acc,
                          xs_error *err) {
-  memset(out, 0, sizeof *out);
   if (r->grow_failed) {
     *err = r->grow_err;
     data_release(r);
@@ -604,48 +606,91 @@ int xs_mstate_reader_end(xs_mstate_reader *r, const char *where, xs_mstate *out,
     data_release(r);
     return -1;
   }
-  const size_t size = xent_metrics_state_size(&cfg);
-  xs_error e;
-  void *st = xs__alloc(r->mem, size, &e);
-  if (st == NULL) {
-    *err = e;
-    data_release(r);
-    return -1;
+  /* Every state is added to the others from its bytes, the first to an
+   * empty state of its configuration: the work and memory are those of
+   * what was sent, not of a state laid out for each (a few bytes of an
+   * empty confusion matrix of 1000 classes would be 8 MB each). */
+  if (acc->state == NULL) {
+    const size_t size = xent_metrics_state_size(&cfg);
+    void *st = xs__alloc(r->mem, size, err);
+    if (st == NULL) {
+      data_release(r);
+      return -1;
+    }
+    if (xent_metrics_init(st, size, &cfg, &xe) != XENT_OK) {
+      xs__free(r->mem, st, size);
+      data_release(r);
+      xs_error_set(err, XS_ERR_INTERNAL, "a metrics state cannot be made: %s",
+                   xent_strerror(xe.status));
+      return -1;
+    }
+    acc->state = st;
+    acc->size = size;
+    acc->rows = 0;
   }
-  if (xent_metrics_parse(r->data.data, (size_t)bytes, st, size, &xe) !=
-      XENT_OK) {
-    xs__free(r->mem, st, size);
-    data_release(r);
-    member_error(r, "data",
-                 "is not a metrics state this server reads: %s (byte %lld)",
-                 xent_strerror(xe.status), (long long)xe.row);
+  return add_bytes(r, where, (size_t)bytes, acc, err);
+}
+
+/* The counted rows a state's bytes hold against its readable members,
+ * and its rows seen onto the others' (an int64 everywhere). */
+static int add_rows(xs_mstate_reader *r, const char *where, uint64_t counted,
+                    xs_mstate *acc, xs_error *err) {
+  const uint64_t rows = (uint64_t)r->ival[M_N];
+  if (r->present[M_COUNTED] && (uint64_t)r->ival[M_COUNTED] != counted) {
+    member_error(r, "counted",
+                 "is %" PRId64 " but the state's data says %" PRIu64,
+                 r->ival[M_COUNTED], counted);
     placed(err, &r->err, where);
     return -1;
   }
-  data_release(r);
-  out->state = st;
-  out->size = size;
-  out->rows = (uint64_t)r->ival[M_N];
-  summary s;
-  if (summarize(st, &s, err) != 0) {
-    xs_mstate_free(out, r->mem);
-    return -1;
-  }
-  if ((r->present[M_COUNTED] && (uint64_t)r->ival[M_COUNTED] != s.counted) ||
-      out->rows < s.counted) {
-    if (r->present[M_COUNTED] && (uint64_t)r->ival[M_COUNTED] != s.counted)
-      member_error(r, "counted",
-                   "is %" PRId64 " but the state's data says %" PRIu64,
-                   r->ival[M_COUNTED], s.counted);
-    else
-      member_error(r, "n",
-                   "is %" PRIu64 ", fewer than the %" PRIu64 " rows counted",
-                   out->rows, s.counted);
+  if (rows < counted) {
+    member_error(r, "n",
+                 "is %" PRIu64 ", fewer than the %" PRIu64 " rows counted",
+                 rows, counted);
     placed(err, &r->err, where);
-    xs_mstate_free(out, r->mem);
     return -1;
   }
+  if (acc->rows > (uint64_t)INT64_MAX - rows) {
+    xs__set_error(err, XS_ERR_UNPROCESSABLE, where,
+                  "%s: more than 2^63 - 1 rows would be seen (n)", where);
+    return -1;
+  }
+  acc->rows += rows;
   return 0;
+}
+
+/* A merge's failure: its field is the first difference of configuration
+ * (400), or its counts' limit (422). */
+static void merge_error(xent_status st, const xent_error *xe, const char *where,
+                        xs_error *err) {
+  if (st == XENT_ERR_CONFIG_MISMATCH) {
+    char field[sizeof err->field];
+    const int n =
+        snprintf(field, sizeof field, "%s.%s", where, xent_arg_name(xe->arg));
+    (void)n; /* a path longer than the field is cut */
+    xs__set_error(err, XS_ERR_INVALID_ARGUMENT, field,
+                  "%s differs from the first state's: states of different "
+                  "configurations do not merge",
+                  field);
+    return;
+  }
+  xs__set_error(
+      err, st == XENT_ERR_COUNT_LIMIT ? XS_ERR_UNPROCESSABLE : XS_ERR_INTERNAL,
+      where, "%s: %s", where, xent_strerror(st));
+}
+
+static int add_bytes(xs_mstate_reader *r, const char *where, size_t bytes,
+                     xs_mstate *acc, xs_error *err) {
+  xent_error xe;
+  uint64_t counted = 0;
+  const xent_status st = xent_metrics_merge_serialized(acc->state, r->data.data,
+                                                       bytes, &counted, &xe);
+  data_release(r);
+  if (st != XENT_OK) {
+    merge_error(st, &xe, where, err);
+    return -1;
+  }
+  return add_rows(r, where, counted, acc, err);
 }
 
 /* ------------------------------------------------------- one document -- */
@@ -685,9 +730,8 @@ static const xs_json_handler doc_handler = {doc_open, doc_close, doc_key,
                                             doc_scalar};
 
 int xs_mstate_parse(const char *text, size_t len, const char *where,
-                    xs_mem *mem, const xs_limits *lim, xs_mstate *out,
+                    xs_mem *mem, const xs_limits *lim, xs_mstate *acc,
                     xs_error *err) {
-  memset(out, 0, sizeof *out);
   doc d = {NULL, 0, 0};
   xs_json *j = xs_json_new(&doc_handler, &d);
   d.r = j != NULL ? xs_mstate_reader_new(j, mem, lim) : NULL;
@@ -708,7 +752,7 @@ int xs_mstate_parse(const char *text, size_t len, const char *where,
                   "%s must be a JSON object (a metrics state)", where);
     rc = -1;
   } else {
-    rc = xs_mstate_reader_end(d.r, where, out, err);
+    rc = xs_mstate_reader_end(d.r, where, acc, err);
   }
   xs_mstate_reader_free(d.r);
   xs_json_free(j);
@@ -794,47 +838,5 @@ int xs__metrics_finish(xs_request *req, xs_mstate *merged,
                   C, max_confusion_classes);
     return -1;
   }
-  return 0;
-}
-
-/* --------------------------------------------------------------- merge -- */
-
-int xs_mstate_merge(xs_mstate *acc, xs_mstate *s, const char *where,
-                    xs_mem *mem, xs_error *err) {
-  if (acc->state == NULL) {
-    *acc = *s;
-    memset(s, 0, sizeof *s);
-    return 0;
-  }
-  xent_error xe;
-  const xent_status st = xent_metrics_merge(acc->state, s->state, &xe);
-  const uint64_t rows = s->rows;
-  xs_mstate_free(s, mem);
-  if (st == XENT_ERR_CONFIG_MISMATCH) {
-    char field[sizeof err->field];
-    const int n =
-        snprintf(field, sizeof field, "%s.%s", where, xent_arg_name(xe.arg));
-    (void)n; /* a path longer than the field is cut */
-    xs__set_error(err, XS_ERR_INVALID_ARGUMENT, field,
-                  "%s differs from the first state's: states of different "
-                  "configurations do not merge",
-                  field);
-    return -1;
-  }
-  if (st != XENT_OK) {
-    xs__set_error(err,
-                  st == XENT_ERR_COUNT_LIMIT ? XS_ERR_UNPROCESSABLE
-                                             : XS_ERR_INTERNAL,
-                  where, "%s: %s", where, xent_strerror(st));
-    return -1;
-  }
-  /* n is an int64 in every answer and state (a state's own n is read as
-   * one), so the sum stops where the counted rows' limit does. */
-  if (acc->rows > (uint64_t)INT64_MAX - rows) {
-    xs__set_error(err, XS_ERR_UNPROCESSABLE, where,
-                  "%s: more than 2^63 - 1 rows would be seen (n)", where);
-    return -1;
-  }
-  acc->rows += rows;
   return 0;
 }

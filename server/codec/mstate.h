@@ -63,24 +63,24 @@ xs_json_sink *xs_mstate_reader_open(xs_mstate_reader *r, int is_object);
 void xs_mstate_reader_close(xs_mstate_reader *r, int is_object);
 void xs_mstate_reader_key(xs_mstate_reader *r, const char *s, size_t len);
 void xs_mstate_reader_scalar(xs_mstate_reader *r, const xs_json_value *v);
-/* The object ended: 0 with *out (owned by the caller), or -1 with err
- * (field relative to the object, message without the place); `where`
- * ("states[3]") is put before field and message. */
-int xs_mstate_reader_end(xs_mstate_reader *r, const char *where, xs_mstate *out,
+/* The object ended: its state is merged into *acc (owned by the caller;
+ * the first state makes it), from the state's bytes, in the time and
+ * memory of those bytes (xent_metrics_merge_serialized). 0, or -1 with err
+ * (field relative to the object, message without the place; `where`,
+ * "states[3]", is put before field and message): the state's own faults,
+ * then a configuration that differs from the first state's (400 naming
+ * `where`.field of the first difference: classes, bins, top_k,
+ * confusion, per_class, ignore_index), or counts past 2^63 - 1 (422). On
+ * failure *acc may hold part of the state: the request is refused. */
+int xs_mstate_reader_end(xs_mstate_reader *r, const char *where, xs_mstate *acc,
                          xs_error *err);
 
 /* A whole state document (a BYTES element of the Open Inference
- * Protocol): 0 with *out, or -1 with err, its place `where`. */
+ * Protocol), merged into *acc as by xs_mstate_reader_end; its place
+ * `where`. */
 int xs_mstate_parse(const char *text, size_t len, const char *where,
-                    xs_mem *mem, const xs_limits *lim, xs_mstate *out,
+                    xs_mem *mem, const xs_limits *lim, xs_mstate *acc,
                     xs_error *err);
-
-/* acc += s (s is consumed): the first state becomes acc; the next are
- * merged into it, refused when their configuration differs (400 naming
- * `where`.field of the first difference: classes, bins, top_k,
- * confusion, per_class, ignore_index). 0, or -1 with err set (s freed). */
-int xs_mstate_merge(xs_mstate *acc, xs_mstate *s, const char *where,
-                    xs_mem *mem, xs_error *err);
 
 /* A metrics request (req->body XS_BODY_METRICS or XS_BODY_MERGE) after
  * its fields are bound: a merge's states (`merged`, emptied) move into

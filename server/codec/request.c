@@ -355,10 +355,8 @@ static void state_end(xs_parser *p) {
   snprintf(where, sizeof where, "states[%zu]", v->a.idx[0]);
   p->st_depth = 0;
   v->a.idx[0]++;
-  xs_mstate one;
   xs_error err;
-  if (xs_mstate_reader_end(p->mr, where, &one, &err) == 0 &&
-      xs_mstate_merge(&p->merged, &one, where, p->mem, &err) == 0)
+  if (xs_mstate_reader_end(p->mr, where, &p->merged, &err) == 0)
     return;
   if (err.kind != XS_ERR_INVALID_ARGUMENT) { /* budget, limits, ours */
     stop(p, &err);

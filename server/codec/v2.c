@@ -439,10 +439,9 @@ static void take_state(v2_state *s, tensor *t, const char *text, size_t len) {
   char where[NAME_MAX_LEN + 32];
   snprintf(where, sizeof where, "%s[%zu]",
            t->name[0] != '\0' ? t->name : "states", t->strings++);
-  xs_mstate one;
   xs_error err;
-  if (xs_mstate_parse(text, len, where, s->mem, &s->lim, &one, &err) != 0 ||
-      xs_mstate_merge(&s->merged, &one, where, s->mem, &err) != 0) {
+  if (xs_mstate_parse(text, len, where, s->mem, &s->lim, &s->merged, &err) !=
+      0) {
     if (!s->failed) {
       s->err = err;
       s->failed = 1;

@@ -144,14 +144,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memset(mem, 0xa5, need);
   xent_metrics *m = (xent_metrics *)(void *)mem;
   st = xent_metrics_parse(data, size, m, need, &err);
+  /* The same bytes added to an empty state of their configuration. */
+  unsigned char *mem2 = malloc(need);
+  xent_metrics *e = (xent_metrics *)(void *)mem2;
+  if (mem2 == NULL || xent_metrics_init(e, need, &cfg, NULL) != XENT_OK)
+    broken("an empty state", XENT_OK);
+  unsigned char *empty = malloc(need);
+  if (empty == NULL)
+    broken("out of memory", XENT_OK);
+  memcpy(empty, mem2, need);
+  uint64_t counted = 0;
+  xent_error err2;
+  const xent_status st2 =
+      xent_metrics_merge_serialized(e, data, size, &counted, &err2);
   if (st != XENT_OK) {
     check_refusal(st, &err, size, "parse refusal");
     for (size_t i = 0; i < need; i++)
       if (mem[i] != 0xa5)
         broken("a refused parse wrote the state", st);
+    if (st2 != st || err2.row != err.row || memcmp(mem2, empty, need) != 0)
+      broken("merge_serialized refused otherwise, or changed the state", st2);
     free(mem);
+    free(mem2);
+    free(empty);
     return 0;
   }
+  free(empty);
+  if (st2 != XENT_OK)
+    broken("merge_serialized refused accepted bytes", st2);
+  if (memcmp(mem2, mem, need) != 0)
+    broken("merge_serialized into an empty state is not parse", st2);
   size_t len = 0;
   st = xent_metrics_serialize(m, NULL, 0, &len, &err);
   unsigned char *again = st == XENT_OK ? malloc(len ? len : 1) : NULL;
@@ -165,10 +187,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   xent_metrics_result r;
   memset(&r, 0, sizeof r);
   xent_metrics_compute(m, &r, NULL);
+  if (counted != r.counted)
+    broken("merge_serialized's counted", XENT_OK);
   st = xent_metrics_merge(m, m, &err);
   if (r.counted <= (uint64_t)INT64_MAX / 2 ? st != XENT_OK
                                            : st != XENT_ERR_COUNT_LIMIT)
     broken("merge with itself", st);
+  /* its bytes added to it: the same as the merge with itself */
+  if (xent_metrics_merge_serialized(e, data, size, NULL, &err2) != st ||
+      memcmp(mem2, mem, need) != 0)
+    broken("merge_serialized is not parse and merge", st);
   free(mem);
+  free(mem2);
   return 0;
 }

@@ -1337,6 +1337,98 @@ START_TEST(bytes_round_trip) {
 }
 END_TEST
 
+/* A copy of a state (its layout's size). */
+static xent_metrics *copy_state(const xent_metrics *m,
+                                const xent_metrics_config *cfg) {
+  const size_t size = xent_metrics_state_size(cfg);
+  xent_metrics *c = (xent_metrics *)xt_alloc(1, size);
+  memcpy(c, m, size);
+  return c;
+}
+
+/* Merging a state's bytes is parsing them and merging the state, bit for
+ * bit, for each layout (bins, per-class counts, the sparse confusion
+ * matrix); an empty state takes a state whole. Refusals leave dst as it
+ * was: malformed bytes (every cut), another configuration (arg naming the
+ * field), the counts' limit. */
+START_TEST(merge_serialized_is_parse_and_merge) {
+  for (int variant = 0; variant < 4; variant++) {
+    xent_metrics_config cfg;
+    xent_metrics_config_init(&cfg, 6);
+    cfg.confusion = variant & 1;
+    cfg.per_class = (variant & 2) != 0;
+    xent_metrics *a = sample_state(&cfg, 200 + (uint64_t)variant, 40);
+    xent_metrics *b = sample_state(&cfg, 300 + (uint64_t)variant, 25);
+    size_t len;
+    unsigned char *buf = bytes_of(b, &len);
+    xent_metrics *want = copy_state(a, &cfg), *got = copy_state(a, &cfg);
+    XT_STATUS(xent_metrics_merge(want, b, NULL), XENT_OK);
+    uint64_t counted = 0;
+    xent_error err;
+    XT_STATUS(xent_metrics_merge_serialized(got, buf, len, &counted, &err),
+              XENT_OK);
+    ck_assert(same_bytes(want, got));
+    full_result fw, fg;
+    compute(want, &fw);
+    compute(got, &fg);
+    assert_same_result(&fw, &fg, "merge_serialized");
+    ck_assert_uint_eq(counted, 20); /* 25 rows, every fifth ignored */
+    free_result(&fw);
+    free_result(&fg);
+    /* into an empty state: the state itself */
+    xent_metrics *empty = new_state(&cfg);
+    XT_STATUS(xent_metrics_merge_serialized(empty, buf, len, NULL, NULL),
+              XENT_OK);
+    ck_assert(same_bytes(empty, b));
+    /* every cut of the bytes: refused, dst untouched */
+    for (size_t cut = 0; cut < len; cut += 3) {
+      XT_STATUS(xent_metrics_merge_serialized(got, buf, cut, NULL, &err),
+                XENT_ERR_STATE_FORMAT);
+      ck_assert(same_bytes(want, got));
+    }
+    free(buf);
+    free(empty);
+    free(want);
+    free(got);
+    free(a);
+    free(b);
+  }
+  /* another configuration: refused naming it, dst untouched */
+  xent_metrics_config c1, c2;
+  xent_metrics_config_init(&c1, 4);
+  xent_metrics_config_init(&c2, 4);
+  c2.bins = 10;
+  xent_metrics *x = sample_state(&c1, 5, 10), *y = sample_state(&c2, 6, 10);
+  xent_metrics *before = copy_state(x, &c1);
+  size_t len;
+  unsigned char *buf = bytes_of(y, &len);
+  xent_error err;
+  XT_STATUS(xent_metrics_merge_serialized(x, buf, len, NULL, &err),
+            XENT_ERR_CONFIG_MISMATCH);
+  ck_assert(err.arg == XENT_ARG_BINS);
+  ck_assert(same_bytes(x, before));
+  free(buf);
+  /* the counts' limit: 2^61 rows, and its bytes added three times: 2^62,
+   * 3 2^61, then 2^63 > 2^63 - 1 */
+  xent_metrics *big = sample_state(&c1, 7, 1);
+  for (int i = 0; i < 61; i++)
+    XT_STATUS(xent_metrics_merge(big, big, NULL), XENT_OK);
+  buf = bytes_of(big, &len);
+  XT_STATUS(xent_metrics_merge_serialized(big, buf, len, NULL, &err), XENT_OK);
+  XT_STATUS(xent_metrics_merge_serialized(big, buf, len, NULL, &err), XENT_OK);
+  XT_STATUS(xent_metrics_merge_serialized(big, buf, len, NULL, &err),
+            XENT_ERR_COUNT_LIMIT);
+  ck_assert(err.arg == XENT_ARG_SOURCE);
+  XT_STATUS(xent_metrics_merge_serialized(NULL, buf, len, NULL, &err),
+            XENT_ERR_NULL);
+  free(buf);
+  free(big);
+  free(before);
+  free(x);
+  free(y);
+}
+END_TEST
+
 /* Older and unknown versions are refused with their own status, pointing
  * at the version field; a wrong magic is a format error at byte 0. */
 START_TEST(versions_refused) {
@@ -1552,6 +1644,7 @@ int main(void) {
   XT_ADD(s, fsum_order_independent);
   XT_ADD(s, top_k_ties);
   XT_ADD(s, top_k_masked_after_underflow);
+  XT_ADD(s, merge_serialized_is_parse_and_merge);
   XT_ADD(s, rows_match_evaluate);
   XT_ADD(s, top1_is_accuracy_and_ece_matches_stats);
   XT_ADD(s, bin_edges);
