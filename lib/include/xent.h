@@ -977,7 +977,8 @@ XENT_API xent_status xent_metrics_parse(const void *bytes, size_t size,
  * changes: the errors of xent_metrics_parse, then those of
  * xent_metrics_merge (ERR_CONFIG_MISMATCH, ERR_COUNT_LIMIT; arg SOURCE for
  * the bytes' counts). counted (may be NULL) receives the rows the bytes
- * counted.
+ * counted once they are found valid: on success, and with
+ * ERR_CONFIG_MISMATCH or ERR_COUNT_LIMIT.
  */
 XENT_API xent_status xent_metrics_merge_serialized(xent_metrics *dst,
                                                    const void *bytes,

@@ -569,13 +569,13 @@ xent_status xent_metrics_merge_serialized(xent_metrics *dst, const void *bytes,
   struct xent_metrics head;
   if (!reader_init(&r, bytes, size, err) || !decode(&r, &head, NULL, 0))
     return r.st;
+  if (counted != NULL)
+    *counted = head.counted;
   st = xent__metrics_merge_check(dst, &head, err);
   if (st != XENT_OK)
     return st;
   r.pos = 0;
   decode(&r, &head, dst, 1);
-  if (counted != NULL)
-    *counted = head.counted;
   if (err != NULL)
     xent__fail(err, XENT_OK, XENT_ARG_NONE, -1, -1);
   return XENT_OK;

@@ -631,10 +631,9 @@ int xs_mstate_reader_end(xs_mstate_reader *r, const char *where, xs_mstate *acc,
   return add_bytes(r, where, (size_t)bytes, acc, err);
 }
 
-/* The counted rows a state's bytes hold against its readable members,
- * and its rows seen onto the others' (an int64 everywhere). */
-static int add_rows(xs_mstate_reader *r, const char *where, uint64_t counted,
-                    xs_mstate *acc, xs_error *err) {
+/* The counted rows a state's bytes hold against its readable members. */
+static int check_rows(xs_mstate_reader *r, const char *where, uint64_t counted,
+                      xs_error *err) {
   const uint64_t rows = (uint64_t)r->ival[M_N];
   if (r->present[M_COUNTED] && (uint64_t)r->ival[M_COUNTED] != counted) {
     member_error(r, "counted",
@@ -650,6 +649,13 @@ static int add_rows(xs_mstate_reader *r, const char *where, uint64_t counted,
     placed(err, &r->err, where);
     return -1;
   }
+  return 0;
+}
+
+/* A state's rows seen onto the others' (an int64 everywhere). */
+static int add_rows(xs_mstate_reader *r, const char *where, xs_mstate *acc,
+                    xs_error *err) {
+  const uint64_t rows = (uint64_t)r->ival[M_N];
   if (acc->rows > (uint64_t)INT64_MAX - rows) {
     xs__set_error(err, XS_ERR_UNPROCESSABLE, where,
                   "%s: more than 2^63 - 1 rows would be seen (n)", where);
@@ -686,11 +692,17 @@ static int add_bytes(xs_mstate_reader *r, const char *where, size_t bytes,
   const xent_status st = xent_metrics_merge_serialized(acc->state, r->data.data,
                                                        bytes, &counted, &xe);
   data_release(r);
+  /* A state's own faults come first, as they would alone: its readable
+   * members against its bytes, then whether it merges with the others. */
+  const int valid = st == XENT_OK || st == XENT_ERR_CONFIG_MISMATCH ||
+                    st == XENT_ERR_COUNT_LIMIT;
+  if (valid && check_rows(r, where, counted, err) != 0)
+    return -1;
   if (st != XENT_OK) {
     merge_error(st, &xe, where, err);
     return -1;
   }
-  return add_rows(r, where, counted, acc, err);
+  return add_rows(r, where, acc, err);
 }
 
 /* ------------------------------------------------------- one document -- */

@@ -299,6 +299,12 @@ def refusals(cl):
                        (dict(ignore_index=-1), "ignore_index")):
         error(cl, "/v1/metrics/merge", {"states": [a, state(**opt)]}, 400,
               f"states[1].{field}", "do not merge")
+    # a state's own faults come before whether it merges with the others
+    b10 = state(bins=10)
+    error(cl, "/v1/metrics/merge", {"states": [a, {**b10, "counted": 99}]},
+          400, "states[1].counted", "data says 4")
+    error(cl, "/v1/metrics/merge", {"states": [a, {**b10, "n": 1}]}, 400,
+          "states[1].n", "fewer than the 4 rows counted")
     b4 = json.loads(cl.post("/v1/metrics", {"logits": [r + [0.0] for r in x],
                                             "targets": t})[1])["state"]
     error(cl, "/v1/metrics/merge", {"states": [a, a, b4]}, 400,

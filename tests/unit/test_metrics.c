@@ -1403,10 +1403,12 @@ START_TEST(merge_serialized_is_parse_and_merge) {
   size_t len;
   unsigned char *buf = bytes_of(y, &len);
   xent_error err;
-  XT_STATUS(xent_metrics_merge_serialized(x, buf, len, NULL, &err),
+  uint64_t counted = 0;
+  XT_STATUS(xent_metrics_merge_serialized(x, buf, len, &counted, &err),
             XENT_ERR_CONFIG_MISMATCH);
   ck_assert(err.arg == XENT_ARG_BINS);
   ck_assert(same_bytes(x, before));
+  ck_assert_uint_eq(counted, 8); /* valid bytes: 10 rows, 2 ignored */
   free(buf);
   /* the counts' limit: 2^61 rows, and its bytes added three times: 2^62,
    * 3 2^61, then 2^63 > 2^63 - 1 */
