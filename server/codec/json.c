@@ -381,25 +381,14 @@ static int literal_done(xs_json *j, const char *at, const char *s, size_t n) {
   return -1;
 }
 
-static int is_hex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-         (c >= 'A' && c <= 'F');
-}
-
 /* Hex value of 4 digits at p, or -1. */
 static long hex4(const char *p) {
   long v = 0;
   for (int i = 0; i < 4; i++) {
-    const char c = p[i];
-    v <<= 4;
-    if (c >= '0' && c <= '9')
-      v |= c - '0';
-    else if (c >= 'a' && c <= 'f')
-      v |= c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F')
-      v |= c - 'A' + 10;
-    else
+    const int d = xs_hex_digit(p[i]);
+    if (d < 0)
       return -1;
+    v = v << 4 | d;
   }
   return v;
 }
@@ -573,7 +562,7 @@ static const char *read_string(xs_json *j, const char *p, const char *end,
     if (end - q < 6) {
       /* Cut short: an error already if a digit so far is not hex. */
       for (const char *h = q + 2; h < end; h++)
-        if (!is_hex(*h)) {
+        if (xs_hex_digit(*h) < 0) {
           *n = 1;
           fail(j, carried ? NULL : p, "invalid escape");
           return NULL;
@@ -598,7 +587,9 @@ static const char *read_string(xs_json *j, const char *p, const char *end,
         /* Cut short: an error already unless what came is "\u" + hex. */
         int ok = 1;
         for (long i = 0; i < end - q; i++)
-          ok &= i == 0 ? q[i] == '\\' : i == 1 ? q[i] == 'u' : is_hex(q[i]);
+          ok &= i == 0   ? q[i] == '\\'
+                : i == 1 ? q[i] == 'u'
+                         : xs_hex_digit(q[i]) >= 0;
         if (!ok) {
           *n = 1;
           fail(j, carried ? NULL : p, "invalid Unicode '\\u%04lX'", cp);

@@ -533,6 +533,60 @@ static int check_members(xs_mstate_reader *r, const xent_metrics_config *c) {
 static int add_bytes(xs_mstate_reader *r, const char *where, size_t bytes,
                      xs_mstate *acc, xs_error *err);
 
+/* Bytes the library refused (malformed, another version): 400 naming the
+ * byte; returns -1. */
+static int bytes_error(xs_mstate_reader *r, const char *where,
+                       const xent_error *xe, xs_error *err) {
+  member_error(r, "data",
+               "is not a metrics state this server reads: %s (byte %lld)",
+               xent_strerror(xe->status), (long long)xe->row);
+  placed(err, &r->err, where);
+  return -1;
+}
+
+/* The state the others are added to, empty, of the first state's
+ * configuration: 0, or -1 with err. */
+static int first_state(xs_mstate_reader *r, const char *where,
+                       const xent_metrics_config *cfg, size_t bytes,
+                       xs_mstate *acc, xs_error *err) {
+  /* Every byte is checked before the state's size is believed: a few
+   * bytes that claim millions of classes are malformed (400), not a
+   * request over the limits or the budget (413). With no room given, the
+   * library checks them all and stops short of writing (ERR_BUFFER). */
+  uint64_t probe;
+  xent_error xe;
+  if (xent_metrics_parse(r->data.data, bytes, (xent_metrics *)&probe, 0, &xe) !=
+      XENT_ERR_BUFFER) {
+    return bytes_error(r, where, &xe, err);
+  }
+  /* The limits a request's own batch has, before the memory is taken. */
+  if (cfg->classes > r->max_classes ||
+      (cfg->confusion && cfg->classes > r->max_confusion)) {
+    const int conf = cfg->classes <= r->max_classes;
+    xs__set_error(err, XS_ERR_PAYLOAD_TOO_LARGE, where,
+                  "%s: a state of %zu classes%s is over the limit of this "
+                  "server (%s %zu)",
+                  where, cfg->classes, conf ? " with a confusion matrix" : "",
+                  conf ? "--max-confusion-classes" : "--max-elements",
+                  conf ? r->max_confusion : r->max_classes);
+    return -1;
+  }
+  const size_t size = xent_metrics_state_size(cfg);
+  void *st = xs__alloc(r->mem, size, err);
+  if (st == NULL)
+    return -1;
+  if (xent_metrics_init(st, size, cfg, &xe) != XENT_OK) {
+    xs__free(r->mem, st, size);
+    xs_error_set(err, XS_ERR_INTERNAL, "a metrics state cannot be made: %s",
+                 xent_strerror(xe.status));
+    return -1;
+  }
+  acc->state = st;
+  acc->size = size;
+  acc->rows = 0;
+  return 0;
+}
+
 int xs_mstate_reader_end(xs_mstate_reader *r, const char *where, xs_mstate *acc,
                          xs_error *err) {
   if (r->grow_failed) {
@@ -575,58 +629,21 @@ int xs_mstate_reader_end(xs_mstate_reader *r, const char *where, xs_mstate *acc,
   else if (!r->has_err)
     member_error(r, "data", "is not a metrics state this server reads: %s",
                  xent_strerror(xe.status));
-  /* Every byte is checked before the state's size is believed: a few
-   * bytes that claim millions of classes are malformed (400), not a
-   * request over the limits or the budget (413). With no room given, the
-   * library checks them all and stops short of writing (ERR_BUFFER). */
-  uint64_t probe;
-  if (!r->has_err) {
-    const xent_status st = xent_metrics_parse(r->data.data, (size_t)bytes,
-                                              (xent_metrics *)&probe, 0, &xe);
-    if (st != XENT_ERR_BUFFER)
-      member_error(r, "data",
-                   "is not a metrics state this server reads: %s (byte %lld)",
-                   xent_strerror(xe.status), (long long)xe.row);
-  }
   if (r->has_err) {
     placed(err, &r->err, where);
-    data_release(r);
-    return -1;
-  }
-  /* The limits a request's own batch has, before the memory is taken. */
-  if (cfg.classes > r->max_classes ||
-      (cfg.confusion && cfg.classes > r->max_confusion)) {
-    const int conf = cfg.classes <= r->max_classes;
-    xs__set_error(err, XS_ERR_PAYLOAD_TOO_LARGE, where,
-                  "%s: a state of %zu classes%s is over the limit of this "
-                  "server (%s %zu)",
-                  where, cfg.classes, conf ? " with a confusion matrix" : "",
-                  conf ? "--max-confusion-classes" : "--max-elements",
-                  conf ? r->max_confusion : r->max_classes);
     data_release(r);
     return -1;
   }
   /* Every state is added to the others from its bytes, the first to an
    * empty state of its configuration: the work and memory are those of
    * what was sent, not of a state laid out for each (a few bytes of an
-   * empty confusion matrix of 1000 classes would be 8 MB each). */
-  if (acc->state == NULL) {
-    const size_t size = xent_metrics_state_size(&cfg);
-    void *st = xs__alloc(r->mem, size, err);
-    if (st == NULL) {
-      data_release(r);
-      return -1;
-    }
-    if (xent_metrics_init(st, size, &cfg, &xe) != XENT_OK) {
-      xs__free(r->mem, st, size);
-      data_release(r);
-      xs_error_set(err, XS_ERR_INTERNAL, "a metrics state cannot be made: %s",
-                   xent_strerror(xe.status));
-      return -1;
-    }
-    acc->state = st;
-    acc->size = size;
-    acc->rows = 0;
+   * empty confusion matrix of 1000 classes would be 8 MB each). A later
+   * state's configuration is the first's or is refused, so the limits and
+   * the memory are the first's to pass. */
+  if (acc->state == NULL &&
+      first_state(r, where, &cfg, (size_t)bytes, acc, err) != 0) {
+    data_release(r);
+    return -1;
   }
   return add_bytes(r, where, (size_t)bytes, acc, err);
 }
@@ -692,6 +709,8 @@ static int add_bytes(xs_mstate_reader *r, const char *where, size_t bytes,
   const xent_status st = xent_metrics_merge_serialized(acc->state, r->data.data,
                                                        bytes, &counted, &xe);
   data_release(r);
+  if (st == XENT_ERR_STATE_FORMAT || st == XENT_ERR_STATE_VERSION)
+    return bytes_error(r, where, &xe, err);
   /* A state's own faults come first, as they would alone: its readable
    * members against its bytes, then whether it merges with the others. */
   const int valid = st == XENT_OK || st == XENT_ERR_CONFIG_MISMATCH ||

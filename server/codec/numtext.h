@@ -12,6 +12,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The value of a hexadecimal digit (either case), or -1: JSON's \uXXXX and
+ * a URL's %HH. */
+static inline int xs_hex_digit(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
 /* Bytes a formatted number may need in buf, NUL included. */
 #define XS_NUMTEXT_BUF 33
 

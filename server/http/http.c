@@ -52,6 +52,7 @@
 #include "guard.h"
 #include "log.h"
 #include "metrics.h"
+#include "numtext.h"
 #include "tls.h"
 #include "xent.h"
 
@@ -1068,17 +1069,6 @@ static req_state *begin_request(xs_http *h, struct MHD_Connection *c) {
   return r;
 }
 
-/* The value of a hex digit, or -1. */
-static int hex_digit(char ch) {
-  if (ch >= '0' && ch <= '9')
-    return ch - '0';
-  if (ch >= 'a' && ch <= 'f')
-    return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F')
-    return ch - 'A' + 10;
-  return -1;
-}
-
 /* Decodes %HH in a request's path (and query) in place, as libmicrohttpd's
  * own unescaper does, but leaves "%00" as it is: decoded, its NUL would end
  * the C string every route is matched on, and "/healthz%00x" would be
@@ -1089,8 +1079,8 @@ static size_t unescape_path(void *cls, struct MHD_Connection *c, char *s) {
   (void)c;
   char *w = s;
   for (const char *p = s; *p != '\0';) {
-    const int hi = p[0] == '%' ? hex_digit(p[1]) : -1;
-    const int lo = hi >= 0 ? hex_digit(p[2]) : -1;
+    const int hi = p[0] == '%' ? xs_hex_digit(p[1]) : -1;
+    const int lo = hi >= 0 ? xs_hex_digit(p[2]) : -1;
     if (lo >= 0 && (hi | lo) != 0) {
       *w++ = (char)(hi * 16 + lo);
       p += 3;

@@ -323,10 +323,17 @@ def refusals(cl):
     error(cl, "/v1/metrics/merge",
           {"states": [{**a, "data": base64.b64encode(old).decode()}]}, 400,
           "states[0].data", "format version")
+    error(cl, "/v1/metrics/merge",
+          {"states": [a, {**a, "data": base64.b64encode(old).decode()}]},
+          400, "states[1].data", "format version")
     raw[-1] ^= 0x55
     error(cl, "/v1/metrics/merge",
           {"states": [{**a, "data": base64.b64encode(bytes(raw)).decode()}]},
           400, "states[0].data", "not a metrics state")
+    # a later state's bytes are checked as the first's
+    error(cl, "/v1/metrics/merge",
+          {"states": [a, {**a, "data": base64.b64encode(bytes(raw)).decode()}]},
+          400, "states[1].data", "not a metrics state")
     error(cl, "/v1/metrics/merge", {"states": [{**a, "data": "AB*="}]}, 400,
           "states[0].data", "not base64")
     error(cl, "/v1/metrics/merge", {"states": [{**a, "counted": 99}]}, 400,

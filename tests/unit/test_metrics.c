@@ -1297,12 +1297,18 @@ static xent_status parse(const unsigned char *buf, size_t len,
   return st;
 }
 
+/* The configuration of C classes with layout `variant` (0-3): bins only,
+ * with the confusion matrix (1), with per-class counts (2), both (3). */
+static void layout_variant(xent_metrics_config *cfg, size_t C, int variant) {
+  xent_metrics_config_init(cfg, C);
+  cfg->confusion = variant & 1;
+  cfg->per_class = (variant & 2) != 0;
+}
+
 START_TEST(bytes_round_trip) {
   for (int variant = 0; variant < 4; variant++) {
     xent_metrics_config cfg;
-    xent_metrics_config_init(&cfg, 7);
-    cfg.confusion = variant & 1;
-    cfg.per_class = (variant & 2) != 0;
+    layout_variant(&cfg, 7, variant);
     cfg.bins = 4 + (size_t)variant;
     cfg.ignore_index = variant == 3 ? 6 : -100;
     xent_metrics *m = sample_state(&cfg, 100 + (uint64_t)variant, 50);
@@ -1354,9 +1360,7 @@ static xent_metrics *copy_state(const xent_metrics *m,
 START_TEST(merge_serialized_is_parse_and_merge) {
   for (int variant = 0; variant < 4; variant++) {
     xent_metrics_config cfg;
-    xent_metrics_config_init(&cfg, 6);
-    cfg.confusion = variant & 1;
-    cfg.per_class = (variant & 2) != 0;
+    layout_variant(&cfg, 6, variant);
     xent_metrics *a = sample_state(&cfg, 200 + (uint64_t)variant, 40);
     xent_metrics *b = sample_state(&cfg, 300 + (uint64_t)variant, 25);
     size_t len;
