@@ -61,6 +61,7 @@ import re
 import struct
 import sys
 import warnings
+import zlib
 from fractions import Fraction
 
 import numpy as np
@@ -708,7 +709,8 @@ def expected_v2(path, req, tensors):
 
 STATE_MEMBERS = ("version", "n", "counted", "classes", "bins", "top_k",
                  "confusion", "per_class", "ignore_index", "data")
-STATE_VERSION = 1
+STATE_VERSION = 1  # of the JSON form (MetricsState.version)
+FORMAT_VERSION = 2  # of the bytes in its data (lib/src/metrics_io.c)
 METRICS_FIGURES = ("accuracy", "top_k_accuracy", "nll", "brier", "ece",
                    "ece_l2", "mce", "mean_confidence", "mean_entropy",
                    "reliability")
@@ -881,7 +883,8 @@ def metrics_body(b, data):
             "metrics": m, "state": state}, counts
 
 
-# The state's bytes (lib/src/metrics_io.c, format version 1).
+# The state's bytes (lib/src/metrics_io.c, format version 2: version 1 and
+# the CRC-32 of every byte before it, as zlib.crc32, in the last four).
 
 def decode_state(data):
     if data == "":
@@ -915,6 +918,10 @@ def decode_state(data):
         v = sum(d << (32 * (low + i)) for i, d in enumerate(digits))
         return float(Fraction(v, 2 ** 1074))  # one unit is 2^-1074
 
+    if len(raw) < 4 or zlib.crc32(raw[:-4]) != struct.unpack("<I", raw[-4:])[0]:
+        raise BadExample("state.data: the last four bytes are not the "
+                         "CRC-32 of the others")
+    whole, raw = len(raw), raw[:-4]
     try:
         if raw[:8] != b"XENTMTRC":
             raise BadExample("state.data: not the magic XENTMTRC")
@@ -942,9 +949,9 @@ def decode_state(data):
             s["cells"] = cells
     except struct.error:
         raise BadExample("state.data ends early")
-    if at[0] != len(raw) or length != len(raw):
+    if at[0] != len(raw) or length != whole:
         raise BadExample("state.data has %d bytes, says %d, was read to %d"
-                         % (len(raw), length, at[0]))
+                         % (whole, length, at[0] + 4))
     return s
 
 
@@ -952,7 +959,7 @@ def check_data(state, counts):
     """The state's data against the request: every count exactly, every sum
     to 1e-12."""
     s = decode_state(state["data"])
-    want = {"version": STATE_VERSION}
+    want = {"version": FORMAT_VERSION}
     for k in ("classes", "bins", "top_k", "confusion", "per_class",
               "ignore_index", "counted"):
         want[k] = state[k]

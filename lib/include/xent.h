@@ -126,7 +126,10 @@ XENT_API const char *xent_version_string(void);
     "not read")                                                                \
   X(ERR_BUFFER, 35, "a buffer is too small or misaligned")                     \
   X(ERR_COUNT_LIMIT, 36, "more than 2^63 - 1 rows would be counted")           \
-  X(ERR_VALUE, 37, "a value is NaN or infinite")
+  X(ERR_VALUE, 37, "a value is NaN or infinite")                               \
+  X(ERR_STATE_CHECKSUM, 38,                                                    \
+    "the serialized metrics state's checksum does not match its bytes: they "  \
+    "were changed after they were written")
 
 typedef enum xent_status {
 #define XENT__STATUS_ENUM(name, value, message) XENT_##name = value,
@@ -919,14 +922,16 @@ XENT_API xent_status xent_metrics_compute(const xent_metrics *state,
                                           xent_metrics_result *result,
                                           xent_error *err);
 
-/* The version of the serialized state that this library writes and reads. */
-#define XENT_METRICS_FORMAT_VERSION 1
+/* The version of the serialized state that this library writes. It reads
+ * this one and version 1, the same layout without the checksum. */
+#define XENT_METRICS_FORMAT_VERSION 2
 
 /*
  * The state as portable bytes (little-endian; layout in
  * lib/src/metrics_io.c): magic "XENTMTRC", format version, total length,
  * configuration, then counts (LEB128 varints) and accumulators (their
- * non-zero 32-bit digits). Equal states give equal bytes.
+ * non-zero 32-bit digits), and last the CRC-32 of every byte before it (the
+ * checksum of zlib's crc32()). Equal states give equal bytes.
  *
  * buf NULL: *written receives the size needed and nothing else happens
  * (size is ignored). Otherwise the bytes go to buf (at least that many
@@ -949,14 +954,17 @@ XENT_API xent_status xent_metrics_parse_config(const void *bytes, size_t size,
 /*
  * Rebuilds a state from `size` bytes of xent_metrics_serialize. Every byte
  * is checked before the state is written: the magic and the total length
- * (ERR_STATE_FORMAT), the version (ERR_STATE_VERSION: only
- * XENT_METRICS_FORMAT_VERSION is read; older and newer versions are
- * refused), the configuration (ERR_STATE_FORMAT with arg CLASSES, BINS,
- * TOP_K, CONFUSION or PER_CLASS when out of range), every count and
- * accumulator in its canonical encoding, and their consistency (bins sum to
- * the rows counted, correct <= count, top-k counts ordered, sums of
- * confidences within [0, count], ...). For ERR_STATE_FORMAT and
- * ERR_STATE_VERSION, arg is SERIALIZED (or the configuration field) and
+ * (ERR_STATE_FORMAT), the version (ERR_STATE_VERSION: versions 1 and
+ * XENT_METRICS_FORMAT_VERSION are read, others refused), the checksum of
+ * version 2 (ERR_STATE_CHECKSUM, row the checksum's offset: every change
+ * within 32 consecutive bits is caught, and all but about one in 2^32 of
+ * other changes), the
+ * configuration (ERR_STATE_FORMAT with arg CLASSES, BINS, TOP_K, CONFUSION
+ * or PER_CLASS when out of range), every count and accumulator in its
+ * canonical encoding, and their consistency (bins sum to the rows counted,
+ * correct <= count, top-k counts ordered, sums of confidences within
+ * [0, count], ...). For ERR_STATE_FORMAT, ERR_STATE_VERSION and
+ * ERR_STATE_CHECKSUM, arg is SERIALIZED (or the configuration field) and
  * `row` is the byte offset where the bytes stop making sense.
  * state: state_size bytes (ERR_BUFFER, arg STATE, when below
  * xent_metrics_state_size of the parsed configuration, or misaligned); the

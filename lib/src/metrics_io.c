@@ -1,5 +1,5 @@
 /*
- * The portable byte format of a metrics state, version 1.
+ * The portable byte format of a metrics state, version 2.
  *
  * Every number is little-endian. "v" is an unsigned LEB128 varint: 7 bits a
  * byte, lowest group first, high bit set on every byte but the last, at most
@@ -30,7 +30,15 @@
  *     confusion: v number of non-zero cells Z, then Z times v gap, v value:
  *       cell index = previous index + 1 + gap (the first: gap), row-major
  *       (label * C + prediction), value >= 1
+ *   then u32 CRC-32 of every byte before it (IEEE 802.3: reflected
+ *     polynomial 0xEDB88320, start and final xor 0xFFFFFFFF; zlib's crc32,
+ *     Python's zlib.crc32, Go's crc32.ChecksumIEEE, Java's CRC32)
  *   and nothing after.
+ *
+ * Version 1 is the same without the checksum: it is still read (a state
+ * written before version 2 merges with the newer ones), never written.
+ * The checksum is checked right after the total length, before anything
+ * else is believed, so a changed byte is reported as a changed byte.
  *
  * Parsing checks everything in a first pass that writes nothing, then
  * decodes again into the state. No length in the bytes is trusted: every
@@ -57,6 +65,28 @@ enum {
   OPT_CONFUSION = 1,
   OPT_PER_CLASS = 2
 };
+
+/* The checksum: CRC-32 four bits at a time. crc_nibble[i] is i run through
+ * four steps of the shift register (shift right, xor the polynomial when
+ * the bit shifted out is 1); test_metrics checks the standard check value,
+ * CRC-32("123456789") = 0xCBF43926. */
+static const uint32_t crc_nibble[16] = {
+    0x00000000u, 0x1db71064u, 0x3b6e20c8u, 0x26d930acu,
+    0x76dc4190u, 0x6b6b51f4u, 0x4db26158u, 0x5005713cu,
+    0xedb88320u, 0xf00f9344u, 0xd6d6a3e8u, 0xcb61b38cu,
+    0x9b64c2b0u, 0x86d3d2d4u, 0xa00ae278u, 0xbdbdf21cu};
+
+static uint32_t crc32_of(const unsigned char *p, size_t n) {
+  uint32_t c = 0xffffffffu;
+  for (size_t i = 0; i < n; i++) {
+    c ^= p[i];
+    c = (c >> 4) ^ crc_nibble[c & 15u];
+    c = (c >> 4) ^ crc_nibble[c & 15u];
+  }
+  return c ^ 0xffffffffu;
+}
+
+enum { CHECKSUM_SIZE = 4 };
 
 /* Relative room for the rounding of one row's figures (below). */
 static const double ROUNDING = 0x1p-20;
@@ -157,6 +187,9 @@ static void encode(const xent_metrics *st, writer *w, uint64_t length) {
         next = i + 1;
       }
   }
+  /* last, the checksum of everything before it */
+  const uint32_t crc = w->out != NULL ? crc32_of(w->out, w->pos) : 0;
+  put_le(w, crc, CHECKSUM_SIZE);
 }
 
 xent_status xent_metrics_serialize(const xent_metrics *state, void *buf,
@@ -286,8 +319,11 @@ static int get_sum(reader *r, double bound, uint64_t times, xent__acc *a) {
   return 1;
 }
 
-/* The header: magic, version, options, length and configuration. */
-static int get_header(reader *r, xent_metrics_config *c) {
+/* The header: magic, version, length, checksum (when `verify`; a second
+ * pass over bytes already checked skips it), options and configuration.
+ * For version 2 the reader's end moves to the checksum: what follows the
+ * header ends there. */
+static int get_header(reader *r, xent_metrics_config *c, int verify) {
   /* The version is read as soon as it is there: a format of another
    * version may be laid out differently past it. */
   if (r->size < OFF_VERSION || memcmp(r->in, magic, sizeof magic) != 0)
@@ -296,20 +332,29 @@ static int get_header(reader *r, xent_metrics_config *c) {
   uint64_t version, options, length, classes, bins, count, ignore;
   if (!get_le(r, 4, &version))
     return 0;
-  if (version != XENT_METRICS_FORMAT_VERSION)
+  if (version != 1 && version != XENT_METRICS_FORMAT_VERSION)
     return bad(r, XENT_ERR_STATE_VERSION, XENT_ARG_SERIALIZED, OFF_VERSION);
-  if (r->size < OFF_TOP_K)
+  const size_t tail = version == 1 ? 0 : CHECKSUM_SIZE;
+  if (r->size < OFF_TOP_K + tail)
     return bad(r, XENT_ERR_STATE_FORMAT, XENT_ARG_SERIALIZED, r->size);
   get_le(r, 4, &options);
   get_le(r, 8, &length);
-  get_le(r, 8, &classes);
-  get_le(r, 4, &bins);
-  get_le(r, 4, &count);
-  get_le(r, 8, &ignore);
-  if (options & ~(uint64_t)(OPT_CONFUSION | OPT_PER_CLASS))
-    return bad(r, XENT_ERR_STATE_FORMAT, XENT_ARG_SERIALIZED, OFF_OPTIONS);
   if (length != r->size)
     return bad(r, XENT_ERR_STATE_FORMAT, XENT_ARG_SERIALIZED, OFF_LENGTH);
+  if (tail > 0) {
+    const size_t end = r->size - tail;
+    uint32_t want = 0;
+    for (int i = 0; i < CHECKSUM_SIZE; i++)
+      want |= (uint32_t)r->in[end + (size_t)i] << (8 * i);
+    if (verify && crc32_of(r->in, end) != want)
+      return bad(r, XENT_ERR_STATE_CHECKSUM, XENT_ARG_SERIALIZED, end);
+    r->size = end;
+  }
+  if (!get_le(r, 8, &classes) || !get_le(r, 4, &bins) ||
+      !get_le(r, 4, &count) || !get_le(r, 8, &ignore))
+    return 0;
+  if (options & ~(uint64_t)(OPT_CONFUSION | OPT_PER_CLASS))
+    return bad(r, XENT_ERR_STATE_FORMAT, XENT_ARG_SERIALIZED, OFF_OPTIONS);
   if (classes < 1 || classes > XENT_METRICS_MAX_CLASSES)
     return bad(r, XENT_ERR_STATE_FORMAT, XENT_ARG_CLASSES, OFF_CLASSES);
   if (bins < 1 || bins > XENT_METRICS_MAX_BINS)
@@ -454,7 +499,7 @@ static int get_confusion(reader *r, const xent_metrics *head, xent_metrics *dst,
 static int decode(reader *r, xent_metrics *head, xent_metrics *dst, int add) {
   memset(head, 0, sizeof *head);
   xent_metrics_config c;
-  if (!get_header(r, &c))
+  if (!get_header(r, &c, dst == NULL))
     return 0;
   xent__metrics_config_norm(&c, &head->config);
   xent__metrics_layout l;
@@ -529,7 +574,7 @@ xent_status xent_metrics_parse_config(const void *bytes, size_t size,
     return xent__fail(err, XENT_ERR_NULL, XENT_ARG_NONE, -1, -1);
   reader r;
   xent_metrics_config c;
-  if (!reader_init(&r, bytes, size, err) || !get_header(&r, &c))
+  if (!reader_init(&r, bytes, size, err) || !get_header(&r, &c, 1))
     return r.st;
   xent__metrics_config_norm(&c, config);
   if (err != NULL)
@@ -550,7 +595,7 @@ xent_status xent_metrics_parse(const void *bytes, size_t size,
     return r.st;
   if (state_size < head.size || (uintptr_t)state % sizeof(uint64_t) != 0)
     return xent__fail(err, XENT_ERR_BUFFER, XENT_ARG_STATE, -1, -1);
-  r.pos = 0;
+  reader_init(&r, bytes, size, err); /* again from byte 0, whole */
   decode(&r, &head, state, 0);
   if (err != NULL)
     xent__fail(err, XENT_OK, XENT_ARG_NONE, -1, -1);
@@ -574,7 +619,7 @@ xent_status xent_metrics_merge_serialized(xent_metrics *dst, const void *bytes,
   st = xent__metrics_merge_check(dst, &head, err);
   if (st != XENT_OK)
     return st;
-  r.pos = 0;
+  reader_init(&r, bytes, size, err); /* again from byte 0, whole */
   decode(&r, &head, dst, 1);
   if (err != NULL)
     xent__fail(err, XENT_OK, XENT_ARG_NONE, -1, -1);

@@ -120,6 +120,7 @@ static xs_err_kind kind_of(xent_status status) {
   case XENT_ERR_CONFIG_MISMATCH:
   case XENT_ERR_STATE_FORMAT:
   case XENT_ERR_STATE_VERSION:
+  case XENT_ERR_STATE_CHECKSUM:
   case XENT_ERR_VALUE:
     return XS_ERR_INVALID_ARGUMENT;
   case XENT_ERR_MASKED_TARGET:

@@ -533,8 +533,8 @@ static int check_members(xs_mstate_reader *r, const xent_metrics_config *c) {
 static int add_bytes(xs_mstate_reader *r, const char *where, size_t bytes,
                      xs_mstate *acc, xs_error *err);
 
-/* Bytes the library refused (malformed, another version): 400 naming the
- * byte; returns -1. */
+/* Bytes the library refused (malformed, another version, changed): 400 naming
+ * the byte; returns -1. */
 static int bytes_error(xs_mstate_reader *r, const char *where,
                        const xent_error *xe, xs_error *err) {
   member_error(r, "data",
@@ -709,7 +709,8 @@ static int add_bytes(xs_mstate_reader *r, const char *where, size_t bytes,
   const xent_status st = xent_metrics_merge_serialized(acc->state, r->data.data,
                                                        bytes, &counted, &xe);
   data_release(r);
-  if (st == XENT_ERR_STATE_FORMAT || st == XENT_ERR_STATE_VERSION)
+  if (st == XENT_ERR_STATE_FORMAT || st == XENT_ERR_STATE_VERSION ||
+      st == XENT_ERR_STATE_CHECKSUM)
     return bytes_error(r, where, &xe, err);
   /* A state's own faults come first, as they would alone: its readable
    * members against its bytes, then whether it merges with the others. */

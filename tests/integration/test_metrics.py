@@ -47,6 +47,7 @@ import os
 import random
 import sys
 import warnings
+import zlib
 from fractions import Fraction
 
 import numpy as np
@@ -326,10 +327,29 @@ def refusals(cl):
     error(cl, "/v1/metrics/merge",
           {"states": [a, {**a, "data": base64.b64encode(old).decode()}]},
           400, "states[1].data", "format version")
+    # the last four bytes are the CRC-32 (zlib's) of the others: a changed
+    # byte is refused as such, wherever it is
+    raw = bytearray(base64.b64decode(a["data"]))
+    check(raw[8] == 2 and struct.unpack("<I", raw[-4:])[0]
+          == zlib.crc32(bytes(raw[:-4])), "state data: version 2, CRC-32 last")
+    flipped = bytearray(raw)
+    flipped[48 + 8 * 2] += 1  # the rows counted, after top_k [1, 3]
+    error(cl, "/v1/metrics/merge",
+          {"states": [{**a, "counted": a["counted"] + 1,
+                       "data": base64.b64encode(bytes(flipped)).decode()}]},
+          400, "states[0].data", "checksum does not match its bytes")
+    # version 1, the same without the checksum, is still read
+    v1 = (bytes(raw[:8]) + struct.pack("<I", 1) + bytes(raw[12:16])
+          + struct.pack("<Q", len(raw) - 4) + bytes(raw[24:-4]))
+    st1, b1 = cl.post("/v1/metrics/merge", {"states": [
+        a, {**a, "data": base64.b64encode(v1).decode()}]})
+    st2, b2 = cl.post("/v1/metrics/merge", {"states": [a, a]})
+    check(st1 == 200 and st2 == 200 and json.loads(b1) == json.loads(b2),
+          f"a version 1 state merges as its version 2 bytes: {st1} {st2}")
     raw[-1] ^= 0x55
     error(cl, "/v1/metrics/merge",
           {"states": [{**a, "data": base64.b64encode(bytes(raw)).decode()}]},
-          400, "states[0].data", "not a metrics state")
+          400, "states[0].data", "checksum does not match")
     # a later state's bytes are checked as the first's
     error(cl, "/v1/metrics/merge",
           {"states": [a, {**a, "data": base64.b64encode(bytes(raw)).decode()}]},
@@ -413,8 +433,9 @@ def forged(C, B, N, conf, brier, entropy):
         body += (count(N) + count(0) + acc(each(conf)) if b == at
                  else count(0) + count(0) + acc(0))
     head = struct.pack("<QIIq", C, B, 1, -100) + struct.pack("<Q", 1)
-    size = 24 + len(head) + len(body)
-    raw = b"XENTMTRC" + struct.pack("<IIQ", 1, 0, size) + head + body
+    size = 24 + len(head) + len(body) + 4
+    raw = b"XENTMTRC" + struct.pack("<IIQ", 2, 0, size) + head + body
+    raw += struct.pack("<I", zlib.crc32(raw))
     return {"version": 1, "n": N, "data": base64.b64encode(raw).decode()}
 
 

@@ -14,11 +14,12 @@ import numpy as np
 import xent_ctypes as xc
 
 MAX_TOP_K = 8
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 # statuses and arguments, as pinned in xent.h
 ERR_CONFIG, ERR_CONFIG_MISMATCH, ERR_STATE, ERR_STATE_FORMAT = 30, 31, 32, 33
 ERR_STATE_VERSION, ERR_BUFFER, ERR_COUNT_LIMIT, ERR_VALUE = 34, 35, 36, 37
+ERR_STATE_CHECKSUM = 38
 
 c_size_p = ctypes.POINTER(ctypes.c_size_t)
 c_u64_p = ctypes.POINTER(ctypes.c_uint64)

@@ -72,6 +72,7 @@ static const struct {
     {XENT_ERR_BUFFER, 35, "ERR_BUFFER"},
     {XENT_ERR_COUNT_LIMIT, 36, "ERR_COUNT_LIMIT"},
     {XENT_ERR_VALUE, 37, "ERR_VALUE"},
+    {XENT_ERR_STATE_CHECKSUM, 38, "ERR_STATE_CHECKSUM"},
 };
 #define N_PINNED (sizeof pinned_status / sizeof pinned_status[0])
 
