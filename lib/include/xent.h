@@ -945,7 +945,8 @@ XENT_API xent_status xent_metrics_serialize(const xent_metrics *state,
 /*
  * The configuration of serialized bytes, to size the state before
  * xent_metrics_parse. Reads and checks the header and the configuration
- * only. Errors as xent_metrics_parse.
+ * only, and for version 2 the checksum (which reads every byte). Errors as
+ * xent_metrics_parse.
  */
 XENT_API xent_status xent_metrics_parse_config(const void *bytes, size_t size,
                                                xent_metrics_config *config,

@@ -8,8 +8,8 @@
  * index of its lowest non-zero 32-bit digit, u8 count, the number of digits
  * from there to the highest non-zero one, then `count` u32 digits, lowest
  * first; zero is low = count = 0; low + count <= 68, the first and last
- * digits are non-zero and digit 67 is below 2^31. So each state has exactly
- * one encoding: equal states give equal bytes.
+ * digits are non-zero and digit 67 is below 2^31. So each state is written
+ * in exactly one encoding: equal states give equal bytes.
  *
  *   offset  size  field
  *        0     8  magic "XENTMTRC"

@@ -533,13 +533,18 @@ static int check_members(xs_mstate_reader *r, const xent_metrics_config *c) {
 static int add_bytes(xs_mstate_reader *r, const char *where, size_t bytes,
                      xs_mstate *acc, xs_error *err);
 
-/* Bytes the library refused (malformed, another version, changed): 400 naming
- * the byte; returns -1. */
-static int bytes_error(xs_mstate_reader *r, const char *where,
-                       const xent_error *xe, xs_error *err) {
+/* Bytes the library refused (malformed, another version, changed): 400
+ * naming the byte. */
+static void refused_bytes(xs_mstate_reader *r, const xent_error *xe) {
   member_error(r, "data",
                "is not a metrics state this server reads: %s (byte %lld)",
                xent_strerror(xe->status), (long long)xe->row);
+}
+
+/* refused_bytes, placed at `where`; returns -1. */
+static int bytes_error(xs_mstate_reader *r, const char *where,
+                       const xent_error *xe, xs_error *err) {
+  refused_bytes(r, xe);
   placed(err, &r->err, where);
   return -1;
 }
@@ -627,8 +632,7 @@ int xs_mstate_reader_end(xs_mstate_reader *r, const char *where, xs_mstate *acc,
                                                &cfg, &xe) == XENT_OK)
     check_members(r, &cfg);
   else if (!r->has_err)
-    member_error(r, "data", "is not a metrics state this server reads: %s",
-                 xent_strerror(xe.status));
+    refused_bytes(r, &xe);
   if (r->has_err) {
     placed(err, &r->err, where);
     data_release(r);

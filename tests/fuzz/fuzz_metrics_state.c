@@ -6,16 +6,18 @@
  *  - a refusal is ERR_STATE_FORMAT, ERR_STATE_VERSION or ERR_STATE_CHECKSUM
  *    with a byte offset inside the input, the same from parse_config and
  *    parse, and parse leaves the state's memory untouched;
- *  - accepted bytes are canonical: serialized again they are the same bytes;
+ *  - accepted bytes are canonical: serialized again they are the same bytes
+ *    (version 1: the same fields as version 2, see same_encoding);
  *  - the figures of an accepted state are finite and in their ranges, its
  *    bins and classes add up, and it merges with itself (or reports the
  *    count limit).
  * States larger than MAX_STATE bytes are not allocated: parse must still
  * refuse malformed bytes, and say ERR_BUFFER for valid ones.
  * Seeds (corpus/metrics_state/): states written by xent_metrics_serialize
- * for small configurations (the file names say which), and older-version
- * and truncated variants of them. Most are of format version 1, which has
- * no checksum: mutations of them reach the decoder's checks, where nearly
+ * for small configurations (the file names say which), when it wrote
+ * version 1, and older-version and truncated variants of them; the -v2 seed
+ * is one of them as version 2 writes it. Most are of format version 1, which
+ * has no checksum: mutations of them reach the decoder's checks, where nearly
  * every mutation of a version 2 state stops at its checksum.
  */
 #include <math.h>

@@ -337,7 +337,9 @@ def refusals(cl):
     error(cl, "/v1/metrics/merge",
           {"states": [{**a, "counted": a["counted"] + 1,
                        "data": base64.b64encode(bytes(flipped)).decode()}]},
-          400, "states[0].data", "checksum does not match its bytes")
+          400, "states[0].data",
+          f"checksum does not match its bytes: they were changed after they "
+          f"were written (byte {len(raw) - 4})")
     # version 1, the same without the checksum, is still read
     v1 = (bytes(raw[:8]) + struct.pack("<I", 1) + bytes(raw[12:16])
           + struct.pack("<Q", len(raw) - 4) + bytes(raw[24:-4]))
