@@ -17,6 +17,7 @@
 #include "json.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,7 @@ typedef enum state {
 typedef enum carry_kind {
   CARRY_NONE,
   CARRY_STRING, /* from the opening quote                             */
-  CARRY_PLAIN,  /* inside a string going to a byte sink, all plain so far */
+  CARRY_PLAIN,  /* inside a string going to a byte sink, what came sunk  */
   CARRY_NUMBER,
   CARRY_LITERAL
 } carry_kind;
@@ -60,8 +61,11 @@ struct xs_json {
   int carry_escaped; /* the carried string ends inside an escape */
   char *cbuf;
   size_t clen, ccap;
-  /* The byte sink of the next value, and of the string being read. */
+  /* The byte sink of the next value, and of the string being read; the
+   * start of an escape the piece ended in (CARRY_PLAIN). */
   xs_json_sink *ss_next, *ss;
+  char pend[8];
+  size_t npend;
   uint64_t carry_line, carry_col, carry_offset;
   /* Unescaped string text. */
   char *sbuf;
@@ -769,20 +773,75 @@ static void bytes_take(xs_json_sink *s, const char *p, size_t n) {
 }
 
 /*
+ * An escape at q (a backslash) whose value is one ASCII byte other than
+ * NUL: its length (2, or 6 for \u0001 to \u007F) with the byte in *out; 0
+ * when the piece ends inside what may still be one; -1 otherwise (invalid,
+ * \u0000, or a code point above 0x7F), left to read_string, which words
+ * the error or takes the character.
+ */
+static int ascii_escape(const char *q, const char *end, char *out) {
+  static const char simple[] = "\"\\/bfnrt", value[] = "\"\\/\b\f\n\r\t";
+  if (end - q < 2)
+    return 0;
+  const char *hit = q[1] != '\0' ? strchr(simple, q[1]) : NULL;
+  if (hit != NULL) {
+    *out = value[hit - simple];
+    return 2;
+  }
+  if (q[1] != 'u')
+    return -1;
+  const ptrdiff_t have = end - q < 6 ? end - q : 6;
+  for (ptrdiff_t i = 2; i < have; i++)
+    if (xs_hex_digit(q[i]) < 0)
+      return -1;
+  if (have < 6)
+    return 0;
+  const long cp = hex4(q + 2);
+  if (cp <= 0 || cp >= 0x80)
+    return -1;
+  *out = (char)cp;
+  return 6;
+}
+
+static const char *carry_continue(xs_json *j, const char *p, const char *end,
+                                  int final);
+
+/*
  * The content of a string going to the byte sink j->ss, from p (just
- * after the opening quote, or the start of a piece). The plain run goes to
- * the sink; the rest, if any, is read as an ordinary string whose errors
- * point at the opening quote (its position is in carry_line/col/offset).
+ * after the opening quote, or the start of a piece). Plain bytes and
+ * escapes of ASCII bytes go to the sink as they come, so a long string
+ * escaped throughout ("\/" for "/", as PHP writes base64) is never held
+ * whole; an escape cut by the piece waits in j->pend. From anything else
+ * (non-ASCII, an escape of it, an error) the rest is read as an ordinary
+ * string whose errors point at the opening quote (its position is in
+ * carry_line/col/offset).
  */
 static const char *plain_string(xs_json *j, const char *p, const char *end) {
   const char *q = p;
-  while (q < end && (unsigned char)*q >= 0x20 && (unsigned char)*q < 0x80 &&
-         *q != '"' && *q != '\\')
-    q++;
-  bytes_take(j->ss, p, (size_t)(q - p));
-  if (q == end) {
-    j->carry = CARRY_PLAIN;
-    return end;
+  for (;;) {
+    while (q < end && (unsigned char)*q >= 0x20 && (unsigned char)*q < 0x80 &&
+           *q != '"' && *q != '\\')
+      q++;
+    bytes_take(j->ss, p, (size_t)(q - p));
+    if (q == end) {
+      j->carry = CARRY_PLAIN;
+      return end;
+    }
+    if (*q != '\\')
+      break;
+    char c;
+    const int k = ascii_escape(q, end, &c);
+    if (k < 0)
+      break;
+    if (k == 0) {
+      j->npend = (size_t)(end - q);
+      memcpy(j->pend, q, j->npend);
+      j->carry = CARRY_PLAIN;
+      return end;
+    }
+    bytes_take(j->ss, &c, 1);
+    q += k;
+    p = q;
   }
   j->carry = CARRY_NONE;
   j->ss = NULL;
@@ -812,6 +871,41 @@ static const char *plain_string(xs_json *j, const char *p, const char *end) {
   return carry_append(j, q, (size_t)(end - q)) == 0 ? end : NULL;
 }
 
+/* The piece after one that ended inside an escape of a sunk string: the
+ * escape completed from it, then the string goes on; or, when it is not
+ * an ASCII escape, the rest carried as an ordinary string from it. */
+static const char *pending_escape(xs_json *j, const char *p, const char *end) {
+  char buf[sizeof j->pend + 6];
+  const size_t have = j->npend;
+  const size_t more =
+      (size_t)(end - p) < 6 - have ? (size_t)(end - p) : 6 - have;
+  memcpy(buf, j->pend, have);
+  memcpy(buf + have, p, more);
+  char c;
+  const int k = ascii_escape(buf, buf + have + more, &c);
+  if (k > 0) {
+    j->npend = 0;
+    bytes_take(j->ss, &c, 1);
+    return plain_string(j, p + ((size_t)k - have), end);
+  }
+  if (k == 0) { /* the piece was shorter than the escape: all of it waits */
+    memcpy(j->pend + have, p, more);
+    j->npend = have + more;
+    return end;
+  }
+  j->npend = 0;
+  j->ss = NULL;
+  j->carry = CARRY_STRING;
+  j->carry_is_key = 0;
+  j->clen = 0;
+  j->carry_escaped = 0;
+  for (size_t i = 0; i < have; i++)
+    j->carry_escaped = j->carry_escaped ? 0 : j->pend[i] == '\\';
+  if (carry_append(j, "\"", 1) != 0 || carry_append(j, j->pend, have) != 0)
+    return NULL;
+  return carry_continue(j, p, end, 0);
+}
+
 /* A value starting at p (not whitespace). */
 static const char *value(xs_json *j, const char *p, const char *end) {
   const char c = *p;
@@ -821,6 +915,7 @@ static const char *value(xs_json *j, const char *p, const char *end) {
   if (c == '"' && ss != NULL && ss->type == XS_SINK_BYTES) {
     position(j, p, &j->carry_line, &j->carry_col, &j->carry_offset);
     j->ss = ss;
+    j->npend = 0;
     return plain_string(j, p + 1, end);
   }
   if (c == '{' || c == '[') {
@@ -872,7 +967,7 @@ static const char *carry_continue(xs_json *j, const char *p, const char *end,
   j->tok = NULL;
   if (j->carry == CARRY_PLAIN) {
     if (!final)
-      return plain_string(j, p, end);
+      return j->npend > 0 ? pending_escape(j, p, end) : plain_string(j, p, end);
     fail(j, NULL, "premature end of input in a string");
     return NULL;
   }

@@ -124,12 +124,13 @@ void xs_json_fail(xs_json *j, const char *fmt, ...)
 
 /*
  * The next value, when it is a string, goes to `sink` (XS_SINK_BYTES) as it
- * is read: its leading run of plain bytes (printable ASCII, no escape) is
- * appended to sink->data (char) as the pieces arrive, with no length limit
- * but what sink->grow allows, and the string's scalar event then carries
- * only the rest, unescaped (len 0 when the whole string was plain; the rest
- * is carried as any string, up to XS_JSON_MAX_TOKEN). A grow that fails
- * switches the sink off; the string is still read. Long strings (a base64
+ * is read: its leading run of ASCII (printable bytes, and escapes of ASCII
+ * bytes but NUL, unescaped: "\/" is "/") is appended to sink->data (char)
+ * as the pieces arrive, with no length limit but what sink->grow allows,
+ * and the string's scalar event then carries only the rest, from its first
+ * other character, unescaped (len 0 when the whole string was such ASCII;
+ * the rest is carried as any string, up to XS_JSON_MAX_TOKEN). A grow that
+ * fails switches the sink off; the string is still read. Long strings (a base64
  * state) so cost no copy and no carry. Call it from `key`, for that
  * member's value; it applies to one value, whatever its kind.
  */

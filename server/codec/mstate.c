@@ -435,9 +435,9 @@ void xs_mstate_reader_key(xs_mstate_reader *r, const char *s, size_t len) {
   }
 }
 
-/* The rest of `data` after its leading plain run, unescaped (the
- * tokenizer's string sink): "\/" is "/", as any JSON reader sees it (PHP
- * writes it so). What is not base64 in it is found by the decoder. */
+/* The rest of `data` after its leading ASCII run (the tokenizer's string
+ * sink unescapes "\/" to "/" as it goes, as PHP writes it), from its first
+ * non-ASCII character on: never base64, which the decoder finds. */
 static void data_rest(xs_mstate_reader *r, const char *s, size_t len) {
   xs_json_sink *d = &r->data;
   if (d->type != XS_SINK_BYTES)

@@ -1,11 +1,12 @@
 /*
  * test_json: the tokenizer's byte sink for long strings (json.h,
  * xs_json_string_sink). A string value after the key "data" goes to the
- * sink; its plain prefix must arrive there and the rest in the string's
- * event, so that prefix + rest is the unescaped string, whatever pieces the
- * document comes in, with no length limit; and a broken string must give
- * the error it gives without a sink, at the same line and column. And
- * numbers out of range are named as jansson names them.
+ * sink; its ASCII prefix (escapes of ASCII bytes unescaped) must arrive
+ * there and the rest in the string's event, so that prefix + rest is the
+ * unescaped string, whatever pieces the document comes in, with no length
+ * limit; and a broken string must give the error it gives without a sink,
+ * at the same line and column. And numbers out of range are named as
+ * jansson names them.
  */
 #include <check.h>
 #include <stdio.h>
@@ -141,13 +142,19 @@ static void same_every_split(const char *doc, const char *want,
 START_TEST(plain_and_escaped_strings) {
   /* All plain: everything in the sink, an empty rest. */
   same_every_split("{\"data\":\"QUJD+/=\"}", "QUJD+/=", 7);
-  /* An escape: the plain prefix in the sink, the rest unescaped. */
-  same_every_split("{\"data\":\"ab\\ncd\\u00e9\\\"\"}", "ab\ncd\xc3\xa9\"", 2);
+  /* Escapes of ASCII bytes go to the sink unescaped; from the first
+   * non-ASCII character (here escaped) the rest is the string's event. */
+  same_every_split("{\"data\":\"ab\\ncd\\u00e9\\\"\"}", "ab\ncd\xc3\xa9\"", 5);
+  same_every_split("{\"data\":\"a\\/b\\u002F\\u002fc\\\\\\\"\"}", "a/b//c\\\"",
+                   8);
+  /* \u0000 and escapes above 0x7F are read_string's, however cut. */
+  same_every_split("{\"data\":\"x\\/\\u0041\\u0080\\/\"}", "x/A\xc2\x80/", 3);
+  same_every_split("{\"data\":\"\\ud83d\\ude00/\"}", "\xf0\x9f\x98\x80/", 0);
   /* Non-ASCII UTF-8 ends the plain run as well. */
   same_every_split("{\"data\":\"xy\xc3\xa9z\"}", "xy\xc3\xa9z", 2);
   /* An empty string; an escape first. */
   same_every_split("{\"data\":\"\"}", "", 0);
-  same_every_split("{\"data\":\"\\t1\"}", "\t1", 0);
+  same_every_split("{\"data\":\"\\t1\"}", "\t1", 2);
   /* Another key's string is not sunk; the sink serves one value only. */
   ctx c;
   const char *doc = "{\"data\":7,\"name\":\"plain\"}";
@@ -193,6 +200,35 @@ START_TEST(longer_than_a_token) {
 }
 END_TEST
 
+/* 3 MiB of base64 as PHP writes it, every "/" as "\/" (and a few as
+ * "\u002F"), in pieces of 4093 bytes (so escapes are cut at every
+ * offset): all of it unescaped in the sink, nothing held, no rest. */
+START_TEST(long_escaped_string) {
+  const size_t n = 3u << 20;
+  char *doc = malloc(6 * n + 32), *want = malloc(n);
+  size_t len = (size_t)sprintf(doc, "{\"data\":\"");
+  for (size_t i = 0; i < n; i++) {
+    want[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678"
+              "9+/"[i % 64];
+    if (want[i] != '/')
+      doc[len++] = want[i];
+    else
+      len += (size_t)sprintf(doc + len, i % 128 == 63 ? "\\/" : "\\u002F");
+  }
+  len += (size_t)sprintf(doc + len, "\"}");
+  ctx c;
+  ck_assert_int_eq(run(&c, doc, len, 4093, (size_t)-1, 1), 0);
+  ck_assert_uint_eq(c.sink.len, n);
+  ck_assert_int_eq(memcmp(c.sink.data, want, n), 0);
+  ck_assert_uint_eq(c.rest_len, 0);
+  ck_assert_int_eq(c.rest_events, 1);
+  ck_assert_uint_le(xs_json_held(c.j), 64);
+  done(&c);
+  free(doc);
+  free(want);
+}
+END_TEST
+
 /* Broken strings: the error, its line and its column are those without a
  * sink, whole or byte by byte. */
 START_TEST(errors_as_without_a_sink) {
@@ -201,6 +237,9 @@ START_TEST(errors_as_without_a_sink) {
       "{\"data\":\"ab\xff\"}",      "{\n \"data\":\"abcdef",
       "{\"data\":\"abc\\ud800x\"}", "{\"data\":\"a\\u0000\"}",
       "{\"data\":\"abc\\u12\"}",    "{\"data\":\"abc\"]",
+      "{\"data\":\"a\\/\\u00",      "{\"data\":\"a\\/\\",
+      "{\"data\":\"a\\/\\u00g1\"}", "{\"data\":\"a\\/\\u0000\"}",
+      "{\"data\":\"a\\/\\udc00\"}", "{\"data\":\"a\\/\\q\"}",
   };
   for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
     const size_t len = strlen(docs[i]);
@@ -251,6 +290,7 @@ int main(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, plain_and_escaped_strings);
   tcase_add_test(tc, longer_than_a_token);
+  tcase_add_test(tc, long_escaped_string);
   tcase_add_test(tc, errors_as_without_a_sink);
   suite_add_tcase(s, tc);
   TCase *tn = tcase_create("numbers");

@@ -481,6 +481,23 @@ def escaped_state(cl):
     check(st == 200 and got.get("state") == plain["state"]
           and got.get("metrics") == plain["metrics"],
           f"a state with escapes: {st} {b[:300]!r}")
+    # a long one (per-class counts of 300,000 classes: 1.2 MB of base64),
+    # every "/" as "\/" and every 50th character as "\u00XX" throughout
+    C = 300000
+    st, b = cl.post("/v1/metrics", {"logits": [[0.0] * C, [1.0] + [0.0] * (C - 1)],
+                                    "targets": [5, 0], "per_class": True})
+    big = json.loads(b)["state"] if st == 200 else {"data": ""}
+    data = big["data"]
+    esc = "".join("\\u%04x" % ord(ch) if i % 50 == 0 else
+                  "\\/" if ch == "/" else ch for i, ch in enumerate(data))
+    text = json.dumps({"states": [big]})
+    escaped = text.replace(data, esc)
+    check(st == 200 and len(data) > 1 << 20 and "\\/" in escaped
+          and json.loads(escaped) == json.loads(text),
+          f"a long state, escaped: {st}, {len(data)} characters")
+    st, b = cl.post("/v1/metrics/merge", escaped.encode())
+    check(st == 200 and json.loads(b)["state"] == big,
+          f"a long state with escapes throughout: {st} {b[:300]!r}")
 
 
 def hand_cases(cl):
