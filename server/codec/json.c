@@ -454,14 +454,15 @@ static size_t put_utf8(char *o, unsigned long cp) {
 }
 
 /*
- * A string whose opening quote is at p. Returns the byte after the closing
- * quote with *s, *n the unescaped text (in place when it has no escape,
- * else in sbuf); or NULL when the piece ends first (*n = 0) or the string
- * is invalid (*n = 1, the error set; `at_base` NULL for carried text).
+ * A string's text from `start` (after its opening quote, or where a sunk
+ * run of it ended); `quote` is the opening quote in the piece, where its
+ * errors point, or NULL for a carried token (at the token). Returns the
+ * byte after the closing quote with *s, *n the unescaped text (in place
+ * when it has no escape, else in sbuf); or NULL when the piece ends first
+ * (*n = 0) or the string is invalid (*n = 1, the error set).
  */
-static const char *read_string(xs_json *j, const char *p, const char *end,
-                               int carried, const char **s, size_t *n) {
-  const char *const start = p + 1;
+static const char *read_string(xs_json *j, const char *quote, const char *start,
+                               const char *end, const char **s, size_t *n) {
   const char *q = start;
   /* Plain ASCII and valid UTF-8 without escapes: no copy. */
   for (;;) {
@@ -481,7 +482,7 @@ static const char *read_string(xs_json *j, const char *p, const char *end,
       }
       if (k == 0) {
         *n = 1;
-        fail(j, carried ? NULL : p, "invalid UTF-8 in a string");
+        fail(j, quote, "invalid UTF-8 in a string");
         return NULL;
       }
       q += k;
@@ -496,8 +497,7 @@ static const char *read_string(xs_json *j, const char *p, const char *end,
   }
   if (*q != '\\') {
     *n = 1;
-    fail(j, carried ? NULL : p, "control character 0x%02x in a string",
-         (unsigned char)*q);
+    fail(j, quote, "control character 0x%02x in a string", (unsigned char)*q);
     return NULL;
   }
   /* Escapes: unescape into sbuf, grown as the text goes (it never grows
@@ -523,7 +523,7 @@ static const char *read_string(xs_json *j, const char *p, const char *end,
     }
     if (c < 0x20) {
       *n = 1;
-      fail(j, carried ? NULL : p, "control character 0x%02x in a string", c);
+      fail(j, quote, "control character 0x%02x in a string", c);
       return NULL;
     }
     if (c >= 0x80) {
@@ -532,7 +532,7 @@ static const char *read_string(xs_json *j, const char *p, const char *end,
       if (k <= 0) {
         *n = (size_t)(k == 0);
         if (k == 0)
-          fail(j, carried ? NULL : p, "invalid UTF-8 in a string");
+          fail(j, quote, "invalid UTF-8 in a string");
         return NULL;
       }
       memcpy(j->sbuf + o, q, (size_t)k);
@@ -560,7 +560,7 @@ static const char *read_string(xs_json *j, const char *p, const char *end,
     }
     if (e != 'u') {
       *n = 1;
-      fail(j, carried ? NULL : p, "invalid escape");
+      fail(j, quote, "invalid escape");
       return NULL;
     }
     if (end - q < 6) {
@@ -568,7 +568,7 @@ static const char *read_string(xs_json *j, const char *p, const char *end,
       for (const char *h = q + 2; h < end; h++)
         if (xs_hex_digit(*h) < 0) {
           *n = 1;
-          fail(j, carried ? NULL : p, "invalid escape");
+          fail(j, quote, "invalid escape");
           return NULL;
         }
       *n = 0;
@@ -577,13 +577,13 @@ static const char *read_string(xs_json *j, const char *p, const char *end,
     long cp = hex4(q + 2);
     if (cp < 0) {
       *n = 1;
-      fail(j, carried ? NULL : p, "invalid escape");
+      fail(j, quote, "invalid escape");
       return NULL;
     }
     q += 6;
     if (cp >= 0xDC00 && cp <= 0xDFFF) {
       *n = 1;
-      fail(j, carried ? NULL : p, "invalid Unicode '\\u%04lX'", cp);
+      fail(j, quote, "invalid Unicode '\\u%04lX'", cp);
       return NULL;
     }
     if (cp >= 0xD800 && cp <= 0xDBFF) {
@@ -596,7 +596,7 @@ static const char *read_string(xs_json *j, const char *p, const char *end,
                          : xs_hex_digit(q[i]) >= 0;
         if (!ok) {
           *n = 1;
-          fail(j, carried ? NULL : p, "invalid Unicode '\\u%04lX'", cp);
+          fail(j, quote, "invalid Unicode '\\u%04lX'", cp);
           return NULL;
         }
         *n = 0;
@@ -605,7 +605,7 @@ static const char *read_string(xs_json *j, const char *p, const char *end,
       const long lo = q[0] == '\\' && q[1] == 'u' ? hex4(q + 2) : -1;
       if (lo < 0xDC00 || lo > 0xDFFF) {
         *n = 1;
-        fail(j, carried ? NULL : p, "invalid Unicode '\\u%04lX'", cp);
+        fail(j, quote, "invalid Unicode '\\u%04lX'", cp);
         return NULL;
       }
       cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
@@ -613,7 +613,7 @@ static const char *read_string(xs_json *j, const char *p, const char *end,
     }
     if (cp == 0) {
       *n = 1;
-      fail(j, carried ? NULL : p, "\\u0000 is not allowed");
+      fail(j, quote, "\\u0000 is not allowed");
       return NULL;
     }
     o += put_utf8(j->sbuf + o, (unsigned long)cp);
@@ -849,10 +849,10 @@ static const char *plain_string(xs_json *j, const char *p, const char *end) {
     string_done(j, q, 0, 0);
     return q + 1;
   }
-  /* q - 1 stands for the opening quote: read_string starts after it. */
+  /* The rest from q, its errors at the opening quote (carry_line/col). */
   const char *s = NULL;
   size_t n = 0;
-  const char *after = read_string(j, q - 1, end, 1, &s, &n);
+  const char *after = read_string(j, NULL, q, end, &s, &n);
   if (after != NULL) {
     string_done(j, s, n, 0);
     return after;
@@ -926,7 +926,7 @@ static const char *value(xs_json *j, const char *p, const char *end) {
   if (c == '"') {
     const char *s = NULL;
     size_t n = 0;
-    const char *after = read_string(j, p, end, 0, &s, &n);
+    const char *after = read_string(j, p, p + 1, end, &s, &n);
     if (after != NULL) {
       string_done(j, s, n, 0);
       return after;
@@ -996,7 +996,8 @@ static const char *carry_continue(xs_json *j, const char *p, const char *end,
        * read_string finds it, or else the end itself. */
       const char *s = NULL;
       size_t n = 0;
-      if (read_string(j, j->cbuf, j->cbuf + j->clen, 1, &s, &n) == NULL &&
+      if (read_string(j, NULL, j->cbuf + 1, j->cbuf + j->clen, &s, &n) ==
+              NULL &&
           n == 0)
         fail(j, NULL, "premature end of input in a string");
       return NULL;
@@ -1004,7 +1005,7 @@ static const char *carry_continue(xs_json *j, const char *p, const char *end,
     const char *s = NULL;
     size_t n = 0;
     const char *cend = j->cbuf + j->clen;
-    const char *after = read_string(j, j->cbuf, cend, 1, &s, &n);
+    const char *after = read_string(j, NULL, j->cbuf + 1, cend, &s, &n);
     if (after == NULL) {
       if (n == 0) /* cut inside an escape or a UTF-8 sequence */
         fail(j, NULL, "invalid string");
@@ -1084,7 +1085,7 @@ static int feed(xs_json *j, const char *data, size_t n) {
       j->tok = p;
       const char *s = NULL;
       size_t len = 0;
-      const char *after = read_string(j, p, end, 0, &s, &len);
+      const char *after = read_string(j, p, p + 1, end, &s, &len);
       if (after != NULL) {
         string_done(j, s, len, 1);
         p = after;
