@@ -385,6 +385,17 @@ static int literal_done(xs_json *j, const char *at, const char *s, size_t n) {
   return -1;
 }
 
+/* JSON's two-character escapes: 1 with the byte \e stands for in *out,
+ * else 0 (\u is not one of them). */
+static int simple_escape(char e, char *out) {
+  static const char names[] = "\"\\/bfnrt", bytes[] = "\"\\/\b\f\n\r\t";
+  const char *hit = e != '\0' ? strchr(names, e) : NULL;
+  if (hit == NULL)
+    return 0;
+  *out = bytes[hit - names];
+  return 1;
+}
+
 /* Hex value of 4 digits at p, or -1. */
 static long hex4(const char *p) {
   long v = 0;
@@ -550,11 +561,8 @@ static const char *read_string(xs_json *j, const char *quote, const char *start,
       return NULL;
     }
     const char e = q[1];
-    const char *simple = "\"\\/bfnrt";
-    const char *plain = "\"\\/\b\f\n\r\t";
-    const char *hit = strchr(simple, e);
-    if (e != '\0' && hit != NULL && e != 'u') {
-      j->sbuf[o++] = plain[hit - simple];
+    if (simple_escape(e, &j->sbuf[o])) {
+      o++;
       q += 2;
       continue;
     }
@@ -780,14 +788,10 @@ static void bytes_take(xs_json_sink *s, const char *p, size_t n) {
  * the error or takes the character.
  */
 static int ascii_escape(const char *q, const char *end, char *out) {
-  static const char simple[] = "\"\\/bfnrt", value[] = "\"\\/\b\f\n\r\t";
   if (end - q < 2)
     return 0;
-  const char *hit = q[1] != '\0' ? strchr(simple, q[1]) : NULL;
-  if (hit != NULL) {
-    *out = value[hit - simple];
+  if (simple_escape(q[1], out))
     return 2;
-  }
   if (q[1] != 'u')
     return -1;
   const ptrdiff_t have = end - q < 6 ? end - q : 6;
@@ -805,6 +809,21 @@ static int ascii_escape(const char *q, const char *end, char *out) {
 
 static const char *carry_continue(xs_json *j, const char *p, const char *end,
                                   int final);
+
+/* The rest of a sunk string, from `text` (n bytes, where the sink stopped,
+ * the end of the piece or of the pending escape), carried from here on as
+ * an ordinary string; its position stays the opening quote's. 0 or -1. */
+static int carry_rest(xs_json *j, const char *text, size_t n) {
+  j->ss = NULL;
+  j->carry = CARRY_STRING;
+  j->carry_is_key = 0;
+  j->clen = 0;
+  j->carry_escaped = 0;
+  for (size_t i = 0; i < n; i++)
+    j->carry_escaped = j->carry_escaped ? 0 : text[i] == '\\';
+  return carry_append(j, "\"", 1) != 0 || carry_append(j, text, n) != 0 ? -1
+                                                                        : 0;
+}
 
 /*
  * The content of a string going to the byte sink j->ss, from p (just
@@ -860,15 +879,7 @@ static const char *plain_string(xs_json *j, const char *p, const char *end) {
   if (n != 0)
     return NULL;
   /* Cut by the piece: carry the rest as a string of its own. */
-  j->carry = CARRY_STRING;
-  j->carry_is_key = 0;
-  j->clen = 0;
-  j->carry_escaped = 0;
-  for (const char *e = q; e < end; e++)
-    j->carry_escaped = j->carry_escaped ? 0 : *e == '\\';
-  if (carry_append(j, "\"", 1) != 0)
-    return NULL;
-  return carry_append(j, q, (size_t)(end - q)) == 0 ? end : NULL;
+  return carry_rest(j, q, (size_t)(end - q)) == 0 ? end : NULL;
 }
 
 /* The piece after one that ended inside an escape of a sunk string: the
@@ -894,14 +905,7 @@ static const char *pending_escape(xs_json *j, const char *p, const char *end) {
     return end;
   }
   j->npend = 0;
-  j->ss = NULL;
-  j->carry = CARRY_STRING;
-  j->carry_is_key = 0;
-  j->clen = 0;
-  j->carry_escaped = 0;
-  for (size_t i = 0; i < have; i++)
-    j->carry_escaped = j->carry_escaped ? 0 : j->pend[i] == '\\';
-  if (carry_append(j, "\"", 1) != 0 || carry_append(j, j->pend, have) != 0)
+  if (carry_rest(j, j->pend, have) != 0)
     return NULL;
   return carry_continue(j, p, end, 0);
 }
