@@ -98,6 +98,7 @@ struct xs_http {
   xs_tls *tls;            /* --tls-cert / --tls-key, or NULL             */
   xs_auth *auth;          /* --auth-token-file, or NULL                  */
   unsigned port;
+  int listener; /* quiesced listening socket, closed after the stop; or -1 */
   xs_buf health;
   xs_buf info;
   xs_buf v2_server;                   /* GET /v2                       */
@@ -1307,6 +1308,7 @@ xs_http *xs_http_start(const xs_config *cfg, char *err, size_t err_size) {
     return NULL;
   }
   h->cfg = *cfg;
+  h->listener = -1;
   h->limits.max_elements = (size_t)cfg->max_elements;
   h->limits.max_rows = (size_t)cfg->max_rows;
   h->limits.max_confusion_classes = (size_t)cfg->max_confusion_classes;
@@ -1473,12 +1475,15 @@ void xs_http_close_listener(xs_http *h) {
     nanosleep(&pause, NULL);
   const MHD_socket fd = MHD_quiesce_daemon(h->daemon);
   if (fd != MHD_INVALID_SOCKET) {
-    /* shutdown first: a libmicrohttpd thread not yet woken from its poll()
-     * on the socket holds it open, and listening, past close() (a slow
-     * thread let the kernel accept a connection after this point, seen
-     * under ThreadSanitizer); shutdown stops the listening at once */
+    /* shutdown stops the listening at once: a connection that comes later
+     * is refused by the kernel, not left in a backlog nobody accepts. The
+     * close waits for xs_http_stop: libmicrohttpd's threads may still use
+     * the descriptor (their epoll set) until MHD_stop_daemon has joined
+     * them, and its manual says to close a quiesced socket only after
+     * that (closing here raced their epoll_ctl, seen under
+     * ThreadSanitizer). */
     (void)shutdown(fd, SHUT_RDWR);
-    close(fd);
+    h->listener = fd;
   }
 }
 
@@ -1507,6 +1512,8 @@ void xs_http_stop(xs_http *h) {
   if (h == NULL)
     return;
   MHD_stop_daemon(h->daemon);
+  if (h->listener >= 0)
+    close(h->listener);
   xs_guard_free(h->guard);
   h->guard = NULL;
   free_handle(h);
