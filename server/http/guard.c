@@ -157,6 +157,18 @@ void xs_guard_await(xs_guard *g, xs_guard_conn *c) {
   pthread_mutex_unlock(&g->lock);
 }
 
+uint64_t xs_guard_await_unused(xs_guard *g) {
+  uint64_t n = 0;
+  pthread_mutex_lock(&g->lock);
+  for (xs_guard_conn *c = g->head; c != NULL; c = c->next)
+    if (c->phase == XS_PHASE_IDLE && c->requests == 0) {
+      set_phase(g, c, XS_PHASE_HEADERS);
+      n++;
+    }
+  pthread_mutex_unlock(&g->lock);
+  return n;
+}
+
 uint64_t xs_guard_requests(const xs_guard_conn *c) {
   return c != NULL && c->requests > 0 ? c->requests - 1 : 0;
 }

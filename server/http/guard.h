@@ -45,6 +45,9 @@ void xs_guard_free(xs_guard *g);
  * headers' deadline, before any byte of it came (one taken from the listen
  * backlog at shutdown); it is not counted as a request. */
 void xs_guard_await(xs_guard *g, xs_guard_conn *c);
+/* xs_guard_await on every connection that is IDLE before its first request
+ * (its client may have sent one that is not read yet); how many. */
+uint64_t xs_guard_await_unused(xs_guard *g);
 
 /* A connection opened on socket fd: registered in IDLE. */
 xs_guard_conn *xs_guard_open(xs_guard *g, int fd);

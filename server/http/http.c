@@ -1460,6 +1460,11 @@ static unsigned backlog_length(struct MHD_Daemon *d) {
 void xs_http_close_listener(xs_http *h) {
   if (atomic_exchange(&h->late, 1) != 0)
     return;
+  /* A connection accepted before this point that has not begun a request
+   * yet came to send one, and may have sent it already: it is awaited like
+   * one from the backlog, not closed as idle when the drain ends. One
+   * accepted from now on is awaited by on_connection (it reads late). */
+  (void)xs_guard_await_unused(h->guard);
   /* Connections already waiting in the listen backlog came before this
    * point: libmicrohttpd accepts them as usual (each then counts as busy
    * until its request is answered, see on_connection); once as many have

@@ -10,15 +10,27 @@
  *     gets 503 shutting_down with Connection: close;
  *   - a connection waiting in the kernel's listen backlog when the
  *     listener closes (the one thread of --threads 1 busy on a large
- *     request) is accepted and served.
+ *     request) is accepted and served;
+ *   - a connection accepted before SIGTERM that has sent no request yet
+ *     is not closed as idle: its request, sent after the listener closed,
+ *     is answered 200;
+ *   - SIGTERM while clients keep opening connections: every answer is the
+ *     right 200 or 503 shutting_down, a connection without an answer was
+ *     reset (from the listen backlog), never closed after its request was
+ *     read, and xentd exits 0 (under ThreadSanitizer this is where closing
+ *     the listening socket raced libmicrohttpd's thread).
  */
 #include <check.h>
 #include <errno.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -375,6 +387,162 @@ START_TEST(test_backlog_served) {
 }
 END_TEST
 
+/* A connection is accepted (the listen backlog is empty again) and sends
+ * nothing before SIGTERM. Once the listener has closed it sends its
+ * request: answered 200 with Connection: close, not closed as idle. */
+START_TEST(test_unused_connection_served) {
+  static const char *const args[] = {"--access-log", "off", NULL};
+  xt_daemon d;
+  xh_answer a;
+  ck_assert_int_eq(xt_daemon_start(&d, args, 10000), 0);
+  const int fd = xh_connect(d.url, NULL);
+  ck_assert_msg(fd >= 0, "cannot connect");
+  long queued = -1;
+  for (const double until = xh_now() + 20.0; xh_now() < until;)
+    if ((queued = xh_tcp_rx_queue(d.port, 0)) == 0)
+      break;
+  ck_assert_msg(queued == 0, "xentd did not accept the connection");
+  xt_daemon_signal(&d, SIGTERM);
+  ck_assert_msg(xh_wait_log(&d, no_new, 1, 20000), "no \"%s\" log line",
+                no_new);
+  const int sent = xh_send_request(fd, "POST", "/v1/loss", json_ct, small_body,
+                                   strlen(small_body));
+  ck_assert_msg(sent == 0, "the connection accepted before SIGTERM was "
+                           "closed before it sent its request");
+  const int status = xh_read_answer(fd, 60000, &a);
+  ck_assert_msg(status == 200,
+                "a connection accepted before SIGTERM, its request sent "
+                "after the listener closed: status %d (%zu bytes came)",
+                status, a.rest.len);
+  assert_loss(&a, small_loss(), "the unused connection");
+  ck_assert_msg(says_close(&a), "its answer without Connection: close");
+  xh_answer_free(&a);
+  close(fd);
+  const int exit_status = xt_daemon_wait(&d, 60000);
+  ck_assert_msg(exit_status == 0, "exit status %d", exit_status);
+  printf("shutdown: a connection accepted before SIGTERM sent its request "
+         "after the listener closed: 200, Connection: close\n");
+}
+END_TEST
+
+/* Clients that open a connection for each request, until one is refused or
+ * xentd has exited. */
+typedef struct traffic {
+  const char *url;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int served;    /* 200 with the right loss                             */
+  int draining;  /* 503 shutting_down                                   */
+  int cut;       /* reset or closed with no byte of an answer           */
+  int signaled;  /* SIGTERM has been sent                               */
+  int ended;     /* xentd has exited: stop (its port may be reused)     */
+  int cut_early; /* cuts before SIGTERM                                 */
+  char odd[256]; /* the first answer that is none of the above, or ""   */
+} traffic;
+
+static void note_odd(traffic *t, const char *what, const xh_answer *a) {
+  if (t->odd[0] == '\0')
+    snprintf(t->odd, sizeof t->odd, "%s: status %d, %.120s%.80s", what,
+             a->status, a->body.data ? a->body.data : "",
+             a->rest.data ? a->rest.data : "");
+}
+
+/* The peer reset fd (TCP state CLOSE), as the kernel resets a connection
+ * still in the listen backlog when the listener shuts; a peer that read
+ * the request and closed leaves it in CLOSE_WAIT. */
+static int reset_by_peer(int fd) {
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  memset(&ti, 0, sizeof ti);
+  return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+         ti.tcpi_state == TCP_CLOSE;
+}
+
+static void *traffic_main(void *arg) {
+  traffic *t = arg;
+  const double until = xh_now() + 120.0;
+  while (xh_now() < until) {
+    pthread_mutex_lock(&t->mu);
+    const int ended = t->ended;
+    pthread_mutex_unlock(&t->mu);
+    if (ended)
+      break;
+    const int fd = xh_connect(t->url, NULL);
+    if (fd < 0)
+      break; /* refused: nothing listens any more */
+    static const char *const hdr[] = {"Content-Type: application/json",
+                                      "Connection: close", NULL};
+    xh_answer a;
+    memset(&a, 0, sizeof a);
+    const int sent = xh_send_request(fd, "POST", "/v1/loss", hdr, small_body,
+                                     strlen(small_body));
+    const int status = sent == 0 ? xh_read_answer(fd, 60000, &a) : 0;
+    pthread_mutex_lock(&t->mu);
+    if (status == 200 && xt_close(xt_jnum(json_object_get(a.json, "loss")),
+                                  small_loss(), 1e-12, 1e-12))
+      t->served++;
+    else if (status == 503 && strcmp(xh_error_code(&a), "shutting_down") == 0)
+      t->draining++;
+    else if (status == 0 && a.rest.len == 0 && reset_by_peer(fd)) {
+      t->cut++;
+      t->cut_early += !t->signaled;
+    } else if (status == 0 && a.rest.len == 0)
+      note_odd(t, "closed with no answer, no reset", &a);
+    else
+      note_odd(t, "an answer", &a);
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    close(fd);
+    xh_answer_free(&a);
+  }
+  return NULL;
+}
+
+/* Three clients keep sending small requests on new connections; once 20
+ * have been served, SIGTERM. Eight rounds, each with its own daemon. */
+START_TEST(test_signal_under_traffic) {
+  static const char *const args[] = {"--threads", "1", "--access-log", "off",
+                                     NULL};
+  enum { CLIENTS = 3, BEFORE = 20, ROUNDS = 8 };
+  for (int round = 0; round < ROUNDS; round++) {
+    xt_daemon d;
+    ck_assert_int_eq(xt_daemon_start(&d, args, 10000), 0);
+    traffic t;
+    memset(&t, 0, sizeof t);
+    t.url = d.url;
+    pthread_mutex_init(&t.mu, NULL);
+    pthread_cond_init(&t.cv, NULL);
+    pthread_t tid[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++)
+      ck_assert_int_eq(pthread_create(&tid[i], NULL, traffic_main, &t), 0);
+    pthread_mutex_lock(&t.mu);
+    while (t.served + t.draining + t.cut < BEFORE && t.odd[0] == '\0')
+      pthread_cond_wait(&t.cv, &t.mu);
+    t.signaled = 1;
+    pthread_mutex_unlock(&t.mu);
+    xt_daemon_signal(&d, SIGTERM);
+    const int status = xt_daemon_wait(&d, 60000);
+    pthread_mutex_lock(&t.mu);
+    t.ended = 1;
+    pthread_mutex_unlock(&t.mu);
+    for (int i = 0; i < CLIENTS; i++)
+      pthread_join(tid[i], NULL);
+    ck_assert_msg(t.odd[0] == '\0', "round %d: %s", round, t.odd);
+    ck_assert_msg(t.cut_early == 0,
+                  "round %d: %d connections cut before SIGTERM", round,
+                  t.cut_early);
+    ck_assert_msg(t.served >= BEFORE, "round %d: %d served before the end",
+                  round, t.served);
+    ck_assert_msg(status == 0, "round %d: exit status %d", round, status);
+    printf("shutdown: SIGTERM under traffic, round %d: %d answered 200, %d "
+           "503 shutting_down, %d reset from the backlog, exit 0\n",
+           round, t.served, t.draining, t.cut);
+    pthread_cond_destroy(&t.cv);
+    pthread_mutex_destroy(&t.mu);
+  }
+}
+END_TEST
+
 static Suite *shutdown_suite(void) {
   Suite *s = suite_create("xentd shutting down");
   TCase *tc = tcase_create("shutdown");
@@ -382,6 +550,8 @@ static Suite *shutdown_suite(void) {
   tcase_add_test(tc, test_uploads_finish);
   tcase_add_test(tc, test_drain_delay);
   tcase_add_test(tc, test_backlog_served);
+  tcase_add_test(tc, test_unused_connection_served);
+  tcase_add_test(tc, test_signal_under_traffic);
   suite_add_tcase(s, tc);
   return s;
 }
