@@ -108,7 +108,8 @@ static const option_def options[] = {
      "on SIGTERM, seconds to keep serving while /readyz answers 503"},
     {"shutdown-timeout", "S", "XENTD_SHUTDOWN_TIMEOUT", OPT_UINT,
      FIELD(shutdown_timeout), "10", NULL, 0, 3600, NULL, NULL,
-     "then seconds to finish the requests begun, a new connection's first"},
+     "then seconds in all to finish the requests begun, a new connection's "
+     "first"},
     {"log-format", "F", "XENTD_LOG_FORMAT", OPT_ENUM, FIELD(log_format), "text",
      NULL, 0, 0, log_formats, NULL,
      "stderr log lines: text, or one JSON object per line"},

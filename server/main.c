@@ -38,15 +38,19 @@ static int write_port_file(const char *path, unsigned port) {
   return 0;
 }
 
-/* Waits `seconds` (until_idle: or until no request is begun); a second
- * signal cuts the wait short. Returns the requests still begun. */
-static uint64_t wait_for(const xs_http *h, const sigset_t *set,
-                         unsigned long long seconds, int until_idle) {
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Waits until `until` (now_s) or, until_idle, until no connection is busy
+ * (a request begun, or a first request awaited); a second signal cuts the
+ * wait short. Returns the connections still busy. */
+static uint64_t wait_for(const xs_http *h, const sigset_t *set, double until,
+                         int until_idle) {
   const struct timespec tick = {0, 10 * 1000 * 1000};
-  const unsigned long long ticks = seconds * 100;
-  for (unsigned long long i = 0; i < ticks; i++) {
-    if (until_idle && xs_http_busy(h) == 0)
-      return 0;
+  while (!(until_idle && xs_http_busy(h) == 0) && now_s() < until) {
     siginfo_t info;
     if (sigtimedwait(set, &info, &tick) > 0 && info.si_signo != SIGHUP) {
       xs_log_info("second signal %d: stopping now", info.si_signo);
@@ -166,12 +170,15 @@ int main(int argc, char *argv[]) {
               cfg.drain_delay > 0 ? ", still serving for --drain-delay" : "");
   xs_http_drain(h);
   if (cfg.drain_delay > 0)
-    wait_for(h, &set, cfg.drain_delay, 0);
-  xs_http_close_listener(h);
+    wait_for(h, &set, now_s() + (double)cfg.drain_delay, 0);
+  /* --shutdown-timeout bounds all that follows: closing the listener
+   * (serving the backlog) and finishing the requests. */
+  const double until = now_s() + (double)cfg.shutdown_timeout;
+  xs_http_close_listener(h, (double)cfg.shutdown_timeout);
   xs_log_info("no new connections; finishing the requests begun");
-  const uint64_t left = wait_for(h, &set, cfg.shutdown_timeout, 1);
+  const uint64_t left = wait_for(h, &set, until, 1);
   if (left > 0) {
-    xs_log_error("%llu requests still begun after %llu s; closing them",
+    xs_log_error("%llu connections still busy after %llu s; closing them",
                  (unsigned long long)left,
                  (unsigned long long)cfg.shutdown_timeout);
   }

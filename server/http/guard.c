@@ -169,6 +169,15 @@ uint64_t xs_guard_await_unused(xs_guard *g) {
   return n;
 }
 
+int xs_guard_knows(xs_guard *g, int fd) {
+  int known = 0;
+  pthread_mutex_lock(&g->lock);
+  for (const xs_guard_conn *c = g->head; c != NULL && !known; c = c->next)
+    known = c->fd == fd;
+  pthread_mutex_unlock(&g->lock);
+  return known;
+}
+
 uint64_t xs_guard_requests(const xs_guard_conn *c) {
   return c != NULL && c->requests > 0 ? c->requests - 1 : 0;
 }

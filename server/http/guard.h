@@ -7,7 +7,8 @@
  * Every connection is registered when it opens and carries a phase:
  *   IDLE     waiting for a request line: at most --timeout seconds in all,
  *            however steadily bytes come;
- *   HEADERS  the request line is in: the headers within --header-timeout;
+ *   HEADERS  the request line is in (or, at shutdown, a first request is
+ *            awaited): the headers within --header-timeout;
  *   BODY     the headers are in: the body within --body-timeout;
  *   BUSY     the request is complete: computing and answering (no
  *            deadline: the client reads at its own pace under the idle
@@ -48,6 +49,8 @@ void xs_guard_await(xs_guard *g, xs_guard_conn *c);
 /* xs_guard_await on every connection that is IDLE before its first request
  * (its client may have sent one that is not read yet); how many. */
 uint64_t xs_guard_await_unused(xs_guard *g);
+/* Whether a registered connection has socket fd. */
+int xs_guard_knows(xs_guard *g, int fd);
 
 /* A connection opened on socket fd: registered in IDLE. */
 xs_guard_conn *xs_guard_open(xs_guard *g, int fd);

@@ -32,6 +32,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <dirent.h>
 #include <microhttpd.h>
 
 #include <errno.h>
@@ -1457,31 +1458,66 @@ static unsigned backlog_length(struct MHD_Daemon *d) {
   return ti.tcpi_unacked;
 }
 
-void xs_http_close_listener(xs_http *h) {
+/* Sockets of this process connected to xentd's port that the guard does
+ * not know: accepted by libmicrohttpd and not yet announced to
+ * on_connection (or announced closed and not yet closed). The kernel makes
+ * the descriptor in the same step that takes the connection from the
+ * backlog, so this sees what no count kept by the callbacks can. */
+static size_t unannounced(xs_http *h) {
+  DIR *dir = opendir("/proc/self/fd");
+  if (dir == NULL)
+    return 0;
+  size_t n = 0;
+  const struct dirent *e;
+  while ((e = readdir(dir)) != NULL) {
+    char *end;
+    const long fd = strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0' || fd == dirfd(dir))
+      continue;
+    struct sockaddr_storage a;
+    socklen_t len = sizeof a;
+    if (getsockname((int)fd, (struct sockaddr *)&a, &len) != 0)
+      continue; /* not a socket */
+    const unsigned port =
+        a.ss_family == AF_INET
+            ? ntohs(((const struct sockaddr_in *)&a)->sin_port)
+        : a.ss_family == AF_INET6
+            ? ntohs(((const struct sockaddr_in6 *)&a)->sin6_port)
+            : 0;
+    len = sizeof a;
+    if (port != h->port ||
+        getpeername((int)fd, (struct sockaddr *)&a, &len) != 0)
+      continue; /* another socket, or the listener */
+    n += !xs_guard_knows(h->guard, (int)fd);
+  }
+  closedir(dir);
+  return n;
+}
+
+void xs_http_close_listener(xs_http *h, double seconds) {
   if (atomic_exchange(&h->late, 1) != 0)
     return;
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  const struct timespec pause = {0, 1000000};
   /* A connection accepted before this point that has not begun a request
    * yet came to send one, and may have sent it already: it is awaited like
    * one from the backlog, not closed as idle when the drain ends. One
-   * accepted from now on is awaited by on_connection (it reads late). */
+   * announced from now on is awaited by on_connection (it reads late). */
   (void)xs_guard_await_unused(h->guard);
   /* Connections already waiting in the listen backlog came before this
    * point: libmicrohttpd accepts them as usual (each then counts as busy
    * until its request is answered, see on_connection); once as many have
    * been accepted as were waiting (a thread busy with a long request
-   * accepts late: at most --shutdown-timeout), the listener closes. The
-   * daemon's own accept path is kept: no connection is handed to it from
-   * this thread. */
+   * accepts late), the listener closes. The daemon's own accept path is
+   * kept: no connection is handed to it from this thread. */
   const unsigned waiting = backlog_length(h->daemon);
-  const struct timespec pause = {0, 1000000};
-  const uint64_t bound_ms = h->cfg.shutdown_timeout * 1000;
-  for (uint64_t ms = 0; ms < bound_ms && atomic_load(&h->late_conns) < waiting;
-       ms++)
+  while (atomic_load(&h->late_conns) < waiting && seconds_since(&t0) < seconds)
     nanosleep(&pause, NULL);
   const MHD_socket fd = MHD_quiesce_daemon(h->daemon);
   if (fd != MHD_INVALID_SOCKET) {
     /* shutdown stops the listening at once: a connection that comes later
-     * is refused by the kernel, not left in a backlog nobody accepts. The
+     * is refused by the kernel, and one still in the backlog is reset. The
      * close waits for xs_http_stop: libmicrohttpd's threads may still use
      * the descriptor (their epoll set) until MHD_stop_daemon has joined
      * them, and its manual says to close a quiesced socket only after
@@ -1490,6 +1526,11 @@ void xs_http_close_listener(xs_http *h) {
     (void)shutdown(fd, SHUT_RDWR);
     h->listener = fd;
   }
+  /* No connection can be accepted now, but one accepted just before may
+   * not be announced yet (a thread preempted between accept and
+   * on_connection): until it is, the drain cannot see it. */
+  while (unannounced(h) > 0 && seconds_since(&t0) < seconds)
+    nanosleep(&pause, NULL);
 }
 
 void xs_http_reload(xs_http *h) {

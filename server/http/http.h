@@ -26,9 +26,10 @@ unsigned xs_http_port(const xs_http *h);
 void xs_http_drain(xs_http *h);
 
 /* Then: no new connection is accepted (those already in the listen
- * backlog are served); a later request on a kept-alive connection gets
- * 503 shutting_down with "Connection: close". */
-void xs_http_close_listener(xs_http *h);
+ * backlog are served, and every connection that has not begun a request
+ * is awaited); a later request on a kept-alive connection gets 503
+ * shutting_down with "Connection: close". Takes at most `seconds`. */
+void xs_http_close_listener(xs_http *h, double seconds);
 
 /* SIGHUP: reads the certificate, key and tokens again; what cannot be
  * read is kept as it was (with a log line). Connections stay up. */

@@ -427,31 +427,46 @@ int xh_wait_log(const xt_daemon *d, const char *text, int times,
   }
 }
 
-long xh_tcp_rx_queue(int lport, int rport) {
+/* The /proc/net/tcp row of the socket on local port lport whose peer is on
+ * port rport (0: the listening socket): its state and receive queue. 0 when
+ * found, -1 when not. */
+static int tcp_row(int lport, int rport, unsigned *state, unsigned long *rx) {
   FILE *f = fopen("/proc/net/tcp", "r");
   char line[512];
-  long found = -1;
+  int found = -1;
   if (f == NULL)
     return -1;
   if (fgets(line, sizeof line, f) == NULL) { /* the column names */
     fclose(f);
     return -1;
   }
-  while (fgets(line, sizeof line, f) != NULL) {
+  while (found != 0 && fgets(line, sizeof line, f) != NULL) {
     unsigned la, lp, ra, rp, st;
-    unsigned long tx, rx;
+    unsigned long tx, rxq;
     if (sscanf(line, " %*d: %x:%x %x:%x %x %lx:%lx", &la, &lp, &ra, &rp, &st,
-               &tx, &rx) != 7)
-      continue;
-    if ((int)lp != lport)
+               &tx, &rxq) != 7 ||
+        (int)lp != lport)
       continue;
     if ((rport == 0 && st == 0x0A) || (rport != 0 && (int)rp == rport)) {
-      found = (long)rx;
-      break;
+      *state = st;
+      *rx = rxq;
+      found = 0;
     }
   }
   fclose(f);
   return found;
+}
+
+long xh_tcp_rx_queue(int lport, int rport) {
+  unsigned st;
+  unsigned long rx;
+  return tcp_row(lport, rport, &st, &rx) == 0 ? (long)rx : -1;
+}
+
+int xh_tcp_state(int lport, int rport) {
+  unsigned st;
+  unsigned long rx;
+  return tcp_row(lport, rport, &st, &rx) == 0 ? (int)st : -1;
 }
 
 int xh_write_file(const char *path, const char *text) {

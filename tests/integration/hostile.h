@@ -110,6 +110,9 @@ int xh_wait_log(const xt_daemon *d, const char *text, int times,
  * lport whose peer is on port rport; rport 0 means the listening socket,
  * whose queue is its accept backlog. -1 when there is no such socket. */
 long xh_tcp_rx_queue(int lport, int rport);
+/* The state (/proc/net/tcp: 1 ESTABLISHED, 3 SYN_RECV, ...) of the socket
+ * with local port lport and remote port rport, or -1. */
+int xh_tcp_state(int lport, int rport);
 
 /* Writes text to path (replacing it through a temporary file and a
  * rename, so a reader never sees half of it). 0 or -1. */

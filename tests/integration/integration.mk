@@ -94,7 +94,8 @@ SAN_STAGES += check-integration
 #                   connections beside normal requests, connection limits
 #   check-framing   ambiguous or malformed lengths, oversized headers
 #   check-shutdown  SIGTERM: uploads finish, --drain-delay, kept-alive
-#                   connections told to leave, the listen backlog served
+#                   connections told to leave, the listen backlog and
+#                   connections not yet used served, under traffic
 #   check-auth      bearer tokens on every route, reloaded on SIGHUP
 #   check-tls       HTTPS with TLS 1.2 / 1.3 only, certificate reloaded on
 #                   SIGHUP (Python, openssl and curl)
@@ -116,6 +117,14 @@ $(HOSTILE_BIN): $(INTEG_BIN)/%: $(INTEG_DIR)/%.c $(HOSTILE_SRC) $(HOSTILE_HDR)
 	    $(XLDFLAGS) $(LDFLAGS) $(CURL_LIBS) $(INTEG_CHECK_LIBS) \
 	    $(INTEG_JANSSON_LIBS) -lz -pthread -lm
 
+# test_shutdown's LD_PRELOAD shim (hold_accept.c): built without the
+# sanitizers, it only passes accept(2) through, late.
+HOLD_ACCEPT_SO := $(INTEG_BIN)/hold_accept.so
+$(HOLD_ACCEPT_SO): $(INTEG_DIR)/hold_accept.c
+	@mkdir -p $(dir $@)
+	@echo "  CCLD    $@"
+	$(Q)$(CC) $(CFLAGS) -std=c11 $(WARNINGS) -fPIC -shared $< -o $@ -ldl
+
 # The xentd the stages run: `make tsan` points it at the TSan build.
 XENTD_UNDER_TEST ?= $(BUILD)/xentd
 
@@ -131,8 +140,10 @@ check-framing: $(INTEG_BIN)/test_framing $(XENTD_UNDER_TEST)
 	    tests/run-check $(BUILD)/results.txt framing $(INTEG_BIN)/test_framing
 CHECK_STAGES += check-framing
 
-check-shutdown: $(INTEG_BIN)/test_shutdown $(XENTD_UNDER_TEST)
+check-shutdown: $(INTEG_BIN)/test_shutdown $(XENTD_UNDER_TEST) \
+                $(HOLD_ACCEPT_SO)
 	$(Q)XENTD=$(XENTD_UNDER_TEST) CK_DEFAULT_TIMEOUT=180 \
+	    XT_HOLD_ACCEPT_SO=$(abspath $(HOLD_ACCEPT_SO)) \
 	    tests/run-check $(BUILD)/results.txt shutdown $(INTEG_BIN)/test_shutdown
 CHECK_STAGES += check-shutdown
 

@@ -14,6 +14,9 @@
  *   - a connection accepted before SIGTERM that has sent no request yet
  *     is not closed as idle: its request, sent after the listener closed,
  *     is answered 200;
+ *   - a connection accepted but not yet announced to xentd's callbacks
+ *     when the listener closes (the accepting thread held there by an
+ *     LD_PRELOAD shim, hold_accept.c) is awaited and answered 200;
  *   - SIGTERM while clients keep opening connections: every answer is the
  *     right 200 or 503 shutting_down, a connection without an answer was
  *     reset (from the listen backlog), never closed after its request was
@@ -22,6 +25,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <arpa/inet.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -387,21 +391,34 @@ START_TEST(test_backlog_served) {
 }
 END_TEST
 
+/* Until xentd has taken fd's connection from the listen backlog: the
+ * handshake is complete (its side ESTABLISHED) and the backlog is empty
+ * (only this test connects). 1 when seen within 20 s. */
+static int wait_accepted(const xt_daemon *d, int fd) {
+  const int port = xh_local_port(fd);
+  for (const double until = xh_now() + 20.0; xh_now() < until;)
+    if (xh_tcp_state(d->port, port) == 1 && xh_tcp_rx_queue(d->port, 0) == 0)
+      return 1;
+  return 0;
+}
+
 /* A connection is accepted (the listen backlog is empty again) and sends
  * nothing before SIGTERM. Once the listener has closed it sends its
  * request: answered 200 with Connection: close, not closed as idle. */
 START_TEST(test_unused_connection_served) {
-  static const char *const args[] = {"--access-log", "off", NULL};
+  static const char *const args[] = {"--header-timeout",
+                                     "3600",
+                                     "--shutdown-timeout",
+                                     "3600",
+                                     "--access-log",
+                                     "off",
+                                     NULL};
   xt_daemon d;
   xh_answer a;
   ck_assert_int_eq(xt_daemon_start(&d, args, 10000), 0);
   const int fd = xh_connect(d.url, NULL);
   ck_assert_msg(fd >= 0, "cannot connect");
-  long queued = -1;
-  for (const double until = xh_now() + 20.0; xh_now() < until;)
-    if ((queued = xh_tcp_rx_queue(d.port, 0)) == 0)
-      break;
-  ck_assert_msg(queued == 0, "xentd did not accept the connection");
+  ck_assert_msg(wait_accepted(&d, fd), "xentd did not accept the connection");
   xt_daemon_signal(&d, SIGTERM);
   ck_assert_msg(xh_wait_log(&d, no_new, 1, 20000), "no \"%s\" log line",
                 no_new);
@@ -422,6 +439,86 @@ START_TEST(test_unused_connection_served) {
   ck_assert_msg(exit_status == 0, "exit status %d", exit_status);
   printf("shutdown: a connection accepted before SIGTERM sent its request "
          "after the listener closed: 200, Connection: close\n");
+}
+END_TEST
+
+/* hold_accept.so holds this test's connection between accept(2) and
+ * libmicrohttpd's announcing it, until the listener stops listening. The
+ * request, sent whole before SIGTERM, is answered 200: the listener's
+ * close waits until the connection is announced, then awaits it. */
+START_TEST(test_unannounced_connection_served) {
+  static const char *const args[] = {"--threads",
+                                     "1",
+                                     "--header-timeout",
+                                     "3600",
+                                     "--shutdown-timeout",
+                                     "3600",
+                                     "--access-log",
+                                     "off",
+                                     NULL};
+  const char *so = getenv("XT_HOLD_ACCEPT_SO");
+  ck_assert_msg(so != NULL && access(so, R_OK) == 0,
+                "XT_HOLD_ACCEPT_SO names no shim (make check-shutdown sets "
+                "it): %s",
+                so != NULL ? so : "unset");
+  char dir[] = "/tmp/xentd-hold-XXXXXX";
+  ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
+  char arm[64];
+  snprintf(arm, sizeof arm, "%s/arm", dir);
+  xt_daemon d;
+  xh_answer a;
+  setenv("LD_PRELOAD", so, 1);
+  setenv("XT_HOLD_ACCEPT", arm, 1);
+  const int started = xt_daemon_start(&d, args, 10000);
+  unsetenv("LD_PRELOAD");
+  unsetenv("XT_HOLD_ACCEPT");
+  ck_assert_int_eq(started, 0);
+  /* The client's port is chosen first, so that the shim holds this
+   * connection and no other (xt_daemon_start's probe, say). */
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in addr;
+  socklen_t len = sizeof addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ck_assert_msg(fd >= 0 &&
+                    bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
+                    getsockname(fd, (struct sockaddr *)&addr, &len) == 0,
+                "cannot bind a client socket: %s", strerror(errno));
+  char port[16];
+  snprintf(port, sizeof port, "%u\n", (unsigned)ntohs(addr.sin_port));
+  ck_assert_int_eq(xh_write_file(arm, port), 0);
+  addr.sin_port = htons((unsigned short)d.port);
+  ck_assert_msg(connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0,
+                "cannot connect: %s", strerror(errno));
+  ck_assert_int_eq(xh_send_request(fd, "POST", "/v1/loss", json_ct, small_body,
+                                   strlen(small_body)),
+                   0);
+  int holding = 0;
+  for (const double until = xh_now() + 20.0; !holding && xh_now() < until;)
+    holding = access(arm, F_OK) != 0;
+  ck_assert_msg(holding,
+                "the shim did not take the connection (is %s preloaded?)", so);
+  xt_daemon_signal(&d, SIGTERM);
+  const int status = xh_read_answer(fd, 60000, &a);
+  if (status != 200) {
+    xh_wait_log(&d, "info stopped", 1, 20000);
+    char *log = xh_log(&d);
+    ck_assert_msg(0,
+                  "a connection accepted, not yet announced, when the "
+                  "listener closed: status %d (%zu bytes came); xentd's "
+                  "log:\n%s",
+                  status, a.rest.len, log);
+    free(log);
+  }
+  assert_loss(&a, small_loss(), "the unannounced connection");
+  xh_answer_free(&a);
+  close(fd);
+  rmdir(dir);
+  const int exit_status = xt_daemon_wait(&d, 60000);
+  ck_assert_msg(exit_status == 0, "exit status %d", exit_status);
+  printf("shutdown: a connection held between accept and its announcement "
+         "when the listener closed: awaited, 200\n");
 }
 END_TEST
 
@@ -501,7 +598,14 @@ static void *traffic_main(void *arg) {
 /* Three clients keep sending small requests on new connections; once 20
  * have been served, SIGTERM. Eight rounds, each with its own daemon. */
 START_TEST(test_signal_under_traffic) {
-  static const char *const args[] = {"--threads", "1", "--access-log", "off",
+  static const char *const args[] = {"--threads",
+                                     "1",
+                                     "--header-timeout",
+                                     "3600",
+                                     "--shutdown-timeout",
+                                     "3600",
+                                     "--access-log",
+                                     "off",
                                      NULL};
   enum { CLIENTS = 3, BEFORE = 20, ROUNDS = 8 };
   for (int round = 0; round < ROUNDS; round++) {
@@ -551,6 +655,7 @@ static Suite *shutdown_suite(void) {
   tcase_add_test(tc, test_drain_delay);
   tcase_add_test(tc, test_backlog_served);
   tcase_add_test(tc, test_unused_connection_served);
+  tcase_add_test(tc, test_unannounced_connection_served);
   tcase_add_test(tc, test_signal_under_traffic);
   suite_add_tcase(s, tc);
   return s;
