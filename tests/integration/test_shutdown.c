@@ -14,6 +14,8 @@
  *   - a connection accepted before SIGTERM that has sent no request yet
  *     is not closed as idle: its request, sent after the listener closed,
  *     is answered 200;
+ *   - one that never sends holds the drain for --shutdown-timeout, no
+ *     longer (the log names it), and xentd exits 0;
  *   - a connection accepted but not yet announced to xentd's callbacks
  *     when the listener closes (the accepting thread held there by an
  *     LD_PRELOAD shim, hold_accept.c) is awaited and answered 200;
@@ -442,6 +444,34 @@ START_TEST(test_unused_connection_served) {
 }
 END_TEST
 
+/* --shutdown-timeout bounds the wait for a connection that never sends:
+ * with --header-timeout 3600 it is the shutdown's deadline that closes it,
+ * and the log says so. */
+START_TEST(test_silent_connection_bounded) {
+  static const char *const args[] = {"--header-timeout",
+                                     "3600",
+                                     "--shutdown-timeout",
+                                     "1",
+                                     "--access-log",
+                                     "off",
+                                     NULL};
+  xt_daemon d;
+  ck_assert_int_eq(xt_daemon_start(&d, args, 10000), 0);
+  const int fd = xh_connect(d.url, NULL);
+  ck_assert_msg(fd >= 0, "cannot connect");
+  ck_assert_msg(wait_accepted(&d, fd), "xentd did not accept the connection");
+  xt_daemon_signal(&d, SIGTERM);
+  static const char line[] = "1 connections still busy after 1 s; closing them";
+  ck_assert_msg(xh_wait_log(&d, line, 1, 30000), "no \"%s\" log line", line);
+  ck_assert_msg(xh_wait_closed(fd, 10000, NULL), "the connection is open");
+  close(fd);
+  const int exit_status = xt_daemon_wait(&d, 60000);
+  ck_assert_msg(exit_status == 0, "exit status %d", exit_status);
+  printf("shutdown: a silent connection held the drain for --shutdown-timeout "
+         "1, then was closed; exit 0\n");
+}
+END_TEST
+
 /* hold_accept.so holds this test's connection between accept(2) and
  * libmicrohttpd's announcing it, until the listener stops listening. The
  * request, sent whole before SIGTERM, is answered 200: the listener's
@@ -656,6 +686,7 @@ static Suite *shutdown_suite(void) {
   tcase_add_test(tc, test_backlog_served);
   tcase_add_test(tc, test_unused_connection_served);
   tcase_add_test(tc, test_unannounced_connection_served);
+  tcase_add_test(tc, test_silent_connection_bounded);
   tcase_add_test(tc, test_signal_under_traffic);
   suite_add_tcase(s, tc);
   return s;
