@@ -44,20 +44,27 @@ static double now_s(void) {
   return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* Waits until `until` (now_s) or, until_idle, until no connection is busy
- * (a request begun, or a first request awaited); a second signal cuts the
- * wait short. Returns the connections still busy. */
-static uint64_t wait_for(const xs_http *h, const sigset_t *set, double until,
-                         int until_idle) {
-  const struct timespec tick = {0, 10 * 1000 * 1000};
-  while (!(until_idle && xs_http_busy(h) == 0) && now_s() < until) {
+/* What a wait in shutting down is for, besides its deadline. */
+typedef enum { UNTIL_DEADLINE, UNTIL_LISTENER_CLOSED, UNTIL_IDLE } until_what;
+
+/* Waits until `until` (now_s) or until `what` holds, taking signals: a
+ * second SIGTERM or SIGINT cuts every wait short. 1 when `what` holds, 0
+ * at the deadline, -1 for a second signal. */
+static int wait_for(xs_http *h, const sigset_t *set, double until,
+                    until_what what) {
+  const struct timespec tick = {0, 1000 * 1000};
+  for (;;) {
+    if ((what == UNTIL_LISTENER_CLOSED && xs_http_listener_closed(h)) ||
+        (what == UNTIL_IDLE && xs_http_busy(h) == 0))
+      return 1;
+    if (now_s() >= until)
+      return 0;
     siginfo_t info;
     if (sigtimedwait(set, &info, &tick) > 0 && info.si_signo != SIGHUP) {
       xs_log_info("second signal %d: stopping now", info.si_signo);
-      break;
+      return -1;
     }
   }
-  return xs_http_busy(h);
 }
 
 /* 127.0.0.0/8 or ::1. */
@@ -169,18 +176,26 @@ int main(int argc, char *argv[]) {
   xs_log_info("signal %d: draining (readyz answers 503%s)", sig,
               cfg.drain_delay > 0 ? ", still serving for --drain-delay" : "");
   xs_http_drain(h);
+  int waited = 0;
   if (cfg.drain_delay > 0)
-    wait_for(h, &set, now_s() + (double)cfg.drain_delay, 0);
-  /* --shutdown-timeout bounds all that follows: closing the listener
-   * (serving the backlog) and finishing the requests. */
-  const double until = now_s() + (double)cfg.shutdown_timeout;
-  xs_http_close_listener(h, (double)cfg.shutdown_timeout);
-  xs_log_info("no new connections; finishing the requests begun");
-  const uint64_t left = wait_for(h, &set, until, 1);
+    waited =
+        wait_for(h, &set, now_s() + (double)cfg.drain_delay, UNTIL_DEADLINE);
+  if (waited >= 0) {
+    /* --shutdown-timeout bounds all that follows: closing the listener
+     * (taking the backlog) and finishing the requests. */
+    const double until = now_s() + (double)cfg.shutdown_timeout;
+    xs_http_close_listener(h);
+    waited = wait_for(h, &set, until, UNTIL_LISTENER_CLOSED);
+    if (waited >= 0) {
+      xs_log_info("no new connections; finishing the requests begun");
+      waited = wait_for(h, &set, until, UNTIL_IDLE);
+    }
+  }
+  const uint64_t left = xs_http_busy(h);
   if (left > 0) {
-    xs_log_error("%llu connections still busy after %llu s; closing them",
+    xs_log_error("%llu connections still busy%s; closing them",
                  (unsigned long long)left,
-                 (unsigned long long)cfg.shutdown_timeout);
+                 waited < 0 ? "" : " after --shutdown-timeout");
   }
   xs_http_stop(h);
   if (cfg.port_file[0] != '\0') {

@@ -93,13 +93,16 @@ struct xs_http {
   xs_metrics metrics;
   atomic_int draining;    /* SIGTERM came: readyz 503, answers close     */
   atomic_int late;        /* past --drain-delay: later requests get 503  */
-  atomic_uint late_conns; /* connections accepted since then            */
+  atomic_uint late_taken; /* taken from the backlog since: accepted, or
+                           * refused by --max-connections              */
   atomic_uint computing;  /* compute places taken (--max-in-flight) */
   xs_guard *guard;        /* connection deadlines                        */
   xs_tls *tls;            /* --tls-cert / --tls-key, or NULL             */
   xs_auth *auth;          /* --auth-token-file, or NULL                  */
   unsigned port;
   int listener; /* quiesced listening socket, closed after the stop; or -1 */
+  int listener_shut;         /* the main thread's: quiesced and shut down  */
+  unsigned backlog_at_close; /* connections waiting when late was set   */
   xs_buf health;
   xs_buf info;
   xs_buf v2_server;                   /* GET /v2                       */
@@ -1106,9 +1109,12 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr,
                                      socklen_t addrlen) {
   (void)addr;
   (void)addrlen;
-  const xs_http *h = cls;
-  return xs_guard_open_count(h->guard) < h->cfg.max_connections ? MHD_YES
-                                                                : MHD_NO;
+  xs_http *h = cls;
+  if (xs_guard_open_count(h->guard) < h->cfg.max_connections)
+    return MHD_YES;
+  if (atomic_load(&h->late)) /* taken from the backlog all the same */
+    atomic_fetch_add(&h->late_taken, 1);
+  return MHD_NO;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *c,
@@ -1125,7 +1131,7 @@ static void on_connection(void *cls, struct MHD_Connection *c,
      * connections) under the headers' deadline, not taken for idle. */
     if (gc != NULL && atomic_load(&h->late)) {
       xs_guard_await(h->guard, gc);
-      atomic_fetch_add(&h->late_conns, 1);
+      atomic_fetch_add(&h->late_taken, 1);
     }
     *socket_context = gc;
   } else {
@@ -1460,9 +1466,9 @@ static unsigned backlog_length(struct MHD_Daemon *d) {
 
 /* Sockets of this process connected to xentd's port that the guard does
  * not know: accepted by libmicrohttpd and not yet announced to
- * on_connection (or announced closed and not yet closed). The kernel makes
- * the descriptor in the same step that takes the connection from the
- * backlog, so this sees what no count kept by the callbacks can. */
+ * on_connection (or announced closed and not yet closed). A descriptor
+ * exists from the accept's return, before any callback runs, so this sees
+ * what no count kept by the callbacks can. */
 static size_t unannounced(xs_http *h) {
   DIR *dir = opendir("/proc/self/fd");
   if (dir == NULL)
@@ -1494,43 +1500,53 @@ static size_t unannounced(xs_http *h) {
   return n;
 }
 
-void xs_http_close_listener(xs_http *h, double seconds) {
+void xs_http_close_listener(xs_http *h) {
   if (atomic_exchange(&h->late, 1) != 0)
     return;
-  struct timespec t0;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  const struct timespec pause = {0, 1000000};
   /* A connection accepted before this point that has not begun a request
    * yet came to send one, and may have sent it already: it is awaited like
    * one from the backlog, not closed as idle when the drain ends. One
    * announced from now on is awaited by on_connection (it reads late). */
   (void)xs_guard_await_unused(h->guard);
   /* Connections already waiting in the listen backlog came before this
-   * point: libmicrohttpd accepts them as usual (each then counts as busy
-   * until its request is answered, see on_connection); once as many have
-   * been accepted as were waiting (a thread busy with a long request
-   * accepts late), the listener closes. The daemon's own accept path is
-   * kept: no connection is handed to it from this thread. */
-  const unsigned waiting = backlog_length(h->daemon);
-  while (atomic_load(&h->late_conns) < waiting && seconds_since(&t0) < seconds)
-    nanosleep(&pause, NULL);
-  const MHD_socket fd = MHD_quiesce_daemon(h->daemon);
-  if (fd != MHD_INVALID_SOCKET) {
-    /* shutdown stops the listening at once: a connection that comes later
-     * is refused by the kernel, and one still in the backlog is reset. The
-     * close waits for xs_http_stop: libmicrohttpd's threads may still use
-     * the descriptor (their epoll set) until MHD_stop_daemon has joined
-     * them, and its manual says to close a quiesced socket only after
-     * that (closing here raced their epoll_ctl, seen under
-     * ThreadSanitizer). */
-    (void)shutdown(fd, SHUT_RDWR);
-    h->listener = fd;
+   * point: libmicrohttpd takes them as usual (each accepted one then
+   * counts as busy until its request is answered, see on_connection). */
+  h->backlog_at_close = backlog_length(h->daemon);
+}
+
+int xs_http_listener_closed(xs_http *h) {
+  if (!atomic_load(&h->late))
+    return 0;
+  if (!h->listener_shut) {
+    /* Until as many have been taken from the backlog as were waiting (a
+     * thread busy with a long request takes them late), or it is empty
+     * (libmicrohttpd's per-address limit refuses without telling). The
+     * daemon's own accept path is kept: no connection is handed to it
+     * from this thread. */
+    if (atomic_load(&h->late_taken) < h->backlog_at_close &&
+        backlog_length(h->daemon) > 0)
+      return 0;
+    const MHD_socket fd = MHD_quiesce_daemon(h->daemon);
+    if (fd != MHD_INVALID_SOCKET) {
+      /* shutdown stops the listening at once: a connection that comes
+       * later is refused by the kernel, and one still in the backlog is
+       * reset. The close waits for xs_http_stop: libmicrohttpd's threads
+       * may still use the descriptor (their epoll set) until
+       * MHD_stop_daemon has joined them, and its manual says to close a
+       * quiesced socket only after that (closing here raced their
+       * epoll_ctl, seen under ThreadSanitizer). */
+      (void)shutdown(fd, SHUT_RDWR);
+      h->listener = fd;
+    }
+    h->listener_shut = 1;
   }
   /* No connection can be accepted now, but one accepted just before may
    * not be announced yet (a thread preempted between accept and
-   * on_connection): until it is, the drain cannot see it. */
-  while (unannounced(h) > 0 && seconds_since(&t0) < seconds)
-    nanosleep(&pause, NULL);
+   * on_connection): until it is, the drain cannot see it. What remains
+   * unseen is the kernel's own step between taking a connection from the
+   * backlog and installing its descriptor (a copy of the peer's address):
+   * a thread preempted exactly there. */
+  return unannounced(h) == 0;
 }
 
 void xs_http_reload(xs_http *h) {

@@ -25,17 +25,23 @@ unsigned xs_http_port(const xs_http *h);
  * served (--drain-delay lets a load balancer take the replica out). */
 void xs_http_drain(xs_http *h);
 
-/* Then: no new connection is accepted (those already in the listen
- * backlog are served, and every connection that has not begun a request
- * is awaited); a later request on a kept-alive connection gets 503
- * shutting_down with "Connection: close". Takes at most `seconds`. */
-void xs_http_close_listener(xs_http *h, double seconds);
+/* Then: the listener is to close. Those already in the listen backlog are
+ * still taken (and served, unless past --max-connections), every
+ * connection that has not begun a request is awaited, and a later request
+ * on a kept-alive connection gets 503 shutting_down with "Connection:
+ * close". Returns at once. */
+void xs_http_close_listener(xs_http *h);
+/* Polled after xs_http_close_listener, from the same thread: 1 once the
+ * backlog has been taken, the listener shut, and every connection accepted
+ * is known (busy if it must be waited for); 0 until then. */
+int xs_http_listener_closed(xs_http *h);
 
 /* SIGHUP: reads the certificate, key and tokens again; what cannot be
  * read is kept as it was (with a log line). Connections stay up. */
 void xs_http_reload(xs_http *h);
 
-/* Requests begun (request line in) and not yet answered. */
+/* Connections with a request begun (request line in) and not yet
+ * answered, or a first request awaited at shutdown. */
 uint64_t xs_http_busy(const xs_http *h);
 
 /* Stops the daemon (closing every connection) and frees h; NULL is fine. */

@@ -10,12 +10,13 @@
  *     gets 503 shutting_down with Connection: close;
  *   - a connection waiting in the kernel's listen backlog when the
  *     listener closes (the one thread of --threads 1 busy on a large
- *     request) is accepted and served;
+ *     request) is accepted and served; connections there refused for
+ *     --max-connections do not keep the listener open;
  *   - a connection accepted before SIGTERM that has sent no request yet
  *     is not closed as idle: its request, sent after the listener closed,
  *     is answered 200;
  *   - one that never sends holds the drain for --shutdown-timeout, no
- *     longer (the log names it), and xentd exits 0;
+ *     longer (the log names it), or until a second SIGTERM; exit 0;
  *   - a connection accepted but not yet announced to xentd's callbacks
  *     when the listener closes (the accepting thread held there by an
  *     LD_PRELOAD shim, hold_accept.c) is awaited and answered 200;
@@ -404,6 +405,88 @@ static int wait_accepted(const xt_daemon *d, int fd) {
   return 0;
 }
 
+/* --threads 1 --max-connections 16: fifteen kept-alive connections and B,
+ * whose large request keeps the one thread busy, fill the limit; three
+ * more wait in the listen backlog when SIGTERM comes. Taken from it, they
+ * are refused (past the limit): the listener closes then, not at the end
+ * of --shutdown-timeout (an hour here); B is answered; xentd exits 0. */
+START_TEST(test_refused_backlog_ends) {
+  static const char *const args[] = {"--threads",
+                                     "1",
+                                     "--max-connections",
+                                     "16",
+                                     "--shutdown-timeout",
+                                     "3600",
+                                     "--header-timeout",
+                                     "3600",
+                                     "--access-log",
+                                     "off",
+                                     NULL};
+  enum { KEPT = 15, WAITING = 3, ROWS = 4000, CLASSES = 4000 };
+  xt_daemon d;
+  xt_str big = {0};
+  xh_answer a;
+  int kept[KEPT], waiting[WAITING];
+  ck_assert_int_eq(xt_daemon_start(&d, args, 10000), 0);
+  for (int i = 0; i < KEPT; i++) {
+    kept[i] = xh_connect(d.url, NULL);
+    ck_assert_msg(kept[i] >= 0, "cannot connect");
+    ck_assert_int_eq(xh_send_request(kept[i], "POST", "/v1/loss", json_ct,
+                                     small_body, strlen(small_body)),
+                     0);
+    ck_assert_int_eq(xh_read_answer(kept[i], 60000, &a), 200);
+    xh_answer_free(&a);
+  }
+  bomb(&big, ROWS, CLASSES);
+  const int b = xh_connect(d.url, NULL);
+  ck_assert_msg(b >= 0, "cannot connect");
+  ck_assert_int_eq(xt_raw_send(b, big.data, big.len), 0);
+  const int bport = xh_local_port(b);
+  long queued = -1;
+  for (const double until = xh_now() + 20.0; xh_now() < until;)
+    if ((queued = xh_tcp_rx_queue(d.port, bport)) == 0)
+      break;
+  ck_assert_msg(queued == 0, "the daemon did not read B (%ld bytes queued)",
+                queued);
+  for (int i = 0; i < WAITING; i++) {
+    waiting[i] = xh_connect(d.url, NULL);
+    ck_assert_msg(waiting[i] >= 0, "cannot connect");
+    ck_assert_int_eq(xh_send_request(waiting[i], "POST", "/v1/loss", json_ct,
+                                     small_body, strlen(small_body)),
+                     0);
+  }
+  const long backlog = xh_tcp_rx_queue(d.port, 0);
+  ck_assert_msg(backlog == WAITING,
+                "the listen backlog holds %ld, not %d: the daemon was not "
+                "busy, the case is not exercised",
+                backlog, (int)WAITING);
+  xt_daemon_signal(&d, SIGTERM);
+  ck_assert_msg(xh_wait_log(&d, no_new, 1, 120000), "no \"%s\" log line",
+                no_new);
+  const int status_b = xh_read_answer(b, 60000, &a);
+  ck_assert_msg(status_b == 200, "B: status %d", status_b);
+  assert_loss(&a, log((double)CLASSES), "B");
+  xh_answer_free(&a);
+  for (int i = 0; i < WAITING; i++) {
+    const int status = xh_read_answer(waiting[i], 60000, &a);
+    ck_assert_msg(status == 0, "a connection past --max-connections: %d",
+                  status);
+    xh_answer_free(&a);
+    close(waiting[i]);
+  }
+  for (int i = 0; i < KEPT; i++)
+    close(kept[i]);
+  close(b);
+  xt_str_free(&big);
+  const int exit_status = xt_daemon_wait(&d, 60000);
+  ck_assert_msg(exit_status == 0, "exit status %d", exit_status);
+  printf("shutdown: %d connections refused from the backlog (--max-connections "
+         "16): the listener closed once they were taken, B answered 200, "
+         "exit 0\n",
+         (int)WAITING);
+}
+END_TEST
+
 /* A connection is accepted (the listen backlog is empty again) and sends
  * nothing before SIGTERM. Once the listener has closed it sends its
  * request: answered 200 with Connection: close, not closed as idle. */
@@ -461,7 +544,8 @@ START_TEST(test_silent_connection_bounded) {
   ck_assert_msg(fd >= 0, "cannot connect");
   ck_assert_msg(wait_accepted(&d, fd), "xentd did not accept the connection");
   xt_daemon_signal(&d, SIGTERM);
-  static const char line[] = "1 connections still busy after 1 s; closing them";
+  static const char line[] =
+      "connections still busy after --shutdown-timeout; closing them";
   ck_assert_msg(xh_wait_log(&d, line, 1, 30000), "no \"%s\" log line", line);
   ck_assert_msg(xh_wait_closed(fd, 10000, NULL), "the connection is open");
   close(fd);
@@ -469,6 +553,40 @@ START_TEST(test_silent_connection_bounded) {
   ck_assert_msg(exit_status == 0, "exit status %d", exit_status);
   printf("shutdown: a silent connection held the drain for --shutdown-timeout "
          "1, then was closed; exit 0\n");
+}
+END_TEST
+
+/* A second SIGTERM stops the drain at once: a silent connection that the
+ * drain would await for an hour is closed, and xentd exits 0. */
+START_TEST(test_second_signal_stops) {
+  static const char *const args[] = {"--header-timeout",
+                                     "3600",
+                                     "--shutdown-timeout",
+                                     "3600",
+                                     "--access-log",
+                                     "off",
+                                     NULL};
+  xt_daemon d;
+  ck_assert_int_eq(xt_daemon_start(&d, args, 10000), 0);
+  const int fd = xh_connect(d.url, NULL);
+  ck_assert_msg(fd >= 0, "cannot connect");
+  ck_assert_msg(wait_accepted(&d, fd), "xentd did not accept the connection");
+  xt_daemon_signal(&d, SIGTERM);
+  ck_assert_msg(xh_wait_log(&d, no_new, 1, 20000), "no \"%s\" log line",
+                no_new);
+  xt_daemon_signal(&d, SIGTERM);
+  static const char second[] = "second signal 15: stopping now";
+  static const char closing[] = "connections still busy; closing them";
+  ck_assert_msg(xh_wait_log(&d, second, 1, 30000), "no \"%s\" log line",
+                second);
+  ck_assert_msg(xh_wait_log(&d, closing, 1, 30000), "no \"%s\" log line",
+                closing);
+  ck_assert_msg(xh_wait_closed(fd, 10000, NULL), "the connection is open");
+  close(fd);
+  const int exit_status = xt_daemon_wait(&d, 60000);
+  ck_assert_msg(exit_status == 0, "exit status %d", exit_status);
+  printf("shutdown: a second SIGTERM while the drain awaited a silent "
+         "connection: stopped at once, exit 0\n");
 }
 END_TEST
 
@@ -684,9 +802,11 @@ static Suite *shutdown_suite(void) {
   tcase_add_test(tc, test_uploads_finish);
   tcase_add_test(tc, test_drain_delay);
   tcase_add_test(tc, test_backlog_served);
+  tcase_add_test(tc, test_refused_backlog_ends);
   tcase_add_test(tc, test_unused_connection_served);
   tcase_add_test(tc, test_unannounced_connection_served);
   tcase_add_test(tc, test_silent_connection_bounded);
+  tcase_add_test(tc, test_second_signal_stops);
   tcase_add_test(tc, test_signal_under_traffic);
   suite_add_tcase(s, tc);
   return s;
