@@ -157,25 +157,20 @@ void xs_guard_await(xs_guard *g, xs_guard_conn *c) {
   pthread_mutex_unlock(&g->lock);
 }
 
-uint64_t xs_guard_await_unused(xs_guard *g) {
-  uint64_t n = 0;
+void xs_guard_await_unused(xs_guard *g) {
   pthread_mutex_lock(&g->lock);
   for (xs_guard_conn *c = g->head; c != NULL; c = c->next)
-    if (c->phase == XS_PHASE_IDLE && c->requests == 0) {
+    if (c->phase == XS_PHASE_IDLE && c->requests == 0)
       set_phase(g, c, XS_PHASE_HEADERS);
-      n++;
-    }
   pthread_mutex_unlock(&g->lock);
-  return n;
 }
 
-int xs_guard_knows(xs_guard *g, int fd) {
-  int known = 0;
+void xs_guard_mark(xs_guard *g, unsigned char *known, size_t n) {
   pthread_mutex_lock(&g->lock);
-  for (const xs_guard_conn *c = g->head; c != NULL && !known; c = c->next)
-    known = c->fd == fd;
+  for (const xs_guard_conn *c = g->head; c != NULL; c = c->next)
+    if (c->fd >= 0 && (size_t)c->fd < n)
+      known[c->fd] = 1;
   pthread_mutex_unlock(&g->lock);
-  return known;
 }
 
 uint64_t xs_guard_requests(const xs_guard_conn *c) {

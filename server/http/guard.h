@@ -23,6 +23,7 @@
 #ifndef XENTD_GUARD_H
 #define XENTD_GUARD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum xs_phase {
@@ -47,10 +48,10 @@ void xs_guard_free(xs_guard *g);
  * backlog at shutdown); it is not counted as a request. */
 void xs_guard_await(xs_guard *g, xs_guard_conn *c);
 /* xs_guard_await on every connection that is IDLE before its first request
- * (its client may have sent one that is not read yet); how many. */
-uint64_t xs_guard_await_unused(xs_guard *g);
-/* Whether a registered connection has socket fd. */
-int xs_guard_knows(xs_guard *g, int fd);
+ * (its client may have sent one that is not read yet). */
+void xs_guard_await_unused(xs_guard *g);
+/* known[fd] = 1 for the socket fd of every registered connection, fd < n. */
+void xs_guard_mark(xs_guard *g, unsigned char *known, size_t n);
 
 /* A connection opened on socket fd: registered in IDLE. */
 xs_guard_conn *xs_guard_open(xs_guard *g, int fd);

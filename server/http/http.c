@@ -1464,40 +1464,64 @@ static unsigned backlog_length(struct MHD_Daemon *d) {
   return ti.tcpi_unacked;
 }
 
+/* Whether descriptor fd is a socket connected to xentd's port (not the
+ * listener, which has no peer). */
+static int connected_here(const xs_http *h, int fd) {
+  struct sockaddr_storage a;
+  socklen_t len = sizeof a;
+  if (getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+    return 0; /* not a socket */
+  const unsigned port =
+      a.ss_family == AF_INET ? ntohs(((const struct sockaddr_in *)&a)->sin_port)
+      : a.ss_family == AF_INET6
+          ? ntohs(((const struct sockaddr_in6 *)&a)->sin6_port)
+          : 0;
+  len = sizeof a;
+  return port == h->port && getpeername(fd, (struct sockaddr *)&a, &len) == 0;
+}
+
 /* Sockets of this process connected to xentd's port that the guard does
  * not know: accepted by libmicrohttpd and not yet announced to
  * on_connection (or announced closed and not yet closed). A descriptor
  * exists from the accept's return, before any callback runs, so this sees
- * what no count kept by the callbacks can. */
+ * what no count kept by the callbacks can. One pass over /proc/self/fd,
+ * one over the guard's table; 0 when memory runs out. */
 static size_t unannounced(xs_http *h) {
   DIR *dir = opendir("/proc/self/fd");
   if (dir == NULL)
     return 0;
-  size_t n = 0;
+  int *fds = NULL;
+  size_t n = 0, cap = 0;
+  int top = -1;
   const struct dirent *e;
   while ((e = readdir(dir)) != NULL) {
     char *end;
     const long fd = strtol(e->d_name, &end, 10);
-    if (end == e->d_name || *end != '\0' || fd == dirfd(dir))
+    if (end == e->d_name || *end != '\0' || fd == dirfd(dir) ||
+        !connected_here(h, (int)fd))
       continue;
-    struct sockaddr_storage a;
-    socklen_t len = sizeof a;
-    if (getsockname((int)fd, (struct sockaddr *)&a, &len) != 0)
-      continue; /* not a socket */
-    const unsigned port =
-        a.ss_family == AF_INET
-            ? ntohs(((const struct sockaddr_in *)&a)->sin_port)
-        : a.ss_family == AF_INET6
-            ? ntohs(((const struct sockaddr_in6 *)&a)->sin6_port)
-            : 0;
-    len = sizeof a;
-    if (port != h->port ||
-        getpeername((int)fd, (struct sockaddr *)&a, &len) != 0)
-      continue; /* another socket, or the listener */
-    n += !xs_guard_knows(h->guard, (int)fd);
+    if (n == cap) {
+      int *more = realloc(fds, (cap = cap * 2 + 64) * sizeof *fds);
+      if (more == NULL) {
+        n = 0; /* out of memory: no wait, as before it existed */
+        break;
+      }
+      fds = more;
+    }
+    fds[n++] = (int)fd;
+    top = fd > top ? (int)fd : top;
   }
   closedir(dir);
-  return n;
+  unsigned char *known = calloc((size_t)top + 1, 1);
+  size_t unknown = 0;
+  if (known != NULL) {
+    xs_guard_mark(h->guard, known, (size_t)top + 1);
+    for (size_t i = 0; i < n; i++)
+      unknown += !known[fds[i]];
+  }
+  free(known);
+  free(fds);
+  return unknown;
 }
 
 void xs_http_close_listener(xs_http *h) {
@@ -1507,7 +1531,7 @@ void xs_http_close_listener(xs_http *h) {
    * yet came to send one, and may have sent it already: it is awaited like
    * one from the backlog, not closed as idle when the drain ends. One
    * announced from now on is awaited by on_connection (it reads late). */
-  (void)xs_guard_await_unused(h->guard);
+  xs_guard_await_unused(h->guard);
   /* Connections already waiting in the listen backlog came before this
    * point: libmicrohttpd takes them as usual (each accepted one then
    * counts as busy until its request is answered, see on_connection). */

@@ -83,6 +83,46 @@ static int says_close(const xh_answer *a) {
          strcmp(value, "close") == 0;
 }
 
+/* The daemon logs `text` within ms milliseconds. */
+static void assert_log(const xt_daemon *d, const char *text, int ms) {
+  ck_assert_msg(xh_wait_log(d, text, 1, ms), "no \"%s\" log line", text);
+}
+
+/* The daemon exits 0 within a minute. */
+static void assert_exit_0(xt_daemon *d) {
+  const int status = xt_daemon_wait(d, 60000);
+  ck_assert_msg(status == 0, "exit status %d", status);
+}
+
+/* `what` was answered 200; otherwise the failure carries xentd's log, once
+ * the daemon is gone (it has nothing left to do). */
+static void assert_200(const xt_daemon *d, int status, const xh_answer *a,
+                       const char *what) {
+  if (status == 200)
+    return;
+  xh_wait_log(d, "info stopped", 1, 20000);
+  char *log = xh_log(d);
+  ck_assert_msg(0, "%s: status %d (%zu bytes came: %.200s); xentd's log:\n%s",
+                what, status, a->rest.len, a->rest.data ? a->rest.data : "",
+                log);
+  free(log);
+}
+
+/* xentd whose own deadlines cannot fire under load (--header-timeout
+ * 3600), with --shutdown-timeout `timeout`; --threads 1 when one_thread. */
+static void start_patient(xt_daemon *d, const char *timeout, int one_thread) {
+  const char *const args[] = {"--header-timeout",
+                              "3600",
+                              "--shutdown-timeout",
+                              timeout,
+                              "--access-log",
+                              "off",
+                              one_thread ? "--threads" : NULL,
+                              "1",
+                              NULL};
+  ck_assert_int_eq(xt_daemon_start(d, args, 10000), 0);
+}
+
 /* Connecting fails with ECONNREFUSED: nothing listens any more. */
 static void assert_refused(const char *base) {
   const int fd = xh_connect(base, NULL);
@@ -131,8 +171,7 @@ START_TEST(test_uploads_finish) {
                                20000, &got),
                 "xentd_memory_reserved_bytes reads %g, not %g", got, reserved);
   xt_daemon_signal(&d, SIGTERM);
-  ck_assert_msg(xh_wait_log(&d, no_new, 1, 20000), "no \"%s\" log line",
-                no_new);
+  assert_log(&d, no_new, 20000);
   assert_refused(d.url);
   for (int k = 0; k < UPLOADS; k++) {
     const size_t half = body[k].len / 2;
@@ -159,8 +198,7 @@ START_TEST(test_uploads_finish) {
     close(fd[k]);
     xt_str_free(&body[k]);
   }
-  const int status = xt_daemon_wait(&d, 60000);
-  ck_assert_msg(status == 0, "exit status %d", status);
+  assert_exit_0(&d);
 }
 END_TEST
 
@@ -251,8 +289,7 @@ START_TEST(test_drain_delay) {
                 "busy to tell",
                 xh_now() - t_signal);
   const double probed = xh_now() - t_signal;
-  ck_assert_msg(xh_wait_log(&d, no_new, 1, 20000), "no \"%s\" log line",
-                no_new);
+  assert_log(&d, no_new, 20000);
   const double closed_after = xh_now() - t_signal;
   printf("shutdown: --drain-delay 2: /readyz 503 after %d probe(s); "
          "/v1/loss served 200 until %.3f s; listener closed after %.3f s\n",
@@ -286,8 +323,7 @@ START_TEST(test_drain_delay) {
   assert_loss(&a, small_loss(), "U");
   xh_answer_free(&a);
   close(u);
-  status = xt_daemon_wait(&d, 30000);
-  ck_assert_msg(status == 0, "exit status %d", status);
+  assert_exit_0(&d);
 }
 END_TEST
 
@@ -362,23 +398,13 @@ START_TEST(test_backlog_served) {
                 "daemon was not busy, the case is not exercised",
                 backlog);
   xt_daemon_signal(&d, SIGTERM);
-  ck_assert_msg(xh_wait_log(&d, no_new, 1, 20000), "no \"%s\" log line",
-                no_new);
+  assert_log(&d, no_new, 20000);
   const int status_b = xh_read_answer(b, 60000, &a);
   ck_assert_msg(status_b == 200, "B: status %d", status_b);
   assert_loss(&a, log((double)CLASSES), "B");
   xh_answer_free(&a);
-  const int status_c = xh_read_answer(c, 60000, &a);
-  if (status_c != 200) {
-    /* The log once the daemon is gone (it has nothing left to do). */
-    xh_wait_log(&d, "info stopped", 1, 20000);
-    char *log = xh_log(&d);
-    ck_assert_msg(0,
-                  "C, in the backlog when the listener closed: status %d "
-                  "(%zu bytes came: %.200s); xentd's log:\n%s",
-                  status_c, a.rest.len, a.rest.data ? a.rest.data : "", log);
-    free(log);
-  }
+  assert_200(&d, xh_read_answer(c, 60000, &a), &a,
+             "C, in the backlog when the listener closed");
   ck_assert_msg(says_close(&a), "C's answer without Connection: close");
   xh_answer_free(&a);
   ck_assert_msg(xh_log_count(&d, "could not be served") == 0,
@@ -389,20 +415,23 @@ START_TEST(test_backlog_served) {
   close(b);
   close(c);
   xt_str_free(&big);
-  const int status = xt_daemon_wait(&d, 60000);
-  ck_assert_msg(status == 0, "exit status %d", status);
+  assert_exit_0(&d);
 }
 END_TEST
 
-/* Until xentd has taken fd's connection from the listen backlog: the
- * handshake is complete (its side ESTABLISHED) and the backlog is empty
- * (only this test connects). 1 when seen within 20 s. */
-static int wait_accepted(const xt_daemon *d, int fd) {
+/* A connection that xentd has taken from the listen backlog and that has
+ * sent nothing: the handshake is complete (xentd's side ESTABLISHED) and
+ * the backlog is empty (only this test connects), within 20 s. */
+static int silent_connection(const xt_daemon *d) {
+  const int fd = xh_connect(d->url, NULL);
+  ck_assert_msg(fd >= 0, "cannot connect");
   const int port = xh_local_port(fd);
-  for (const double until = xh_now() + 20.0; xh_now() < until;)
-    if (xh_tcp_state(d->port, port) == 1 && xh_tcp_rx_queue(d->port, 0) == 0)
-      return 1;
-  return 0;
+  int accepted = 0;
+  for (const double until = xh_now() + 20.0; !accepted && xh_now() < until;)
+    accepted =
+        xh_tcp_state(d->port, port) == 1 && xh_tcp_rx_queue(d->port, 0) == 0;
+  ck_assert_msg(accepted, "xentd did not accept the connection");
+  return fd;
 }
 
 /* --threads 1 --max-connections 16: fifteen kept-alive connections and B,
@@ -461,8 +490,7 @@ START_TEST(test_refused_backlog_ends) {
                 "busy, the case is not exercised",
                 backlog, (int)WAITING);
   xt_daemon_signal(&d, SIGTERM);
-  ck_assert_msg(xh_wait_log(&d, no_new, 1, 120000), "no \"%s\" log line",
-                no_new);
+  assert_log(&d, no_new, 120000);
   const int status_b = xh_read_answer(b, 60000, &a);
   ck_assert_msg(status_b == 200, "B: status %d", status_b);
   assert_loss(&a, log((double)CLASSES), "B");
@@ -478,8 +506,7 @@ START_TEST(test_refused_backlog_ends) {
     close(kept[i]);
   close(b);
   xt_str_free(&big);
-  const int exit_status = xt_daemon_wait(&d, 60000);
-  ck_assert_msg(exit_status == 0, "exit status %d", exit_status);
+  assert_exit_0(&d);
   printf("shutdown: %d connections refused from the backlog (--max-connections "
          "16): the listener closed once they were taken, B answered 200, "
          "exit 0\n",
@@ -491,22 +518,12 @@ END_TEST
  * nothing before SIGTERM. Once the listener has closed it sends its
  * request: answered 200 with Connection: close, not closed as idle. */
 START_TEST(test_unused_connection_served) {
-  static const char *const args[] = {"--header-timeout",
-                                     "3600",
-                                     "--shutdown-timeout",
-                                     "3600",
-                                     "--access-log",
-                                     "off",
-                                     NULL};
   xt_daemon d;
   xh_answer a;
-  ck_assert_int_eq(xt_daemon_start(&d, args, 10000), 0);
-  const int fd = xh_connect(d.url, NULL);
-  ck_assert_msg(fd >= 0, "cannot connect");
-  ck_assert_msg(wait_accepted(&d, fd), "xentd did not accept the connection");
+  start_patient(&d, "3600", 0);
+  const int fd = silent_connection(&d);
   xt_daemon_signal(&d, SIGTERM);
-  ck_assert_msg(xh_wait_log(&d, no_new, 1, 20000), "no \"%s\" log line",
-                no_new);
+  assert_log(&d, no_new, 20000);
   const int sent = xh_send_request(fd, "POST", "/v1/loss", json_ct, small_body,
                                    strlen(small_body));
   ck_assert_msg(sent == 0, "the connection accepted before SIGTERM was "
@@ -520,8 +537,7 @@ START_TEST(test_unused_connection_served) {
   ck_assert_msg(says_close(&a), "its answer without Connection: close");
   xh_answer_free(&a);
   close(fd);
-  const int exit_status = xt_daemon_wait(&d, 60000);
-  ck_assert_msg(exit_status == 0, "exit status %d", exit_status);
+  assert_exit_0(&d);
   printf("shutdown: a connection accepted before SIGTERM sent its request "
          "after the listener closed: 200, Connection: close\n");
 }
@@ -531,26 +547,16 @@ END_TEST
  * with --header-timeout 3600 it is the shutdown's deadline that closes it,
  * and the log says so. */
 START_TEST(test_silent_connection_bounded) {
-  static const char *const args[] = {"--header-timeout",
-                                     "3600",
-                                     "--shutdown-timeout",
-                                     "1",
-                                     "--access-log",
-                                     "off",
-                                     NULL};
   xt_daemon d;
-  ck_assert_int_eq(xt_daemon_start(&d, args, 10000), 0);
-  const int fd = xh_connect(d.url, NULL);
-  ck_assert_msg(fd >= 0, "cannot connect");
-  ck_assert_msg(wait_accepted(&d, fd), "xentd did not accept the connection");
+  start_patient(&d, "1", 0);
+  const int fd = silent_connection(&d);
   xt_daemon_signal(&d, SIGTERM);
   static const char line[] =
       "connections still busy after --shutdown-timeout; closing them";
-  ck_assert_msg(xh_wait_log(&d, line, 1, 30000), "no \"%s\" log line", line);
+  assert_log(&d, line, 30000);
   ck_assert_msg(xh_wait_closed(fd, 10000, NULL), "the connection is open");
   close(fd);
-  const int exit_status = xt_daemon_wait(&d, 60000);
-  ck_assert_msg(exit_status == 0, "exit status %d", exit_status);
+  assert_exit_0(&d);
   printf("shutdown: a silent connection held the drain for --shutdown-timeout "
          "1, then was closed; exit 0\n");
 }
@@ -559,32 +565,19 @@ END_TEST
 /* A second SIGTERM stops the drain at once: a silent connection that the
  * drain would await for an hour is closed, and xentd exits 0. */
 START_TEST(test_second_signal_stops) {
-  static const char *const args[] = {"--header-timeout",
-                                     "3600",
-                                     "--shutdown-timeout",
-                                     "3600",
-                                     "--access-log",
-                                     "off",
-                                     NULL};
   xt_daemon d;
-  ck_assert_int_eq(xt_daemon_start(&d, args, 10000), 0);
-  const int fd = xh_connect(d.url, NULL);
-  ck_assert_msg(fd >= 0, "cannot connect");
-  ck_assert_msg(wait_accepted(&d, fd), "xentd did not accept the connection");
+  start_patient(&d, "3600", 0);
+  const int fd = silent_connection(&d);
   xt_daemon_signal(&d, SIGTERM);
-  ck_assert_msg(xh_wait_log(&d, no_new, 1, 20000), "no \"%s\" log line",
-                no_new);
+  assert_log(&d, no_new, 20000);
   xt_daemon_signal(&d, SIGTERM);
   static const char second[] = "second signal 15: stopping now";
   static const char closing[] = "connections still busy; closing them";
-  ck_assert_msg(xh_wait_log(&d, second, 1, 30000), "no \"%s\" log line",
-                second);
-  ck_assert_msg(xh_wait_log(&d, closing, 1, 30000), "no \"%s\" log line",
-                closing);
+  assert_log(&d, second, 30000);
+  assert_log(&d, closing, 30000);
   ck_assert_msg(xh_wait_closed(fd, 10000, NULL), "the connection is open");
   close(fd);
-  const int exit_status = xt_daemon_wait(&d, 60000);
-  ck_assert_msg(exit_status == 0, "exit status %d", exit_status);
+  assert_exit_0(&d);
   printf("shutdown: a second SIGTERM while the drain awaited a silent "
          "connection: stopped at once, exit 0\n");
 }
@@ -595,15 +588,6 @@ END_TEST
  * request, sent whole before SIGTERM, is answered 200: the listener's
  * close waits until the connection is announced, then awaits it. */
 START_TEST(test_unannounced_connection_served) {
-  static const char *const args[] = {"--threads",
-                                     "1",
-                                     "--header-timeout",
-                                     "3600",
-                                     "--shutdown-timeout",
-                                     "3600",
-                                     "--access-log",
-                                     "off",
-                                     NULL};
   const char *so = getenv("XT_HOLD_ACCEPT_SO");
   ck_assert_msg(so != NULL && access(so, R_OK) == 0,
                 "XT_HOLD_ACCEPT_SO names no shim (make check-shutdown sets "
@@ -617,10 +601,9 @@ START_TEST(test_unannounced_connection_served) {
   xh_answer a;
   setenv("LD_PRELOAD", so, 1);
   setenv("XT_HOLD_ACCEPT", arm, 1);
-  const int started = xt_daemon_start(&d, args, 10000);
+  start_patient(&d, "3600", 1);
   unsetenv("LD_PRELOAD");
   unsetenv("XT_HOLD_ACCEPT");
-  ck_assert_int_eq(started, 0);
   /* The client's port is chosen first, so that the shim holds this
    * connection and no other (xt_daemon_start's probe, say). */
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -648,23 +631,14 @@ START_TEST(test_unannounced_connection_served) {
   ck_assert_msg(holding,
                 "the shim did not take the connection (is %s preloaded?)", so);
   xt_daemon_signal(&d, SIGTERM);
-  const int status = xh_read_answer(fd, 60000, &a);
-  if (status != 200) {
-    xh_wait_log(&d, "info stopped", 1, 20000);
-    char *log = xh_log(&d);
-    ck_assert_msg(0,
-                  "a connection accepted, not yet announced, when the "
-                  "listener closed: status %d (%zu bytes came); xentd's "
-                  "log:\n%s",
-                  status, a.rest.len, log);
-    free(log);
-  }
-  assert_loss(&a, small_loss(), "the unannounced connection");
+  static const char what[] =
+      "a connection accepted, not yet announced, when the listener closed";
+  assert_200(&d, xh_read_answer(fd, 60000, &a), &a, what);
+  assert_loss(&a, small_loss(), what);
   xh_answer_free(&a);
   close(fd);
   rmdir(dir);
-  const int exit_status = xt_daemon_wait(&d, 60000);
-  ck_assert_msg(exit_status == 0, "exit status %d", exit_status);
+  assert_exit_0(&d);
   printf("shutdown: a connection held between accept and its announcement "
          "when the listener closed: awaited, 200\n");
 }
@@ -746,19 +720,10 @@ static void *traffic_main(void *arg) {
 /* Three clients keep sending small requests on new connections; once 20
  * have been served, SIGTERM. Eight rounds, each with its own daemon. */
 START_TEST(test_signal_under_traffic) {
-  static const char *const args[] = {"--threads",
-                                     "1",
-                                     "--header-timeout",
-                                     "3600",
-                                     "--shutdown-timeout",
-                                     "3600",
-                                     "--access-log",
-                                     "off",
-                                     NULL};
   enum { CLIENTS = 3, BEFORE = 20, ROUNDS = 8 };
   for (int round = 0; round < ROUNDS; round++) {
     xt_daemon d;
-    ck_assert_int_eq(xt_daemon_start(&d, args, 10000), 0);
+    start_patient(&d, "3600", 1);
     traffic t;
     memset(&t, 0, sizeof t);
     t.url = d.url;
